@@ -1,0 +1,38 @@
+import { defineConfig } from 'vitest/config';
+
+// .ci/run asks for a JSON report too, to print one plain closing line.
+const jsonReport = process.env.VITEST_JSON_REPORT;
+
+export default defineConfig({
+  test: {
+    reporters: jsonReport ? ['default', 'json'] : ['default'],
+    ...(jsonReport ? { outputFile: { json: jsonReport } } : {}),
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['{control,runner,sdk,cli,examples}/**/*.test.ts'],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          testTimeout: 90_000,
+          hookTimeout: 60_000,
+          // Each e2e file starts real servers and child processes; one at a time keeps the 2-core box honest.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
