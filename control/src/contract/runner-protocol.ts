@@ -1,0 +1,177 @@
+/**
+ * The runner protocol: what a runner and the control service say to each other over HTTP.
+ *
+ * This file is control's published contract. The runner imports it (and runner-client.ts); neither
+ * side re-declares these shapes. Ownership: the runner owns a job from the moment `pull` hands it
+ * out until it reports a result; only the runner extends a job's lease (heartbeat); only control
+ * decides whether a failed attempt is retried.
+ */
+import { type Static, type TLiteral, type TUnion, Type } from 'typebox';
+
+/**
+ * `Type.Union(values.map(Type.Literal))` types as `never` (an array, not a tuple, of literals);
+ * this keeps the same schema and gives the union of the values as its static type.
+ */
+function literalUnion<const T extends readonly string[]>(
+  values: T,
+): TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }> {
+  return Type.Union(values.map((v) => Type.Literal(v))) as unknown as TUnion<{
+    -readonly [K in keyof T]: TLiteral<T[K]>;
+  }>;
+}
+
+/** Runner lifecycle states, in fal's names. */
+export const RUNNER_STATES = [
+  'PENDING',
+  'PULLING',
+  'SETUP',
+  'IDLE',
+  'RUNNING',
+  'DRAINING',
+  'TERMINATING',
+  'TERMINATED',
+  'CRASH_BACKOFF',
+] as const;
+export type RunnerState = (typeof RUNNER_STATES)[number];
+export const RunnerStateSchema = literalUnion(RUNNER_STATES);
+
+/** States a runner may report about itself; the rest are set by control or compute. */
+export const RunnerReportedState = literalUnion([
+  'PULLING',
+  'SETUP',
+  'IDLE',
+  'RUNNING',
+  'DRAINING',
+  'TERMINATING',
+  'TERMINATED',
+] as const);
+export type RunnerReportedState = Static<typeof RunnerReportedState>;
+
+export const StateReport = Type.Object({
+  state: RunnerReportedState,
+  in_flight: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Why the runner is in this state, e.g. the error that ended setup. */
+  detail: Type.Optional(Type.String({ maxLength: 4000 })),
+});
+export type StateReport = Static<typeof StateReport>;
+
+export const PullRequestBody = Type.Object({
+  /** How many jobs the runner can take now (free multiplexing slots). */
+  max: Type.Integer({ minimum: 1, maximum: 100 }),
+  /** Long-poll: how long control may hold the call open when nothing is queued. */
+  wait_ms: Type.Integer({ minimum: 0, maximum: 20_000 }),
+});
+export type PullRequestBody = Static<typeof PullRequestBody>;
+
+export const Job = Type.Object({
+  /** Opaque handle for this delivery; heartbeat and result name it. */
+  receipt: Type.String(),
+  request_id: Type.String(),
+  /** Endpoint path inside the app, without a leading slash ('' for the root endpoint). */
+  path: Type.String(),
+  input: Type.Unknown(),
+  /** 1 for the first attempt. */
+  attempt: Type.Integer({ minimum: 1 }),
+  /** Seconds the app may take for this attempt before it is abandoned. */
+  timeout_s: Type.Number({ exclusiveMinimum: 0 }),
+  /** Seconds the lease lasts unless the runner heartbeats. */
+  lease_s: Type.Number({ exclusiveMinimum: 0 }),
+});
+export type Job = Static<typeof Job>;
+
+export const PullResponse = Type.Object({
+  jobs: Type.Array(Job),
+  /** Control wants this runner gone: stop pulling, finish in-flight work, exit. */
+  drain: Type.Boolean(),
+});
+export type PullResponse = Static<typeof PullResponse>;
+
+export const HeartbeatBody = Type.Object({
+  receipts: Type.Array(Type.String()),
+  in_flight: Type.Integer({ minimum: 0 }),
+});
+export type HeartbeatBody = Static<typeof HeartbeatBody>;
+
+export const HeartbeatResponse = Type.Object({
+  /** Requests whose caller asked to cancel them; the runner tells the app and stops waiting. */
+  cancel: Type.Array(Type.String()),
+  /** Receipts control no longer recognises (request completed elsewhere): drop them. */
+  lost: Type.Array(Type.String()),
+  drain: Type.Boolean(),
+});
+export type HeartbeatResponse = Static<typeof HeartbeatResponse>;
+
+export const LOG_LEVELS = ['STDOUT', 'STDERR', 'INFO', 'WARN', 'ERROR', 'DEBUG'] as const;
+export const LogLine = Type.Object({
+  /** Absent for lines that belong to the runner, not to one request. */
+  request_id: Type.Optional(Type.String()),
+  message: Type.String({ maxLength: 16_384 }),
+  level: literalUnion(LOG_LEVELS),
+  source: Type.Union([Type.Literal('user'), Type.Literal('gantry')]),
+  timestamp: Type.String(),
+});
+export type LogLine = Static<typeof LogLine>;
+
+export const LogsBody = Type.Object({ logs: Type.Array(LogLine, { maxItems: 1000 }) });
+export type LogsBody = Static<typeof LogsBody>;
+
+/**
+ * How an attempt ended, as the runner saw it. Control maps this (with the attempt count and the
+ * request's retry setting) to "completed" or "retry".
+ */
+export const ATTEMPT_OUTCOMES = ['response', 'timeout', 'crash', 'connection_error', 'cancelled'] as const;
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
+
+export const ResultBody = Type.Object({
+  receipt: Type.String(),
+  request_id: Type.String(),
+  outcome: literalUnion(ATTEMPT_OUTCOMES),
+  /** The app's HTTP status, when it answered. */
+  status_code: Type.Optional(Type.Integer()),
+  /** The app's response body: JSON when the app answered JSON, otherwise a string. */
+  body: Type.Optional(Type.Unknown()),
+  content_type: Type.Optional(Type.String()),
+  /** For outcomes other than `response`: what went wrong, in words. */
+  error: Type.Optional(Type.String({ maxLength: 8000 })),
+  started_at: Type.String(),
+  finished_at: Type.String(),
+});
+export type ResultBody = Static<typeof ResultBody>;
+
+export const ResultResponse = Type.Object({
+  /** false when the request had already completed (a duplicate or late attempt): nothing changed. */
+  recorded: Type.Boolean(),
+  /** What control decided: the request is done, or goes back to the queue. */
+  decision: Type.Union([Type.Literal('completed'), Type.Literal('retry'), Type.Literal('ignored')]),
+});
+export type ResultResponse = Static<typeof ResultResponse>;
+
+/** Routes, relative to the control URL. `{id}` is the runner id. */
+export const RUNNER_ROUTES = {
+  state: '/internal/v1/runners/:id/state',
+  pull: '/internal/v1/runners/:id/pull',
+  heartbeat: '/internal/v1/runners/:id/heartbeat',
+  logs: '/internal/v1/runners/:id/logs',
+  result: '/internal/v1/runners/:id/results',
+} as const;
+
+/**
+ * Environment variables compute drivers set for a runner. The runner reads them once, in its own
+ * loadConfig; names live here so both sides agree.
+ */
+export const RUNNER_ENV = {
+  controlUrl: 'GANTRY_CONTROL_URL',
+  runnerId: 'GANTRY_RUNNER_ID',
+  /** Bearer token for the runner protocol, scoped to this runner. */
+  token: 'GANTRY_RUNNER_TOKEN',
+  /** JSON array: argv of the app process. Absent when the app runs beside the runner (ECS sidecar). */
+  appCommand: 'GANTRY_APP_COMMAND',
+  /** Working directory for the app process. */
+  appCwd: 'GANTRY_APP_CWD',
+  /** Port the app listens on (passed to the app as PORT). */
+  appPort: 'GANTRY_APP_PORT',
+  maxMultiplexing: 'GANTRY_MAX_MULTIPLEXING',
+  startupTimeoutS: 'GANTRY_STARTUP_TIMEOUT',
+  /** Seconds the runner may take to finish in-flight work after SIGTERM. */
+  drainGraceS: 'GANTRY_DRAIN_GRACE',
+} as const;
