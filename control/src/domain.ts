@@ -1,0 +1,94 @@
+/** The records control keeps. Times are epoch milliseconds. */
+import type { RunnerState } from './contract/runner-protocol.ts';
+import type { CodeSettings, RuntimeSettings } from './scaling-settings.ts';
+
+export type AuthMode = 'private' | 'public' | 'shared';
+export const AUTH_MODES: AuthMode[] = ['private', 'public', 'shared'];
+
+export interface App {
+  id: string;
+  owner: string;
+  name: string;
+  auth_mode: AuthMode;
+  created_at: number;
+}
+
+export interface Environment {
+  id: string;
+  app_id: string;
+  name: string;
+  active_revision_id: string | null;
+  scaling: RuntimeSettings;
+  created_at: number;
+}
+
+export interface Revision {
+  id: string;
+  environment_id: string;
+  number: number;
+  image: string | null;
+  /** argv of the app process, for the process compute driver. */
+  command: string[] | null;
+  cwd: string | null;
+  settings: CodeSettings;
+  commit_sha: string | null;
+  message: string | null;
+  annotations: Record<string, unknown>;
+  created_by: string | null;
+  created_at: number;
+}
+
+export type RequestStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED';
+export type Priority = 'normal' | 'low';
+
+export interface RequestRecord {
+  id: string;
+  environment_id: string;
+  path: string;
+  input: unknown;
+  status: RequestStatus;
+  priority: Priority;
+  attempts: number;
+  no_retry: boolean;
+  start_deadline: number | null;
+  cancel_requested: boolean;
+  runner_id: string | null;
+  result_status: number | null;
+  result_body: unknown;
+  result_content_type: string | null;
+  error: string | null;
+  error_type: string | null;
+  created_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+  inference_ms: number | null;
+}
+
+export interface RequestLog {
+  seq: number;
+  timestamp: string;
+  level: string;
+  source: string;
+  message: string;
+}
+
+export interface RunnerRecord {
+  id: string;
+  environment_id: string;
+  revision_id: string;
+  state: RunnerState;
+  in_flight: number;
+  drain_requested: boolean;
+  detail: string | null;
+  created_at: number;
+  state_changed_at: number;
+  ready_at: number | null;
+  last_active_at: number | null;
+  ended_at: number | null;
+  cold_start_ms: number | null;
+  history: { state: RunnerState; at: number }[];
+}
+
+/** Runner states that count as capacity (started or starting, not on the way out). */
+export const LIVE_RUNNER_STATES: RunnerState[] = ['PENDING', 'PULLING', 'SETUP', 'IDLE', 'RUNNING'];
+export const ENDED_RUNNER_STATES: RunnerState[] = ['TERMINATED', 'CRASH_BACKOFF'];

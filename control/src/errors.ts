@@ -1,0 +1,70 @@
+/**
+ * The catalogue of errors a user of the control service can see. Each has a stable code, an HTTP
+ * status and a default message that says what to do. Codes never change meaning once published;
+ * docs/errors.md documents every one (a test keeps the two in step).
+ */
+export const ERRORS = {
+  GANTRY_ERR_BAD_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  GANTRY_ERR_VALIDATION: { status: 400, message: 'The request is not valid.' },
+  GANTRY_ERR_INVALID_SETTING: { status: 400, message: 'A setting is outside its allowed range.' },
+  GANTRY_ERR_UNAUTHORIZED: {
+    status: 401,
+    message: 'A valid key is required: send `Authorization: Key <key>`.',
+  },
+  GANTRY_ERR_FORBIDDEN: { status: 403, message: 'This key may not do that.' },
+  GANTRY_ERR_APP_NOT_FOUND: { status: 404, message: 'No such app.' },
+  GANTRY_ERR_ENVIRONMENT_NOT_FOUND: { status: 404, message: 'No such environment for this app.' },
+  GANTRY_ERR_REVISION_NOT_FOUND: { status: 404, message: 'No such revision.' },
+  GANTRY_ERR_REQUEST_NOT_FOUND: { status: 404, message: 'No such request for this app.' },
+  GANTRY_ERR_RUNNER_NOT_FOUND: { status: 404, message: 'No such runner.' },
+  GANTRY_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'No such route.' },
+  GANTRY_ERR_APP_EXISTS: { status: 409, message: 'An app with that name already exists.' },
+  GANTRY_ERR_NO_ACTIVE_REVISION: {
+    status: 409,
+    message: 'This environment has no active revision: deploy one first.',
+  },
+  GANTRY_ERR_REQUEST_NOT_COMPLETED: {
+    status: 400,
+    message: 'The request has not completed yet: poll its status_url first.',
+  },
+  GANTRY_ERR_REQUEST_CANCELLED: { status: 400, message: 'The request was cancelled before it ran.' },
+  GANTRY_ERR_PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit.' },
+  GANTRY_ERR_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    message: 'Send the input as JSON with `content-type: application/json`.',
+  },
+  GANTRY_ERR_BAD_PROXY_TARGET: {
+    status: 400,
+    message: 'The `x-fal-target-url` header must name a queue.fal.run or fal.run URL.',
+  },
+  GANTRY_ERR_SYNC_TIMEOUT: {
+    status: 504,
+    message: 'The request did not complete in time for a synchronous answer; it is still queued.',
+  },
+  GANTRY_ERR_INTERNAL: { status: 500, message: 'Internal error. The log of the control service says more.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error meant for the user: rendered as `{code, message, detail}` with the catalogue's status. */
+export class GantryError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly extra: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message?: string, extra: Record<string, unknown> = {}) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'GantryError';
+    this.code = code;
+    this.statusCode = ERRORS[code].status;
+    this.extra = extra;
+  }
+
+  /**
+   * The body sent to callers. `detail` repeats the message because fal's Python client reads
+   * `detail` while its JS client reads `message`; both show the same words.
+   */
+  toBody(): Record<string, unknown> {
+    return { code: this.code, message: this.message, detail: this.message, ...this.extra };
+  }
+}

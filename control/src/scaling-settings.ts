@@ -1,0 +1,122 @@
+/**
+ * Scaling settings, in fal's names and meanings. Runtime-tunable ones live on the environment and
+ * survive deploys; code-specific ones come with each revision. One table gives each its default and
+ * allowed range, so validation, documentation and the autoscaler agree.
+ */
+import { GantryError } from './errors.ts';
+
+interface Range {
+  min: number;
+  max: number;
+  default: number;
+  doc: string;
+}
+
+export const RUNTIME_SETTINGS = {
+  keep_alive: { min: 0, max: 86_400, default: 10, doc: 'Seconds an idle runner is kept before it drains.' },
+  min_concurrency: { min: 0, max: 1000, default: 0, doc: 'Runners kept even with no traffic.' },
+  max_concurrency: { min: 1, max: 1000, default: 2, doc: 'Most runners at once.' },
+  concurrency_buffer: { min: 0, max: 1000, default: 0, doc: 'Extra warm runners beyond current demand.' },
+  concurrency_buffer_perc: {
+    min: 0,
+    max: 1000,
+    default: 0,
+    doc: 'Extra warm runners as a percentage of demand (the larger of this and concurrency_buffer wins).',
+  },
+  scaling_delay: { min: 0, max: 3600, default: 0, doc: 'Seconds work must wait before more runners start.' },
+  request_timeout: {
+    min: 1,
+    max: 86_400,
+    default: 3600,
+    doc: 'Seconds one attempt may run before it is abandoned.',
+  },
+} as const satisfies Record<string, Range>;
+
+export const CODE_SETTINGS = {
+  max_multiplexing: { min: 1, max: 1000, default: 1, doc: 'Requests one runner serves at once.' },
+  startup_timeout: { min: 1, max: 3600, default: 300, doc: 'Seconds a runner may take to become healthy.' },
+} as const satisfies Record<string, Range>;
+
+export type RuntimeSettings = { [K in keyof typeof RUNTIME_SETTINGS]: number };
+export type CodeSettings = { [K in keyof typeof CODE_SETTINGS]: number } & { machine_type: string[] };
+
+export const DEFAULT_MACHINE_TYPE = ['CPU'];
+
+function defaults<T extends Record<string, Range>>(table: T): { [K in keyof T]: number } {
+  return Object.fromEntries(Object.entries(table).map(([k, r]) => [k, r.default])) as {
+    [K in keyof T]: number;
+  };
+}
+
+function check(table: Record<string, Range>, key: string, value: unknown): number {
+  const r = table[key];
+  if (!r) {
+    throw new GantryError('GANTRY_ERR_INVALID_SETTING', `Unknown setting "${key}".`, {
+      field: key,
+      allowed: Object.keys(table),
+    });
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < r.min || value > r.max) {
+    throw new GantryError(
+      'GANTRY_ERR_INVALID_SETTING',
+      `${key} must be a number from ${r.min} to ${r.max}, got ${JSON.stringify(value)}.`,
+      { field: key, min: r.min, max: r.max },
+    );
+  }
+  if (
+    key !== 'keep_alive' &&
+    key !== 'scaling_delay' &&
+    key !== 'request_timeout' &&
+    !Number.isInteger(value)
+  ) {
+    throw new GantryError('GANTRY_ERR_INVALID_SETTING', `${key} must be a whole number, got ${value}.`, {
+      field: key,
+      min: r.min,
+      max: r.max,
+    });
+  }
+  return value;
+}
+
+/** Applies a partial update to runtime settings, validating every field and the min ≤ max rule. */
+export function mergeRuntimeSettings(
+  current: Partial<RuntimeSettings>,
+  patch: Record<string, unknown>,
+): RuntimeSettings {
+  const next: RuntimeSettings = { ...defaults(RUNTIME_SETTINGS), ...current };
+  for (const [k, v] of Object.entries(patch))
+    (next as Record<string, number>)[k] = check(RUNTIME_SETTINGS, k, v);
+  if (next.min_concurrency > next.max_concurrency) {
+    throw new GantryError(
+      'GANTRY_ERR_INVALID_SETTING',
+      `min_concurrency (${next.min_concurrency}) must not exceed max_concurrency (${next.max_concurrency}).`,
+      { field: 'min_concurrency', min: 0, max: next.max_concurrency },
+    );
+  }
+  return next;
+}
+
+/** Validates the code-specific settings of a new revision, filling defaults. */
+export function parseCodeSettings(input: Record<string, unknown> = {}): CodeSettings {
+  const out: CodeSettings = { ...defaults(CODE_SETTINGS), machine_type: DEFAULT_MACHINE_TYPE };
+  for (const [k, v] of Object.entries(input)) {
+    if (k === 'machine_type') {
+      const list = typeof v === 'string' ? [v] : v;
+      if (
+        !Array.isArray(list) ||
+        list.length === 0 ||
+        !list.every((m) => typeof m === 'string' && m.length > 0)
+      ) {
+        throw new GantryError(
+          'GANTRY_ERR_INVALID_SETTING',
+          'machine_type must be a machine type name or a non-empty list of them.',
+          { field: 'machine_type' },
+        );
+      }
+      out.machine_type = list as string[];
+      continue;
+    }
+    (out as unknown as Record<string, number>)[k] = check(CODE_SETTINGS, k, v);
+  }
+  return out;
+}

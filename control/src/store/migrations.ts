@@ -1,0 +1,139 @@
+/**
+ * The schema, as an ordered list of migrations shared by PGlite and PostgreSQL. Append only: a
+ * published migration never changes. Times are epoch milliseconds in float8 columns, so both
+ * drivers return plain numbers and one clock (the service's) orders everything.
+ */
+import type { SqlClient } from './sql-client.ts';
+
+export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'foundation',
+    sql: `
+CREATE TABLE apps (
+  id text PRIMARY KEY,
+  owner text NOT NULL,
+  name text NOT NULL,
+  auth_mode text NOT NULL,
+  created_at float8 NOT NULL,
+  UNIQUE (owner, name)
+);
+
+CREATE TABLE environments (
+  id text PRIMARY KEY,
+  app_id text NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+  name text NOT NULL,
+  active_revision_id text,
+  scaling jsonb NOT NULL DEFAULT '{}',
+  created_at float8 NOT NULL,
+  UNIQUE (app_id, name)
+);
+
+CREATE TABLE revisions (
+  id text PRIMARY KEY,
+  environment_id text NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+  number integer NOT NULL,
+  image text,
+  command jsonb,
+  cwd text,
+  settings jsonb NOT NULL,
+  commit_sha text,
+  message text,
+  annotations jsonb NOT NULL DEFAULT '{}',
+  created_by text,
+  created_at float8 NOT NULL,
+  UNIQUE (environment_id, number)
+);
+
+CREATE TABLE requests (
+  id text PRIMARY KEY,
+  environment_id text NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+  path text NOT NULL,
+  input jsonb,
+  status text NOT NULL,
+  priority text NOT NULL,
+  attempts integer NOT NULL DEFAULT 0,
+  no_retry boolean NOT NULL DEFAULT false,
+  start_deadline float8,
+  cancel_requested boolean NOT NULL DEFAULT false,
+  runner_id text,
+  result_status integer,
+  result_body jsonb,
+  result_content_type text,
+  error text,
+  error_type text,
+  created_at float8 NOT NULL,
+  started_at float8,
+  completed_at float8,
+  inference_ms float8
+);
+CREATE INDEX requests_env_status ON requests (environment_id, status, created_at);
+
+CREATE TABLE request_logs (
+  seq bigserial PRIMARY KEY,
+  request_id text NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+  ts text NOT NULL,
+  level text NOT NULL,
+  source text NOT NULL,
+  message text NOT NULL
+);
+CREATE INDEX request_logs_request ON request_logs (request_id, seq);
+
+CREATE TABLE runners (
+  id text PRIMARY KEY,
+  environment_id text NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+  revision_id text NOT NULL,
+  state text NOT NULL,
+  in_flight integer NOT NULL DEFAULT 0,
+  token_hash text NOT NULL,
+  drain_requested boolean NOT NULL DEFAULT false,
+  detail text,
+  created_at float8 NOT NULL,
+  state_changed_at float8 NOT NULL,
+  ready_at float8,
+  last_active_at float8,
+  ended_at float8,
+  cold_start_ms float8,
+  history jsonb NOT NULL DEFAULT '[]'
+);
+CREATE INDEX runners_env_state ON runners (environment_id, state);
+
+CREATE TABLE queue_messages (
+  id bigserial PRIMARY KEY,
+  queue text NOT NULL,
+  priority integer NOT NULL,
+  body jsonb NOT NULL,
+  visible_at float8 NOT NULL,
+  receive_count integer NOT NULL DEFAULT 0,
+  created_at float8 NOT NULL
+);
+CREATE INDEX queue_messages_ready ON queue_messages (queue, priority, id);
+
+CREATE TABLE api_keys (
+  id text PRIMARY KEY,
+  key_hash text NOT NULL UNIQUE,
+  scope text NOT NULL,
+  description text NOT NULL DEFAULT '',
+  created_at float8 NOT NULL,
+  revoked_at float8
+);
+`,
+  },
+];
+
+/** Brings the schema up to date; safe to call at every start, from several processes at once. */
+export async function migrate(db: SqlClient): Promise<void> {
+  await db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL)',
+  );
+  await db.transaction(async (tx) => {
+    if (tx.kind === 'postgres') await tx.query('SELECT pg_advisory_xact_lock(74201)');
+    const done = await tx.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const applied = new Set(done.rows.map((r) => r.version));
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      await tx.exec(m.sql);
+      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+    }
+  });
+}

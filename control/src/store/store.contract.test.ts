@@ -1,0 +1,223 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { GantryError } from '../errors.ts';
+import { parseCodeSettings } from '../scaling-settings.ts';
+import { databaseTargets, truncateAll } from '../testing/databases.ts';
+import type { SqlClient } from './sql-client.ts';
+import { Store } from './store.ts';
+
+describe.each(databaseTargets())('store contract on $name', (target) => {
+  let db: SqlClient;
+  let store: Store;
+  let now = 1_000_000;
+
+  beforeAll(async () => {
+    db = await target.open();
+    store = new Store(db, () => now);
+    await store.migrate();
+  });
+  beforeEach(async () => {
+    await truncateAll(db);
+  });
+  afterAll(async () => {
+    await store.close();
+  });
+
+  async function appWithRevision() {
+    const app = await store.createApp('acme', 'sd', 'private');
+    const env = (await store.getEnvironment(app.id, 'production'))!;
+    const rev = await store.createRevision(env.id, { command: ['true'], settings: parseCodeSettings() });
+    await store.setActiveRevision(env.id, rev.id);
+    return { app, env, rev };
+  }
+
+  it('migrates twice without harm', async () => {
+    await store.migrate();
+    const r = await db.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM schema_migrations');
+    expect(Number(r.rows[0]!.n)).toBeGreaterThan(0);
+  });
+
+  it('creates an app with a production environment and refuses a duplicate', async () => {
+    const app = await store.createApp('acme', 'sd', 'public');
+    expect(app).toMatchObject({ owner: 'acme', name: 'sd', auth_mode: 'public' });
+    expect((await store.listEnvironments(app.id)).map((e) => e.name)).toEqual(['production']);
+    await expect(store.createApp('acme', 'sd', 'public')).rejects.toMatchObject({
+      code: 'GANTRY_ERR_APP_EXISTS',
+    });
+    expect(await store.listApps()).toHaveLength(1);
+  });
+
+  it('numbers revisions per environment and keeps their settings', async () => {
+    const { env } = await appWithRevision();
+    const r2 = await store.createRevision(env.id, {
+      command: ['node', 'x.js'],
+      settings: parseCodeSettings({ max_multiplexing: 4 }),
+      message: 'second',
+    });
+    expect(r2.number).toBe(2);
+    expect(r2.settings.max_multiplexing).toBe(4);
+    expect(r2.command).toEqual(['node', 'x.js']);
+    const staging = await store.ensureEnvironment(env.app_id, 'staging');
+    expect((await store.createRevision(staging.id, { settings: parseCodeSettings() })).number).toBe(1);
+    expect((await store.listRevisions(env.id)).map((r) => r.number)).toEqual([2, 1]);
+  });
+
+  it('completes a request exactly once', async () => {
+    const { env } = await appWithRevision();
+    const req = await store.createRequest({
+      environment_id: env.id,
+      path: '',
+      input: { name: 'Ada' },
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: null,
+    });
+    expect(req.status).toBe('IN_QUEUE');
+    expect(req.input).toEqual({ name: 'Ada' });
+    const started = await store.startAttempt(req.id, 'runner-1');
+    expect(started).toMatchObject({ status: 'IN_PROGRESS', attempts: 1, runner_id: 'runner-1' });
+    const c = {
+      result_status: 200,
+      result_body: { message: 'hi' },
+      result_content_type: 'application/json',
+      error: null,
+      error_type: null,
+      inference_ms: 12,
+    };
+    const first = await store.completeRequest(req.id, c);
+    const second = await store.completeRequest(req.id, { ...c, result_body: { message: 'late' } });
+    expect(first?.result_body).toEqual({ message: 'hi' });
+    expect(second).toBeUndefined();
+    expect((await store.getRequest(req.id))?.result_body).toEqual({ message: 'hi' });
+    expect(await store.startAttempt(req.id, 'runner-2')).toBeUndefined();
+  });
+
+  it('cancels a queued request for good, flags an in-progress one, refuses a completed one', async () => {
+    const { env } = await appWithRevision();
+    const mk = () =>
+      store.createRequest({
+        environment_id: env.id,
+        path: '',
+        input: {},
+        priority: 'normal',
+        no_retry: false,
+        start_deadline: null,
+      });
+    const queued = await mk();
+    expect(await store.cancelRequest(queued.id)).toBe('IN_QUEUE');
+    expect(await store.getRequest(queued.id)).toMatchObject({
+      status: 'COMPLETED',
+      error_type: 'client_cancelled',
+    });
+    expect(await store.startAttempt(queued.id, 'r')).toBeUndefined();
+    expect(await store.cancelRequest(queued.id)).toBe('COMPLETED');
+
+    const running = await mk();
+    await store.startAttempt(running.id, 'r');
+    expect(await store.cancelRequest(running.id)).toBe('IN_PROGRESS');
+    expect(await store.cancelRequested([running.id, queued.id])).toEqual([running.id]);
+    expect(await store.cancelRequest('no-such-id')).toBeUndefined();
+  });
+
+  it('reports queue positions with normal priority ahead of low', async () => {
+    const { env } = await appWithRevision();
+    const mk = (priority: 'normal' | 'low') => {
+      now += 1;
+      return store.createRequest({
+        environment_id: env.id,
+        path: '',
+        input: {},
+        priority,
+        no_retry: false,
+        start_deadline: null,
+      });
+    };
+    const low = await mk('low');
+    const a = await mk('normal');
+    const b = await mk('normal');
+    expect(await store.queuePosition(a)).toBe(0);
+    expect(await store.queuePosition(b)).toBe(1);
+    expect(await store.queuePosition(low)).toBe(2);
+    await store.startAttempt(a.id, 'r');
+    expect(await store.queuePosition(b)).toBe(0);
+    expect(await store.requestCounts(env.id)).toEqual({
+      queued: 2,
+      inProgress: 1,
+      oldestQueuedAt: low.created_at,
+    });
+  });
+
+  it('keeps request logs in order and drops lines of unknown requests', async () => {
+    const { env } = await appWithRevision();
+    const req = await store.createRequest({
+      environment_id: env.id,
+      path: '',
+      input: {},
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: null,
+    });
+    const line = (message: string, request_id = req.id) => ({
+      request_id,
+      message,
+      level: 'STDOUT',
+      source: 'user',
+      timestamp: new Date(now).toISOString(),
+    });
+    await store.appendLogs([line('one'), line('two'), line('ghost', 'nope')]);
+    const logs = await store.getLogs(req.id);
+    expect(logs.map((l) => l.message)).toEqual(['one', 'two']);
+    await store.appendLogs([line('three')]);
+    expect((await store.getLogs(req.id, logs[1]!.seq)).map((l) => l.message)).toEqual(['three']);
+  });
+
+  it('tracks runner states, cold start and keeps ended runners ended', async () => {
+    const { env, rev } = await appWithRevision();
+    const r = await store.createRunner(env.id, rev.id, 'hash');
+    expect(r.state).toBe('PENDING');
+    now += 100;
+    await store.setRunnerState(r.id, 'SETUP');
+    now += 400;
+    const idle = await store.setRunnerState(r.id, 'IDLE', { in_flight: 0 });
+    expect(idle).toMatchObject({ state: 'IDLE', cold_start_ms: 500, ready_at: now, last_active_at: now });
+    now += 50;
+    await store.setRunnerState(r.id, 'TERMINATED', { detail: 'bye' });
+    expect(await store.setRunnerState(r.id, 'IDLE')).toBeUndefined();
+    const ended = (await store.getRunner(r.id))!;
+    expect(ended.state).toBe('TERMINATED');
+    expect(ended.history.map((h) => h.state)).toEqual(['PENDING', 'SETUP', 'IDLE', 'TERMINATED']);
+    expect(await store.listRunners(env.id)).toHaveLength(0);
+    expect(await store.listRunners(env.id, now - 1000)).toHaveLength(1);
+  });
+
+  it('deleting an app removes everything under it', async () => {
+    const { app, env, rev } = await appWithRevision();
+    await store.createRunner(env.id, rev.id, 'h');
+    await store.createRequest({
+      environment_id: env.id,
+      path: '',
+      input: {},
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: null,
+    });
+    expect(await store.deleteApp(app.id)).toBe(true);
+    for (const t of ['environments', 'revisions', 'requests', 'runners']) {
+      const r = await db.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM ${t}`);
+      expect(Number(r.rows[0]!.n), t).toBe(0);
+    }
+  });
+
+  it('finds keys by hash only while not revoked', async () => {
+    await store.putKey('admin', 'h1', 'ADMIN', 'admin key');
+    expect(await store.findKey('h1')).toEqual({ id: 'admin', scope: 'ADMIN' });
+    await store.putKey('admin', 'h2', 'ADMIN', 'admin key');
+    expect(await store.findKey('h1')).toBeUndefined();
+    expect(await store.findKey('h2')).toBeDefined();
+  });
+
+  it('raises GantryError, not a driver error, for a duplicate app', async () => {
+    await store.createApp('a', 'b', 'public');
+    const err = await store.createApp('a', 'b', 'public').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GantryError);
+  });
+});
