@@ -1,0 +1,57 @@
+/**
+ * The durable queue between control and runners, shaped after Amazon SQS so the SQS driver and
+ * the embedded one are interchangeable. Each app environment has its own queue set (normal and
+ * low priority). Messages carry only the request id: payloads live in the store, so a message is
+ * always small whatever the input's size.
+ *
+ * Ownership: control sends; a delivery belongs to whoever received it until its visibility runs
+ * out; only the holder extends it (the runner's heartbeat); deleting happens after the result is
+ * recorded, so a crash between the two redelivers rather than loses.
+ */
+import type { Priority } from '../domain.ts';
+
+export interface QueueMessage {
+  request_id: string;
+}
+
+export interface Delivery {
+  /** Opaque; valid only for this delivery (a redelivery gets a new one). */
+  receipt: string;
+  message: QueueMessage;
+  /** 1 on the first delivery. */
+  receiveCount: number;
+  priority: Priority;
+}
+
+export interface ReceiveOptions {
+  max: number;
+  visibilitySeconds: number;
+  /** Long poll: wait up to this long for a message when none is ready. */
+  waitMs: number;
+  signal?: AbortSignal;
+}
+
+export interface QueueDepth {
+  /** Visible now, waiting for a runner. */
+  ready: number;
+  /** Received and not yet deleted or returned. */
+  inFlight: number;
+}
+
+export interface QueueDriver {
+  /** Creates the environment's queues if missing; idempotent. */
+  ensure(envId: string): Promise<void>;
+  /** Deletes the environment's queues and every message in them. */
+  remove(envId: string): Promise<void>;
+  send(envId: string, message: QueueMessage, priority: Priority): Promise<void>;
+  /** Normal-priority messages are delivered before low-priority ones. */
+  receive(envId: string, opts: ReceiveOptions): Promise<Delivery[]>;
+  /** Extends a delivery's visibility; false when the receipt is no longer valid. */
+  extend(receipt: string, visibilitySeconds: number): Promise<boolean>;
+  /** Makes a delivery visible again after delaySeconds (a retry). */
+  release(receipt: string, delaySeconds: number): Promise<void>;
+  /** Removes the message for good; false when the receipt is no longer valid. */
+  delete(receipt: string): Promise<boolean>;
+  depth(envId: string): Promise<QueueDepth>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,139 @@
+/**
+ * The embedded queue: a table in the store. Receiving claims rows with FOR UPDATE SKIP LOCKED and
+ * pushes their visibility into the future, exactly as SQS hides a received message. A receipt is
+ * `<message id>.<receive count>`, so a receipt from an earlier delivery stops working the moment
+ * the message is delivered again.
+ */
+import { EventEmitter } from 'node:events';
+import type { Priority } from '../domain.ts';
+import type { SqlClient } from '../store/sql-client.ts';
+import type { Delivery, QueueDepth, QueueDriver, QueueMessage, ReceiveOptions } from './queue-driver.ts';
+
+const RANK: Record<Priority, number> = { normal: 0, low: 1 };
+/** How often a long poll looks again when nothing woke it (messages whose visibility ran out). */
+const REPOLL_MS = 200;
+
+function parseReceipt(receipt: string): { id: string; count: number } | undefined {
+  const m = /^(\d+)\.(\d+)$/.exec(receipt);
+  return m ? { id: m[1]!, count: Number(m[2]) } : undefined;
+}
+
+export class StoreQueue implements QueueDriver {
+  /** Wakes long polls in this process the moment a message is sent. */
+  private readonly wake = new EventEmitter();
+
+  constructor(
+    private readonly db: SqlClient,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.wake.setMaxListeners(0);
+  }
+
+  async ensure(_envId: string): Promise<void> {
+    // One table holds every queue; there is nothing to create.
+  }
+
+  async remove(envId: string): Promise<void> {
+    await this.db.query('DELETE FROM queue_messages WHERE queue=$1', [envId]);
+  }
+
+  async send(envId: string, message: QueueMessage, priority: Priority): Promise<void> {
+    const now = this.clock();
+    await this.db.query(
+      'INSERT INTO queue_messages (queue, priority, body, visible_at, created_at) VALUES ($1,$2,$3::jsonb,$4,$4)',
+      [envId, RANK[priority], JSON.stringify(message), now],
+    );
+    this.wake.emit(envId);
+  }
+
+  async receive(envId: string, opts: ReceiveOptions): Promise<Delivery[]> {
+    const deadline = Date.now() + opts.waitMs;
+    for (;;) {
+      const got = await this.claim(envId, opts.max, opts.visibilitySeconds);
+      const left = deadline - Date.now();
+      if (got.length > 0 || left <= 0 || opts.signal?.aborted) return got;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.wake.off(envId, done);
+          opts.signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(left, REPOLL_MS));
+        this.wake.on(envId, done);
+        opts.signal?.addEventListener('abort', done);
+      });
+    }
+  }
+
+  private async claim(envId: string, max: number, visibilitySeconds: number): Promise<Delivery[]> {
+    const now = this.clock();
+    const r = await this.db.query<{
+      id: string;
+      body: QueueMessage;
+      receive_count: number;
+      priority: number;
+    }>(
+      `WITH picked AS (
+         SELECT id FROM queue_messages WHERE queue=$1 AND visible_at <= $2
+         ORDER BY priority, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+       UPDATE queue_messages q SET visible_at=$4, receive_count=q.receive_count+1
+       FROM picked WHERE q.id=picked.id
+       RETURNING q.id::text AS id, q.body, q.receive_count, q.priority`,
+      [envId, now, max, now + visibilitySeconds * 1000],
+    );
+    return r.rows
+      .sort((a, b) => a.priority - b.priority || Number(a.id) - Number(b.id))
+      .map((row) => ({
+        receipt: `${row.id}.${row.receive_count}`,
+        message: row.body,
+        receiveCount: row.receive_count,
+        priority: row.priority === 0 ? 'normal' : 'low',
+      }));
+  }
+
+  async extend(receipt: string, visibilitySeconds: number): Promise<boolean> {
+    const p = parseReceipt(receipt);
+    if (!p) return false;
+    const r = await this.db.query(
+      'UPDATE queue_messages SET visible_at=$3 WHERE id=$1 AND receive_count=$2',
+      [p.id, p.count, this.clock() + visibilitySeconds * 1000],
+    );
+    return r.rowCount > 0;
+  }
+
+  async release(receipt: string, delaySeconds: number): Promise<void> {
+    const p = parseReceipt(receipt);
+    if (!p) return;
+    const r = await this.db.query<{ queue: string }>(
+      'UPDATE queue_messages SET visible_at=$3 WHERE id=$1 AND receive_count=$2 RETURNING queue',
+      [p.id, p.count, this.clock() + delaySeconds * 1000],
+    );
+    const queue = r.rows[0]?.queue;
+    if (queue && delaySeconds === 0) this.wake.emit(queue);
+  }
+
+  async delete(receipt: string): Promise<boolean> {
+    const p = parseReceipt(receipt);
+    if (!p) return false;
+    const r = await this.db.query('DELETE FROM queue_messages WHERE id=$1 AND receive_count=$2', [
+      p.id,
+      p.count,
+    ]);
+    return r.rowCount > 0;
+  }
+
+  async depth(envId: string): Promise<QueueDepth> {
+    const r = await this.db.query<{ ready: number; in_flight: number }>(
+      `SELECT COUNT(*) FILTER (WHERE visible_at <= $2)::int AS ready,
+              COUNT(*) FILTER (WHERE visible_at > $2)::int AS in_flight
+       FROM queue_messages WHERE queue=$1`,
+      [envId, this.clock()],
+    );
+    return { ready: Number(r.rows[0]!.ready), inFlight: Number(r.rows[0]!.in_flight) };
+  }
+
+  async close(): Promise<void> {
+    this.wake.removeAllListeners();
+  }
+}
