@@ -1,0 +1,38 @@
+/**
+ * Where runners run. The autoscaler decides; a compute driver carries it out: start a runner for a
+ * revision, ask one to drain (SIGTERM, or ECS StopTask), kill one, and report when one has ended.
+ * Drivers never decide policy (no retries of their own beyond a single call's transient errors).
+ */
+import type { Revision } from '../domain.ts';
+
+export interface RunnerSpec {
+  runnerId: string;
+  /** Bearer token the runner presents to control; only its hash is stored. */
+  token: string;
+  controlUrl: string;
+  environmentId: string;
+  revision: Revision;
+  /** Extra environment for the app (secrets, settings). */
+  env: Record<string, string>;
+}
+
+export interface RunnerExit {
+  runnerId: string;
+  /** Exit code of the runner (null when killed by a signal). */
+  code: number | null;
+  signal: string | null;
+  /** The last lines the runner printed, for the record when it failed. */
+  tail: string[];
+}
+
+export interface ComputeDriver {
+  start(spec: RunnerSpec): Promise<void>;
+  /** Asks the runner to drain: stop taking work, finish in-flight work, exit. */
+  stop(runnerId: string): Promise<void>;
+  /** Ends the runner at once. */
+  kill(runnerId: string): Promise<void>;
+  /** Called once per runner when it has ended, however it ended. */
+  onExit(listener: (exit: RunnerExit) => void): void;
+  /** Drains every runner it started (with a deadline), then forgets them. */
+  close(graceMs?: number): Promise<void>;
+}

@@ -1,0 +1,152 @@
+/**
+ * The local compute driver: each runner is a child process on this machine, and the runner starts
+ * the app as its own child. Stop is SIGTERM (the runner drains), kill is SIGKILL.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { RUNNER_ENV } from '../contract/runner-protocol.ts';
+import type { ComputeDriver, RunnerExit, RunnerSpec } from './compute-driver.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const RUNNER_MAIN = fileURLToPath(new URL('../../../runner/src/main.ts', import.meta.url));
+const TAIL_LINES = 30;
+
+export interface ProcessComputeOptions {
+  /** Where the runner's own lines go (prefixed with its id). */
+  onLine?: (runnerId: string, line: string) => void;
+  /** Seconds the runner may take to finish in-flight work after SIGTERM. */
+  drainGraceSeconds?: number;
+}
+
+interface Child {
+  proc: ChildProcess;
+  tail: string[];
+  exited: Promise<void>;
+}
+
+export class ProcessCompute implements ComputeDriver {
+  private readonly children = new Map<string, Child>();
+  private readonly listeners: ((e: RunnerExit) => void)[] = [];
+
+  constructor(private readonly opts: ProcessComputeOptions = {}) {}
+
+  async start(spec: RunnerSpec): Promise<void> {
+    const rev = spec.revision;
+    if (!rev.command || rev.command.length === 0) {
+      throw new Error(`revision ${rev.number} has no command; the process driver runs local commands only`);
+    }
+    const env: Record<string, string> = {
+      ...stringEnv(process.env),
+      ...spec.env,
+      [RUNNER_ENV.controlUrl]: spec.controlUrl,
+      [RUNNER_ENV.runnerId]: spec.runnerId,
+      [RUNNER_ENV.token]: spec.token,
+      [RUNNER_ENV.appCommand]: JSON.stringify(rev.command),
+      [RUNNER_ENV.appCwd]: rev.cwd ?? REPO_ROOT,
+      [RUNNER_ENV.maxMultiplexing]: String(rev.settings.max_multiplexing),
+      [RUNNER_ENV.startupTimeoutS]: String(rev.settings.startup_timeout),
+      [RUNNER_ENV.drainGraceS]: String(this.opts.drainGraceSeconds ?? 30),
+    };
+    // Control's own settings are not the runner's business (and would confuse its config check).
+    for (const k of Object.keys(env)) {
+      if (k.startsWith('GANTRY_') && !Object.values(RUNNER_ENV).includes(k as never) && !(k in spec.env))
+        delete env[k];
+    }
+    delete env.PORT;
+    delete env.DATABASE_URL;
+    const proc = spawn(process.execPath, ['--import', 'tsx', RUNNER_MAIN], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so kill() takes the app down with the runner.
+      detached: true,
+    });
+    const child: Child = { proc, tail: [], exited: Promise.resolve() };
+    const onLine = (line: string) => {
+      child.tail.push(line);
+      if (child.tail.length > TAIL_LINES) child.tail.shift();
+      this.opts.onLine?.(spec.runnerId, line);
+    };
+    createInterface({ input: proc.stdout! }).on('line', onLine);
+    createInterface({ input: proc.stderr! }).on('line', onLine);
+    child.exited = new Promise<void>((resolve) => {
+      proc.once('exit', (code, signal) => {
+        this.children.delete(spec.runnerId);
+        // Let the last lines drain from the pipes before reporting.
+        setImmediate(() => {
+          for (const l of this.listeners) l({ runnerId: spec.runnerId, code, signal, tail: [...child.tail] });
+          resolve();
+        });
+      });
+    });
+    this.children.set(spec.runnerId, child);
+    await new Promise<void>((resolve, reject) => {
+      proc.once('spawn', () => resolve());
+      proc.once('error', reject);
+    });
+  }
+
+  async stop(runnerId: string): Promise<void> {
+    this.children.get(runnerId)?.proc.kill('SIGTERM');
+  }
+
+  async kill(runnerId: string): Promise<void> {
+    const c = this.children.get(runnerId);
+    if (!c?.proc.pid) return;
+    // The runner starts its app in a process group of the app's own; take that down too, or the
+    // app would outlive a runner killed without the chance to stop it.
+    for (const pid of await childPids(c.proc.pid)) killGroup(pid, 'SIGKILL');
+    killGroup(c.proc.pid, 'SIGKILL');
+  }
+
+  onExit(listener: (exit: RunnerExit) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** PIDs of the runners, for tests that need to kill one from outside. */
+  pid(runnerId: string): number | undefined {
+    return this.children.get(runnerId)?.proc.pid;
+  }
+
+  async close(graceMs = 10_000): Promise<void> {
+    const all = [...this.children.values()];
+    for (const c of all) c.proc.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      for (const c of all) if (c.proc.pid) killGroup(c.proc.pid, 'SIGKILL');
+    }, graceMs);
+    await Promise.all(all.map((c) => c.exited));
+    clearTimeout(timer);
+  }
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, signal);
+      return;
+    } catch {
+      // Not a group leader, or already gone: try the process itself, then give up quietly.
+    }
+  }
+}
+
+/** Direct children of a process (pgrep ships with every Linux and macOS). */
+function childPids(pid: number): Promise<number[]> {
+  return new Promise((resolve) => {
+    execFile('pgrep', ['-P', String(pid)], (_err, stdout) => {
+      resolve(
+        String(stdout)
+          .split('\n')
+          .map((l) => Number(l.trim()))
+          .filter((n) => Number.isInteger(n) && n > 0),
+      );
+    });
+  });
+}
+
+function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
+}

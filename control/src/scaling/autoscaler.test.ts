@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { RUNTIME_SETTINGS } from '../scaling-settings.ts';
+import { autoscale, type Observation, type RunnerObservation } from './autoscaler.ts';
+
+const NOW = 1_000_000;
+const defaults = Object.fromEntries(Object.entries(RUNTIME_SETTINGS).map(([k, v]) => [k, v.default]));
+
+function obs(
+  p: Omit<Partial<Observation>, 'settings'> & { settings?: Partial<Observation['settings']> } = {},
+): Observation {
+  return {
+    now: NOW,
+    queued: 0,
+    inFlight: 0,
+    oldestQueuedAt: null,
+    runners: [],
+    noStartBefore: null,
+    ...p,
+    settings: { ...(defaults as Observation['settings']), max_multiplexing: 1, ...p.settings },
+  };
+}
+const runner = (id: string, p: Partial<RunnerObservation> = {}): RunnerObservation => ({
+  id,
+  state: 'IDLE',
+  inFlight: 0,
+  createdAt: NOW - 60_000,
+  lastActiveAt: NOW - 60_000,
+  drainRequested: false,
+  ...p,
+});
+
+describe('autoscale', () => {
+  const cases: [string, Observation, { start: number; drain: string[] }][] = [
+    ['nothing to do at zero', obs(), { start: 0, drain: [] }],
+    [
+      'scales from zero on the first request',
+      obs({ queued: 1, oldestQueuedAt: NOW }),
+      { start: 1, drain: [] },
+    ],
+    [
+      'one runner per max_multiplexing slots',
+      obs({ queued: 9, oldestQueuedAt: NOW, settings: { max_multiplexing: 4, max_concurrency: 10 } }),
+      { start: 3, drain: [] },
+    ],
+    [
+      'caps at max_concurrency',
+      obs({ queued: 50, oldestQueuedAt: NOW, settings: { max_concurrency: 3 } }),
+      { start: 3, drain: [] },
+    ],
+    [
+      'counts starting runners, so repeated submits do not over-start',
+      obs({
+        queued: 2,
+        oldestQueuedAt: NOW,
+        runners: [runner('a', { state: 'PENDING', lastActiveAt: null })],
+      }),
+      { start: 1, drain: [] },
+    ],
+    [
+      'keeps min_concurrency with no traffic',
+      obs({ settings: { min_concurrency: 2 } }),
+      { start: 2, drain: [] },
+    ],
+    ['keeps a buffer of warm runners', obs({ settings: { concurrency_buffer: 1 } }), { start: 1, drain: [] }],
+    [
+      'buffer percentage of demand, rounded up',
+      obs({ queued: 4, oldestQueuedAt: NOW, settings: { concurrency_buffer_perc: 50, max_concurrency: 10 } }),
+      { start: 6, drain: [] },
+    ],
+    [
+      'scaling_delay holds back demand-driven scale-up',
+      obs({ queued: 1, oldestQueuedAt: NOW - 1000, settings: { scaling_delay: 5 } }),
+      { start: 0, drain: [] },
+    ],
+    [
+      'scaling_delay passed: scale',
+      obs({ queued: 1, oldestQueuedAt: NOW - 6000, settings: { scaling_delay: 5 } }),
+      { start: 1, drain: [] },
+    ],
+    [
+      'scaling_delay never holds back min_concurrency',
+      obs({ queued: 5, oldestQueuedAt: NOW, settings: { scaling_delay: 5, min_concurrency: 1 } }),
+      { start: 1, drain: [] },
+    ],
+    ['drains an idle runner after keep_alive', obs({ runners: [runner('a')] }), { start: 0, drain: ['a'] }],
+    [
+      'keeps an idle runner within keep_alive',
+      obs({ runners: [runner('a', { lastActiveAt: NOW - 5_000 })] }),
+      { start: 0, drain: [] },
+    ],
+    [
+      'never drains a busy runner',
+      obs({ runners: [runner('a', { state: 'RUNNING', inFlight: 1 })] }),
+      { start: 0, drain: [] },
+    ],
+    [
+      'scale in drains the longest idle first, keeps what demand needs',
+      obs({
+        inFlight: 1,
+        runners: [
+          runner('busy', { state: 'RUNNING', inFlight: 1 }),
+          runner('old', { lastActiveAt: NOW - 100_000 }),
+          runner('newer', { lastActiveAt: NOW - 50_000 }),
+        ],
+      }),
+      { start: 0, drain: ['old', 'newer'] },
+    ],
+    [
+      'does not drain what min_concurrency keeps',
+      obs({
+        settings: { min_concurrency: 1 },
+        runners: [runner('a'), runner('b', { lastActiveAt: NOW - 90_000 })],
+      }),
+      { start: 0, drain: ['b'] },
+    ],
+    [
+      'draining runners are not capacity',
+      obs({
+        queued: 1,
+        oldestQueuedAt: NOW,
+        runners: [runner('a', { state: 'DRAINING', drainRequested: true })],
+      }),
+      { start: 1, drain: [] },
+    ],
+    [
+      'crash backoff holds starts',
+      obs({ queued: 1, oldestQueuedAt: NOW, noStartBefore: NOW + 10_000 }),
+      { start: 0, drain: [] },
+    ],
+    [
+      'crash backoff over: start',
+      obs({ queued: 1, oldestQueuedAt: NOW, noStartBefore: NOW - 1 }),
+      { start: 1, drain: [] },
+    ],
+  ];
+  it.each(cases)('%s', (_name, o, expected) => {
+    const d = autoscale(o);
+    expect({ start: d.start, drain: d.drain }).toEqual(expected);
+  });
+
+  it('never exceeds max_concurrency live runners, whatever the load', () => {
+    for (let live = 0; live <= 6; live++) {
+      for (const queued of [0, 1, 5, 100]) {
+        const runners = Array.from({ length: live }, (_, i) =>
+          runner(`r${i}`, { state: 'RUNNING', inFlight: 1 }),
+        );
+        const d = autoscale(
+          obs({ queued, inFlight: live, oldestQueuedAt: NOW, runners, settings: { max_concurrency: 4 } }),
+        );
+        expect(live + d.start).toBeLessThanOrEqual(Math.max(4, live));
+        expect(d.drain).toEqual([]);
+      }
+    }
+  });
+});
