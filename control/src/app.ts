@@ -1,0 +1,173 @@
+/**
+ * Builds the control service without listening: tests call `app.inject()` on the result with the
+ * same real drivers production uses. server.ts listens.
+ */
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { ComputeDriver } from './compute/compute-driver.ts';
+import type { Config } from './config.ts';
+import { GantryError } from './errors.ts';
+import type { QueueDriver } from './queue/queue-driver.ts';
+import { RequestService } from './request-service.ts';
+import { createFalHandlers, registerFalRoutes } from './routes/fal-api.ts';
+import { registerFalProxy } from './routes/fal-proxy.ts';
+import { registerManagementRoutes } from './routes/management.ts';
+import { registerRunnerRoutes } from './routes/runner-api.ts';
+import { Scaler } from './scaling/scaler.ts';
+import type { Store } from './store/store.ts';
+
+export interface BuildOptions {
+  config: Config;
+  store: Store;
+  queue: QueueDriver;
+  compute: ComputeDriver;
+  logger?: FastifyServerOptions['logger'] | FastifyBaseLogger;
+  clock?: () => number;
+  /** Crash backoff step; tests shorten it. */
+  backoffStepMs?: number;
+}
+
+export interface ControlService {
+  app: FastifyInstance;
+  scaler: Scaler;
+  requests: RequestService;
+  /** Where runners reach control; set once the server listens. */
+  setControlUrl(url: string): void;
+  /** Stops scaling, drains runners, closes the HTTP server, the queue and the store. */
+  close(): Promise<void>;
+}
+
+/** Fastify's own error codes that a caller can cause, mapped onto the catalogue. */
+const FASTIFY_CODES: Record<string, ConstructorParameters<typeof GantryError>[0]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'GANTRY_ERR_PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'GANTRY_ERR_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'GANTRY_ERR_VALIDATION',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'GANTRY_ERR_BAD_JSON',
+};
+
+export async function buildApp(o: BuildOptions): Promise<ControlService> {
+  const { config, store, queue, compute } = o;
+  const loggerOpt =
+    o.logger && typeof (o.logger as FastifyBaseLogger).child === 'function'
+      ? { loggerInstance: o.logger as FastifyBaseLogger }
+      : { logger: (o.logger as FastifyServerOptions['logger']) ?? { level: config.logLevel } };
+  const app = Fastify({
+    ...loggerOpt,
+    bodyLimit: config.bodyLimit,
+    // Long polls and SSE streams hold requests open; let close() end them.
+    forceCloseConnections: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+
+  let controlUrl = config.controlUrl ?? `http://127.0.0.1:${config.port}`;
+  let scalerRef: Scaler | undefined;
+  const requests = new RequestService(store, queue, {
+    leaseSeconds: config.leaseSeconds,
+    ...(o.clock ? { clock: o.clock } : {}),
+    onSubmitted: (envId) => void scalerRef?.reconcile(envId),
+  });
+  const scaler = new Scaler({
+    store,
+    compute,
+    requests,
+    controlUrl: () => controlUrl,
+    log: app.log,
+    tickMs: config.tickMs,
+    ...(o.clock ? { clock: o.clock } : {}),
+    ...(o.backoffStepMs !== undefined ? { backoffStepMs: o.backoffStepMs } : {}),
+  });
+  scalerRef = scaler;
+
+  // JSON bodies: empty means "no input"; anything unparsable is the caller's error, with our code.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(
+        new GantryError(
+          'GANTRY_ERR_BAD_JSON',
+          `The request body is not valid JSON: ${(err as Error).message}`,
+        ),
+        undefined,
+      );
+    }
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    let e: GantryError;
+    const fe = err as { code?: string; validation?: unknown; message: string; statusCode?: number };
+    if (err instanceof GantryError) e = err;
+    else if (fe.validation) e = new GantryError('GANTRY_ERR_VALIDATION', fe.message);
+    else if (fe.code && FASTIFY_CODES[fe.code]) e = new GantryError(FASTIFY_CODES[fe.code]!);
+    else if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500)
+      e = new GantryError('GANTRY_ERR_VALIDATION', fe.message);
+    else {
+      req.log.error({ err }, 'unhandled error');
+      e = new GantryError('GANTRY_ERR_INTERNAL');
+    }
+    if (e.statusCode === 413) {
+      e = new GantryError(
+        'GANTRY_ERR_PAYLOAD_TOO_LARGE',
+        `The request body is larger than the limit of ${config.bodyLimit} bytes.`,
+      );
+    }
+    return reply.code(e.statusCode).type('application/json').send(e.toBody());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new GantryError(
+      'GANTRY_ERR_ROUTE_NOT_FOUND',
+      `No route ${req.method} ${req.url.split('?')[0]}.`,
+    );
+    return reply.code(e.statusCode).send(e.toBody());
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Gantry control API',
+        version: '1',
+        description:
+          "fal-compatible queue API, Gantry's management API (admin key) and the internal runner protocol.",
+      },
+      components: {
+        securitySchemes: {
+          key: { type: 'apiKey', in: 'header', name: 'Authorization', description: '`Key <key>`' },
+        },
+      },
+    },
+  });
+
+  const fal = createFalHandlers({
+    store,
+    requests,
+    publicUrl: config.publicUrl,
+    syncTimeoutSeconds: config.syncTimeoutSeconds,
+  });
+  registerFalRoutes(app, fal);
+  registerFalProxy(app, fal);
+  registerManagementRoutes(app, { store, queue, scaler, ...(o.clock ? { clock: o.clock } : {}) });
+  registerRunnerRoutes(app, { store, requests, scaler });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
+
+  await app.ready();
+  return {
+    app,
+    scaler,
+    requests,
+    setControlUrl(url: string) {
+      controlUrl = url;
+    },
+    async close() {
+      scaler.stop();
+      await compute.close();
+      await app.close();
+      await queue.close();
+      await store.close();
+    },
+  };
+}

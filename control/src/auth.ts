@@ -1,0 +1,90 @@
+/**
+ * Keys. A key is shown once and kept only as its SHA-256 hash (keys are long random strings, so a
+ * slow hash would add nothing). Callers send `Authorization: Key <key>`, as fal's clients do.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyRequest } from 'fastify';
+import type { App } from './domain.ts';
+import { GantryError } from './errors.ts';
+import type { Store } from './store/store.ts';
+
+export const ADMIN_KEY_ID = 'admin';
+export const ADMIN_KEY_FILE = 'admin.key';
+
+export const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
+
+export function newKey(prefix: string): string {
+  return `${prefix}_${randomBytes(24).toString('base64url')}`;
+}
+
+/** The key in an Authorization header (`Key …`, or `Bearer …` for tools that only know that). */
+export function keyFromHeader(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^(?:Key|Bearer)\s+(\S+)\s*$/i.exec(header);
+  return m?.[1];
+}
+
+export interface AdminKeyOutcome {
+  /** The key, when this start made it or read it from a file (so it can be printed). */
+  key: string;
+  source: 'setting' | 'file' | 'generated';
+  file: string;
+}
+
+/**
+ * Makes sure an admin key exists: GANTRY_ADMIN_KEY when set; otherwise the one kept in
+ * `<data dir>/admin.key`; otherwise a new one, written there with mode 0600.
+ */
+export async function ensureAdminKey(
+  store: Store,
+  dataDir: string,
+  fromSetting?: string,
+): Promise<AdminKeyOutcome> {
+  const file = path.join(dataDir, ADMIN_KEY_FILE);
+  let key = fromSetting;
+  let source: AdminKeyOutcome['source'] = 'setting';
+  if (!key) {
+    key = (await readFile(file, 'utf8').catch(() => '')).trim() || undefined;
+    source = 'file';
+  }
+  if (!key) {
+    key = newKey('gk_admin');
+    source = 'generated';
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(file, `${key}\n`, { mode: 0o600 });
+    await chmod(file, 0o600);
+  }
+  await store.putKey(ADMIN_KEY_ID, hashKey(key), 'ADMIN', 'admin key');
+  return { key, source, file };
+}
+
+/** Who is calling: the key's id and scope, or undefined for no (valid) key. */
+export async function identify(
+  store: Store,
+  req: FastifyRequest,
+): Promise<{ id: string; scope: string } | undefined> {
+  const key = keyFromHeader(req.headers.authorization);
+  if (!key) return undefined;
+  return store.findKey(hashKey(key));
+}
+
+/** Management calls need the admin key. */
+export async function requireAdmin(store: Store, req: FastifyRequest): Promise<void> {
+  const who = await identify(store, req);
+  if (!who) throw new GantryError('GANTRY_ERR_UNAUTHORIZED');
+  if (who.scope !== 'ADMIN')
+    throw new GantryError('GANTRY_ERR_FORBIDDEN', 'Management calls need an ADMIN key.');
+}
+
+/** Calling an app: public apps need no key; private and shared ones need a valid key. */
+export async function requireAppAccess(store: Store, req: FastifyRequest, app: App): Promise<void> {
+  if (app.auth_mode === 'public') return;
+  const who = await identify(store, req);
+  if (!who)
+    throw new GantryError(
+      'GANTRY_ERR_UNAUTHORIZED',
+      `${app.owner}/${app.name} is ${app.auth_mode}: send a key.`,
+    );
+}

@@ -1,0 +1,37 @@
+/**
+ * `npm start` deploys examples/hello as the public endpoint local/hello, so a newcomer has
+ * something to call. A new revision is made only when the command or settings changed.
+ */
+import { fileURLToPath } from 'node:url';
+import { parseCodeSettings } from './scaling-settings.ts';
+import type { Store } from './store/store.ts';
+
+export const EXAMPLE = { owner: 'local', name: 'hello' } as const;
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export async function deployExample(store: Store): Promise<{ revision: number; created: boolean }> {
+  const app =
+    (await store.getApp(EXAMPLE.owner, EXAMPLE.name)) ??
+    (await store.createApp(EXAMPLE.owner, EXAMPLE.name, 'public'));
+  const env = await store.ensureEnvironment(app.id, 'production');
+  const command = ['node', '--import', 'tsx', 'examples/hello/app.ts'];
+  const settings = parseCodeSettings({ max_multiplexing: 4, startup_timeout: 60 });
+  const active = env.active_revision_id ? await store.getRevision(env.active_revision_id) : undefined;
+  if (
+    active &&
+    JSON.stringify(active.command) === JSON.stringify(command) &&
+    active.cwd === REPO_ROOT &&
+    JSON.stringify(active.settings) === JSON.stringify(settings)
+  ) {
+    return { revision: active.number, created: false };
+  }
+  const rev = await store.createRevision(env.id, {
+    command,
+    cwd: REPO_ROOT,
+    settings,
+    message: 'examples/hello, deployed by npm start',
+    created_by: 'npm start',
+  });
+  await store.setActiveRevision(env.id, rev.id);
+  return { revision: rev.number, created: true };
+}

@@ -1,0 +1,335 @@
+/**
+ * fal's queue API, path- and shape-compatible, so fal's client SDKs work unchanged: submit,
+ * status (polled and streamed), result, cancel, and the synchronous /run. The handlers take a
+ * normalised call so the client proxy route (/fal/proxy) reuses them as they are.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { requireAppAccess } from '../auth.ts';
+import type { App, Environment, Priority, RequestRecord } from '../domain.ts';
+import { GantryError } from '../errors.ts';
+import type { RequestService } from '../request-service.ts';
+import type { Store } from '../store/store.ts';
+
+export interface FalDeps {
+  store: Store;
+  requests: RequestService;
+  publicUrl: string | undefined;
+  syncTimeoutSeconds: number;
+}
+
+/** One call of fal's API, however it arrived (direct route or the client proxy). */
+export interface FalCall {
+  owner: string;
+  app: string;
+  /** Endpoint path inside the app (submit and run), without a leading slash. */
+  path: string;
+  requestId?: string;
+  query: Record<string, string | undefined>;
+  headers: FastifyRequest['headers'];
+  body: unknown;
+}
+
+const DEFAULT_ENV = 'production';
+
+/** `name--env` addresses a non-default environment, as DESIGN.md says. */
+export function splitAppId(app: string): { name: string; env: string } {
+  const i = app.indexOf('--');
+  return i < 0 ? { name: app, env: DEFAULT_ENV } : { name: app.slice(0, i), env: app.slice(i + 2) };
+}
+
+export function createFalHandlers(d: FalDeps) {
+  const base = (req: FastifyRequest) => d.publicUrl ?? `${req.protocol}://${req.host}`;
+
+  async function resolve(call: FalCall, req: FastifyRequest): Promise<{ app: App; env: Environment }> {
+    const { name, env: envName } = splitAppId(call.app);
+    const app = await d.store.getApp(call.owner, name);
+    if (!app) throw new GantryError('GANTRY_ERR_APP_NOT_FOUND', `No app ${call.owner}/${name}.`);
+    await requireAppAccess(d.store, req, app);
+    const env = await d.store.getEnvironment(app.id, envName);
+    if (!env) {
+      throw new GantryError(
+        'GANTRY_ERR_ENVIRONMENT_NOT_FOUND',
+        `${call.owner}/${name} has no environment ${envName}.`,
+      );
+    }
+    return { app, env };
+  }
+
+  async function findRequest(
+    call: FalCall,
+    req: FastifyRequest,
+  ): Promise<{ rec: RequestRecord; env: Environment }> {
+    const { env } = await resolve(call, req);
+    const rec = call.requestId ? await d.store.getRequest(call.requestId) : undefined;
+    if (!rec || rec.environment_id !== env.id) {
+      throw new GantryError(
+        'GANTRY_ERR_REQUEST_NOT_FOUND',
+        `No request ${call.requestId} for ${call.owner}/${call.app}.`,
+      );
+    }
+    return { rec, env };
+  }
+
+  const urls = (req: FastifyRequest, call: FalCall, id: string) => {
+    const root = `${base(req)}/queue/${call.owner}/${call.app}/requests/${id}`;
+    return { response_url: root, status_url: `${root}/status`, cancel_url: `${root}/cancel` };
+  };
+
+  async function statusBody(req: FastifyRequest, call: FalCall, rec: RequestRecord, logs?: unknown[]) {
+    const out: Record<string, unknown> = {
+      status: rec.status,
+      request_id: rec.id,
+      ...urls(req, call, rec.id),
+    };
+    if (rec.status === 'IN_QUEUE') out.queue_position = await d.store.queuePosition(rec);
+    if (logs) out.logs = logs;
+    if (rec.status === 'COMPLETED') {
+      out.metrics = rec.inference_ms === null ? {} : { inference_time: rec.inference_ms / 1000 };
+      if (rec.error) {
+        out.error = rec.error;
+        out.error_type = rec.error_type;
+      }
+    }
+    return out;
+  }
+
+  const toFalLogs = (logs: Awaited<ReturnType<Store['getLogs']>>) =>
+    logs.map((l) => ({ message: l.message, level: l.level, source: l.source, timestamp: l.timestamp }));
+
+  function parseSubmitHeaders(call: FalCall) {
+    const h = call.headers;
+    const rawPriority = header(h, 'x-fal-queue-priority') ?? 'normal';
+    if (rawPriority !== 'normal' && rawPriority !== 'low') {
+      throw new GantryError('GANTRY_ERR_VALIDATION', 'x-fal-queue-priority must be "normal" or "low".');
+    }
+    const rawTimeout = header(h, 'x-fal-request-timeout');
+    let startTimeoutSeconds: number | null = null;
+    if (rawTimeout !== undefined) {
+      startTimeoutSeconds = Number(rawTimeout);
+      if (!Number.isFinite(startTimeoutSeconds) || startTimeoutSeconds <= 0) {
+        throw new GantryError(
+          'GANTRY_ERR_VALIDATION',
+          'x-fal-request-timeout must be a positive number of seconds.',
+        );
+      }
+    }
+    const noRetry = ['1', 'true', 'yes'].includes((header(h, 'x-fal-no-retry') ?? '').toLowerCase());
+    if (call.query.fal_webhook !== undefined) {
+      throw new GantryError(
+        'GANTRY_ERR_VALIDATION',
+        'fal_webhook is not supported by this Gantry version yet.',
+      );
+    }
+    return { priority: rawPriority as Priority, startTimeoutSeconds, noRetry };
+  }
+
+  async function submitCall(call: FalCall, req: FastifyRequest) {
+    const { env } = await resolve(call, req);
+    if (!env.active_revision_id) throw new GantryError('GANTRY_ERR_NO_ACTIVE_REVISION');
+    const opts = parseSubmitHeaders(call);
+    return d.requests.submit(env, { path: call.path, input: call.body ?? {}, ...opts });
+  }
+
+  function sendResult(reply: FastifyReply, rec: RequestRecord) {
+    reply.header('x-fal-request-id', rec.id);
+    if (rec.error_type) reply.header('x-fal-error-type', rec.error_type);
+    if (rec.error_type === 'request_timeout' && rec.started_at === null) {
+      reply.header('x-fal-request-timeout-type', 'user');
+    }
+    const type = rec.result_content_type ?? 'application/json';
+    reply.code(rec.result_status ?? 500).type(type);
+    const body = rec.result_body;
+    return type.includes('json') ? JSON.stringify(body) : String(body ?? '');
+  }
+
+  return {
+    async submit(call: FalCall, req: FastifyRequest, reply: FastifyReply) {
+      const rec = await submitCall(call, req);
+      reply.header('x-fal-request-id', rec.id);
+      return {
+        request_id: rec.id,
+        ...urls(req, call, rec.id),
+        queue_position: await d.store.queuePosition(rec),
+      };
+    },
+
+    async status(call: FalCall, req: FastifyRequest, reply: FastifyReply) {
+      const { rec } = await findRequest(call, req);
+      reply.header('x-fal-request-id', rec.id);
+      const logs = call.query.logs === '1' ? toFalLogs(await d.store.getLogs(rec.id)) : undefined;
+      // fal answers 202 while the request is not done, 200 when it is.
+      reply.code(rec.status === 'COMPLETED' ? 200 : 202);
+      return statusBody(req, call, rec, logs);
+    },
+
+    /** Server-sent events: one event per change; `logs` carries only lines new since the last event. */
+    async streamStatus(call: FalCall, req: FastifyRequest, reply: FastifyReply) {
+      const { rec: first } = await findRequest(call, req);
+      const withLogs = call.query.logs === '1';
+      const abort = new AbortController();
+      reply.raw.on('close', () => abort.abort());
+      reply.hijack();
+      reply.raw.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-fal-request-id': first.id,
+      });
+      let lastSeq = 0;
+      let lastKey = '';
+      try {
+        while (!abort.signal.aborted) {
+          const changed = d.requests.waitForChange(first.id, abort.signal);
+          const rec = (await d.store.getRequest(first.id)) ?? first;
+          const newLogs = withLogs ? await d.store.getLogs(rec.id, lastSeq) : [];
+          if (newLogs.length > 0) lastSeq = newLogs[newLogs.length - 1]!.seq;
+          const body = await statusBody(req, call, rec, withLogs ? toFalLogs(newLogs) : undefined);
+          const key = `${rec.status}:${String(body.queue_position)}`;
+          if (key !== lastKey || newLogs.length > 0) {
+            reply.raw.write(`data: ${JSON.stringify(body)}\n\n`);
+            lastKey = key;
+          }
+          if (rec.status === 'COMPLETED') break;
+          await changed;
+        }
+      } finally {
+        reply.raw.end();
+      }
+    },
+
+    async result(call: FalCall, req: FastifyRequest, reply: FastifyReply) {
+      const { rec } = await findRequest(call, req);
+      if (rec.status !== 'COMPLETED') {
+        reply.header('x-fal-request-id', rec.id);
+        throw new GantryError('GANTRY_ERR_REQUEST_NOT_COMPLETED', undefined, { status: rec.status });
+      }
+      return sendResult(reply, rec);
+    },
+
+    async cancel(call: FalCall, req: FastifyRequest, reply: FastifyReply) {
+      const { rec } = await findRequest(call, req);
+      const outcome = await d.requests.cancel(rec);
+      reply.header('x-fal-request-id', rec.id);
+      reply.code(outcome === 'ALREADY_COMPLETED' ? 400 : 202);
+      return { status: outcome };
+    },
+
+    /** fal.run: submit, wait, answer with the result itself. A caller that hangs up cancels. */
+    async run(call: FalCall, req: FastifyRequest, reply: FastifyReply) {
+      const rec = await submitCall(call, req);
+      const gone = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableEnded) gone.abort();
+      };
+      reply.raw.on('close', onClose);
+      try {
+        const done = await d.requests.waitForCompletion(
+          rec.id,
+          Date.now() + d.syncTimeoutSeconds * 1000,
+          gone.signal,
+        );
+        if (gone.signal.aborted) {
+          await d.requests.cancel(done).catch(() => {});
+          return reply;
+        }
+        if (done.status !== 'COMPLETED') {
+          reply.header('x-fal-request-id', rec.id);
+          throw new GantryError('GANTRY_ERR_SYNC_TIMEOUT', undefined, { request_id: rec.id });
+        }
+        return sendResult(reply, done);
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+    },
+  };
+}
+
+export type FalHandlers = ReturnType<typeof createFalHandlers>;
+
+function header(h: FastifyRequest['headers'], name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+const AppParams = Type.Object({
+  owner: Type.String({ description: 'Owner of the endpoint, e.g. `local`.' }),
+  app: Type.String({ description: 'App name; `name--env` for a non-default environment.' }),
+});
+const RequestParams = Type.Object({ owner: Type.String(), app: Type.String(), request_id: Type.String() });
+const LogsQuery = Type.Object({ logs: Type.Optional(Type.String({ description: '`1` to include logs.' })) });
+const SubmitQuery = Type.Object({
+  fal_webhook: Type.Optional(Type.String()),
+  fal_max_queue_length: Type.Optional(Type.String()),
+});
+const FAL_TAG = ['fal queue API'];
+
+/** The direct routes of fal's API. */
+export function registerFalRoutes(app: FastifyInstance, h: FalHandlers): void {
+  const call = (req: FastifyRequest, extra: Partial<FalCall> = {}): FalCall => {
+    const p = req.params as Record<string, string>;
+    return {
+      owner: p.owner!,
+      app: p.app!,
+      path: p['*'] ?? '',
+      query: req.query as Record<string, string>,
+      headers: req.headers,
+      body: req.body,
+      ...(p.request_id ? { requestId: p.request_id } : {}),
+      ...extra,
+    };
+  };
+  const submitSchema = {
+    tags: FAL_TAG,
+    summary: 'Submit a request to the queue',
+    params: AppParams,
+    querystring: SubmitQuery,
+  };
+  app.post('/queue/:owner/:app', { schema: submitSchema }, (req, reply) => h.submit(call(req), req, reply));
+  app.post(
+    '/queue/:owner/:app/*',
+    { schema: { ...submitSchema, summary: 'Submit to an endpoint path' } },
+    (req, reply) => h.submit(call(req), req, reply),
+  );
+  app.get(
+    '/queue/:owner/:app/requests/:request_id/status',
+    {
+      schema: {
+        tags: FAL_TAG,
+        summary: 'Status of a request',
+        params: RequestParams,
+        querystring: LogsQuery,
+      },
+    },
+    (req, reply) => h.status(call(req), req, reply),
+  );
+  app.get(
+    '/queue/:owner/:app/requests/:request_id/status/stream',
+    {
+      schema: {
+        tags: FAL_TAG,
+        summary: 'Status as server-sent events, until completed',
+        params: RequestParams,
+        querystring: LogsQuery,
+      },
+    },
+    (req, reply) => h.streamStatus(call(req), req, reply),
+  );
+  app.get(
+    '/queue/:owner/:app/requests/:request_id',
+    { schema: { tags: FAL_TAG, summary: 'Result of a completed request', params: RequestParams } },
+    (req, reply) => h.result(call(req), req, reply),
+  );
+  app.put(
+    '/queue/:owner/:app/requests/:request_id/cancel',
+    { schema: { tags: FAL_TAG, summary: 'Cancel a request', params: RequestParams } },
+    (req, reply) => h.cancel(call(req), req, reply),
+  );
+  const runSchema = {
+    tags: FAL_TAG,
+    summary: 'Run synchronously and answer with the result',
+    params: AppParams,
+  };
+  app.post('/run/:owner/:app', { schema: runSchema }, (req, reply) => h.run(call(req), req, reply));
+  app.post('/run/:owner/:app/*', { schema: runSchema }, (req, reply) => h.run(call(req), req, reply));
+}

@@ -1,0 +1,456 @@
+/**
+ * Management API v1: apps, revisions, the active revision, scaling, runners and requests. Every
+ * route needs the admin key. Environment-scoped resources live under
+ * /v1/apps/{owner}/{name}/environments/{env}/….
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type Static, Type } from 'typebox';
+import { requireAdmin } from '../auth.ts';
+import {
+  type App,
+  AUTH_MODES,
+  type Environment,
+  type RequestRecord,
+  type Revision,
+  type RunnerRecord,
+} from '../domain.ts';
+import { GantryError } from '../errors.ts';
+import type { QueueDriver } from '../queue/queue-driver.ts';
+import type { Scaler } from '../scaling/scaler.ts';
+import { mergeRuntimeSettings, parseCodeSettings } from '../scaling-settings.ts';
+import type { Store } from '../store/store.ts';
+
+/** Lower-case letters, digits and single dashes; `--` is reserved for `name--env` endpoint ids. */
+const NAME = '^(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
+const Name = (description: string) => Type.String({ pattern: NAME, description });
+
+const AppParams = Type.Object({ owner: Name('Owner'), name: Name('App name') });
+const EnvParams = Type.Object({ owner: Name('Owner'), name: Name('App name'), env: Name('Environment') });
+
+const AppView = Type.Object({
+  id: Type.String(),
+  owner: Type.String(),
+  name: Type.String(),
+  endpoint_id: Type.String(),
+  auth_mode: Type.String(),
+  created_at: Type.String(),
+});
+const EnvironmentView = Type.Object({
+  name: Type.String(),
+  endpoint_id: Type.String(),
+  active_revision: Type.Union([Type.Integer(), Type.Null()]),
+  scaling: Type.Record(Type.String(), Type.Number()),
+});
+const RevisionView = Type.Object({
+  number: Type.Integer(),
+  environment: Type.String(),
+  active: Type.Boolean(),
+  image: Type.Union([Type.String(), Type.Null()]),
+  command: Type.Union([Type.Array(Type.String()), Type.Null()]),
+  cwd: Type.Union([Type.String(), Type.Null()]),
+  settings: Type.Object({}, { additionalProperties: true }),
+  commit_sha: Type.Union([Type.String(), Type.Null()]),
+  message: Type.Union([Type.String(), Type.Null()]),
+  annotations: Type.Object({}, { additionalProperties: true }),
+  created_at: Type.String(),
+});
+const RunnerView = Type.Object({
+  id: Type.String(),
+  state: Type.String(),
+  revision: Type.Union([Type.Integer(), Type.Null()]),
+  in_flight: Type.Integer(),
+  created_at: Type.String(),
+  state_changed_at: Type.String(),
+  ready_at: Type.Union([Type.String(), Type.Null()]),
+  ended_at: Type.Union([Type.String(), Type.Null()]),
+  cold_start_ms: Type.Union([Type.Number(), Type.Null()]),
+  detail: Type.Union([Type.String(), Type.Null()]),
+  history: Type.Array(Type.Object({ state: Type.String(), at: Type.String() })),
+});
+const RequestView = Type.Object({
+  request_id: Type.String(),
+  status: Type.String(),
+  path: Type.String(),
+  attempts: Type.Integer(),
+  priority: Type.String(),
+  result_status: Type.Union([Type.Integer(), Type.Null()]),
+  error: Type.Union([Type.String(), Type.Null()]),
+  error_type: Type.Union([Type.String(), Type.Null()]),
+  runner_id: Type.Union([Type.String(), Type.Null()]),
+  created_at: Type.String(),
+  started_at: Type.Union([Type.String(), Type.Null()]),
+  completed_at: Type.Union([Type.String(), Type.Null()]),
+  inference_time: Type.Union([Type.Number(), Type.Null()]),
+});
+
+const CreateApp = Type.Object(
+  {
+    owner: Name('Owner of the endpoint (`<owner>/<name>`)'),
+    name: Name('App name'),
+    auth_mode: Type.Optional(
+      Type.Union(
+        AUTH_MODES.map((m) => Type.Literal(m)),
+        { description: 'private (a key is required), public (no key) or shared (any valid key)' },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+const CreateRevision = Type.Object(
+  {
+    command: Type.Optional(
+      Type.Array(Type.String(), { minItems: 1, description: 'argv of the app process' }),
+    ),
+    cwd: Type.Optional(Type.String()),
+    image: Type.Optional(Type.String({ description: 'image by digest, for container compute' })),
+    settings: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    commit_sha: Type.Optional(Type.String()),
+    message: Type.Optional(Type.String()),
+    annotations: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    activate: Type.Optional(Type.Boolean({ default: true, description: 'make it the active revision now' })),
+  },
+  { additionalProperties: false },
+);
+const SetActive = Type.Object({ revision: Type.Integer({ minimum: 1 }) }, { additionalProperties: false });
+const ScalingPatch = Type.Record(Type.String(), Type.Unknown());
+const Limit = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+});
+const RunnersQuery = Type.Object({
+  ended_within_hours: Type.Optional(Type.Number({ minimum: 0, maximum: 24, default: 24 })),
+});
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const endpointId = (app: App, env: string) =>
+  `${app.owner}/${app.name}${env === 'production' ? '' : `--${env}`}`;
+
+export function appView(a: App): Static<typeof AppView> {
+  return {
+    id: a.id,
+    owner: a.owner,
+    name: a.name,
+    endpoint_id: endpointId(a, 'production'),
+    auth_mode: a.auth_mode,
+    created_at: iso(a.created_at)!,
+  };
+}
+
+function revisionView(r: Revision, env: Environment): Static<typeof RevisionView> {
+  return {
+    number: r.number,
+    environment: env.name,
+    active: env.active_revision_id === r.id,
+    image: r.image,
+    command: r.command,
+    cwd: r.cwd,
+    settings: r.settings,
+    commit_sha: r.commit_sha,
+    message: r.message,
+    annotations: r.annotations,
+    created_at: iso(r.created_at)!,
+  };
+}
+
+function runnerView(r: RunnerRecord, revisions: Map<string, number>): Static<typeof RunnerView> {
+  return {
+    id: r.id,
+    state: r.state,
+    revision: revisions.get(r.revision_id) ?? null,
+    in_flight: r.in_flight,
+    created_at: iso(r.created_at)!,
+    state_changed_at: iso(r.state_changed_at)!,
+    ready_at: iso(r.ready_at),
+    ended_at: iso(r.ended_at),
+    cold_start_ms: r.cold_start_ms,
+    detail: r.detail,
+    history: r.history.map((h) => ({ state: h.state, at: iso(h.at)! })),
+  };
+}
+
+function requestView(r: RequestRecord): Static<typeof RequestView> {
+  return {
+    request_id: r.id,
+    status: r.status,
+    path: r.path,
+    attempts: r.attempts,
+    priority: r.priority,
+    result_status: r.result_status,
+    error: r.error,
+    error_type: r.error_type,
+    runner_id: r.runner_id,
+    created_at: iso(r.created_at)!,
+    started_at: iso(r.started_at),
+    completed_at: iso(r.completed_at),
+    inference_time: r.inference_ms === null ? null : r.inference_ms / 1000,
+  };
+}
+
+export interface ManagementDeps {
+  store: Store;
+  queue: QueueDriver;
+  scaler: Scaler;
+  clock?: () => number;
+}
+
+export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps): void {
+  const { store } = d;
+  const TAGS = ['management v1'];
+
+  app.addHook('onRequest', async (req) => {
+    if (req.url.startsWith('/v1/')) await requireAdmin(store, req);
+  });
+
+  async function loadApp(req: FastifyRequest): Promise<App> {
+    const { owner, name } = req.params as { owner: string; name: string };
+    const a = await store.getApp(owner, name);
+    if (!a) throw new GantryError('GANTRY_ERR_APP_NOT_FOUND', `No app ${owner}/${name}.`);
+    return a;
+  }
+
+  async function loadEnv(req: FastifyRequest): Promise<{ app: App; env: Environment }> {
+    const a = await loadApp(req);
+    const { env: name } = req.params as { env: string };
+    const env = await store.getEnvironment(a.id, name);
+    if (!env) {
+      const names = (await store.listEnvironments(a.id)).map((e) => e.name);
+      throw new GantryError(
+        'GANTRY_ERR_ENVIRONMENT_NOT_FOUND',
+        `${a.owner}/${a.name} has no environment "${name}" (it has: ${names.join(', ')}).`,
+      );
+    }
+    return { app: a, env };
+  }
+
+  const envView = async (a: App, e: Environment): Promise<Static<typeof EnvironmentView>> => {
+    const rev = e.active_revision_id ? await store.getRevision(e.active_revision_id) : undefined;
+    return {
+      name: e.name,
+      endpoint_id: endpointId(a, e.name),
+      active_revision: rev?.number ?? null,
+      scaling: mergeRuntimeSettings(e.scaling, {}),
+    };
+  };
+
+  app.post(
+    '/v1/apps',
+    { schema: { tags: TAGS, summary: 'Create an app', body: CreateApp, response: { 201: AppView } } },
+    async (req, reply) => {
+      const body = req.body as Static<typeof CreateApp>;
+      const created = await store.createApp(body.owner, body.name, body.auth_mode ?? 'private');
+      return reply.code(201).send(appView(created));
+    },
+  );
+
+  app.get(
+    '/v1/apps',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'List apps',
+        response: { 200: Type.Object({ apps: Type.Array(AppView) }) },
+      },
+    },
+    async () => ({ apps: (await store.listApps()).map(appView) }),
+  );
+
+  app.get(
+    '/v1/apps/:owner/:name',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Get an app with its environments',
+        params: AppParams,
+        response: {
+          200: Type.Intersect([AppView, Type.Object({ environments: Type.Array(EnvironmentView) })]),
+        },
+      },
+    },
+    async (req) => {
+      const a = await loadApp(req);
+      const envs = await store.listEnvironments(a.id);
+      return { ...appView(a), environments: await Promise.all(envs.map((e) => envView(a, e))) };
+    },
+  );
+
+  app.delete(
+    '/v1/apps/:owner/:name',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Delete an app, its environments, runners, queues and history',
+        params: AppParams,
+      },
+    },
+    async (req, reply) => {
+      const a = await loadApp(req);
+      for (const e of await store.listEnvironments(a.id)) {
+        for (const r of await store.listRunners(e.id)) await d.scaler.drain(r.id);
+        await d.queue.remove(e.id);
+      }
+      await store.deleteApp(a.id);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/v1/apps/:owner/:name/environments/:env/revisions',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Create a revision (and, by default, make it active)',
+        params: EnvParams,
+        body: CreateRevision,
+        response: { 201: RevisionView },
+      },
+    },
+    async (req, reply) => {
+      const a = await loadApp(req);
+      const body = req.body as Static<typeof CreateRevision>;
+      if (!body.command && !body.image) {
+        throw new GantryError('GANTRY_ERR_VALIDATION', 'A revision needs a `command` (local) or an `image`.');
+      }
+      const settings = parseCodeSettings(body.settings as Record<string, unknown> | undefined);
+      const { env: envName } = req.params as { env: string };
+      const env = await store.ensureEnvironment(a.id, envName);
+      await d.queue.ensure(env.id);
+      const rev = await store.createRevision(env.id, {
+        command: body.command ?? null,
+        cwd: body.cwd ?? null,
+        image: body.image ?? null,
+        settings,
+        commit_sha: body.commit_sha ?? null,
+        message: body.message ?? null,
+        annotations: (body.annotations ?? {}) as Record<string, unknown>,
+        created_by: 'api',
+      });
+      if (body.activate !== false) await activate(env, rev);
+      const fresh = (await store.getEnvironmentById(env.id))!;
+      return reply.code(201).send(revisionView(rev, fresh));
+    },
+  );
+
+  app.get(
+    '/v1/apps/:owner/:name/environments/:env/revisions',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'List revisions, newest first',
+        params: EnvParams,
+        response: { 200: Type.Object({ revisions: Type.Array(RevisionView) }) },
+      },
+    },
+    async (req) => {
+      const { env } = await loadEnv(req);
+      return { revisions: (await store.listRevisions(env.id)).map((r) => revisionView(r, env)) };
+    },
+  );
+
+  /** Switches the active revision. Runners of other revisions drain once they are idle. */
+  async function activate(env: Environment, rev: Revision): Promise<void> {
+    await store.setActiveRevision(env.id, rev.id);
+    for (const r of await store.listRunners(env.id)) {
+      if (r.revision_id !== rev.id && !r.drain_requested) await d.scaler.drain(r.id);
+    }
+    await d.scaler.reconcile(env.id);
+  }
+
+  app.put(
+    '/v1/apps/:owner/:name/environments/:env/active-revision',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Set the active revision (a rollback is this call with an earlier number)',
+        params: EnvParams,
+        body: SetActive,
+        response: { 200: RevisionView },
+      },
+    },
+    async (req) => {
+      const { env } = await loadEnv(req);
+      const { revision } = req.body as Static<typeof SetActive>;
+      const rev = await store.getRevisionByNumber(env.id, revision);
+      if (!rev) {
+        const known = (await store.listRevisions(env.id)).map((r) => r.number);
+        throw new GantryError(
+          'GANTRY_ERR_REVISION_NOT_FOUND',
+          `Environment ${env.name} has no revision ${revision} (it has: ${known.join(', ') || 'none'}).`,
+        );
+      }
+      await activate(env, rev);
+      return revisionView(rev, (await store.getEnvironmentById(env.id))!);
+    },
+  );
+
+  const ScalingView = Type.Record(Type.String(), Type.Number());
+  app.get(
+    '/v1/apps/:owner/:name/environments/:env/scaling',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Runtime scaling settings',
+        params: EnvParams,
+        response: { 200: ScalingView },
+      },
+    },
+    async (req) => mergeRuntimeSettings((await loadEnv(req)).env.scaling, {}),
+  );
+
+  app.patch(
+    '/v1/apps/:owner/:name/environments/:env/scaling',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Change runtime scaling settings; kept across deploys',
+        params: EnvParams,
+        body: ScalingPatch,
+        response: { 200: ScalingView },
+      },
+    },
+    async (req) => {
+      const { env } = await loadEnv(req);
+      const next = mergeRuntimeSettings(env.scaling, req.body as Record<string, unknown>);
+      await store.setScaling(env.id, next);
+      await d.scaler.reconcile(env.id);
+      return next;
+    },
+  );
+
+  app.get(
+    '/v1/apps/:owner/:name/environments/:env/runners',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Runners: current ones and those that ended within the window',
+        params: EnvParams,
+        querystring: RunnersQuery,
+        response: { 200: Type.Object({ runners: Type.Array(RunnerView) }) },
+      },
+    },
+    async (req) => {
+      const { env } = await loadEnv(req);
+      const { ended_within_hours = 24 } = req.query as Static<typeof RunnersQuery>;
+      const now = (d.clock ?? Date.now)();
+      const runners = await store.listRunners(env.id, now - ended_within_hours * 3_600_000);
+      const numbers = new Map((await store.listRevisions(env.id)).map((r) => [r.id, r.number]));
+      return { runners: runners.map((r) => runnerView(r, numbers)) };
+    },
+  );
+
+  app.get(
+    '/v1/apps/:owner/:name/environments/:env/requests',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Recent requests, newest first',
+        params: EnvParams,
+        querystring: Limit,
+        response: { 200: Type.Object({ requests: Type.Array(RequestView) }) },
+      },
+    },
+    async (req) => {
+      const { env } = await loadEnv(req);
+      const { limit = 100 } = req.query as Static<typeof Limit>;
+      return { requests: (await store.listRequests(env.id, limit)).map(requestView) };
+    },
+  );
+}

@@ -1,0 +1,123 @@
+/**
+ * The runner protocol's server side. Each runner authenticates with its own bearer token (only
+ * the hash is stored), so a runner can act only as itself.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import {
+  HeartbeatBody,
+  HeartbeatResponse,
+  LogsBody,
+  PullRequestBody,
+  PullResponse,
+  ResultBody,
+  ResultResponse,
+  RUNNER_ROUTES,
+  StateReport,
+} from '../contract/runner-protocol.ts';
+import type { RunnerRecord } from '../domain.ts';
+import { GantryError } from '../errors.ts';
+import type { RequestService } from '../request-service.ts';
+import { hashToken, type Scaler } from '../scaling/scaler.ts';
+import type { Store } from '../store/store.ts';
+
+const Params = Type.Object({ id: Type.String() });
+const TAGS = ['runner protocol (internal)'];
+
+export function registerRunnerRoutes(
+  app: FastifyInstance,
+  d: { store: Store; requests: RequestService; scaler: Scaler },
+): void {
+  async function auth(req: FastifyRequest): Promise<RunnerRecord> {
+    const { id } = req.params as { id: string };
+    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    const runner = await d.store.getRunner(id);
+    if (!m || !runner)
+      throw new GantryError('GANTRY_ERR_UNAUTHORIZED', 'Unknown runner or missing runner token.');
+    const a = Buffer.from(hashToken(m[1]!));
+    const b = Buffer.from(runner.token_hash);
+    if (a.length !== b.length || !timingSafeEqual(a, b)) {
+      throw new GantryError('GANTRY_ERR_UNAUTHORIZED', 'Wrong runner token.');
+    }
+    return runner;
+  }
+
+  app.post(
+    RUNNER_ROUTES.state,
+    { schema: { tags: TAGS, params: Params, body: StateReport, response: { 204: Type.Null() } } },
+    async (req, reply) => {
+      const runner = await auth(req);
+      const body = req.body as StateReport;
+      let state = body.state;
+      // Once control asked a runner to drain, it stays DRAINING until it ends.
+      if (runner.drain_requested && (state === 'IDLE' || state === 'RUNNING')) state = 'DRAINING';
+      // A runner that ends before it was ever ready failed to start: that is a crash, and backs off.
+      if (state === 'TERMINATED' && runner.ready_at === null && !runner.drain_requested) {
+        await d.store.setRunnerState(runner.id, 'CRASH_BACKOFF', {
+          in_flight: 0,
+          detail: body.detail ?? null,
+        });
+      } else {
+        const updated = await d.store.setRunnerState(runner.id, state, {
+          ...(body.in_flight !== undefined ? { in_flight: body.in_flight } : {}),
+          ...(body.detail !== undefined ? { detail: body.detail } : {}),
+        });
+        if (state === 'IDLE' && updated?.ready_at !== null) d.scaler.runnerReady(runner.environment_id);
+        // Work finished: the autoscaler may now let this runner go (or give it more).
+        if (state === 'IDLE' || state === 'TERMINATED') void d.scaler.reconcile(runner.environment_id);
+      }
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    RUNNER_ROUTES.pull,
+    { schema: { tags: TAGS, params: Params, body: PullRequestBody, response: { 200: PullResponse } } },
+    async (req, reply) => {
+      const runner = await auth(req);
+      const body = req.body as PullRequestBody;
+      const gone = new AbortController();
+      const onClose = () => gone.abort();
+      reply.raw.on('close', onClose);
+      try {
+        return await d.requests.pull(runner, body.max, body.wait_ms, gone.signal);
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+    },
+  );
+
+  app.post(
+    RUNNER_ROUTES.heartbeat,
+    { schema: { tags: TAGS, params: Params, body: HeartbeatBody, response: { 200: HeartbeatResponse } } },
+    async (req) => {
+      const runner = await auth(req);
+      const body = req.body as HeartbeatBody;
+      return d.requests.heartbeat(runner, body.receipts);
+    },
+  );
+
+  app.post(
+    RUNNER_ROUTES.logs,
+    { schema: { tags: TAGS, params: Params, body: LogsBody, response: { 204: Type.Null() } } },
+    async (req, reply) => {
+      await auth(req);
+      const { logs } = req.body as LogsBody;
+      const own = logs.filter(
+        (l): l is typeof l & { request_id: string } => typeof l.request_id === 'string',
+      );
+      await d.requests.appendLogs(own);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    RUNNER_ROUTES.result,
+    { schema: { tags: TAGS, params: Params, body: ResultBody, response: { 200: ResultResponse } } },
+    async (req) => {
+      const runner = await auth(req);
+      return d.requests.recordResult(runner, req.body as ResultBody);
+    },
+  );
+}

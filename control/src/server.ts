@@ -1,0 +1,63 @@
+/**
+ * Opens the store and drivers named by the configuration, builds the service and listens.
+ * main.ts adds the start-up chores of `npm start`; tests use startServer directly.
+ */
+import path from 'node:path';
+import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
+import { type BuildOptions, buildApp, type ControlService } from './app.ts';
+import { ProcessCompute } from './compute/process-compute.ts';
+import type { Config } from './config.ts';
+import { StoreQueue } from './queue/store-queue.ts';
+import { PgClient } from './store/pg-client.ts';
+import { PgliteClient } from './store/pglite-client.ts';
+import type { SqlClient } from './store/sql-client.ts';
+import { Store } from './store/store.ts';
+
+export interface Started extends ControlService {
+  url: string;
+  store: Store;
+  compute: ProcessCompute;
+}
+
+/** Opens the configured database: PostgreSQL when DATABASE_URL is set, else PGlite in the data dir. */
+export async function openDatabase(config: Config, opts: { schema?: string } = {}): Promise<SqlClient> {
+  if (config.databaseUrl) return PgClient.open(config.databaseUrl, opts);
+  return PgliteClient.open(path.join(config.dataDir, 'pgdata'));
+}
+
+export async function startServer(
+  config: Config,
+  extra: {
+    logger?: FastifyServerOptions['logger'] | FastifyBaseLogger;
+    db?: SqlClient;
+    backoffStepMs?: number;
+    drainGraceSeconds?: number;
+  } = {},
+): Promise<Started> {
+  const db = extra.db ?? (await openDatabase(config));
+  const store = new Store(db);
+  await store.migrate();
+  const queue = new StoreQueue(db);
+  let log: FastifyBaseLogger | undefined;
+  const compute = new ProcessCompute({
+    onLine: (runner, line) => log?.debug({ runner }, line),
+    ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
+  });
+  const opts: BuildOptions = { config, store, queue, compute };
+  if (extra.logger !== undefined) opts.logger = extra.logger;
+  if (extra.backoffStepMs !== undefined) opts.backoffStepMs = extra.backoffStepMs;
+  const service = await buildApp(opts);
+  log = service.app.log;
+  // Runners left from an earlier run of control on this machine are no longer ours to manage:
+  // mark them ended, so their next pull tells them to drain and exit.
+  for (const r of await store.listLiveRunners()) {
+    await store.requestDrain(r.id);
+    await store.setRunnerState(r.id, 'TERMINATED', { detail: 'control restarted' });
+  }
+  const address = await service.app.listen({ port: config.port, host: config.host });
+  const port = new URL(address).port;
+  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+  if (!config.controlUrl) service.setControlUrl(url);
+  service.scaler.start();
+  return { ...service, url, store, compute };
+}
