@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig, RunnerConfigError } from './config.ts';
+
+const base = {
+  GANTRY_CONTROL_URL: 'http://127.0.0.1:8080',
+  GANTRY_RUNNER_ID: 'run-1',
+  GANTRY_RUNNER_TOKEN: 'secret',
+  GANTRY_APP_COMMAND: '["node","app.js"]',
+};
+
+describe('loadConfig', () => {
+  it('applies defaults and picks a free app port', async () => {
+    const config = await loadConfig({ ...base, HOME: '/home/app' }, '/srv/app');
+    expect(config).toMatchObject({
+      controlUrl: 'http://127.0.0.1:8080',
+      runnerId: 'run-1',
+      token: 'secret',
+      appCommand: ['node', 'app.js'],
+      appCwd: '/srv/app',
+      maxMultiplexing: 1,
+      startupTimeoutS: 300,
+      drainGraceS: 30,
+    });
+    expect(config.appPort).toBeGreaterThan(0);
+    expect(config.appEnv['PORT']).toBe(String(config.appPort));
+    expect(config.appEnv['HOME']).toBe('/home/app');
+    expect(config.appEnv).not.toHaveProperty('GANTRY_RUNNER_TOKEN');
+  });
+
+  it('reads every setting', async () => {
+    const config = await loadConfig({
+      ...base,
+      GANTRY_APP_CWD: '/srv',
+      GANTRY_APP_PORT: '3000',
+      GANTRY_MAX_MULTIPLEXING: '4',
+      GANTRY_STARTUP_TIMEOUT: '12.5',
+      GANTRY_DRAIN_GRACE: '0',
+    });
+    expect(config).toMatchObject({
+      appCwd: '/srv',
+      appPort: 3000,
+      maxMultiplexing: 4,
+      startupTimeoutS: 12.5,
+      drainGraceS: 0,
+    });
+  });
+
+  it('needs an app port when the app runs beside the runner', async () => {
+    const { GANTRY_APP_COMMAND: _, ...sidecar } = base;
+    await expect(loadConfig(sidecar)).rejects.toThrow(
+      /GANTRY_APP_PORT is required when GANTRY_APP_COMMAND is absent/,
+    );
+    const config = await loadConfig({ ...sidecar, GANTRY_APP_PORT: '8000' });
+    expect(config.appCommand).toBeUndefined();
+    expect(config.appPort).toBe(8000);
+  });
+
+  it('names every missing or invalid setting at once', async () => {
+    const err = await loadConfig({
+      GANTRY_CONTROL_URL: 'ftp://x',
+      GANTRY_APP_COMMAND: 'node app.js',
+      GANTRY_MAX_MULTIPLEXING: '0',
+      GANTRY_STARTUP_TIMEOUT: 'soon',
+      GANTRY_APP_PORT: '70000',
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunnerConfigError);
+    const message = (err as Error).message;
+    for (const name of [
+      'GANTRY_CONTROL_URL must be an http(s) URL',
+      'GANTRY_RUNNER_ID is required',
+      'GANTRY_RUNNER_TOKEN is required',
+      'GANTRY_APP_COMMAND must be a JSON array of strings',
+      'GANTRY_MAX_MULTIPLEXING must be an integer from 1 to 100',
+      "GANTRY_STARTUP_TIMEOUT must be a number of seconds above 0 (got 'soon')",
+      'GANTRY_APP_PORT must be a port number',
+    ]) {
+      expect(message).toContain(name);
+    }
+  });
+});

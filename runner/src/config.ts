@@ -1,0 +1,151 @@
+/**
+ * The runner's settings, parsed once at start from the variables compute drivers set (RUNNER_ENV).
+ * Nothing else in the runner reads process.env.
+ */
+import { createServer } from 'node:net';
+import { RUNNER_ENV } from '../../control/src/contract/runner-protocol.ts';
+
+export interface RunnerConfig {
+  controlUrl: string;
+  runnerId: string;
+  token: string;
+  /** argv of the app process; undefined when the app runs beside the runner (ECS sidecar). */
+  appCommand: string[] | undefined;
+  appCwd: string;
+  appPort: number;
+  /** The app process's environment: the runner's, minus the runner's token, plus PORT. */
+  appEnv: Record<string, string>;
+  maxMultiplexing: number;
+  startupTimeoutS: number;
+  drainGraceS: number;
+}
+
+/** A setting is missing or invalid; the message names every one. */
+export class RunnerConfigError extends Error {
+  override readonly name = 'RunnerConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid runner configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+export async function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
+): Promise<RunnerConfig> {
+  const problems: string[] = [];
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+  const required = (name: string): string => {
+    const value = read(name);
+    if (value === undefined) problems.push(`${name} is required`);
+    return value ?? '';
+  };
+  const number = (name: string, fallback: number, check: (n: number) => boolean, rule: string): number => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!check(value)) {
+      problems.push(`${name} must be ${rule} (got '${raw}')`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const controlUrl = required(RUNNER_ENV.controlUrl);
+  if (controlUrl && !isHttpUrl(controlUrl)) {
+    problems.push(`${RUNNER_ENV.controlUrl} must be an http(s) URL (got '${controlUrl}')`);
+  }
+  const runnerId = required(RUNNER_ENV.runnerId);
+  const token = required(RUNNER_ENV.token);
+
+  let appCommand: string[] | undefined;
+  const rawCommand = read(RUNNER_ENV.appCommand);
+  if (rawCommand !== undefined) {
+    appCommand = parseCommand(rawCommand);
+    if (!appCommand) {
+      problems.push(
+        `${RUNNER_ENV.appCommand} must be a JSON array of strings, e.g. ["node","app.js"] (got '${rawCommand}')`,
+      );
+    }
+  }
+
+  const maxMultiplexing = number(
+    RUNNER_ENV.maxMultiplexing,
+    1,
+    (n) => Number.isInteger(n) && n >= 1 && n <= 100,
+    'an integer from 1 to 100',
+  );
+  const startupTimeoutS = number(
+    RUNNER_ENV.startupTimeoutS,
+    300,
+    (n) => n > 0,
+    'a number of seconds above 0',
+  );
+  const drainGraceS = number(RUNNER_ENV.drainGraceS, 30, (n) => n >= 0, 'a number of seconds, 0 or more');
+  const isPort = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65_535;
+  const configuredPort = number(RUNNER_ENV.appPort, 0, isPort, 'a port number from 1 to 65535');
+  if (configuredPort === 0 && rawCommand === undefined && read(RUNNER_ENV.appPort) === undefined) {
+    problems.push(
+      `${RUNNER_ENV.appPort} is required when ${RUNNER_ENV.appCommand} is absent (the app runs beside the runner)`,
+    );
+  }
+
+  if (problems.length > 0) throw new RunnerConfigError(problems);
+
+  const appPort = configuredPort || (await freePort());
+  const appEnv: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    // The token speaks for this runner to control; user code has no business holding it.
+    if (value !== undefined && name !== RUNNER_ENV.token) appEnv[name] = value;
+  }
+  appEnv['PORT'] = String(appPort);
+
+  return {
+    controlUrl,
+    runnerId,
+    token,
+    appCommand,
+    appCwd: read(RUNNER_ENV.appCwd) ?? cwd,
+    appPort,
+    appEnv,
+    maxMultiplexing,
+    startupTimeoutS,
+    drainGraceS,
+  };
+}
+
+function parseCommand(raw: string): string[] | undefined {
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    if (Array.isArray(parsed) && parsed.length > 0 && parsed.every((part) => typeof part === 'string')) {
+      return parsed;
+    }
+  } catch {
+    // Reported by the caller with the setting's name.
+  }
+  return undefined;
+}
+
+function isHttpUrl(raw: string): boolean {
+  try {
+    const url = new URL(raw);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+/** Asks the OS for a port nobody listens on; the app binds it moments later. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}

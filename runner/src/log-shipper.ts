@@ -1,0 +1,102 @@
+/**
+ * Ships the app's output to control in batches (every `flushMs` or `batchLines` lines) and
+ * attributes each line to a request: by the `[gantry:req=<id>] ` prefix, or, unprefixed, to the only
+ * request in flight when there is exactly one.
+ */
+import type { LogLine } from '../../control/src/contract/runner-protocol.ts';
+import { parseRequestLogPrefix } from '../../sdk/src/index.ts';
+import type { OutputStream } from './app-process.ts';
+import type { RunnerLog } from './runner-log.ts';
+
+export interface LogShipperOptions {
+  send: (logs: LogLine[]) => Promise<void>;
+  /** Request ids the app is working on right now. */
+  inFlight: () => readonly string[];
+  log: RunnerLog;
+  flushMs?: number;
+  batchLines?: number;
+  /** Lines kept while control is unreachable; the oldest go first beyond this. */
+  maxBuffered?: number;
+}
+
+/** The protocol's limits: lines per call and characters per message. */
+const MAX_LINES_PER_CALL = 1000;
+const MAX_MESSAGE_CHARS = 16_384;
+
+export class LogShipper {
+  private buffer: LogLine[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private sending: Promise<void> | undefined;
+  private dropped = 0;
+  private readonly flushMs: number;
+  private readonly batchLines: number;
+  private readonly maxBuffered: number;
+
+  constructor(private readonly options: LogShipperOptions) {
+    this.flushMs = options.flushMs ?? 100;
+    this.batchLines = options.batchLines ?? 100;
+    this.maxBuffered = options.maxBuffered ?? 10_000;
+  }
+
+  push(line: string, stream: OutputStream): void {
+    const { requestId, message } = parseRequestLogPrefix(line);
+    const inFlight = this.options.inFlight();
+    const owner = requestId ?? (inFlight.length === 1 ? inFlight[0] : undefined);
+    this.buffer.push({
+      ...(owner === undefined ? {} : { request_id: owner }),
+      message: message.length > MAX_MESSAGE_CHARS ? `${message.slice(0, MAX_MESSAGE_CHARS - 1)}…` : message,
+      level: stream === 'stdout' ? 'STDOUT' : 'STDERR',
+      source: 'user',
+      timestamp: new Date().toISOString(),
+    });
+    if (this.buffer.length > this.maxBuffered) {
+      this.dropped += this.buffer.length - this.maxBuffered;
+      this.buffer.splice(0, this.buffer.length - this.maxBuffered);
+    }
+    if (this.buffer.length >= this.batchLines) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+  }
+
+  /** Sends what is buffered; never throws (a failed batch stays buffered for the next try). */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    // One call at a time keeps lines in order; a flush during a send chains after it.
+    this.sending = (this.sending ?? Promise.resolve()).then(() => this.sendBuffered());
+    return this.sending;
+  }
+
+  /** Flushes until the buffer is empty or a send fails; for shutdown. */
+  async close(): Promise<void> {
+    for (let i = 0; i < 100 && this.buffer.length > 0; i++) {
+      const before = this.buffer.length;
+      await this.flush();
+      if (this.buffer.length >= before) break;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private async sendBuffered(): Promise<void> {
+    while (this.buffer.length > 0) {
+      const batch = this.buffer.splice(0, MAX_LINES_PER_CALL);
+      try {
+        await this.options.send(batch);
+      } catch (err) {
+        this.buffer.unshift(...batch);
+        this.options.log.warn('could not ship app logs to control; will retry', {
+          lines: this.buffer.length,
+          error: err instanceof Error ? err.message : String(err),
+        });
+        this.timer ??= setTimeout(() => void this.flush(), Math.max(this.flushMs, 1_000));
+        return;
+      }
+    }
+    if (this.dropped > 0) {
+      this.options.log.warn('dropped app log lines while control was unreachable', { lines: this.dropped });
+      this.dropped = 0;
+    }
+  }
+}

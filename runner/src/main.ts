@@ -1,0 +1,50 @@
+/** The runner process: `node --import tsx runner/src/main.ts`, configured by RUNNER_ENV variables. */
+import { createRunnerClient } from '../../control/src/contract/runner-client.ts';
+import { loadConfig, RunnerConfigError } from './config.ts';
+import { controlJobSource } from './control-job-source.ts';
+import { Runner } from './runner.ts';
+import { createRunnerLog } from './runner-log.ts';
+
+/** How long a pull may wait at control for work before answering empty. */
+const PULL_WAIT_MS = 10_000;
+
+async function main(): Promise<number> {
+  let config: Awaited<ReturnType<typeof loadConfig>>;
+  try {
+    config = await loadConfig();
+  } catch (err) {
+    if (!(err instanceof RunnerConfigError)) throw err;
+    process.stderr.write(`[runner] ${err.message}\n`);
+    return 2;
+  }
+
+  // When whoever reads our output is gone (control restarted), losing log lines is fine; dying of
+  // EPIPE is not: the runner keeps serving and reconnects to the new control.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+  const log = createRunnerLog(config.runnerId);
+  const control = createRunnerClient({
+    baseUrl: config.controlUrl,
+    runnerId: config.runnerId,
+    token: config.token,
+  });
+  const runner = new Runner({ config, control, jobs: controlJobSource(control, PULL_WAIT_MS), log });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => runner.drain(signal));
+  }
+  // The app runs in its own process group, so it would outlive a runner that dies unexpectedly.
+  process.on('exit', () => runner.killApp());
+  process.on('uncaughtException', (err) => {
+    log.error('runner failed', { error: err.stack ?? err.message });
+    process.exit(1);
+  });
+  return runner.run();
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`[runner] failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,262 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRunnerClient } from '../../control/src/contract/runner-client.ts';
+import { loadConfig } from './config.ts';
+import { controlJobSource } from './control-job-source.ts';
+import { DRAINED_ERROR, EXIT, Runner, type RunnerTiming } from './runner.ts';
+import { silentLog } from './runner-log.ts';
+import { FAKE_APP_COMMAND } from './testing/fake-app.ts';
+import { type FakeControl, job, startFakeControl } from './testing/fake-control.ts';
+
+const FAST: Partial<RunnerTiming> = {
+  idleHeartbeatMs: 200,
+  logFlushMs: 20,
+  appStopGraceMs: 1_000,
+  resultBackoffMs: 10,
+  resultBackoffMaxMs: 50,
+  controlBackoffMs: 10,
+  controlBackoffMaxMs: 50,
+  healthIntervalMs: 10,
+};
+
+interface Harness {
+  control: FakeControl;
+  runner: Runner;
+  exit: Promise<number>;
+  states: () => string[];
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
+});
+
+async function startRunner(
+  options: {
+    env?: Record<string, string>;
+    fetch?: typeof globalThis.fetch;
+    timing?: Partial<RunnerTiming>;
+  } = {},
+): Promise<Harness> {
+  const control = await startFakeControl();
+  const config = await loadConfig({
+    PATH: process.env['PATH'],
+    GANTRY_CONTROL_URL: control.url,
+    GANTRY_RUNNER_ID: 'runner-1',
+    GANTRY_RUNNER_TOKEN: control.token,
+    GANTRY_APP_COMMAND: JSON.stringify(FAKE_APP_COMMAND),
+    ...options.env,
+  });
+  const client = createRunnerClient({
+    baseUrl: control.url,
+    runnerId: 'runner-1',
+    token: control.token,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+  const runner = new Runner({
+    config,
+    control: client,
+    jobs: controlJobSource(client, 10_000),
+    log: silentLog,
+    timing: { ...FAST, ...options.timing },
+  });
+  const exit = runner.run();
+  cleanups.push(async () => {
+    runner.drain('test over');
+    await exit;
+    await control.close();
+  });
+  return { control, runner, exit, states: () => control.states.map((s) => s.state) };
+}
+
+const idle = (h: Harness) => h.control.waitFor(() => h.states().at(-1) === 'IDLE', 'state IDLE');
+
+describe('runner', () => {
+  it('reports SETUP, IDLE, RUNNING, IDLE and forwards path, body and request id to the app', async () => {
+    const h = await startRunner();
+    await idle(h);
+    h.control.enqueue(job({ request_id: 'req-1', path: 'echo', input: { name: 'Ada', delay_ms: 100 } }));
+    const [result] = await h.control.waitFor(
+      () => h.control.results.length === 1 && h.control.results,
+      'a result',
+    );
+    expect(result).toMatchObject({
+      request_id: 'req-1',
+      outcome: 'response',
+      status_code: 200,
+      content_type: 'application/json',
+      body: { path: '/echo', input: { name: 'Ada', delay_ms: 100 }, request_id: 'req-1' },
+    });
+    await idle(h);
+    expect(h.states()).toEqual(['SETUP', 'IDLE', 'RUNNING', 'IDLE']);
+
+    h.runner.drain('test');
+    expect(await h.exit).toBe(EXIT.drained);
+    expect(h.states().slice(-2)).toEqual(['DRAINING', 'TERMINATED']);
+  });
+
+  it('passes a non-JSON answer on as text with its status and content type', async () => {
+    const h = await startRunner();
+    h.control.enqueue(job({ request_id: 'req-t', path: '/text' }));
+    const [result] = await h.control.waitFor(
+      () => h.control.results.length === 1 && h.control.results,
+      'a result',
+    );
+    expect(result).toMatchObject({ outcome: 'response', status_code: 201, body: 'plain words' });
+    expect(result?.content_type).toMatch(/^text\/plain/);
+  });
+
+  it('never runs more jobs at once than max_multiplexing', async () => {
+    const h = await startRunner({ env: { GANTRY_MAX_MULTIPLEXING: '2' } });
+    await idle(h);
+    const jobs = [1, 2, 3, 4, 5].map((n) => job({ request_id: `req-${n}`, input: { delay_ms: 150 } }));
+    h.control.enqueue(...jobs);
+    await h.control.waitFor(() => h.control.results.length === 5, 'five results');
+
+    const concurrency = h.control.results.map((r) => (r.body as { max_concurrent: number }).max_concurrent);
+    expect(Math.max(...concurrency)).toBe(2);
+    expect(h.control.pulls.every((p) => p.max >= 1 && p.max <= 2)).toBe(true);
+    expect(h.control.pulls.some((p) => p.max === 1)).toBe(true);
+  });
+
+  it('reports a job the app does not answer in time as timeout', async () => {
+    const h = await startRunner();
+    h.control.enqueue(job({ request_id: 'req-slow', timeout_s: 0.2, input: { delay_ms: 5_000 } }));
+    const [result] = await h.control.waitFor(
+      () => h.control.results.length === 1 && h.control.results,
+      'a result',
+    );
+    expect(result).toMatchObject({ outcome: 'timeout', error: 'the app did not answer within 0.2 s' });
+    await idle(h);
+  });
+
+  it('reports crash when the app dies during a request, then terminates with exit code 4', async () => {
+    const h = await startRunner();
+    h.control.enqueue(job({ request_id: 'req-crash', path: 'crash' }));
+    expect(await h.exit).toBe(EXIT.appCrashed);
+    expect(h.control.results).toMatchObject([
+      { request_id: 'req-crash', outcome: 'crash', error: 'the app exited with code 7 during the request' },
+    ]);
+    const last = h.control.states.at(-1);
+    expect(last?.state).toBe('TERMINATED');
+    expect(last?.detail).toMatch(/exited with code 7 while serving/);
+    expect(last?.detail).toContain('about to crash');
+  });
+
+  it('attributes app output by prefix, else to the only request in flight', async () => {
+    const h = await startRunner({ env: { GANTRY_MAX_MULTIPLEXING: '2' } });
+    await idle(h);
+    h.control.enqueue(
+      job({ request_id: 'solo', path: 'log', input: { out: ['hello out'], err: ['hello err'] } }),
+    );
+    await h.control.waitFor(() => h.control.results.length === 1, 'the first result');
+
+    h.control.enqueue(job({ request_id: 'busy', input: { delay_ms: 400 } }));
+    await h.control.waitFor(() => h.states().at(-1) === 'RUNNING', 'state RUNNING');
+    h.control.enqueue(
+      job({
+        request_id: 'pair',
+        path: 'log',
+        input: { out: ['[gantry:req=pair] tagged line', 'ambiguous line'] },
+      }),
+    );
+    await h.control.waitFor(() => h.control.results.length === 3, 'three results');
+    await h.control.waitFor(() => h.control.logs.length >= 4, 'four log lines');
+
+    const line = (message: string) => h.control.logs.find((l) => l.message === message);
+    expect(line('hello out')).toMatchObject({ request_id: 'solo', level: 'STDOUT', source: 'user' });
+    expect(line('hello err')).toMatchObject({ request_id: 'solo', level: 'STDERR', source: 'user' });
+    expect(line('tagged line')).toMatchObject({ request_id: 'pair', level: 'STDOUT' });
+    expect(line('ambiguous line')).toBeDefined();
+    expect(line('ambiguous line')).not.toHaveProperty('request_id');
+  });
+
+  it('heartbeats in-flight receipts and passes a cancel on to the app', async () => {
+    const h = await startRunner();
+    const slow = job({ request_id: 'req-c', path: 'slow', lease_s: 0.3 });
+    h.control.enqueue(slow);
+    await h.control.waitFor(
+      () => h.control.heartbeats.filter((hb) => hb.receipts.includes(slow.receipt)).length >= 2,
+      'two heartbeats naming the receipt',
+      2_000,
+    );
+    expect(h.control.heartbeats.at(-1)).toMatchObject({ in_flight: 1 });
+
+    h.control.cancel('req-c');
+    const [result] = await h.control.waitFor(
+      () => h.control.results.length === 1 && h.control.results,
+      'a result',
+    );
+    expect(result).toMatchObject({ request_id: 'req-c', outcome: 'response', status_code: 499 });
+  });
+
+  it('forgets lost receipts: no more heartbeats for them and no result', async () => {
+    const h = await startRunner();
+    const lost = job({ request_id: 'req-lost', lease_s: 0.15, input: { delay_ms: 400 } });
+    h.control.enqueue(lost);
+    await h.control.waitFor(
+      () => h.control.heartbeats.some((hb) => hb.receipts.includes(lost.receipt)),
+      'heartbeat',
+    );
+    h.control.lose(lost.receipt);
+    const before = h.control.heartbeats.length;
+    await h.control.waitFor(() => h.control.heartbeats.length >= before + 2, 'two more heartbeats');
+    expect(h.control.heartbeats.at(-1)?.receipts).not.toContain(lost.receipt);
+
+    // A later job's result arriving shows the lost one's would have too.
+    h.control.enqueue(job({ request_id: 'req-next' }));
+    await h.control.waitFor(() => h.control.results.length === 1, 'a result');
+    expect(h.control.results.map((r) => r.request_id)).toEqual(['req-next']);
+  });
+
+  it('retries a result while control answers 503, and pulls while control is unreachable', async () => {
+    let refusals = 3;
+    const flaky: typeof globalThis.fetch = (input, init) => {
+      if (String(input).endsWith('/pull') && refusals-- > 0)
+        return Promise.reject(new TypeError('fetch failed'));
+      return fetch(input, init);
+    };
+    const h = await startRunner({ fetch: flaky });
+    h.control.failResults(2);
+    h.control.enqueue(job({ request_id: 'req-r' }));
+    await h.control.waitFor(() => h.control.results.length === 1, 'a result');
+    expect(h.control.results[0]).toMatchObject({ request_id: 'req-r', outcome: 'response' });
+    expect(refusals).toBeLessThan(0);
+  });
+
+  it('drains when control asks in a pull answer', async () => {
+    const h = await startRunner();
+    await idle(h);
+    h.control.askDrain();
+    expect(await h.exit).toBe(EXIT.drained);
+    expect(h.states()).toEqual(['SETUP', 'IDLE', 'DRAINING', 'TERMINATED']);
+  });
+
+  it('gives unfinished requests back as crash when the drain grace runs out', async () => {
+    const h = await startRunner({ env: { GANTRY_DRAIN_GRACE: '0.2' } });
+    h.control.enqueue(job({ request_id: 'req-stuck', path: 'slow' }));
+    await h.control.waitFor(() => h.states().at(-1) === 'RUNNING', 'state RUNNING');
+    h.runner.drain('test');
+    expect(await h.exit).toBe(EXIT.drained);
+    expect(h.control.results).toMatchObject([
+      { request_id: 'req-stuck', outcome: 'crash', error: DRAINED_ERROR },
+    ]);
+    expect(h.states().at(-1)).toBe('TERMINATED');
+  });
+
+  it('exits 3 with the reason and the last output when the app fails to start', async () => {
+    const h = await startRunner({ env: { FAKE_SETUP_FAIL: '1' } });
+    expect(await h.exit).toBe(EXIT.startupFailed);
+    expect(h.states()).toEqual(['SETUP', 'TERMINATED']);
+    const detail = h.control.states.at(-1)?.detail ?? '';
+    expect(detail).toMatch(/^the app exited with code 1 before it became healthy/);
+    expect(detail).toContain('CUDA error: out of memory');
+  });
+
+  it('exits 3 when the app is not healthy within startup_timeout', async () => {
+    const h = await startRunner({ env: { FAKE_SETUP_MS: '60000', GANTRY_STARTUP_TIMEOUT: '0.3' } });
+    expect(await h.exit).toBe(EXIT.startupFailed);
+    expect(h.control.states.at(-1)?.detail).toMatch(
+      /did not become healthy within 0.3 s \(last health check: 503 \{"status":"SETUP"\}\)/,
+    );
+  });
+});
