@@ -64,7 +64,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const requests = new RequestService(store, queue, {
     leaseSeconds: config.leaseSeconds,
     ...(o.clock ? { clock: o.clock } : {}),
-    onSubmitted: (envId) => void scalerRef?.reconcile(envId),
+    onSubmitted: (envId) => scalerRef?.submitted(envId),
   });
   const scaler = new Scaler({
     store,
@@ -165,6 +165,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     async close() {
       scaler.stop();
       await compute.close();
+      await scaler.settle();
       await app.close();
       await queue.close();
       await store.close();

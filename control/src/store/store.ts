@@ -120,6 +120,22 @@ export class Store {
     return (await this.db.query('DELETE FROM apps WHERE id=$1', [id])).rowCount > 0;
   }
 
+  /** An app and one of its environments in one round trip (the request path's lookup). */
+  async getAppEnvironment(
+    owner: string,
+    name: string,
+    envName: string,
+  ): Promise<{ app: App; env: Environment | undefined } | undefined> {
+    const r = await this.db.query<{ app: App; env: Environment | null }>(
+      `SELECT to_jsonb(a.*) AS app, to_jsonb(e.*) AS env
+       FROM apps a LEFT JOIN environments e ON e.app_id = a.id AND e.name = $3
+       WHERE a.owner = $1 AND a.name = $2`,
+      [owner, name, envName],
+    );
+    const row = r.rows[0];
+    return row && { app: row.app, env: withDefaults(row.env ?? undefined) };
+  }
+
   async getEnvironment(appId: string, name: string): Promise<Environment | undefined> {
     const r = await this.db.query<Environment>('SELECT * FROM environments WHERE app_id=$1 AND name=$2', [
       appId,
@@ -257,11 +273,21 @@ export class Store {
     return r.rows;
   }
 
-  /** Starts an attempt; undefined when the request already completed (cancelled, or done elsewhere). */
-  async startAttempt(id: string, runnerId: string): Promise<RequestRecord | undefined> {
-    const r = await this.db.query<RequestRecord>(
-      `UPDATE requests SET status='IN_PROGRESS', attempts=attempts+1, runner_id=$2, started_at=$3
-       WHERE id=$1 AND status <> 'COMPLETED' RETURNING *`,
+  /**
+   * Starts an attempt in one statement, with the environment's request_timeout (seconds) beside it.
+   * Undefined when the request completed meanwhile (cancelled, or done elsewhere) or, on a first
+   * attempt, when its start deadline has passed: the caller looks at the request to tell which.
+   */
+  async startAttempt(
+    id: string,
+    runnerId: string,
+  ): Promise<(RequestRecord & { request_timeout: number | null }) | undefined> {
+    const r = await this.db.query<RequestRecord & { request_timeout: number | null }>(
+      `UPDATE requests r SET status='IN_PROGRESS', attempts=r.attempts+1, runner_id=$2, started_at=$3
+       FROM environments e
+       WHERE r.id=$1 AND e.id=r.environment_id AND r.status <> 'COMPLETED'
+         AND (r.start_deadline IS NULL OR r.attempts > 0 OR r.start_deadline >= $3)
+       RETURNING r.*, (e.scaling->>'request_timeout')::float8 AS request_timeout`,
       [id, runnerId, this.clock()],
     );
     return r.rows[0];
@@ -275,12 +301,15 @@ export class Store {
     );
   }
 
-  /** Completes a request once. Returns the completed record, or undefined if it was already complete. */
-  async completeRequest(id: string, c: Completion): Promise<RequestRecord | undefined> {
+  /**
+   * Completes a request once. Returns the completed record, or undefined if it was already complete
+   * (or, with `runnerId`, if that runner no longer holds the attempt).
+   */
+  async completeRequest(id: string, c: Completion, runnerId?: string): Promise<RequestRecord | undefined> {
     const r = await this.db.query<RequestRecord>(
       `UPDATE requests SET status='COMPLETED', result_status=$2, result_body=$3::jsonb, result_content_type=$4,
          error=$5, error_type=$6, inference_ms=$7, completed_at=$8
-       WHERE id=$1 AND status <> 'COMPLETED' RETURNING *`,
+       WHERE id=$1 AND status <> 'COMPLETED' AND ($9::text IS NULL OR runner_id = $9) RETURNING *`,
       [
         id,
         c.result_status,
@@ -290,6 +319,7 @@ export class Store {
         c.error_type,
         c.inference_ms,
         this.clock(),
+        runnerId ?? null,
       ],
     );
     return r.rows[0];
