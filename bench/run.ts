@@ -17,8 +17,14 @@ const { values: args } = parseArgs({
     n: { type: 'string', default: '1000' },
     cold: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
+    /** Use the PostgreSQL at DATABASE_URL instead of the embedded PGlite. */
+    postgres: { type: 'boolean', default: false },
   },
 });
+if (args.postgres && !process.env.DATABASE_URL) {
+  console.error('bench: --postgres needs DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
+  process.exit(2);
+}
 const N = Number(args.n);
 const COLD_RUNS = Number(args.cold);
 
@@ -77,7 +83,7 @@ async function liveRunners(c: TestControl): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const control = await startTestControl();
+  const control = await startTestControl({ postgres: args.postgres });
   const direct = await startDirectApp();
   try {
     await control.deploy({
@@ -149,7 +155,7 @@ async function main(): Promise<void> {
           s.rps ? `   ${String(s.rps).padStart(6)} req/s` : ''
         }`;
       console.log(
-        `\nGantry bench (examples/hello, embedded store and queue, process compute; ${N} requests)\n`,
+        `\nGantry bench (examples/hello, ${args.postgres ? 'PostgreSQL' : 'embedded PGlite'} store and queue, process compute; ${N} requests)\n`,
       );
       console.log(
         `cold start (0 runners → result): ${rows.cold_start_ms.runs.join(' ms, ')} ms; median ${rows.cold_start_ms.median} ms (goal < 1500)`,
