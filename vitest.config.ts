@@ -13,6 +13,8 @@ export default defineConfig({
           name: 'unit',
           include: ['{control,runner,sdk,cli,examples}/**/*.test.ts'],
           testTimeout: 20_000,
+          // Opening an embedded database takes a second or two, far more on a loaded machine.
+          hookTimeout: 60_000,
         },
       },
       {
