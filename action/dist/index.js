@@ -19150,6 +19150,9 @@ var require_undici = __commonJS({
   }
 });
 
+// action/src/run.ts
+import { appendFile as appendFile2 } from "node:fs/promises";
+
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
 
@@ -20384,7 +20387,6 @@ var Summary = class {
   }
 };
 var _summary = new Summary();
-var summary = _summary;
 
 // node_modules/@actions/core/lib/platform.js
 import os3 from "os";
@@ -20651,7 +20653,7 @@ function parseIgnore(text, file) {
     if (exclusion) line = line.slice(1).trim();
     line = clean(line.replace(/\\/g, "/").replace(/^\/+/, ""));
     if (line === ".") continue;
-    patterns.push({ exclusion, regex: globToRegex(line) });
+    patterns.push({ exclusion, source: line, regex: globToRegex(line) });
   }
   const ignores = (relPath) => {
     const parents = relPath.split("/").slice(0, -1);
@@ -20665,7 +20667,11 @@ function parseIgnore(text, file) {
     }
     return matched;
   };
-  return { file, ignores, canPrune: !patterns.some((p) => p.exclusion) };
+  const reincludes = patterns.filter((p) => p.exclusion).map((p) => p.source.slice(0, p.source.search(/[*?[\\]|$/)));
+  const mayReinclude = (dir) => reincludes.some(
+    (prefix) => prefix === "" || prefix.startsWith(`${dir}/`) || `${dir}/`.startsWith(prefix)
+  );
+  return { file, ignores, mayReinclude };
 }
 async function loadIgnore(contextDir) {
   for (const name of [".containerignore", ".dockerignore"]) {
@@ -20693,7 +20699,7 @@ async function contextEntries(contextDir, rules) {
       const r = rel === "" ? e.name : `${rel}/${e.name}`;
       const ignored = rules.ignores(r);
       if (e.isDirectory()) {
-        if (!ignored || !rules.canPrune) await walk(r);
+        if (!ignored || rules.mayReinclude(r)) await walk(r);
       } else if (!ignored && (e.isFile() || e.isSymbolicLink())) out.push(r);
     }
   };
@@ -21014,13 +21020,14 @@ async function resolveFiles(inputs) {
     `Neither Containerfile nor Dockerfile is in the build context "${inputs.context}": add one or set the containerfile input.`
   );
 }
+function checkCredentials(inputs, io) {
+  if (inputs.deployToken || io.env["ACTIONS_ID_TOKEN_REQUEST_URL"]) return;
+  throw new ActionError(
+    "No GitHub OIDC token is available: give the job `permissions: id-token: write`, or pass a deploy-token."
+  );
+}
 async function authorization(inputs, io) {
   if (inputs.deployToken) return `Key ${inputs.deployToken}`;
-  if (!io.env["ACTIONS_ID_TOKEN_REQUEST_URL"]) {
-    throw new ActionError(
-      "No GitHub OIDC token is available: give the job `permissions: id-token: write`, or pass a deploy-token."
-    );
-  }
   try {
     return `Bearer ${await io.getIDToken(inputs.audience)}`;
   } catch (err) {
@@ -21030,6 +21037,7 @@ async function authorization(inputs, io) {
   }
 }
 async function buildAndRegister(inputs, io) {
+  checkCredentials(inputs, io);
   const { contextDir, containerfile } = await resolveFiles(inputs);
   const registry = new RegistryClient({
     insecure: inputs.registryInsecure,
@@ -21243,8 +21251,10 @@ async function run() {
       group: (name, fn) => group(name, fn),
       setOutput: (name, value) => setOutput(name, value),
       getIDToken: (audience) => getIDToken(audience),
+      // Appended directly rather than through core.summary, which remembers the first file it wrote.
       writeSummary: async (md) => {
-        if (process.env["GITHUB_STEP_SUMMARY"]) await summary.addRaw(md).write();
+        const file = process.env["GITHUB_STEP_SUMMARY"];
+        if (file) await appendFile2(file, md);
       },
       env: process.env
     });

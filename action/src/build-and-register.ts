@@ -68,13 +68,17 @@ async function resolveFiles(inputs: Inputs): Promise<{ contextDir: string; conta
   );
 }
 
+/** Fails before any build when registering would be impossible anyway. */
+function checkCredentials(inputs: Inputs, io: ActionIO): void {
+  if (inputs.deployToken || io.env['ACTIONS_ID_TOKEN_REQUEST_URL']) return;
+  throw new ActionError(
+    'No GitHub OIDC token is available: give the job `permissions: id-token: write`, or pass a deploy-token.',
+  );
+}
+
+/** The Authorization header; the OIDC token is asked for only now, as it lives minutes, not a build. */
 async function authorization(inputs: Inputs, io: ActionIO): Promise<string> {
   if (inputs.deployToken) return `Key ${inputs.deployToken}`;
-  if (!io.env['ACTIONS_ID_TOKEN_REQUEST_URL']) {
-    throw new ActionError(
-      'No GitHub OIDC token is available: give the job `permissions: id-token: write`, or pass a deploy-token.',
-    );
-  }
   try {
     return `Bearer ${await io.getIDToken(inputs.audience)}`;
   } catch (err) {
@@ -85,6 +89,7 @@ async function authorization(inputs: Inputs, io: ActionIO): Promise<string> {
 }
 
 export async function buildAndRegister(inputs: Inputs, io: ActionIO): Promise<void> {
+  checkCredentials(inputs, io);
   const { contextDir, containerfile } = await resolveFiles(inputs);
   const registry = new RegistryClient({
     insecure: inputs.registryInsecure,

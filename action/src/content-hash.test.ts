@@ -108,6 +108,11 @@ describe('ignore patterns, as Docker matches them', () => {
     expect(ignored('*.log\n!keep.log\nkeep.log', 'keep.log')).toBe(true);
     expect(ignored('docs\n!docs/api.md', 'docs/api.md')).toBe(false);
     expect(ignored('docs\n!docs/api.md', 'docs/other.md')).toBe(true);
-    expect(parseIgnore('docs\n!docs/api.md').canPrune).toBe(false);
+    const rules = parseIgnore('*\n!sdk/src\n!docs/**/*.md');
+    expect(rules.mayReinclude('sdk')).toBe(true);
+    expect(rules.mayReinclude('docs/deep')).toBe(true);
+    expect(rules.mayReinclude('node_modules')).toBe(false);
+    expect(rules.ignores('sdk/src/index.ts')).toBe(false);
+    expect(rules.ignores('sdk/README.md')).toBe(true);
   });
 });

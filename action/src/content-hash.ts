@@ -43,7 +43,7 @@ export async function contextEntries(contextDir: string, rules: IgnoreRules): Pr
       const r = rel === '' ? e.name : `${rel}/${e.name}`;
       const ignored = rules.ignores(r);
       if (e.isDirectory()) {
-        if (!ignored || !rules.canPrune) await walk(r);
+        if (!ignored || rules.mayReinclude(r)) await walk(r);
       } else if (!ignored && (e.isFile() || e.isSymbolicLink())) out.push(r);
     }
   };

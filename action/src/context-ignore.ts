@@ -9,6 +9,8 @@ import path from 'node:path';
 
 interface Pattern {
   exclusion: boolean;
+  /** The cleaned pattern text. */
+  source: string;
   regex: RegExp;
 }
 
@@ -17,8 +19,8 @@ export interface IgnoreRules {
   file: string | undefined;
   /** True when `relPath` (slash-separated, relative to the context) is left out of the context. */
   ignores(relPath: string): boolean;
-  /** False when a `!` pattern could bring back something under an ignored folder. */
-  canPrune: boolean;
+  /** True when a `!` pattern could bring back something under the ignored folder `dir`. */
+  mayReinclude(dir: string): boolean;
 }
 
 /** Go's path.Clean for slash paths, enough for ignore patterns. */
@@ -73,7 +75,7 @@ export function parseIgnore(text: string, file?: string): IgnoreRules {
     if (exclusion) line = line.slice(1).trim();
     line = clean(line.replace(/\\/g, '/').replace(/^\/+/, ''));
     if (line === '.') continue;
-    patterns.push({ exclusion, regex: globToRegex(line) });
+    patterns.push({ exclusion, source: line, regex: globToRegex(line) });
   }
   const ignores = (relPath: string): boolean => {
     const parents = relPath.split('/').slice(0, -1);
@@ -88,7 +90,15 @@ export function parseIgnore(text: string, file?: string): IgnoreRules {
     }
     return matched;
   };
-  return { file, ignores, canPrune: !patterns.some((p) => p.exclusion) };
+  // The literal start of each `!` pattern: only folders on the way to one can hold a re-included file.
+  const reincludes = patterns
+    .filter((p) => p.exclusion)
+    .map((p) => p.source.slice(0, p.source.search(/[*?[\\]|$/)));
+  const mayReinclude = (dir: string) =>
+    reincludes.some(
+      (prefix) => prefix === '' || prefix.startsWith(`${dir}/`) || `${dir}/`.startsWith(prefix),
+    );
+  return { file, ignores, mayReinclude };
 }
 
 /** Reads the context's ignore file; `.containerignore` wins over `.dockerignore`, as in buildah. */

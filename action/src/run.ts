@@ -2,6 +2,7 @@
  * The top of the Action: outputs get their defaults, inputs are parsed once, the work runs, and any
  * failure becomes one `setFailed` with a message that says what to do.
  */
+import { appendFile } from 'node:fs/promises';
 import * as core from '@actions/core';
 import { buildAndRegister, type Outputs } from './build-and-register.ts';
 import { parseInputs } from './inputs.ts';
@@ -27,8 +28,10 @@ export async function run(): Promise<void> {
       group: (name, fn) => core.group(name, fn),
       setOutput: (name, value) => core.setOutput(name, value),
       getIDToken: (audience) => core.getIDToken(audience),
+      // Appended directly rather than through core.summary, which remembers the first file it wrote.
       writeSummary: async (md) => {
-        if (process.env['GITHUB_STEP_SUMMARY']) await core.summary.addRaw(md).write();
+        const file = process.env['GITHUB_STEP_SUMMARY'];
+        if (file) await appendFile(file, md);
       },
       env: process.env,
     });
