@@ -252,7 +252,8 @@ describe('the Action builds, pushes and registers examples/hello', () => {
     expect(changed.outputs['skipped']).toBe('false');
     expect(changed.outputs['digest']).not.toBe(first.outputs['digest']);
     expect((await buildsOf(commit))[0]?.digest).toBe(changed.outputs['digest']);
-    expect(changed.summary).toMatch(/\d+ of \d+ steps from cache/);
+    // WORKDIR and the unchanged SDK layer come from buildah's layer cache.
+    expect(changed.summary).toMatch(/[1-9]\d* of \d+ steps from cache/);
   }, 180_000);
 
   it('works the same from the committed bundle, action/dist/index.js, run as GitHub runs it', async () => {
