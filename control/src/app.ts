@@ -7,8 +7,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServ
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import type { Config } from './config.ts';
 import { GantryError } from './errors.ts';
+import { OidcVerifier } from './oidc-verifier.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { RequestService } from './request-service.ts';
+import { registerBuildRoutes } from './routes/builds.ts';
 import { createFalHandlers, registerFalRoutes } from './routes/fal-api.ts';
 import { registerFalProxy } from './routes/fal-proxy.ts';
 import { registerManagementRoutes } from './routes/management.ts';
@@ -25,6 +27,8 @@ export interface BuildOptions {
   clock?: () => number;
   /** Crash backoff step; tests shorten it. */
   backoffStepMs?: number;
+  /** Verifies the OIDC tokens builds are registered with; default: the configured issuer's JWKS. */
+  oidc?: OidcVerifier;
 }
 
 export interface ControlService {
@@ -151,6 +155,16 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   registerFalProxy(app, fal);
   registerManagementRoutes(app, { store, queue, scaler, ...(o.clock ? { clock: o.clock } : {}) });
   registerRunnerRoutes(app, { store, requests, scaler });
+  registerBuildRoutes(app, {
+    store,
+    oidc:
+      o.oidc ??
+      new OidcVerifier({
+        issuer: config.oidcIssuer,
+        audience: config.oidcAudience,
+        ...(o.clock ? { clock: o.clock } : {}),
+      }),
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
 

@@ -215,6 +215,34 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
     expect(await store.findKey('h2')).toBeDefined();
   });
 
+  it('registers a build once per repository, commit and digest, and lists them newest first', async () => {
+    // A repository name of its own: builds are not among the tables truncateAll empties.
+    const repository = `acme/builds-${Math.random().toString(36).slice(2)}`;
+    const b = {
+      repository,
+      commit_sha: 'a'.repeat(40),
+      ref: 'refs/heads/main',
+      image: `reg/acme@sha256:${'1'.repeat(64)}`,
+      digest: `sha256:${'1'.repeat(64)}`,
+      content_hash: 'c'.repeat(64),
+      registered_by: 'oidc:repo:acme/x:ref:refs/heads/main',
+    };
+    const first = await store.registerBuild(b);
+    expect(first.created).toBe(true);
+    expect(first.build).toMatchObject({ ...b, created_at: now });
+    now += 1000;
+    const again = await store.registerBuild({ ...b, registered_by: 'key:admin' });
+    expect(again).toEqual({ build: first.build, created: false });
+    const other = await store.registerBuild({ ...b, commit_sha: 'b'.repeat(40) });
+    expect(other.created).toBe(true);
+    expect((await store.listBuilds(repository)).map((x) => x.commit_sha)).toEqual([
+      'b'.repeat(40),
+      'a'.repeat(40),
+    ]);
+    expect(await store.listBuilds(repository, 'a'.repeat(40))).toEqual([first.build]);
+    expect(await store.listBuilds('acme/none')).toEqual([]);
+  });
+
   it('raises GantryError, not a driver error, for a duplicate app', async () => {
     await store.createApp('a', 'b', 'public');
     const err = await store.createApp('a', 'b', 'public').catch((e: unknown) => e);

@@ -11,6 +11,7 @@ import type { RunnerState } from '../contract/runner-protocol.ts';
 import type {
   App,
   AuthMode,
+  Build,
   Environment,
   Priority,
   RequestLog,
@@ -32,6 +33,16 @@ export interface NewRevision {
   message?: string | null;
   annotations?: Record<string, unknown>;
   created_by?: string | null;
+}
+
+export interface NewBuild {
+  repository: string;
+  commit_sha: string;
+  ref: string | null;
+  image: string;
+  digest: string;
+  content_hash: string | null;
+  registered_by: string;
 }
 
 export interface NewRequest {
@@ -476,6 +487,52 @@ export class Store {
   /** Runners not ended, in any environment (for shutdown and for reconciling with compute). */
   async listLiveRunners(): Promise<RunnerRecord[]> {
     return (await this.db.query<RunnerRecord>('SELECT * FROM runners WHERE ended_at IS NULL')).rows;
+  }
+
+  // ---- builds -----------------------------------------------------------------------------
+
+  /**
+   * Records a build. Idempotent: the same repository, commit and digest again returns the build
+   * already held (`created: false`), so a re-run Action changes nothing.
+   */
+  async registerBuild(b: NewBuild): Promise<{ build: Build; created: boolean }> {
+    const inserted = await this.db.query<Build>(
+      `INSERT INTO builds (id, repository, commit_sha, ref, image, digest, content_hash, registered_by, created_at)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+       ON CONFLICT (repository, commit_sha, digest) DO NOTHING RETURNING *`,
+      [
+        randomUUID(),
+        b.repository,
+        b.commit_sha,
+        b.ref,
+        b.image,
+        b.digest,
+        b.content_hash,
+        b.registered_by,
+        this.clock(),
+      ],
+    );
+    if (inserted.rows[0]) return { build: inserted.rows[0], created: true };
+    const existing = await this.db.query<Build>(
+      'SELECT * FROM builds WHERE repository=$1 AND commit_sha=$2 AND digest=$3',
+      [b.repository, b.commit_sha, b.digest],
+    );
+    return { build: existing.rows[0]!, created: false };
+  }
+
+  /** Builds of a repository, newest first; only those of one commit when `commitSha` is given. */
+  async listBuilds(repository: string, commitSha?: string, limit = 100): Promise<Build[]> {
+    const r =
+      commitSha === undefined
+        ? await this.db.query<Build>(
+            'SELECT * FROM builds WHERE repository=$1 ORDER BY created_at DESC, id LIMIT $2',
+            [repository, limit],
+          )
+        : await this.db.query<Build>(
+            'SELECT * FROM builds WHERE repository=$1 AND commit_sha=$2 ORDER BY created_at DESC, id LIMIT $3',
+            [repository, commitSha, limit],
+          );
+    return r.rows;
   }
 
   // ---- keys -------------------------------------------------------------------------------
