@@ -7,9 +7,11 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServ
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import type { Config } from './config.ts';
 import { GantryError } from './errors.ts';
+import { OidcVerifier } from './oidc-verifier.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { RequestService } from './request-service.ts';
 import { registerAuthModeRoutes } from './routes/auth-mode.ts';
+import { registerBuildRoutes } from './routes/builds.ts';
 import { registerEnvironmentRoutes } from './routes/environments.ts';
 import { createFalHandlers, registerFalRoutes } from './routes/fal-api.ts';
 import { registerFalProxy } from './routes/fal-proxy.ts';
@@ -35,6 +37,8 @@ export interface BuildOptions {
   clock?: () => number;
   /** Crash backoff step; tests shorten it. */
   backoffStepMs?: number;
+  /** Verifies the OIDC tokens builds are registered with; default: the configured issuer's JWKS. */
+  oidc?: OidcVerifier;
   /** Seals secrets; default: the master key from the settings (or `<data dir>/secrets.key`). */
   secretBox?: SecretBox;
 }
@@ -77,7 +81,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const requests = new RequestService(store, queue, {
     leaseSeconds: config.leaseSeconds,
     ...(o.clock ? { clock: o.clock } : {}),
-    onSubmitted: (envId) => void scalerRef?.reconcile(envId),
+    onSubmitted: (envId) => scalerRef?.submitted(envId),
   });
   const scaler = new Scaler({
     store,
@@ -168,6 +172,16 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   registerFalProxy(app, fal);
   registerManagementRoutes(app, { store, queue, scaler, ...(o.clock ? { clock: o.clock } : {}) });
   registerRunnerRoutes(app, { store, requests, scaler });
+  registerBuildRoutes(app, {
+    store,
+    oidc:
+      o.oidc ??
+      new OidcVerifier({
+        issuer: config.oidcIssuer,
+        audience: config.oidcAudience,
+        ...(o.clock ? { clock: o.clock } : {}),
+      }),
+  });
   registerEnvironmentRoutes(app, { store, queue, scaler });
   registerSecretRoutes(app, { store, secrets });
   registerKeyRoutes(app, { store });
@@ -189,6 +203,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     async close() {
       scaler.stop();
       await compute.close();
+      await scaler.settle();
       await app.close();
       await queue.close();
       await store.close();

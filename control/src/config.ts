@@ -152,6 +152,18 @@ export const SETTINGS = {
     bool,
     '`npm start` deploys `examples/hello` as the public endpoint `local/hello`.',
   ),
+  oidcIssuer: setting(
+    'GANTRY_OIDC_ISSUER',
+    'https://token.actions.githubusercontent.com',
+    str,
+    'Issuer of the OIDC tokens the Action registers builds with; its JWKS verifies them.',
+  ),
+  oidcAudience: setting(
+    'GANTRY_OIDC_AUDIENCE',
+    'gantry',
+    str,
+    "Audience (`aud`) those tokens must carry: the Action's `audience` input.",
+  ),
   logLevel: setting(
     'GANTRY_LOG_LEVEL',
     'info' as const,

@@ -121,3 +121,17 @@ export interface RunnerRecord {
 /** Runner states that count as capacity (started or starting, not on the way out). */
 export const LIVE_RUNNER_STATES: RunnerState[] = ['PENDING', 'PULLING', 'SETUP', 'IDLE', 'RUNNING'];
 export const ENDED_RUNNER_STATES: RunnerState[] = ['TERMINATED', 'CRASH_BACKOFF'];
+
+/** An image built from a repository at a commit, registered by the Action. */
+export interface Build {
+  id: string;
+  repository: string;
+  commit_sha: string;
+  ref: string | null;
+  image: string;
+  digest: string;
+  content_hash: string | null;
+  /** `oidc:<subject>` for a GitHub OIDC token, `key:<id>` for a deploy token. */
+  registered_by: string;
+  created_at: number;
+}

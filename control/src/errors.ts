@@ -12,6 +12,16 @@ export const ERRORS = {
     message: 'A valid key is required: send `Authorization: Key <key>`.',
   },
   GANTRY_ERR_FORBIDDEN: { status: 403, message: 'This key may not do that.' },
+  GANTRY_ERR_INVALID_TOKEN: {
+    status: 401,
+    message:
+      'The OIDC token is not valid: the Action must request it with `id-token: write` and the audience control expects.',
+  },
+  GANTRY_ERR_REPOSITORY_MISMATCH: {
+    status: 403,
+    message:
+      "The token's repository is not the build's repository: register builds from their own repository.",
+  },
   GANTRY_ERR_APP_NOT_FOUND: { status: 404, message: 'No such app.' },
   GANTRY_ERR_ENVIRONMENT_NOT_FOUND: { status: 404, message: 'No such environment for this app.' },
   GANTRY_ERR_REVISION_NOT_FOUND: { status: 404, message: 'No such revision.' },

@@ -3,7 +3,7 @@
  * something to call. A new revision is made only when the command or settings changed.
  */
 import { fileURLToPath } from 'node:url';
-import { parseCodeSettings } from './scaling-settings.ts';
+import { type CodeSettings, parseCodeSettings } from './scaling-settings.ts';
 import type { Store } from './store/store.ts';
 
 export const EXAMPLE = { owner: 'local', name: 'hello' } as const;
@@ -21,7 +21,7 @@ export async function deployExample(store: Store): Promise<{ revision: number; c
     active &&
     JSON.stringify(active.command) === JSON.stringify(command) &&
     active.cwd === REPO_ROOT &&
-    JSON.stringify(active.settings) === JSON.stringify(settings)
+    sameSettings(active.settings, settings)
   ) {
     return { revision: active.number, created: false };
   }
@@ -34,4 +34,13 @@ export async function deployExample(store: Store): Promise<{ revision: number; c
   });
   await store.setActiveRevision(env.id, rev.id);
   return { revision: rev.number, created: true };
+}
+
+/** The database keeps JSON objects in its own key order, so compare field by field. */
+function sameSettings(a: CodeSettings, b: CodeSettings): boolean {
+  return (
+    a.max_multiplexing === b.max_multiplexing &&
+    a.startup_timeout === b.startup_timeout &&
+    a.machine_type.join(',') === b.machine_type.join(',')
+  );
 }

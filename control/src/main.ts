@@ -28,6 +28,7 @@ async function main(): Promise<void> {
     deployed = `Deployed examples/hello as ${EXAMPLE.owner}/${EXAMPLE.name} (revision ${d.revision}, public).`;
   }
   const u = service.url;
+  const keyRef = admin.source === 'setting' ? '$GANTRY_ADMIN_KEY' : `$(cat ${admin.file})`;
   const keyLine =
     admin.source === 'setting'
       ? 'Admin key: the value of GANTRY_ADMIN_KEY.'
@@ -47,7 +48,7 @@ From the fal client (npm i @fal-ai/client):
   const { data } = await fal.subscribe('local/hello', { input: { name: 'Ada' }, logs: true });
 
 Watch runners start and stop:
-  curl -s ${u}/v1/apps/local/hello/environments/production/runners -H "Authorization: Key $(cat ${admin.file})"
+  curl -s ${u}/v1/apps/local/hello/environments/production/runners -H "Authorization: Key ${keyRef}"
 
 ${keyLine}
 API reference: ${u}/openapi.json

@@ -18,7 +18,7 @@ import { GantryError } from './errors.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { judgeAttempt } from './retry-policy.ts';
 import { RUNTIME_SETTINGS } from './scaling-settings.ts';
-import type { Store } from './store/store.ts';
+import type { Completion, Store } from './store/store.ts';
 
 export interface SubmitOptions {
   path: string;
@@ -84,7 +84,12 @@ export class RequestService {
   }
 
   /** Hands up to `max` jobs to a runner, long-polling up to waitMs. */
-  async pull(runner: RunnerRecord, max: number, waitMs: number, signal?: AbortSignal): Promise<PullResponse> {
+  async pull(
+    runner: Pick<RunnerRecord, 'id' | 'environment_id'>,
+    max: number,
+    waitMs: number,
+    signal?: AbortSignal,
+  ): Promise<PullResponse> {
     const deadline = Date.now() + waitMs;
     for (;;) {
       const fresh = await this.store.getRunner(runner.id);
@@ -107,13 +112,28 @@ export class RequestService {
     }
   }
 
-  private async startJob(runner: RunnerRecord, receipt: string, requestId: string): Promise<Job | undefined> {
-    const req = await this.store.getRequest(requestId);
-    if (!req || req.status === 'COMPLETED') {
-      await this.queue.delete(receipt);
-      return undefined;
+  private async startJob(
+    runner: Pick<RunnerRecord, 'id'>,
+    receipt: string,
+    requestId: string,
+  ): Promise<Job | undefined> {
+    const started = await this.store.startAttempt(requestId, runner.id);
+    if (started) {
+      this.outstanding.set(receipt, { requestId, runnerId: runner.id });
+      this.changed(started);
+      return {
+        receipt,
+        request_id: started.id,
+        path: started.path,
+        input: started.input,
+        attempt: started.attempts,
+        timeout_s: started.request_timeout ?? RUNTIME_SETTINGS.request_timeout.default,
+        lease_s: this.opts.leaseSeconds,
+      };
     }
-    if (req.start_deadline !== null && req.attempts === 0 && this.now() > req.start_deadline) {
+    // Not started: it completed meanwhile (cancelled, or done elsewhere), or missed its start deadline.
+    const req = await this.store.getRequest(requestId);
+    if (req && req.status !== 'COMPLETED') {
       const done = await this.store.completeRequest(req.id, {
         result_status: 504,
         result_body: { detail: 'The request did not start before its x-fal-request-timeout.' },
@@ -122,30 +142,13 @@ export class RequestService {
         error_type: 'request_timeout',
         inference_ms: null,
       });
-      await this.queue.delete(receipt);
-      if (done) this.changed(req.id);
-      return undefined;
+      if (done) this.changed(done);
     }
-    const started = await this.store.startAttempt(req.id, runner.id);
-    if (!started) {
-      await this.queue.delete(receipt);
-      return undefined;
-    }
-    this.outstanding.set(receipt, { requestId: req.id, runnerId: runner.id });
-    this.changed(req.id);
-    const scaling = (await this.store.getEnvironmentById(runner.environment_id))?.scaling;
-    return {
-      receipt,
-      request_id: req.id,
-      path: req.path,
-      input: req.input,
-      attempt: started.attempts,
-      timeout_s: scaling?.request_timeout ?? RUNTIME_SETTINGS.request_timeout.default,
-      lease_s: this.opts.leaseSeconds,
-    };
+    await this.queue.delete(receipt);
+    return undefined;
   }
 
-  async heartbeat(runner: RunnerRecord, receipts: string[]): Promise<HeartbeatResponse> {
+  async heartbeat(runner: Pick<RunnerRecord, 'id'>, receipts: string[]): Promise<HeartbeatResponse> {
     const lost: string[] = [];
     const ids: string[] = [];
     for (const receipt of receipts) {
@@ -163,8 +166,22 @@ export class RequestService {
   }
 
   /** Records one attempt's result under fal's retry rules. */
-  async recordResult(runner: RunnerRecord, r: ResultBody): Promise<ResultResponse> {
+  async recordResult(runner: Pick<RunnerRecord, 'id'>, r: ResultBody): Promise<ResultResponse> {
     this.outstanding.delete(r.receipt);
+    // Fast path: an answer that is never retried completes the request in one statement.
+    if (
+      r.outcome === 'response' &&
+      r.status_code !== undefined &&
+      r.status_code !== 503 &&
+      r.status_code !== 504
+    ) {
+      const done = await this.store.completeRequest(r.request_id, responseCompletion(r), runner.id);
+      if (done) {
+        await this.queue.delete(r.receipt);
+        this.changed(done);
+        return { recorded: true, decision: 'completed' };
+      }
+    }
     const req = await this.store.getRequest(r.request_id);
     if (!req || req.status === 'COMPLETED' || req.runner_id !== runner.id) {
       // A late or duplicate result: the request completed, or another runner owns it now.
@@ -180,27 +197,24 @@ export class RequestService {
     if (verdict.retry) {
       await this.store.requeue(req.id);
       await this.queue.release(r.receipt, 0);
-      this.changed(req.id);
+      this.changed(req);
       return { recorded: true, decision: 'retry' };
     }
-    const inferenceMs = Date.parse(r.finished_at) - Date.parse(r.started_at);
-    const isResponse = r.outcome === 'response';
-    const error = isResponse
-      ? r.status_code !== undefined && r.status_code >= 400
-        ? errorText(r.body, r.status_code)
-        : null
-      : (r.error ?? r.outcome);
-    const done = await this.store.completeRequest(req.id, {
-      result_status: isResponse ? (r.status_code ?? 500) : r.outcome === 'timeout' ? 504 : 500,
-      result_body: isResponse ? (r.body ?? null) : { detail: error },
-      result_content_type: isResponse ? (r.content_type ?? 'application/json') : 'application/json',
-      error,
-      error_type: verdict.errorType,
-      inference_ms: Number.isFinite(inferenceMs) ? inferenceMs : null,
-    });
+    const completion =
+      r.outcome === 'response'
+        ? responseCompletion(r, verdict.errorType)
+        : {
+            result_status: r.outcome === 'timeout' ? 504 : 500,
+            result_body: { detail: r.error ?? r.outcome },
+            result_content_type: 'application/json',
+            error: r.error ?? r.outcome,
+            error_type: verdict.errorType,
+            inference_ms: inferenceMs(r),
+          };
+    const done = await this.store.completeRequest(req.id, completion);
     await this.queue.delete(r.receipt);
     if (!done) return { recorded: false, decision: 'ignored' };
-    this.changed(req.id);
+    this.changed(done);
     return { recorded: true, decision: 'completed' };
   }
 
@@ -212,65 +226,108 @@ export class RequestService {
     const held = [...this.outstanding.entries()].filter(([, o]) => o.runnerId === runnerId);
     for (const [receipt, o] of held) {
       const now = new Date(this.now()).toISOString();
-      await this.recordResult({ id: runnerId } as RunnerRecord, {
-        receipt,
-        request_id: o.requestId,
-        outcome: 'crash',
-        error: 'The runner ended while serving the request.',
-        started_at: now,
-        finished_at: now,
-      });
+      await this.recordResult(
+        { id: runnerId },
+        {
+          receipt,
+          request_id: o.requestId,
+          outcome: 'crash',
+          error: 'The runner ended while serving the request.',
+          started_at: now,
+          finished_at: now,
+        },
+      );
     }
   }
 
   async cancel(req: RequestRecord): Promise<'CANCELLATION_REQUESTED' | 'ALREADY_COMPLETED'> {
     const was = await this.store.cancelRequest(req.id);
     if (was === 'COMPLETED' || was === undefined) return 'ALREADY_COMPLETED';
-    this.changed(req.id);
+    this.changed(req);
     return 'CANCELLATION_REQUESTED';
   }
 
   /** Tells waiters (status streams, sync calls) that these requests changed, e.g. after a flush. */
-  notify(requestIds: string[]): void {
-    for (const id of requestIds) this.changed(id);
+  notify(records: RequestRecord[]): void {
+    for (const rec of records) this.changed(rec);
   }
 
   async appendLogs(
     logs: { request_id: string; message: string; level: string; source: string; timestamp: string }[],
   ): Promise<void> {
     await this.store.appendLogs(logs);
-    for (const id of new Set(logs.map((l) => l.request_id))) this.changed(id);
+    // null: "something changed, but no record comes with it" (waiters for completion ignore it).
+    for (const id of new Set(logs.map((l) => l.request_id))) this.events.emit(id, null);
   }
 
-  /** Resolves when the request changes (or after a short fallback interval, or when aborted). */
-  waitForChange(requestId: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves when the request changes (or after a short fallback interval, or when aborted), with
+   * the changed record when the change carried one.
+   */
+  waitForChange(requestId: string, signal?: AbortSignal): Promise<RequestRecord | null | undefined> {
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (rec?: RequestRecord | null) => {
         clearTimeout(timer);
         this.events.off(requestId, done);
-        signal?.removeEventListener('abort', done);
-        resolve();
+        signal?.removeEventListener('abort', onAbort);
+        resolve(rec);
       };
-      const timer = setTimeout(done, WAIT_REPOLL_MS);
+      const onAbort = () => done();
+      const timer = setTimeout(() => done(), WAIT_REPOLL_MS);
       this.events.on(requestId, done);
-      signal?.addEventListener('abort', done);
+      signal?.addEventListener('abort', onAbort);
     });
   }
 
   /** Waits until the request completes or the deadline passes; returns the last record seen. */
-  async waitForCompletion(requestId: string, deadline: number, signal?: AbortSignal): Promise<RequestRecord> {
+  async waitForCompletion(
+    requestId: string,
+    deadline: number,
+    signal?: AbortSignal,
+    known?: RequestRecord,
+  ): Promise<RequestRecord> {
+    let waiting = this.waitForChange(requestId, signal);
+    let req = known ?? (await this.store.getRequest(requestId));
     for (;;) {
-      const waiting = this.waitForChange(requestId, signal);
-      const req = await this.store.getRequest(requestId);
       if (!req) throw new GantryError('GANTRY_ERR_REQUEST_NOT_FOUND');
       if (req.status === 'COMPLETED' || Date.now() >= deadline || signal?.aborted) return req;
-      await waiting;
+      const changed = await waiting;
+      waiting = this.waitForChange(requestId, signal);
+      // Events carry the record: read it back only when the fallback timer fired (undefined),
+      // which covers changes made by another control process.
+      if (changed === undefined) req = await this.store.getRequest(requestId);
+      else if (changed !== null) req = changed;
     }
   }
 
-  private changed(requestId: string): void {
-    this.events.emit(requestId);
+  /** Requests each runner holds right now, as control handed them out (authoritative, unlike reports). */
+  inFlightByRunner(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const o of this.outstanding.values()) out.set(o.runnerId, (out.get(o.runnerId) ?? 0) + 1);
+    return out;
   }
+
+  private changed(rec: RequestRecord): void {
+    this.events.emit(rec.id, rec);
+  }
+}
+
+function inferenceMs(r: ResultBody): number | null {
+  const ms = Date.parse(r.finished_at) - Date.parse(r.started_at);
+  return Number.isFinite(ms) ? ms : null;
+}
+
+/** What a request completes with when the app answered. */
+function responseCompletion(r: ResultBody, errorType: string | null = null): Completion {
+  const status = r.status_code ?? 500;
+  return {
+    result_status: status,
+    result_body: r.body ?? null,
+    result_content_type: r.content_type ?? 'application/json',
+    error: status >= 400 ? errorText(r.body, status) : null,
+    error_type: errorType ?? (status >= 500 ? 'runner_server_error' : null),
+    inference_ms: inferenceMs(r),
+  };
 }
 
 function errorText(body: unknown, status: number): string {

@@ -15,6 +15,9 @@ import { LogShipper } from './log-shipper.ts';
 import { exponentialBackoff, retry, sleep } from './retry.ts';
 import type { RunnerLog } from './runner-log.ts';
 
+/** Quiet time before a runner that finished its work reports IDLE. */
+const IDLE_REPORT_DELAY_MS = 250;
+
 export const EXIT = { drained: 0, startupFailed: 3, appCrashed: 4 } as const;
 
 export const DRAINED_ERROR = 'runner drained before the request finished';
@@ -79,6 +82,8 @@ export class Runner {
   private readonly active = new Map<string, ActiveJob>();
   private readonly settled = new Set<Promise<void>>();
   private state: RunnerReportedState | undefined;
+  /** Pending switch back to IDLE; see updateBusyState. */
+  private idleTimer: NodeJS.Timeout | undefined;
   private stateReports: Promise<void> = Promise.resolve();
   private stateVersion = 0;
   private draining = false;
@@ -405,11 +410,25 @@ export class Runner {
 
   // --- state ---------------------------------------------------------------------------------
 
+  /**
+   * RUNNING is reported at once; IDLE only after a short quiet spell, so back-to-back requests
+   * cost no state reports at all. Control counts the jobs it handed out itself, so a lagging
+   * report never makes a busy runner look drainable.
+   */
   private updateBusyState(): void {
     if (this.draining) return;
     const running = this.runningCount();
-    if (running > 0 && this.state !== 'RUNNING') this.setState('RUNNING');
-    else if (running === 0 && this.state === 'RUNNING') this.setState('IDLE');
+    if (running > 0) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+      if (this.state !== 'RUNNING') this.setState('RUNNING');
+    } else if (this.state === 'RUNNING' && !this.idleTimer) {
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = undefined;
+        if (!this.draining && this.runningCount() === 0 && this.state === 'RUNNING') this.setState('IDLE');
+      }, IDLE_REPORT_DELAY_MS);
+      this.idleTimer.unref();
+    }
   }
 
   /**

@@ -72,10 +72,11 @@ export class ProcessCompute implements ComputeDriver {
     createInterface({ input: proc.stderr! }).on('line', onLine);
     child.exited = new Promise<void>((resolve) => {
       proc.once('exit', (code, signal) => {
-        this.children.delete(spec.runnerId);
-        // Let the last lines drain from the pipes before reporting.
+        // Let the last lines drain from the pipes before reporting. The child stays listed until
+        // its listeners ran, so close() never misses one that is exiting.
         setImmediate(() => {
           for (const l of this.listeners) l({ runnerId: spec.runnerId, code, signal, tail: [...child.tail] });
+          this.children.delete(spec.runnerId);
           resolve();
         });
       });

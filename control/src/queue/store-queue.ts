@@ -21,6 +21,12 @@ function parseReceipt(receipt: string): { id: string; count: number } | undefine
 export class StoreQueue implements QueueDriver {
   /** Wakes long polls in this process the moment a message is sent. */
   private readonly wake = new EventEmitter();
+  /**
+   * Queues a claim in this process found empty, and when. Until something is sent or released
+   * here, or REPOLL_MS passes (visibility running out, another process sending), a new long poll
+   * waits rather than claims: one query fewer per request under steady load.
+   */
+  private readonly emptySince = new Map<string, number>();
 
   constructor(
     private readonly db: SqlClient,
@@ -43,13 +49,17 @@ export class StoreQueue implements QueueDriver {
       'INSERT INTO queue_messages (queue, priority, body, visible_at, created_at) VALUES ($1,$2,$3::jsonb,$4,$4)',
       [envId, RANK[priority], JSON.stringify(message), now],
     );
+    this.emptySince.delete(envId);
     this.wake.emit(envId);
   }
 
   async receive(envId: string, opts: ReceiveOptions): Promise<Delivery[]> {
     const deadline = Date.now() + opts.waitMs;
     for (;;) {
-      const got = await this.claim(envId, opts.max, opts.visibilitySeconds);
+      const empty = this.emptySince.get(envId);
+      const skip = empty !== undefined && Date.now() - empty < REPOLL_MS;
+      const got = skip ? [] : await this.claim(envId, opts.max, opts.visibilitySeconds);
+      if (!skip && got.length < opts.max) this.emptySince.set(envId, Date.now());
       const left = deadline - Date.now();
       if (got.length > 0 || left <= 0 || opts.signal?.aborted) return got;
       await new Promise<void>((resolve) => {
@@ -110,7 +120,10 @@ export class StoreQueue implements QueueDriver {
       [p.id, p.count, this.clock() + delaySeconds * 1000],
     );
     const queue = r.rows[0]?.queue;
-    if (queue && delaySeconds === 0) this.wake.emit(queue);
+    if (queue && delaySeconds === 0) {
+      this.emptySince.delete(queue);
+      this.wake.emit(queue);
+    }
   }
 
   async delete(receipt: string): Promise<boolean> {

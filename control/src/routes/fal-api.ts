@@ -46,10 +46,10 @@ export function createFalHandlers(d: FalDeps) {
     req: FastifyRequest,
   ): Promise<{ app: App; env: Environment; caller: Caller | undefined }> {
     const { name, env: envName } = splitAppId(call.app);
-    const app = await d.store.getApp(call.owner, name);
-    if (!app) throw new GantryError('GANTRY_ERR_APP_NOT_FOUND', `No app ${call.owner}/${name}.`);
+    const found = await d.store.getAppEnvironment(call.owner, name, envName);
+    if (!found) throw new GantryError('GANTRY_ERR_APP_NOT_FOUND', `No app ${call.owner}/${name}.`);
+    const { app, env } = found;
     const caller = await requireAppAccess(d.store, req, app);
-    const env = await d.store.getEnvironment(app.id, envName);
     if (!env) {
       throw new GantryError(
         'GANTRY_ERR_ENVIRONMENT_NOT_FOUND',
@@ -232,11 +232,8 @@ export function createFalHandlers(d: FalDeps) {
       };
       reply.raw.on('close', onClose);
       try {
-        const done = await d.requests.waitForCompletion(
-          rec.id,
-          Date.now() + d.syncTimeoutSeconds * 1000,
-          gone.signal,
-        );
+        const deadline = Date.now() + d.syncTimeoutSeconds * 1000;
+        const done = await d.requests.waitForCompletion(rec.id, deadline, gone.signal, rec);
         if (gone.signal.aborted) {
           await d.requests.cancel(done).catch(() => {});
           return reply;

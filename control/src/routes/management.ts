@@ -209,7 +209,8 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
   const TAGS = ['management v1'];
 
   app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/v1/')) await requireAdmin(store, req);
+    // Builds authenticate themselves: the Action registers with a GitHub OIDC token (routes/builds.ts).
+    if (req.url.startsWith('/v1/') && !req.url.startsWith('/v1/builds')) await requireAdmin(store, req);
   });
 
   const { loadApp, loadEnv } = appLoaders(store);

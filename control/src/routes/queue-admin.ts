@@ -60,10 +60,10 @@ export function registerQueueAdminRoutes(
     },
     async (req) => {
       const { env } = await loadEnv(req);
-      const ids = await d.store.cancelQueued(env.id);
-      d.requests.notify(ids);
+      const cancelled = await d.store.cancelQueued(env.id);
+      d.requests.notify(cancelled);
       void d.scaler.reconcile(env.id);
-      return { environment: env.name, cancelled: ids.length };
+      return { environment: env.name, cancelled: cancelled.length };
     },
   );
 }

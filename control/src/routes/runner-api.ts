@@ -29,12 +29,24 @@ export function registerRunnerRoutes(
   app: FastifyInstance,
   d: { store: Store; requests: RequestService; scaler: Scaler },
 ): void {
-  async function auth(req: FastifyRequest): Promise<RunnerRecord> {
+  // A runner's id, environment and token never change: remember them rather than read them on
+  // every call of the hot path. Routes that need mutable fields read the record themselves.
+  const known = new Map<string, Pick<RunnerRecord, 'id' | 'environment_id'> & { token_hash: string }>();
+
+  async function auth(req: FastifyRequest): Promise<Pick<RunnerRecord, 'id' | 'environment_id'>> {
     const { id } = req.params as { id: string };
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const runner = await d.store.getRunner(id);
-    if (!m || !runner)
+    let runner = known.get(id);
+    if (!runner) {
+      const rec = await d.store.getRunner(id);
+      if (rec) {
+        runner = { id: rec.id, environment_id: rec.environment_id, token_hash: rec.token_hash };
+        known.set(id, runner);
+      }
+    }
+    if (!m || !runner) {
       throw new GantryError('GANTRY_ERR_UNAUTHORIZED', 'Unknown runner or missing runner token.');
+    }
     const a = Buffer.from(hashToken(m[1]!));
     const b = Buffer.from(runner.token_hash);
     if (a.length !== b.length || !timingSafeEqual(a, b)) {
@@ -47,7 +59,8 @@ export function registerRunnerRoutes(
     RUNNER_ROUTES.state,
     { schema: { tags: TAGS, params: Params, body: StateReport, response: { 204: Type.Null() } } },
     async (req, reply) => {
-      const runner = await auth(req);
+      const { id } = await auth(req);
+      const runner = (await d.store.getRunner(id))!;
       const body = req.body as StateReport;
       let state = body.state;
       // Once control asked a runner to drain, it stays DRAINING until it ends.
@@ -64,8 +77,8 @@ export function registerRunnerRoutes(
           ...(body.detail !== undefined ? { detail: body.detail } : {}),
         });
         if (state === 'IDLE' && updated?.ready_at !== null) d.scaler.runnerReady(runner.environment_id);
-        // Work finished: the autoscaler may now let this runner go (or give it more).
-        if (state === 'IDLE' || state === 'TERMINATED') void d.scaler.reconcile(runner.environment_id);
+        // A runner gone may need replacing now; idleness is the tick's business (keep_alive).
+        if (state === 'TERMINATED') void d.scaler.reconcile(runner.environment_id);
       }
       return reply.code(204).send();
     },

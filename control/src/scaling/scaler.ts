@@ -36,14 +36,21 @@ export class Scaler {
   private readonly running = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
   private readonly failures = new Map<string, { count: number; until: number }>();
+  private readonly pendingExits = new Set<Promise<void>>();
+  /**
+   * Free request slots per environment as of its last reconcile, less submits since. A submit
+   * while slack remains needs no reconcile (the tick still runs); at zero, it reconciles at once.
+   */
+  private readonly slack = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(private readonly o: ScalerOptions) {
     o.compute.onExit((e) => {
-      this.onRunnerExit(e).catch((err) =>
-        o.log.error({ err, runner: e.runnerId }, 'recording runner exit failed'),
-      );
+      const p: Promise<void> = this.onRunnerExit(e)
+        .catch((err) => o.log.error({ err, runner: e.runnerId }, 'recording runner exit failed'))
+        .finally(() => this.pendingExits.delete(p));
+      this.pendingExits.add(p);
     });
   }
 
@@ -67,6 +74,23 @@ export class Scaler {
   stop(): void {
     this.closed = true;
     clearTimeout(this.timer);
+  }
+
+  /** Waits for the work already under way (exits being recorded, reconciles) to finish. */
+  async settle(): Promise<void> {
+    while (this.pendingExits.size > 0 || this.running.size > 0) {
+      await Promise.allSettled([...this.pendingExits, ...this.running.values()]);
+    }
+  }
+
+  /** A request was submitted: scale at once unless the environment is known to have room. */
+  submitted(envId: string): void {
+    const room = this.slack.get(envId) ?? 0;
+    if (room > 0) {
+      this.slack.set(envId, room - 1);
+      return;
+    }
+    void this.reconcile(envId);
   }
 
   /** Reconciles one environment now; coalesces calls that arrive while one is running. */
@@ -105,6 +129,8 @@ export class Scaler {
     }
     const counts = await store.requestCounts(envId);
     const failure = this.failures.get(envId);
+    // What control handed out is authoritative; a runner's own report may lag behind it.
+    const held = this.o.requests.inFlightByRunner();
     const decision = autoscale({
       now: this.now(),
       settings: { ...env.scaling, max_multiplexing: revision.settings.max_multiplexing },
@@ -114,7 +140,7 @@ export class Scaler {
       runners: runners.map((r) => ({
         id: r.id,
         state: r.state,
-        inFlight: r.in_flight,
+        inFlight: Math.max(r.in_flight, held.get(r.id) ?? 0),
         createdAt: r.created_at,
         lastActiveAt: r.last_active_at,
         drainRequested: r.drain_requested,
@@ -124,6 +150,8 @@ export class Scaler {
     if (decision.start > 0 || decision.drain.length > 0) {
       this.o.log.info({ env: envId, ...decision }, 'scaling');
     }
+    const serving = runners.filter((r) => r.state === 'IDLE' || r.state === 'RUNNING').length;
+    this.slack.set(envId, serving * revision.settings.max_multiplexing - (counts.queued + counts.inProgress));
     for (const id of decision.drain) await this.drain(id);
     for (let i = 0; i < decision.start; i++) {
       const token = randomBytes(24).toString('base64url');

@@ -120,6 +120,26 @@ CREATE TABLE api_keys (
 `,
   },
   {
+    version: 2,
+    name: 'builds',
+    // Registering the same image for the same commit twice is one build: the Action may be re-run.
+    sql: `
+CREATE TABLE builds (
+  id text PRIMARY KEY,
+  repository text NOT NULL,
+  commit_sha text NOT NULL,
+  ref text,
+  image text NOT NULL,
+  digest text NOT NULL,
+  content_hash text,
+  registered_by text NOT NULL,
+  created_at float8 NOT NULL,
+  UNIQUE (repository, commit_sha, digest)
+);
+CREATE INDEX builds_repository_commit ON builds (repository, commit_sha, created_at);
+`,
+  },
+  {
     version: 3,
     name: 'secrets, key owners, key usage',
     sql: `

@@ -274,7 +274,7 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
     const queued = await mk();
     const running = await mk();
     await store.startAttempt(running.id, 'r');
-    expect(await store.cancelQueued(env.id)).toEqual([queued.id]);
+    expect((await store.cancelQueued(env.id)).map((r) => r.id)).toEqual([queued.id]);
     expect(await store.getRequest(queued.id)).toMatchObject({
       status: 'COMPLETED',
       error_type: 'client_cancelled',
@@ -291,6 +291,34 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
     const ok = await store.createRunner(env.id, rev.id, 'h');
     await store.setRunnerState(ok.id, 'IDLE');
     expect((await store.revisionHealth(env.id)).get(rev.id)).toEqual({ status: 'ok', failure: null });
+  });
+
+  it('registers a build once per repository, commit and digest, and lists them newest first', async () => {
+    // A repository name of its own: builds are not among the tables truncateAll empties.
+    const repository = `acme/builds-${Math.random().toString(36).slice(2)}`;
+    const b = {
+      repository,
+      commit_sha: 'a'.repeat(40),
+      ref: 'refs/heads/main',
+      image: `reg/acme@sha256:${'1'.repeat(64)}`,
+      digest: `sha256:${'1'.repeat(64)}`,
+      content_hash: 'c'.repeat(64),
+      registered_by: 'oidc:repo:acme/x:ref:refs/heads/main',
+    };
+    const first = await store.registerBuild(b);
+    expect(first.created).toBe(true);
+    expect(first.build).toMatchObject({ ...b, created_at: now });
+    now += 1000;
+    const again = await store.registerBuild({ ...b, registered_by: 'key:admin' });
+    expect(again).toEqual({ build: first.build, created: false });
+    const other = await store.registerBuild({ ...b, commit_sha: 'b'.repeat(40) });
+    expect(other.created).toBe(true);
+    expect((await store.listBuilds(repository)).map((x) => x.commit_sha)).toEqual([
+      'b'.repeat(40),
+      'a'.repeat(40),
+    ]);
+    expect(await store.listBuilds(repository, 'a'.repeat(40))).toEqual([first.build]);
+    expect(await store.listBuilds('acme/none')).toEqual([]);
   });
 
   it('raises GantryError, not a driver error, for a duplicate app', async () => {

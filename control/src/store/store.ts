@@ -11,6 +11,7 @@ import type { RunnerState } from '../contract/runner-protocol.ts';
 import type {
   App,
   AuthMode,
+  Build,
   Caller,
   Environment,
   KeyRecord,
@@ -37,6 +38,16 @@ export interface NewRevision {
   message?: string | null;
   annotations?: Record<string, unknown>;
   created_by?: string | null;
+}
+
+export interface NewBuild {
+  repository: string;
+  commit_sha: string;
+  ref: string | null;
+  image: string;
+  digest: string;
+  content_hash: string | null;
+  registered_by: string;
 }
 
 export interface NewRequest {
@@ -128,6 +139,22 @@ export class Store {
   /** Deletes the app and, by cascade, its environments, revisions, requests, logs and runners. */
   async deleteApp(id: string): Promise<boolean> {
     return (await this.db.query('DELETE FROM apps WHERE id=$1', [id])).rowCount > 0;
+  }
+
+  /** An app and one of its environments in one round trip (the request path's lookup). */
+  async getAppEnvironment(
+    owner: string,
+    name: string,
+    envName: string,
+  ): Promise<{ app: App; env: Environment | undefined } | undefined> {
+    const r = await this.db.query<{ app: App; env: Environment | null }>(
+      `SELECT to_jsonb(a.*) AS app, to_jsonb(e.*) AS env
+       FROM apps a LEFT JOIN environments e ON e.app_id = a.id AND e.name = $3
+       WHERE a.owner = $1 AND a.name = $2`,
+      [owner, name, envName],
+    );
+    const row = r.rows[0];
+    return row && { app: row.app, env: withDefaults(row.env ?? undefined) };
   }
 
   async getEnvironment(appId: string, name: string): Promise<Environment | undefined> {
@@ -320,11 +347,21 @@ export class Store {
     return r.rows;
   }
 
-  /** Starts an attempt; undefined when the request already completed (cancelled, or done elsewhere). */
-  async startAttempt(id: string, runnerId: string): Promise<RequestRecord | undefined> {
-    const r = await this.db.query<RequestRecord>(
-      `UPDATE requests SET status='IN_PROGRESS', attempts=attempts+1, runner_id=$2, started_at=$3
-       WHERE id=$1 AND status <> 'COMPLETED' RETURNING *`,
+  /**
+   * Starts an attempt in one statement, with the environment's request_timeout (seconds) beside it.
+   * Undefined when the request completed meanwhile (cancelled, or done elsewhere) or, on a first
+   * attempt, when its start deadline has passed: the caller looks at the request to tell which.
+   */
+  async startAttempt(
+    id: string,
+    runnerId: string,
+  ): Promise<(RequestRecord & { request_timeout: number | null }) | undefined> {
+    const r = await this.db.query<RequestRecord & { request_timeout: number | null }>(
+      `UPDATE requests r SET status='IN_PROGRESS', attempts=r.attempts+1, runner_id=$2, started_at=$3
+       FROM environments e
+       WHERE r.id=$1 AND e.id=r.environment_id AND r.status <> 'COMPLETED'
+         AND (r.start_deadline IS NULL OR r.attempts > 0 OR r.start_deadline >= $3)
+       RETURNING r.*, (e.scaling->>'request_timeout')::float8 AS request_timeout`,
       [id, runnerId, this.clock()],
     );
     return r.rows[0];
@@ -338,12 +375,15 @@ export class Store {
     );
   }
 
-  /** Completes a request once. Returns the completed record, or undefined if it was already complete. */
-  async completeRequest(id: string, c: Completion): Promise<RequestRecord | undefined> {
+  /**
+   * Completes a request once. Returns the completed record, or undefined if it was already complete
+   * (or, with `runnerId`, if that runner no longer holds the attempt).
+   */
+  async completeRequest(id: string, c: Completion, runnerId?: string): Promise<RequestRecord | undefined> {
     const r = await this.db.query<RequestRecord>(
       `UPDATE requests SET status='COMPLETED', result_status=$2, result_body=$3::jsonb, result_content_type=$4,
          error=$5, error_type=$6, inference_ms=$7, completed_at=$8
-       WHERE id=$1 AND status <> 'COMPLETED' RETURNING *`,
+       WHERE id=$1 AND status <> 'COMPLETED' AND ($9::text IS NULL OR runner_id = $9) RETURNING *`,
       [
         id,
         c.result_status,
@@ -353,6 +393,7 @@ export class Store {
         c.error_type,
         c.inference_ms,
         this.clock(),
+        runnerId ?? null,
       ],
     );
     return r.rows[0];
@@ -384,15 +425,15 @@ export class Store {
    * statement, exactly as a caller's cancel of a queued request does. Requests already running
    * are not touched. Their queue messages are dropped when a runner next receives them.
    */
-  async cancelQueued(envId: string): Promise<string[]> {
-    const r = await this.db.query<{ id: string }>(
+  async cancelQueued(envId: string): Promise<RequestRecord[]> {
+    const r = await this.db.query<RequestRecord>(
       `UPDATE requests SET status='COMPLETED', cancel_requested=true, result_status=400, error=$2,
          error_type='client_cancelled', completed_at=$3, result_content_type='application/json',
          result_body=$4::jsonb
-       WHERE environment_id=$1 AND status='IN_QUEUE' RETURNING id`,
+       WHERE environment_id=$1 AND status='IN_QUEUE' RETURNING *`,
       [envId, CANCELLED.message, this.clock(), JSON.stringify(CANCELLED.toBody())],
     );
-    return r.rows.map((x) => x.id);
+    return r.rows;
   }
 
   /** Of these in-progress request ids, those whose caller asked to cancel. */
@@ -621,6 +662,52 @@ export class Store {
   /** Runners not ended, in any environment (for shutdown and for reconciling with compute). */
   async listLiveRunners(): Promise<RunnerRecord[]> {
     return (await this.db.query<RunnerRecord>('SELECT * FROM runners WHERE ended_at IS NULL')).rows;
+  }
+
+  // ---- builds -----------------------------------------------------------------------------
+
+  /**
+   * Records a build. Idempotent: the same repository, commit and digest again returns the build
+   * already held (`created: false`), so a re-run Action changes nothing.
+   */
+  async registerBuild(b: NewBuild): Promise<{ build: Build; created: boolean }> {
+    const inserted = await this.db.query<Build>(
+      `INSERT INTO builds (id, repository, commit_sha, ref, image, digest, content_hash, registered_by, created_at)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+       ON CONFLICT (repository, commit_sha, digest) DO NOTHING RETURNING *`,
+      [
+        randomUUID(),
+        b.repository,
+        b.commit_sha,
+        b.ref,
+        b.image,
+        b.digest,
+        b.content_hash,
+        b.registered_by,
+        this.clock(),
+      ],
+    );
+    if (inserted.rows[0]) return { build: inserted.rows[0], created: true };
+    const existing = await this.db.query<Build>(
+      'SELECT * FROM builds WHERE repository=$1 AND commit_sha=$2 AND digest=$3',
+      [b.repository, b.commit_sha, b.digest],
+    );
+    return { build: existing.rows[0]!, created: false };
+  }
+
+  /** Builds of a repository, newest first; only those of one commit when `commitSha` is given. */
+  async listBuilds(repository: string, commitSha?: string, limit = 100): Promise<Build[]> {
+    const r =
+      commitSha === undefined
+        ? await this.db.query<Build>(
+            'SELECT * FROM builds WHERE repository=$1 ORDER BY created_at DESC, id LIMIT $2',
+            [repository, limit],
+          )
+        : await this.db.query<Build>(
+            'SELECT * FROM builds WHERE repository=$1 AND commit_sha=$2 ORDER BY created_at DESC, id LIMIT $3',
+            [repository, commitSha, limit],
+          );
+    return r.rows;
   }
 
   // ---- keys -------------------------------------------------------------------------------

@@ -1,0 +1,187 @@
+/**
+ * `npm run bench`: the request path's figures on this machine, printed as a table (and as JSON
+ * with --json). Goals, not tests: warm overhead p50 under 5 ms over a direct call to the app;
+ * hello's cold start under 1.5 s.
+ *
+ *   cold start   request → result with zero runners (runner + app start, setup, the request)
+ *   sequential   N requests one after another: through Gantry (POST /run) vs straight to the app
+ *   concurrent   N requests at once: the same two paths, plus requests per second
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { parseArgs } from 'node:util';
+import { eventually, REPO_ROOT, startTestControl, type TestControl } from '../test/support/control.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    n: { type: 'string', default: '1000' },
+    cold: { type: 'string', default: '3' },
+    json: { type: 'boolean', default: false },
+    /** Use the PostgreSQL at DATABASE_URL instead of the embedded PGlite. */
+    postgres: { type: 'boolean', default: false },
+  },
+});
+if (args.postgres && !process.env.DATABASE_URL) {
+  console.error('bench: --postgres needs DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
+  process.exit(2);
+}
+const N = Number(args.n);
+const COLD_RUNS = Number(args.cold);
+
+interface Stats {
+  p50_ms: number;
+  p99_ms: number;
+  mean_ms: number;
+}
+const stats = (xs: number[]): Stats => {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  return { p50_ms: at(0.5), p99_ms: at(0.99), mean_ms: s.reduce((a, b) => a + b, 0) / s.length };
+};
+const round = (n: number) => Math.round(n * 100) / 100;
+
+async function timed(call: () => Promise<Response>): Promise<number> {
+  const t = performance.now();
+  const res = await call();
+  await res.arrayBuffer();
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return performance.now() - t;
+}
+
+const body = JSON.stringify({ name: 'Ada' });
+const json = { 'content-type': 'application/json' };
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startDirectApp(): Promise<{ url: string; proc: ChildProcess }> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'examples/hello/app.ts'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, PORT: String(port) },
+    stdio: 'ignore',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await eventually(async () => {
+    const r = await fetch(`${url}/health`).catch(() => undefined);
+    return r?.status === 200 ? true : undefined;
+  });
+  return { url, proc };
+}
+
+async function liveRunners(c: TestControl): Promise<number> {
+  const res = await c.admin('/v1/apps/bench/hello/environments/production/runners');
+  const { runners } = (await res.json()) as { runners: { state: string }[] };
+  return runners.filter((r) => !['TERMINATED', 'CRASH_BACKOFF'].includes(r.state)).length;
+}
+
+async function main(): Promise<void> {
+  const control = await startTestControl({ postgres: args.postgres });
+  const direct = await startDirectApp();
+  try {
+    await control.deploy({
+      owner: 'bench',
+      name: 'hello',
+      settings: { max_multiplexing: 16 },
+      scaling: { keep_alive: 1, max_concurrency: 2 },
+    });
+    const run = () => fetch(`${control.url}/run/bench/hello`, { method: 'POST', body, headers: json });
+    const app = () => fetch(`${direct.url}/`, { method: 'POST', body, headers: json });
+
+    // Cold starts: wait for zero runners, then one request.
+    const cold: number[] = [];
+    for (let i = 0; i < COLD_RUNS; i++) {
+      await eventually(
+        async () => ((await liveRunners(control)) === 0 ? true : undefined),
+        30_000,
+        'scale to zero',
+      );
+      cold.push(await timed(run));
+    }
+
+    // Warm: keep the runner alive through the measurements.
+    await control.admin('/v1/apps/bench/hello/environments/production/scaling', {
+      method: 'PATCH',
+      body: { keep_alive: 300, min_concurrency: 1 },
+    });
+    for (let i = 0; i < 50; i++) {
+      await timed(run);
+      await timed(app);
+    }
+    const seqGantry: number[] = [];
+    const seqDirect: number[] = [];
+    for (let i = 0; i < N; i++) {
+      seqGantry.push(await timed(run));
+      seqDirect.push(await timed(app));
+    }
+
+    const burst = async (call: () => Promise<Response>) => {
+      const t = performance.now();
+      const times = await Promise.all(Array.from({ length: N }, () => timed(call)));
+      return { times, rps: N / ((performance.now() - t) / 1000) };
+    };
+    const conDirect = await burst(app);
+    const conGantry = await burst(run);
+
+    const sg = stats(seqGantry);
+    const sd = stats(seqDirect);
+    const rows = {
+      cold_start_ms: { runs: cold.map(round), median: round(stats(cold).p50_ms) },
+      sequential: {
+        n: N,
+        gantry: mapRound(sg),
+        direct: mapRound(sd),
+        overhead_p50_ms: round(sg.p50_ms - sd.p50_ms),
+        overhead_p99_ms: round(sg.p99_ms - sd.p99_ms),
+      },
+      concurrent: {
+        n: N,
+        gantry: { ...mapRound(stats(conGantry.times)), rps: Math.round(conGantry.rps) },
+        direct: { ...mapRound(stats(conDirect.times)), rps: Math.round(conDirect.rps) },
+      },
+    };
+    if (args.json) {
+      console.log(JSON.stringify(rows, null, 2));
+    } else {
+      const line = (name: string, s: Stats & { rps?: number }) =>
+        `  ${name.padEnd(26)} p50 ${s.p50_ms.toFixed(2).padStart(8)} ms   p99 ${s.p99_ms.toFixed(2).padStart(8)} ms${
+          s.rps ? `   ${String(s.rps).padStart(6)} req/s` : ''
+        }`;
+      console.log(
+        `\nGantry bench (examples/hello, ${args.postgres ? 'PostgreSQL' : 'embedded PGlite'} store and queue, process compute; ${N} requests)\n`,
+      );
+      console.log(
+        `cold start (0 runners → result): ${rows.cold_start_ms.runs.join(' ms, ')} ms; median ${rows.cold_start_ms.median} ms (goal < 1500)`,
+      );
+      console.log('\nsequential (one at a time, warm runner)');
+      console.log(line('through Gantry (POST /run)', rows.sequential.gantry));
+      console.log(line('direct to the app', rows.sequential.direct));
+      console.log(
+        `  overhead                   p50 ${rows.sequential.overhead_p50_ms} ms (goal < 5)   p99 ${rows.sequential.overhead_p99_ms} ms`,
+      );
+      console.log(`\nconcurrent (${N} at once, max_multiplexing 16, up to 2 runners)`);
+      console.log(line('through Gantry (POST /run)', rows.concurrent.gantry));
+      console.log(line('direct to the app', rows.concurrent.direct));
+      console.log('');
+    }
+  } finally {
+    direct.proc.kill('SIGTERM');
+    await control.close();
+  }
+}
+
+function mapRound(s: Stats): Stats {
+  return { p50_ms: round(s.p50_ms), p99_ms: round(s.p99_ms), mean_ms: round(s.mean_ms) };
+}
+
+main().catch((err) => {
+  console.error(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

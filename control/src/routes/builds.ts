@@ -1,0 +1,160 @@
+/**
+ * Builds: the Action registers each image it built (or found already built) for a commit, and the
+ * GitHub App later turns a registered build into a revision. Registering takes a GitHub OIDC token
+ * whose `repository` claim must be the build's repository, or a deploy token (a key valid for the
+ * management API) for any repository. Reading builds takes a management key.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type Static, Type } from 'typebox';
+import { hashKey, requireAdmin } from '../auth.ts';
+import type { Build } from '../domain.ts';
+import { GantryError } from '../errors.ts';
+import { OidcTokenError, OidcVerifier } from '../oidc-verifier.ts';
+import type { Store } from '../store/store.ts';
+
+const REPOSITORY = '^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$';
+const COMMIT = '^[0-9a-f]{7,64}$';
+const DIGEST = '^sha256:[0-9a-f]{64}$';
+
+/** Key scopes that may register builds for any repository (issue 7 adds narrower deploy keys). */
+const DEPLOY_SCOPES = new Set(['ADMIN']);
+
+const BuildView = Type.Object({
+  id: Type.String(),
+  repository: Type.String(),
+  commit_sha: Type.String(),
+  ref: Type.Union([Type.String(), Type.Null()]),
+  image: Type.String({ description: 'the image by digest: `<repository>@sha256:…`' }),
+  digest: Type.String(),
+  content_hash: Type.Union([Type.String(), Type.Null()]),
+  registered_by: Type.String({ description: '`oidc:<subject>` or `key:<key id>`' }),
+  created_at: Type.String(),
+});
+
+const RegisterBuild = Type.Object(
+  {
+    repository: Type.String({ pattern: REPOSITORY, description: 'GitHub repository, `owner/name`' }),
+    commit_sha: Type.String({ pattern: COMMIT, description: 'the commit the image was built from' }),
+    ref: Type.Optional(Type.String({ maxLength: 1024, description: 'e.g. `refs/heads/main`' })),
+    image: Type.String({ minLength: 1, maxLength: 1024, description: 'the image by digest' }),
+    digest: Type.String({ pattern: DIGEST }),
+    content_hash: Type.Optional(
+      Type.String({ pattern: '^[0-9a-f]{64}$', description: 'sha256 of the build inputs' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const BuildsQuery = Type.Object({
+  repository: Type.String({ pattern: REPOSITORY }),
+  commit: Type.Optional(Type.String({ pattern: COMMIT })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+});
+
+const view = (b: Build): Static<typeof BuildView> => ({
+  id: b.id,
+  repository: b.repository,
+  commit_sha: b.commit_sha,
+  ref: b.ref,
+  image: b.image,
+  digest: b.digest,
+  content_hash: b.content_hash,
+  registered_by: b.registered_by,
+  created_at: new Date(b.created_at).toISOString(),
+});
+
+export interface BuildRoutesDeps {
+  store: Store;
+  oidc: OidcVerifier;
+}
+
+/** Who may register a build of `repository`: returns the `registered_by` value or throws. */
+async function authorizeRegistration(
+  d: BuildRoutesDeps,
+  req: FastifyRequest,
+  repository: string,
+): Promise<string> {
+  const m = /^(Key|Bearer)\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  if (!m) {
+    throw new GantryError(
+      'GANTRY_ERR_UNAUTHORIZED',
+      'Registering a build needs a GitHub OIDC token (`Authorization: Bearer <token>`, from a workflow ' +
+        'with `permissions: id-token: write`) or a deploy token (`Authorization: Key <key>`).',
+    );
+  }
+  const credential = m[2]!;
+  const isBearer = m[1]!.toLowerCase() === 'bearer';
+  if (isBearer && OidcVerifier.looksLikeJwt(credential)) {
+    let claims: Awaited<ReturnType<OidcVerifier['verify']>>;
+    try {
+      claims = await d.oidc.verify(credential);
+    } catch (err) {
+      if (err instanceof OidcTokenError) {
+        throw new GantryError('GANTRY_ERR_INVALID_TOKEN', `The OIDC token was refused: ${err.message}.`);
+      }
+      throw err;
+    }
+    if (claims.repository !== repository) {
+      throw new GantryError(
+        'GANTRY_ERR_REPOSITORY_MISMATCH',
+        `The token is for repository ${String(claims.repository)}, not ${repository}: a workflow may ` +
+          'only register builds of its own repository.',
+      );
+    }
+    return `oidc:${claims.sub}`;
+  }
+  const key = await d.store.findKey(hashKey(credential));
+  if (!key) throw new GantryError('GANTRY_ERR_UNAUTHORIZED', 'The deploy token is not a key control knows.');
+  if (!DEPLOY_SCOPES.has(key.scope)) {
+    throw new GantryError('GANTRY_ERR_FORBIDDEN', `A ${key.scope} key may not register builds.`);
+  }
+  return `key:${key.id}`;
+}
+
+export function registerBuildRoutes(app: FastifyInstance, d: BuildRoutesDeps): void {
+  const TAGS = ['builds v1'];
+
+  app.post(
+    '/v1/builds',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Register a build (GitHub OIDC token or deploy token); idempotent',
+        body: RegisterBuild,
+        response: { 200: BuildView, 201: BuildView },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body as Static<typeof RegisterBuild>;
+      const registeredBy = await authorizeRegistration(d, req, body.repository);
+      const { build, created } = await d.store.registerBuild({
+        repository: body.repository,
+        commit_sha: body.commit_sha,
+        ref: body.ref ?? null,
+        image: body.image,
+        digest: body.digest,
+        content_hash: body.content_hash ?? null,
+        registered_by: registeredBy,
+      });
+      req.log.info({ build: build.id, repository: build.repository, created }, 'build registered');
+      return reply.code(created ? 201 : 200).send(view(build));
+    },
+  );
+
+  app.get(
+    '/v1/builds',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Builds of a repository (of one commit with `commit`), newest first',
+        querystring: BuildsQuery,
+        response: { 200: Type.Object({ builds: Type.Array(BuildView) }) },
+      },
+    },
+    async (req) => {
+      await requireAdmin(d.store, req);
+      const q = req.query as Static<typeof BuildsQuery>;
+      return { builds: (await d.store.listBuilds(q.repository, q.commit, q.limit ?? 100)).map(view) };
+    },
+  );
+}

@@ -1,0 +1,112 @@
+/**
+ * Registering builds with a real control service, authenticated by tokens of a test OIDC issuer
+ * whose discovery document and JWKS are served on loopback (control is configured with its URL).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestControl, type TestControl } from '../support/control.ts';
+import { startTestIssuer, type TestIssuer } from '../support/oidc-issuer.ts';
+
+describe('POST /v1/builds', () => {
+  let issuer: TestIssuer;
+  let control: TestControl;
+  beforeAll(async () => {
+    issuer = await startTestIssuer();
+    control = await startTestControl({
+      env: { GANTRY_OIDC_ISSUER: issuer.url, GANTRY_OIDC_AUDIENCE: 'gantry' },
+    });
+  });
+  afterAll(async () => {
+    await control?.close();
+    await issuer?.close();
+  });
+
+  let n = 0;
+  const build = (repository = 'acme/app') => {
+    n++;
+    const hex = n.toString(16).padStart(2, '0');
+    return {
+      repository,
+      commit_sha: hex.repeat(20),
+      ref: 'refs/heads/main',
+      image: `reg.example.com/acme/app@sha256:${hex.repeat(32)}`,
+      digest: `sha256:${hex.repeat(32)}`,
+      content_hash: 'c'.repeat(64),
+    };
+  };
+  const post = (body: unknown, authorization?: string) =>
+    fetch(`${control.url}/v1/builds`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+      body: JSON.stringify(body),
+    });
+  const bearer = (o: Parameters<TestIssuer['token']>[0]) => `Bearer ${issuer.token(o)}`;
+  const listed = async (repository: string, commit: string) =>
+    (
+      (await (await control.admin(`/v1/builds?repository=${repository}&commit=${commit}`)).json()) as {
+        builds: unknown[];
+      }
+    ).builds;
+
+  it('accepts a token of the build repository; control then holds the build', async () => {
+    const b = build();
+    const res = await post(b, bearer({ repository: 'acme/app' }));
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ ...b, registered_by: 'oidc:repo:acme/app:ref:refs/heads/main' });
+    expect(await listed('acme/app', b.commit_sha)).toEqual([body]);
+    // Registering again (a re-run workflow) answers the same build.
+    const again = await post(b, bearer({ repository: 'acme/app' }));
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual(body);
+  });
+
+  it('refuses a token of another repository with 403', async () => {
+    const b = build('acme/app');
+    const res = await post(b, bearer({ repository: 'mallory/fork' }));
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ code: 'GANTRY_ERR_REPOSITORY_MISMATCH' });
+    expect(await listed('acme/app', b.commit_sha)).toEqual([]);
+  });
+
+  it('refuses an expired token, one for another audience and one from another issuer with 401', async () => {
+    const past = Math.floor(Date.now() / 1000) - 3600;
+    for (const [authorization, why] of [
+      [
+        bearer({ repository: 'acme/app', claims: { exp: past, iat: past - 300, nbf: past - 300 } }),
+        /expired/,
+      ],
+      [bearer({ repository: 'acme/app', audience: 'sts.amazonaws.com' }), /audience/],
+      [
+        bearer({ repository: 'acme/app', claims: { iss: 'https://token.actions.githubusercontent.com' } }),
+        /issuer/,
+      ],
+    ] as const) {
+      const res = await post(build(), authorization);
+      expect(res.status).toBe(401);
+      const body = (await res.json()) as { code: string; message: string };
+      expect(body.code).toBe('GANTRY_ERR_INVALID_TOKEN');
+      expect(body.message).toMatch(why);
+    }
+  });
+
+  it('refuses a request without a token, or with an unknown key, with 401', async () => {
+    const none = await post(build());
+    expect(none.status).toBe(401);
+    expect(((await none.json()) as { message: string }).message).toMatch(/id-token: write/);
+    expect((await post(build(), 'Key gk_nobody')).status).toBe(401);
+    expect((await fetch(`${control.url}/v1/builds?repository=acme/app`)).status).toBe(401);
+  });
+
+  it('accepts a deploy token (a management key) for any repository', async () => {
+    const b = build('someone/else');
+    const res = await post(b, `Key ${control.adminKey}`);
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ repository: 'someone/else', registered_by: 'key:admin' });
+  });
+
+  it('validates the build', async () => {
+    const res = await post({ ...build(), digest: 'md5:x' }, `Key ${control.adminKey}`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ code: 'GANTRY_ERR_VALIDATION' });
+  });
+});
