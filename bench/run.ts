@@ -8,9 +8,9 @@
  *   concurrent   N requests at once: the same two paths, plus requests per second
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { eventually, REPO_ROOT, startTestControl, type TestControl } from '../test/support/control.ts';
+import { freePort } from '../test/support/free-port.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -50,16 +50,6 @@ async function timed(call: () => Promise<Response>): Promise<number> {
 
 const body = JSON.stringify({ name: 'Ada' });
 const json = { 'content-type': 'application/json' };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function startDirectApp(): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ListeningApp } from '../../sdk/src/index.ts';
+import { freePort } from '../../test/support/free-port.ts';
 import { app } from './app.ts';
 
 const open: ListeningApp[] = [];
@@ -115,15 +115,3 @@ describe('hello app', () => {
     expect(await exit).toBe(0);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -150,7 +150,8 @@ describe('runner', () => {
     );
     await h.control.waitFor(() => h.control.results.length === 1, 'the first result');
 
-    h.control.enqueue(job({ request_id: 'busy', input: { delay_ms: 400 } }));
+    // Long enough that it is certainly still in flight while 'pair' runs, however slow the machine.
+    h.control.enqueue(job({ request_id: 'busy', input: { delay_ms: 3000 } }));
     await h.control.waitFor(() => h.states().at(-1) === 'RUNNING', 'state RUNNING');
     h.control.enqueue(
       job({
@@ -159,8 +160,9 @@ describe('runner', () => {
         input: { out: ['[gantry:req=pair] tagged line', 'ambiguous line'] },
       }),
     );
-    await h.control.waitFor(() => h.control.results.length === 3, 'three results');
+    await h.control.waitFor(() => h.control.results.some((r) => r.request_id === 'pair'), "pair's result");
     await h.control.waitFor(() => h.control.logs.length >= 4, 'four log lines');
+    expect(h.control.results.some((r) => r.request_id === 'busy')).toBe(false);
 
     const line = (message: string) => h.control.logs.find((l) => l.message === message);
     expect(line('hello out')).toMatchObject({ request_id: 'solo', level: 'STDOUT', source: 'user' });
