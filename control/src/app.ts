@@ -10,12 +10,22 @@ import { GantryError } from './errors.ts';
 import { OidcVerifier } from './oidc-verifier.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { RequestService } from './request-service.ts';
+import { registerAuthModeRoutes } from './routes/auth-mode.ts';
 import { registerBuildRoutes } from './routes/builds.ts';
+import { registerEnvironmentRoutes } from './routes/environments.ts';
 import { createFalHandlers, registerFalRoutes } from './routes/fal-api.ts';
 import { registerFalProxy } from './routes/fal-proxy.ts';
+import { registerKeyRoutes } from './routes/keys.ts';
+import { registerLogRoutes } from './routes/logs.ts';
 import { registerManagementRoutes } from './routes/management.ts';
+import { registerQueueAdminRoutes } from './routes/queue-admin.ts';
+import { registerRunnerActionRoutes } from './routes/runner-actions.ts';
 import { registerRunnerRoutes } from './routes/runner-api.ts';
+import { registerSecretRoutes } from './routes/secrets.ts';
 import { Scaler } from './scaling/scaler.ts';
+import { EnvironmentSecrets } from './secrets/environment-secrets.ts';
+import { openSecretBox } from './secrets/master-key.ts';
+import type { SecretBox } from './secrets/secret-box.ts';
 import type { Store } from './store/store.ts';
 
 export interface BuildOptions {
@@ -29,6 +39,8 @@ export interface BuildOptions {
   backoffStepMs?: number;
   /** Verifies the OIDC tokens builds are registered with; default: the configured issuer's JWKS. */
   oidc?: OidcVerifier;
+  /** Seals secrets; default: the master key from the settings (or `<data dir>/secrets.key`). */
+  secretBox?: SecretBox;
 }
 
 export interface ControlService {
@@ -65,6 +77,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
 
   let controlUrl = config.controlUrl ?? `http://127.0.0.1:${config.port}`;
   let scalerRef: Scaler | undefined;
+  const secrets = new EnvironmentSecrets(store, o.secretBox ?? (await openSecretBox(config)));
   const requests = new RequestService(store, queue, {
     leaseSeconds: config.leaseSeconds,
     ...(o.clock ? { clock: o.clock } : {}),
@@ -79,8 +92,12 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     tickMs: config.tickMs,
     ...(o.clock ? { clock: o.clock } : {}),
     ...(o.backoffStepMs !== undefined ? { backoffStepMs: o.backoffStepMs } : {}),
+    secretEnv: (envId) => secrets.envFor(envId),
   });
   scalerRef = scaler;
+  // After a rotation of the master key, move every value onto the new key; a value whose key is
+  // gone is reported (by name only) and left as it is, so nothing is lost.
+  await secrets.reseal().catch((err: Error) => app.log.warn(`secrets not re-sealed: ${err.message}`));
 
   // JSON bodies: empty means "no input"; anything unparsable is the caller's error, with our code.
   app.removeContentTypeParser('application/json');
@@ -165,6 +182,13 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
         ...(o.clock ? { clock: o.clock } : {}),
       }),
   });
+  registerEnvironmentRoutes(app, { store, queue, scaler });
+  registerSecretRoutes(app, { store, secrets });
+  registerKeyRoutes(app, { store });
+  registerAuthModeRoutes(app, { store });
+  registerRunnerActionRoutes(app, { store, scaler });
+  registerLogRoutes(app, { store });
+  registerQueueAdminRoutes(app, { store, requests, scaler });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
 

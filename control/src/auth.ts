@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyRequest } from 'fastify';
-import type { App } from './domain.ts';
+import type { App, Caller } from './domain.ts';
 import { GantryError } from './errors.ts';
 import type { Store } from './store/store.ts';
 
@@ -60,31 +60,44 @@ export async function ensureAdminKey(
   return { key, source, file };
 }
 
-/** Who is calling: the key's id and scope, or undefined for no (valid) key. */
-export async function identify(
-  store: Store,
-  req: FastifyRequest,
-): Promise<{ id: string; scope: string } | undefined> {
+/** Who is calling: the key's id, scope and owner, or undefined for no (valid) key. */
+export async function identify(store: Store, req: FastifyRequest): Promise<Caller | undefined> {
   const key = keyFromHeader(req.headers.authorization);
   if (!key) return undefined;
   return store.findKey(hashKey(key));
 }
 
-/** Management calls need the admin key. */
-export async function requireAdmin(store: Store, req: FastifyRequest): Promise<void> {
+/** Management calls need an ADMIN key; an API key is refused (403), no key is 401. */
+export async function requireAdmin(store: Store, req: FastifyRequest): Promise<Caller> {
   const who = await identify(store, req);
   if (!who) throw new GantryError('GANTRY_ERR_UNAUTHORIZED');
   if (who.scope !== 'ADMIN')
-    throw new GantryError('GANTRY_ERR_FORBIDDEN', 'Management calls need an ADMIN key.');
+    throw new GantryError('GANTRY_ERR_FORBIDDEN', 'Management calls need an ADMIN key; this is an API key.');
+  return who;
 }
 
-/** Calling an app: public apps need no key; private and shared ones need a valid key. */
-export async function requireAppAccess(store: Store, req: FastifyRequest, app: App): Promise<void> {
-  if (app.auth_mode === 'public') return;
+/**
+ * Calling an app, by its auth mode: `public` needs no key; `shared` any valid key; `private` a key
+ * of the app's owner (an ADMIN key counts). Returns the caller when a valid key was sent, so its
+ * usage is recorded against it.
+ */
+export async function requireAppAccess(
+  store: Store,
+  req: FastifyRequest,
+  app: App,
+): Promise<Caller | undefined> {
   const who = await identify(store, req);
+  if (app.auth_mode === 'public') return who;
   if (!who)
     throw new GantryError(
       'GANTRY_ERR_UNAUTHORIZED',
-      `${app.owner}/${app.name} is ${app.auth_mode}: send a key.`,
+      `${app.owner}/${app.name} is ${app.auth_mode}: send a valid key as \`Authorization: Key <key>\`.`,
     );
+  if (app.auth_mode === 'private' && who.scope !== 'ADMIN' && who.owner !== app.owner) {
+    throw new GantryError(
+      'GANTRY_ERR_FORBIDDEN',
+      `${app.owner}/${app.name} is private: it takes keys of ${app.owner} (or an ADMIN key); this key belongs to ${who.owner ?? 'no owner'}.`,
+    );
+  }
+  return who;
 }

@@ -4,6 +4,7 @@
  * documentation; the README's settings table lists the same names (a test checks it).
  */
 import path from 'node:path';
+import { parseMasterKey } from './secrets/secret-box.ts';
 
 type Parser<T> = (raw: string, name: string) => T;
 
@@ -29,6 +30,15 @@ const int =
   };
 const str: Parser<string> = (raw) => raw;
 const optionalStr: Parser<string | undefined> = (raw) => (raw === '' ? undefined : raw);
+const masterKey: Parser<string | undefined> = (raw, name) => {
+  if (raw === '') return undefined;
+  try {
+    parseMasterKey(raw, name);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  return raw;
+};
 const bool: Parser<boolean> = (raw, name) => {
   if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
   if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
@@ -69,6 +79,24 @@ export const SETTINGS = {
     undefined as string | undefined,
     optionalStr,
     'The admin key. Unset: one is generated at first start and kept in `<data dir>/admin.key`.',
+  ),
+  secretsKey: setting(
+    'GANTRY_SECRETS_KEY',
+    undefined as string | undefined,
+    masterKey,
+    'Master key for secrets at rest: 32 bytes in base64. Unset: generated at first start into `<data dir>/secrets.key`.',
+  ),
+  secretsKeyId: setting(
+    'GANTRY_SECRETS_KEY_ID',
+    undefined as string | undefined,
+    optionalStr,
+    "Id stored beside each secret sealed with the master key. Unset: the key's fingerprint.",
+  ),
+  secretsOldKeys: setting(
+    'GANTRY_SECRETS_OLD_KEYS',
+    undefined as string | undefined,
+    optionalStr,
+    'Earlier master keys, `id:base64` separated by commas, to open secrets sealed before a rotation.',
   ),
   publicUrl: setting(
     'GANTRY_PUBLIC_URL',

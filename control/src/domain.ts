@@ -62,6 +62,35 @@ export interface RequestRecord {
   started_at: number | null;
   completed_at: number | null;
   inference_ms: number | null;
+  /** The key the caller sent, when it was valid (usage of shared apps is recorded against it). */
+  key_id: string | null;
+}
+
+export type KeyScope = 'ADMIN' | 'API';
+export const KEY_SCOPES: KeyScope[] = ['ADMIN', 'API'];
+
+/** A key as listed: never the key itself, which is kept only as a hash. */
+export interface KeyRecord {
+  id: string;
+  scope: KeyScope;
+  /** The owner whose private apps an API key may call; null for ADMIN keys (they may call any). */
+  owner: string | null;
+  description: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+/** Who is calling, from a valid key. */
+export interface Caller {
+  id: string;
+  scope: KeyScope;
+  owner: string | null;
+}
+
+/** What a revision's runners showed: `failed` when some crashed before ready and none ever got ready. */
+export interface RevisionHealth {
+  status: 'ok' | 'failed' | 'not_started';
+  failure: string | null;
 }
 
 export interface RequestLog {

@@ -27,8 +27,23 @@ export const ERRORS = {
   GANTRY_ERR_REVISION_NOT_FOUND: { status: 404, message: 'No such revision.' },
   GANTRY_ERR_REQUEST_NOT_FOUND: { status: 404, message: 'No such request for this app.' },
   GANTRY_ERR_RUNNER_NOT_FOUND: { status: 404, message: 'No such runner.' },
+  GANTRY_ERR_SECRET_NOT_FOUND: { status: 404, message: 'No such secret in this environment.' },
+  GANTRY_ERR_KEY_NOT_FOUND: { status: 404, message: 'No such key.' },
   GANTRY_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'No such route.' },
   GANTRY_ERR_APP_EXISTS: { status: 409, message: 'An app with that name already exists.' },
+  GANTRY_ERR_ENVIRONMENT_EXISTS: { status: 409, message: 'The app already has that environment.' },
+  GANTRY_ERR_ENVIRONMENT_PROTECTED: {
+    status: 409,
+    message: 'The production environment is deleted only with its app.',
+  },
+  GANTRY_ERR_REVISION_ACTIVE: {
+    status: 409,
+    message: 'That revision is active: roll back or deploy another one before deleting it.',
+  },
+  GANTRY_ERR_REVISION_FAILED: {
+    status: 409,
+    message: 'That revision failed to start; it cannot be made active.',
+  },
   GANTRY_ERR_NO_ACTIVE_REVISION: {
     status: 409,
     message: 'This environment has no active revision: deploy one first.',

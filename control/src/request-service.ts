@@ -27,6 +27,8 @@ export interface SubmitOptions {
   noRetry: boolean;
   /** Seconds the request may wait to start (x-fal-request-timeout). */
   startTimeoutSeconds: number | null;
+  /** The caller's key, for usage (absent for a call without a valid key). */
+  keyId?: string | null;
 }
 
 interface Outstanding {
@@ -68,6 +70,7 @@ export class RequestService {
       priority: o.priority,
       no_retry: o.noRetry,
       start_deadline: o.startTimeoutSeconds === null ? null : this.now() + o.startTimeoutSeconds * 1000,
+      key_id: o.keyId ?? null,
     });
     try {
       await this.queue.send(env.id, { request_id: req.id }, o.priority);
@@ -242,6 +245,11 @@ export class RequestService {
     if (was === 'COMPLETED' || was === undefined) return 'ALREADY_COMPLETED';
     this.changed(req);
     return 'CANCELLATION_REQUESTED';
+  }
+
+  /** Tells waiters (status streams, sync calls) that these requests changed, e.g. after a flush. */
+  notify(records: RequestRecord[]): void {
+    for (const rec of records) this.changed(rec);
   }
 
   async appendLogs(

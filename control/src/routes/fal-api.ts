@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { requireAppAccess } from '../auth.ts';
-import type { App, Environment, Priority, RequestRecord } from '../domain.ts';
+import type { App, Caller, Environment, Priority, RequestRecord } from '../domain.ts';
 import { GantryError } from '../errors.ts';
 import type { RequestService } from '../request-service.ts';
 import type { Store } from '../store/store.ts';
@@ -41,19 +41,22 @@ export function splitAppId(app: string): { name: string; env: string } {
 export function createFalHandlers(d: FalDeps) {
   const base = (req: FastifyRequest) => d.publicUrl ?? `${req.protocol}://${req.host}`;
 
-  async function resolve(call: FalCall, req: FastifyRequest): Promise<{ app: App; env: Environment }> {
+  async function resolve(
+    call: FalCall,
+    req: FastifyRequest,
+  ): Promise<{ app: App; env: Environment; caller: Caller | undefined }> {
     const { name, env: envName } = splitAppId(call.app);
     const found = await d.store.getAppEnvironment(call.owner, name, envName);
     if (!found) throw new GantryError('GANTRY_ERR_APP_NOT_FOUND', `No app ${call.owner}/${name}.`);
     const { app, env } = found;
-    await requireAppAccess(d.store, req, app);
+    const caller = await requireAppAccess(d.store, req, app);
     if (!env) {
       throw new GantryError(
         'GANTRY_ERR_ENVIRONMENT_NOT_FOUND',
         `${call.owner}/${name} has no environment ${envName}.`,
       );
     }
-    return { app, env };
+    return { app, env, caller };
   }
 
   async function findRequest(
@@ -125,10 +128,15 @@ export function createFalHandlers(d: FalDeps) {
   }
 
   async function submitCall(call: FalCall, req: FastifyRequest) {
-    const { env } = await resolve(call, req);
+    const { env, caller } = await resolve(call, req);
     if (!env.active_revision_id) throw new GantryError('GANTRY_ERR_NO_ACTIVE_REVISION');
     const opts = parseSubmitHeaders(call);
-    return d.requests.submit(env, { path: call.path, input: call.body ?? {}, ...opts });
+    return d.requests.submit(env, {
+      path: call.path,
+      input: call.body ?? {},
+      keyId: caller?.id ?? null,
+      ...opts,
+    });
   }
 
   function sendResult(reply: FastifyReply, rec: RequestRecord) {

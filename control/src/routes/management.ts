@@ -3,7 +3,7 @@
  * route needs the admin key. Environment-scoped resources live under
  * /v1/apps/{owner}/{name}/environments/{env}/….
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { requireAdmin } from '../auth.ts';
 import {
@@ -12,6 +12,7 @@ import {
   type Environment,
   type RequestRecord,
   type Revision,
+  type RevisionHealth,
   type RunnerRecord,
 } from '../domain.ts';
 import { GantryError } from '../errors.ts';
@@ -19,13 +20,18 @@ import type { QueueDriver } from '../queue/queue-driver.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import { mergeRuntimeSettings, parseCodeSettings } from '../scaling-settings.ts';
 import type { Store } from '../store/store.ts';
+import { appLoaders } from './load-app.ts';
 
 /** Lower-case letters, digits and single dashes; `--` is reserved for `name--env` endpoint ids. */
-const NAME = '^(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
-const Name = (description: string) => Type.String({ pattern: NAME, description });
+export const NAME = '^(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
+export const Name = (description: string) => Type.String({ pattern: NAME, description });
 
-const AppParams = Type.Object({ owner: Name('Owner'), name: Name('App name') });
-const EnvParams = Type.Object({ owner: Name('Owner'), name: Name('App name'), env: Name('Environment') });
+export const AppParams = Type.Object({ owner: Name('Owner'), name: Name('App name') });
+export const EnvParams = Type.Object({
+  owner: Name('Owner'),
+  name: Name('App name'),
+  env: Name('Environment'),
+});
 
 const AppView = Type.Object({
   id: Type.String(),
@@ -35,7 +41,7 @@ const AppView = Type.Object({
   auth_mode: Type.String(),
   created_at: Type.String(),
 });
-const EnvironmentView = Type.Object({
+export const EnvironmentView = Type.Object({
   name: Type.String(),
   endpoint_id: Type.String(),
   active_revision: Type.Union([Type.Integer(), Type.Null()]),
@@ -53,8 +59,12 @@ const RevisionView = Type.Object({
   message: Type.Union([Type.String(), Type.Null()]),
   annotations: Type.Object({}, { additionalProperties: true }),
   created_at: Type.String(),
+  status: Type.Union([Type.Literal('ok'), Type.Literal('failed'), Type.Literal('not_started')], {
+    description: 'ok: a runner of it became ready; failed: its runners crashed before ready; not_started',
+  }),
+  failure: Type.Union([Type.String(), Type.Null()]),
 });
-const RunnerView = Type.Object({
+export const RunnerView = Type.Object({
   id: Type.String(),
   state: Type.String(),
   revision: Type.Union([Type.Integer(), Type.Null()]),
@@ -120,8 +130,8 @@ const RunnersQuery = Type.Object({
   ended_within_hours: Type.Optional(Type.Number({ minimum: 0, maximum: 24, default: 24 })),
 });
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-const endpointId = (app: App, env: string) =>
+export const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+export const endpointId = (app: App, env: string) =>
   `${app.owner}/${app.name}${env === 'production' ? '' : `--${env}`}`;
 
 export function appView(a: App): Static<typeof AppView> {
@@ -135,7 +145,7 @@ export function appView(a: App): Static<typeof AppView> {
   };
 }
 
-function revisionView(r: Revision, env: Environment): Static<typeof RevisionView> {
+function revisionView(r: Revision, env: Environment, health?: RevisionHealth): Static<typeof RevisionView> {
   return {
     number: r.number,
     environment: env.name,
@@ -148,10 +158,12 @@ function revisionView(r: Revision, env: Environment): Static<typeof RevisionView
     message: r.message,
     annotations: r.annotations,
     created_at: iso(r.created_at)!,
+    status: health?.status ?? 'not_started',
+    failure: health?.failure ?? null,
   };
 }
 
-function runnerView(r: RunnerRecord, revisions: Map<string, number>): Static<typeof RunnerView> {
+export function runnerView(r: RunnerRecord, revisions: Map<string, number>): Static<typeof RunnerView> {
   return {
     id: r.id,
     state: r.state,
@@ -201,26 +213,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
     if (req.url.startsWith('/v1/') && !req.url.startsWith('/v1/builds')) await requireAdmin(store, req);
   });
 
-  async function loadApp(req: FastifyRequest): Promise<App> {
-    const { owner, name } = req.params as { owner: string; name: string };
-    const a = await store.getApp(owner, name);
-    if (!a) throw new GantryError('GANTRY_ERR_APP_NOT_FOUND', `No app ${owner}/${name}.`);
-    return a;
-  }
-
-  async function loadEnv(req: FastifyRequest): Promise<{ app: App; env: Environment }> {
-    const a = await loadApp(req);
-    const { env: name } = req.params as { env: string };
-    const env = await store.getEnvironment(a.id, name);
-    if (!env) {
-      const names = (await store.listEnvironments(a.id)).map((e) => e.name);
-      throw new GantryError(
-        'GANTRY_ERR_ENVIRONMENT_NOT_FOUND',
-        `${a.owner}/${a.name} has no environment "${name}" (it has: ${names.join(', ')}).`,
-      );
-    }
-    return { app: a, env };
-  }
+  const { loadApp, loadEnv } = appLoaders(store);
 
   const envView = async (a: App, e: Environment): Promise<Static<typeof EnvironmentView>> => {
     const rev = e.active_revision_id ? await store.getRevision(e.active_revision_id) : undefined;
@@ -342,7 +335,10 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
     },
     async (req) => {
       const { env } = await loadEnv(req);
-      return { revisions: (await store.listRevisions(env.id)).map((r) => revisionView(r, env)) };
+      const health = await store.revisionHealth(env.id);
+      return {
+        revisions: (await store.listRevisions(env.id)).map((r) => revisionView(r, env, health.get(r.id))),
+      };
     },
   );
 
@@ -369,16 +365,51 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
     async (req) => {
       const { env } = await loadEnv(req);
       const { revision } = req.body as Static<typeof SetActive>;
-      const rev = await store.getRevisionByNumber(env.id, revision);
-      if (!rev) {
-        const known = (await store.listRevisions(env.id)).map((r) => r.number);
+      const rev = await revisionByNumber(env, revision);
+      const health = (await store.revisionHealth(env.id)).get(rev.id);
+      if (health?.status === 'failed' && env.active_revision_id !== rev.id) {
         throw new GantryError(
-          'GANTRY_ERR_REVISION_NOT_FOUND',
-          `Environment ${env.name} has no revision ${revision} (it has: ${known.join(', ') || 'none'}).`,
+          'GANTRY_ERR_REVISION_FAILED',
+          `Revision ${revision} of ${env.name} failed to start, so it is not made active: ${health.failure}`,
         );
       }
       await activate(env, rev);
-      return revisionView(rev, (await store.getEnvironmentById(env.id))!);
+      return revisionView(rev, (await store.getEnvironmentById(env.id))!, health);
+    },
+  );
+
+  async function revisionByNumber(env: Environment, n: number): Promise<Revision> {
+    const rev = await store.getRevisionByNumber(env.id, n);
+    if (!rev) {
+      const known = (await store.listRevisions(env.id)).map((r) => r.number);
+      throw new GantryError(
+        'GANTRY_ERR_REVISION_NOT_FOUND',
+        `Environment ${env.name} has no revision ${n} (it has: ${known.join(', ') || 'none'}).`,
+      );
+    }
+    return rev;
+  }
+
+  app.delete(
+    '/v1/apps/:owner/:name/environments/:env/revisions/:number',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Delete a revision that is not active',
+        params: Type.Object({ ...EnvParams.properties, number: Type.Integer({ minimum: 1 }) }),
+      },
+    },
+    async (req, reply) => {
+      const { env } = await loadEnv(req);
+      const rev = await revisionByNumber(env, (req.params as { number: number }).number);
+      if (env.active_revision_id === rev.id) {
+        throw new GantryError(
+          'GANTRY_ERR_REVISION_ACTIVE',
+          `Revision ${rev.number} is the active revision of ${env.name}: roll back or deploy another first.`,
+        );
+      }
+      await store.deleteRevision(rev.id);
+      return reply.code(204).send();
     },
   );
 

@@ -28,6 +28,8 @@ export interface ScalerOptions {
   tickMs: number;
   clock?: () => number;
   backoffStepMs?: number;
+  /** Issue 7: the decrypted secrets of an environment, given to each runner it starts as env vars. */
+  secretEnv?: (envId: string) => Promise<Record<string, string>>;
 }
 
 export class Scaler {
@@ -161,7 +163,8 @@ export class Scaler {
           controlUrl: this.o.controlUrl(),
           environmentId: envId,
           revision,
-          env: {},
+          // Issue 7 (secrets): read at each start, so a restart picks up changed secrets.
+          env: (await this.o.secretEnv?.(envId)) ?? {},
         });
       } catch (err) {
         this.o.log.error({ err, runner: runner.id }, 'starting a runner failed');

@@ -139,6 +139,26 @@ CREATE TABLE builds (
 CREATE INDEX builds_repository_commit ON builds (repository, commit_sha, created_at);
 `,
   },
+  {
+    version: 3,
+    name: 'secrets, key owners, key usage',
+    sql: `
+CREATE TABLE secrets (
+  environment_id text NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+  name text NOT NULL,
+  key_id text NOT NULL,
+  nonce text NOT NULL,
+  ciphertext text NOT NULL,
+  updated_at float8 NOT NULL,
+  PRIMARY KEY (environment_id, name)
+);
+
+ALTER TABLE api_keys ADD COLUMN owner text;
+
+ALTER TABLE requests ADD COLUMN key_id text;
+CREATE INDEX requests_key ON requests (key_id) WHERE key_id IS NOT NULL;
+`,
+  },
 ];
 
 /** Brings the schema up to date; safe to call at every start, from several processes at once. */

@@ -209,10 +209,88 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
 
   it('finds keys by hash only while not revoked', async () => {
     await store.putKey('admin', 'h1', 'ADMIN', 'admin key');
-    expect(await store.findKey('h1')).toEqual({ id: 'admin', scope: 'ADMIN' });
+    expect(await store.findKey('h1')).toEqual({ id: 'admin', scope: 'ADMIN', owner: null });
     await store.putKey('admin', 'h2', 'ADMIN', 'admin key');
     expect(await store.findKey('h1')).toBeUndefined();
     expect(await store.findKey('h2')).toBeDefined();
+  });
+
+  it('keeps key owners, lists keys without hashes, counts usage and revokes', async () => {
+    const { env } = await appWithRevision();
+    await store.createKey({ id: 'k1', keyHash: 'hk1', scope: 'API', owner: 'acme', description: 'ci' });
+    expect(await store.findKey('hk1')).toEqual({ id: 'k1', scope: 'API', owner: 'acme' });
+    await store.createRequest({
+      environment_id: env.id,
+      path: '',
+      input: {},
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: null,
+      key_id: 'k1',
+    });
+    const [k] = await store.listKeys();
+    expect(k).toMatchObject({ id: 'k1', scope: 'API', owner: 'acme', description: 'ci', requests: 1 });
+    expect(JSON.stringify(k)).not.toContain('hk1');
+    expect(await store.revokeKey('k1')).toBe(true);
+    expect(await store.revokeKey('k1')).toBe(false);
+    expect(await store.findKey('hk1')).toBeUndefined();
+    expect(await store.listKeys()).toEqual([]);
+  });
+
+  it('keeps secrets per environment, sealed as given, and deletes them with the environment', async () => {
+    const { app, env } = await appWithRevision();
+    const staging = await store.createEnvironment(app.id, 'staging');
+    await expect(store.createEnvironment(app.id, 'staging')).rejects.toMatchObject({
+      code: 'GANTRY_ERR_ENVIRONMENT_EXISTS',
+    });
+    const sealed = { key_id: 'k', nonce: 'bm9uY2U=', ciphertext: 'Y2lwaGVy' };
+    await store.putSecrets(env.id, [{ name: 'A', value: sealed }]);
+    await store.putSecrets(staging.id, [
+      { name: 'B', value: sealed },
+      { name: 'C', value: sealed },
+    ]);
+    expect((await store.listSecrets(env.id)).map((s) => s.name)).toEqual(['A']);
+    expect(await store.sealedSecrets(staging.id)).toEqual([
+      { name: 'B', value: sealed },
+      { name: 'C', value: sealed },
+    ]);
+    expect(await store.deleteSecrets(staging.id, ['B', 'Z'])).toEqual(['B']);
+    expect(await store.deleteEnvironment(staging.id)).toBe(true);
+    const r = await db.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM secrets');
+    expect(Number(r.rows[0]!.n)).toBe(1);
+  });
+
+  it('flushes only queued requests, and tells a failed revision from one that ran', async () => {
+    const { env, rev } = await appWithRevision();
+    const mk = () =>
+      store.createRequest({
+        environment_id: env.id,
+        path: '',
+        input: {},
+        priority: 'normal',
+        no_retry: false,
+        start_deadline: null,
+      });
+    const queued = await mk();
+    const running = await mk();
+    await store.startAttempt(running.id, 'r');
+    expect((await store.cancelQueued(env.id)).map((r) => r.id)).toEqual([queued.id]);
+    expect(await store.getRequest(queued.id)).toMatchObject({
+      status: 'COMPLETED',
+      error_type: 'client_cancelled',
+    });
+    expect((await store.getRequest(running.id))?.status).toBe('IN_PROGRESS');
+
+    expect((await store.revisionHealth(env.id)).get(rev.id)).toBeUndefined();
+    const crashed = await store.createRunner(env.id, rev.id, 'h');
+    await store.setRunnerState(crashed.id, 'CRASH_BACKOFF', { detail: 'setup failed: boom' });
+    expect((await store.revisionHealth(env.id)).get(rev.id)).toEqual({
+      status: 'failed',
+      failure: 'setup failed: boom',
+    });
+    const ok = await store.createRunner(env.id, rev.id, 'h');
+    await store.setRunnerState(ok.id, 'IDLE');
+    expect((await store.revisionHealth(env.id)).get(rev.id)).toEqual({ status: 'ok', failure: null });
   });
 
   it('registers a build once per repository, commit and digest, and lists them newest first', async () => {

@@ -12,15 +12,20 @@ import type {
   App,
   AuthMode,
   Build,
+  Caller,
   Environment,
+  KeyRecord,
+  KeyScope,
   Priority,
   RequestLog,
   RequestRecord,
   Revision,
+  RevisionHealth,
   RunnerRecord,
 } from '../domain.ts';
 import { GantryError } from '../errors.ts';
 import { type CodeSettings, mergeRuntimeSettings, type RuntimeSettings } from '../scaling-settings.ts';
+import type { SealedValue } from '../secrets/secret-box.ts';
 import { migrate } from './migrations.ts';
 import type { SqlClient } from './sql-client.ts';
 
@@ -52,6 +57,7 @@ export interface NewRequest {
   priority: Priority;
   no_retry: boolean;
   start_deadline: number | null;
+  key_id?: string | null;
 }
 
 export interface Completion {
@@ -126,6 +132,10 @@ export class Store {
     return (await this.db.query<App>('SELECT * FROM apps ORDER BY owner, name')).rows;
   }
 
+  async setAuthMode(id: string, authMode: AuthMode): Promise<void> {
+    await this.db.query('UPDATE apps SET auth_mode=$2 WHERE id=$1', [id, authMode]);
+  }
+
   /** Deletes the app and, by cascade, its environments, revisions, requests, logs and runners. */
   async deleteApp(id: string): Promise<boolean> {
     return (await this.db.query('DELETE FROM apps WHERE id=$1', [id])).rowCount > 0;
@@ -183,6 +193,24 @@ export class Store {
       [randomUUID(), appId, name, this.clock()],
     );
     return (await this.getEnvironment(appId, name))!;
+  }
+
+  /** Creates an environment; refuses one that exists. */
+  async createEnvironment(appId: string, name: string): Promise<Environment> {
+    const r = await this.db.query<{ id: string }>(
+      `INSERT INTO environments (id, app_id, name, scaling, created_at) VALUES ($1,$2,$3,'{}',$4)
+       ON CONFLICT (app_id, name) DO NOTHING RETURNING id`,
+      [randomUUID(), appId, name, this.clock()],
+    );
+    if (r.rows.length === 0) {
+      throw new GantryError('GANTRY_ERR_ENVIRONMENT_EXISTS', `The app already has an environment "${name}".`);
+    }
+    return (await this.getEnvironmentById(r.rows[0]!.id))!;
+  }
+
+  /** Deletes an environment and, by cascade, its revisions, requests, logs, runners and secrets. */
+  async deleteEnvironment(id: string): Promise<boolean> {
+    return (await this.db.query('DELETE FROM environments WHERE id=$1', [id])).rowCount > 0;
   }
 
   async setScaling(envId: string, scaling: RuntimeSettings): Promise<void> {
@@ -243,6 +271,39 @@ export class Store {
     ).rows;
   }
 
+  async deleteRevision(id: string): Promise<boolean> {
+    return (await this.db.query('DELETE FROM revisions WHERE id=$1', [id])).rowCount > 0;
+  }
+
+  /**
+   * How each revision of the environment fared, from its runners: failed when runners crashed
+   * before ever being ready and none of them ever was (the reason is the latest crash's detail).
+   */
+  async revisionHealth(envId: string): Promise<Map<string, RevisionHealth>> {
+    const r = await this.db.query<{
+      revision_id: string;
+      ever_ready: boolean;
+      crashes: number;
+      failure: string | null;
+    }>(
+      `SELECT revision_id,
+              bool_or(ready_at IS NOT NULL) AS ever_ready,
+              COUNT(*) FILTER (WHERE state='CRASH_BACKOFF')::int AS crashes,
+              (array_agg(detail ORDER BY ended_at DESC) FILTER (WHERE state='CRASH_BACKOFF'))[1] AS failure
+       FROM runners WHERE environment_id=$1 GROUP BY revision_id`,
+      [envId],
+    );
+    const out = new Map<string, RevisionHealth>();
+    for (const row of r.rows) {
+      const failed = !row.ever_ready && Number(row.crashes) > 0;
+      out.set(row.revision_id, {
+        status: failed ? 'failed' : row.ever_ready ? 'ok' : 'not_started',
+        failure: failed ? (row.failure ?? 'its runners crashed before becoming ready') : null,
+      });
+    }
+    return out;
+  }
+
   async setActiveRevision(envId: string, revisionId: string): Promise<void> {
     await this.db.query('UPDATE environments SET active_revision_id=$2 WHERE id=$1', [envId, revisionId]);
   }
@@ -251,8 +312,9 @@ export class Store {
 
   async createRequest(req: NewRequest): Promise<RequestRecord> {
     const r = await this.db.query<RequestRecord>(
-      `INSERT INTO requests (id, environment_id, path, input, status, priority, no_retry, start_deadline, created_at)
-       VALUES ($1,$2,$3,$4::jsonb,'IN_QUEUE',$5,$6,$7,$8) RETURNING *`,
+      `INSERT INTO requests (id, environment_id, path, input, status, priority, no_retry, start_deadline, created_at,
+         key_id)
+       VALUES ($1,$2,$3,$4::jsonb,'IN_QUEUE',$5,$6,$7,$8,$9) RETURNING *`,
       [
         randomUUID(),
         req.environment_id,
@@ -262,6 +324,7 @@ export class Store {
         req.no_retry,
         req.start_deadline,
         this.clock(),
+        req.key_id ?? null,
       ],
     );
     return r.rows[0]!;
@@ -357,6 +420,22 @@ export class Store {
     return (await this.getRequest(id))?.status === 'COMPLETED' ? 'COMPLETED' : undefined;
   }
 
+  /**
+   * Flushes an environment's queue: every request still queued completes as cancelled, in one
+   * statement, exactly as a caller's cancel of a queued request does. Requests already running
+   * are not touched. Their queue messages are dropped when a runner next receives them.
+   */
+  async cancelQueued(envId: string): Promise<RequestRecord[]> {
+    const r = await this.db.query<RequestRecord>(
+      `UPDATE requests SET status='COMPLETED', cancel_requested=true, result_status=400, error=$2,
+         error_type='client_cancelled', completed_at=$3, result_content_type='application/json',
+         result_body=$4::jsonb
+       WHERE environment_id=$1 AND status='IN_QUEUE' RETURNING *`,
+      [envId, CANCELLED.message, this.clock(), JSON.stringify(CANCELLED.toBody())],
+    );
+    return r.rows;
+  }
+
   /** Of these in-progress request ids, those whose caller asked to cancel. */
   async cancelRequested(ids: string[]): Promise<string[]> {
     if (ids.length === 0) return [];
@@ -423,6 +502,102 @@ export class Store {
       [requestId, after],
     );
     return r.rows.map((l) => ({ ...l, seq: Number(l.seq) }));
+  }
+
+  /**
+   * Log lines of every request of an environment: after `after` (oldest first, for following),
+   * or, when after is 0, the last `limit` lines.
+   */
+  async getEnvironmentLogs(
+    envId: string,
+    after: number,
+    limit: number,
+  ): Promise<(RequestLog & { request_id: string })[]> {
+    const r = await this.db.query<RequestLog & { request_id: string }>(
+      after > 0
+        ? `SELECT l.seq::float8 AS seq, l.request_id, l.ts AS timestamp, l.level, l.source, l.message
+           FROM request_logs l JOIN requests q ON q.id = l.request_id
+           WHERE q.environment_id=$1 AND l.seq > $2 ORDER BY l.seq LIMIT $3`
+        : `SELECT * FROM (
+             SELECT l.seq::float8 AS seq, l.request_id, l.ts AS timestamp, l.level, l.source, l.message
+             FROM request_logs l JOIN requests q ON q.id = l.request_id
+             WHERE q.environment_id=$1 AND l.seq > $2 ORDER BY l.seq DESC LIMIT $3) t ORDER BY seq`,
+      [envId, after, limit],
+    );
+    return r.rows.map((l) => ({ ...l, seq: Number(l.seq) }));
+  }
+
+  /** The highest log sequence number so far (where following starts). */
+  async lastLogSeq(): Promise<number> {
+    const r = await this.db.query<{ n: number }>(
+      'SELECT COALESCE(MAX(seq), 0)::float8 AS n FROM request_logs',
+    );
+    return Number(r.rows[0]!.n);
+  }
+
+  // ---- secrets ----------------------------------------------------------------------------
+
+  /** Sets several secrets of one environment at once (all or none). Values arrive sealed. */
+  async putSecrets(
+    envId: string,
+    sealed: { name: string; value: SealedValue }[],
+    opts: { keepUpdatedAt?: boolean } = {},
+  ): Promise<void> {
+    const now = this.clock();
+    await this.db.transaction(async (tx) => {
+      for (const s of sealed) {
+        await tx.query(
+          `INSERT INTO secrets (environment_id, name, key_id, nonce, ciphertext, updated_at)
+           VALUES ($1,$2,$3,$4,$5,$6)
+           ON CONFLICT (environment_id, name) DO UPDATE SET key_id=EXCLUDED.key_id, nonce=EXCLUDED.nonce,
+             ciphertext=EXCLUDED.ciphertext,
+             updated_at=CASE WHEN $7 THEN secrets.updated_at ELSE EXCLUDED.updated_at END`,
+          [
+            envId,
+            s.name,
+            s.value.key_id,
+            s.value.nonce,
+            s.value.ciphertext,
+            now,
+            opts.keepUpdatedAt === true,
+          ],
+        );
+      }
+    });
+  }
+
+  async environmentsWithSecrets(): Promise<string[]> {
+    const r = await this.db.query<{ environment_id: string }>('SELECT DISTINCT environment_id FROM secrets');
+    return r.rows.map((x) => x.environment_id);
+  }
+
+  /** Names and change times only: listing never reads a value. */
+  async listSecrets(envId: string): Promise<{ name: string; updated_at: number }[]> {
+    const r = await this.db.query<{ name: string; updated_at: number }>(
+      'SELECT name, updated_at FROM secrets WHERE environment_id=$1 ORDER BY name',
+      [envId],
+    );
+    return r.rows;
+  }
+
+  /** Sealed values, for a runner's start (decrypted there, never returned by the API). */
+  async sealedSecrets(envId: string): Promise<{ name: string; value: SealedValue }[]> {
+    const r = await this.db.query<{ name: string } & SealedValue>(
+      'SELECT name, key_id, nonce, ciphertext FROM secrets WHERE environment_id=$1 ORDER BY name',
+      [envId],
+    );
+    return r.rows.map((x) => ({
+      name: x.name,
+      value: { key_id: x.key_id, nonce: x.nonce, ciphertext: x.ciphertext },
+    }));
+  }
+
+  async deleteSecrets(envId: string, names: string[]): Promise<string[]> {
+    const r = await this.db.query<{ name: string }>(
+      'DELETE FROM secrets WHERE environment_id=$1 AND name = ANY($2::text[]) RETURNING name',
+      [envId, names],
+    );
+    return r.rows.map((x) => x.name);
   }
 
   // ---- runners ----------------------------------------------------------------------------
@@ -537,6 +712,41 @@ export class Store {
 
   // ---- keys -------------------------------------------------------------------------------
 
+  /** Adds a key (only its hash). */
+  async createKey(k: {
+    id: string;
+    keyHash: string;
+    scope: KeyScope;
+    owner: string | null;
+    description: string;
+  }): Promise<KeyRecord> {
+    const r = await this.db.query<KeyRecord>(
+      `INSERT INTO api_keys (id, key_hash, scope, owner, description, created_at) VALUES ($1,$2,$3,$4,$5,$6)
+       RETURNING id, scope, owner, description, created_at, revoked_at`,
+      [k.id, k.keyHash, k.scope, k.owner, k.description, this.clock()],
+    );
+    return r.rows[0]!;
+  }
+
+  /** Keys not revoked, with how many requests each made (usage of shared and private apps). */
+  async listKeys(): Promise<(KeyRecord & { requests: number; last_used_at: number | null })[]> {
+    const r = await this.db.query<KeyRecord & { requests: number; last_used_at: number | null }>(
+      `SELECT k.id, k.scope, k.owner, k.description, k.created_at, k.revoked_at,
+              COUNT(q.id)::int AS requests, MAX(q.created_at) AS last_used_at
+       FROM api_keys k LEFT JOIN requests q ON q.key_id = k.id
+       WHERE k.revoked_at IS NULL GROUP BY k.id ORDER BY k.created_at, k.id`,
+    );
+    return r.rows.map((k) => ({ ...k, requests: Number(k.requests) }));
+  }
+
+  async revokeKey(id: string): Promise<boolean> {
+    const r = await this.db.query('UPDATE api_keys SET revoked_at=$2 WHERE id=$1 AND revoked_at IS NULL', [
+      id,
+      this.clock(),
+    ]);
+    return r.rowCount > 0;
+  }
+
   async putKey(id: string, keyHash: string, scope: string, description: string): Promise<void> {
     await this.db.query(
       `INSERT INTO api_keys (id, key_hash, scope, description, created_at) VALUES ($1,$2,$3,$4,$5)
@@ -545,9 +755,9 @@ export class Store {
     );
   }
 
-  async findKey(keyHash: string): Promise<{ id: string; scope: string } | undefined> {
-    const r = await this.db.query<{ id: string; scope: string }>(
-      'SELECT id, scope FROM api_keys WHERE key_hash=$1 AND revoked_at IS NULL',
+  async findKey(keyHash: string): Promise<Caller | undefined> {
+    const r = await this.db.query<Caller>(
+      'SELECT id, scope, owner FROM api_keys WHERE key_hash=$1 AND revoked_at IS NULL',
       [keyHash],
     );
     return r.rows[0];

@@ -1,0 +1,29 @@
+/** Every `gantry` command, in the order `gantry --help` lists them. */
+import type { Command } from '../command.ts';
+import { appsCommands } from './apps.ts';
+import { deployCommand } from './deploy.ts';
+import { environmentCommands } from './environments.ts';
+import { keyCommands } from './keys.ts';
+import { loginCommand } from './login.ts';
+import { logsCommand } from './logs.ts';
+import { queueCommands } from './queue.ts';
+import { revisionCommands } from './revisions.ts';
+import { runCommand } from './run.ts';
+import { runnerCommands } from './runners.ts';
+import { scaleCommand } from './scale.ts';
+import { secretCommands } from './secrets.ts';
+
+export const COMMANDS: Command[] = [
+  loginCommand,
+  ...appsCommands,
+  deployCommand,
+  ...revisionCommands,
+  scaleCommand,
+  ...runnerCommands,
+  logsCommand,
+  runCommand,
+  ...secretCommands,
+  ...environmentCommands,
+  ...keyCommands,
+  ...queueCommands,
+];

@@ -1,0 +1,52 @@
+/** `gantry queue size|flush`. */
+import { envPath, parseAppRef } from '../args.ts';
+import { type Command, ENV_OPTION } from '../command.ts';
+import { confirm } from '../prompt.ts';
+
+export const queueCommands: Command[] = [
+  {
+    words: ['queue', 'size'],
+    summary: 'How many requests wait and run in an environment',
+    usage: '<owner/name> [--env E]',
+    examples: ['gantry queue size acme/sdxl'],
+    options: ENV_OPTION,
+    args: { min: 1, max: 1 },
+    async run(ctx, a) {
+      const ref = parseAppRef(a.positionals[0], a.values.env);
+      const q = await (await ctx.api()).call<{ environment: string; queued: number; in_progress: number }>(
+        'GET',
+        `${envPath(ref)}/queue`,
+      );
+      if (ctx.out.json) return ctx.out.data(q);
+      ctx.out.line(
+        `${q.environment} of ${ref.owner}/${ref.name}: ${q.queued} queued, ${q.in_progress} in progress.`,
+      );
+    },
+  },
+  {
+    words: ['queue', 'flush'],
+    summary: 'Cancel every queued request (running ones finish); callers see them cancelled',
+    usage: '<owner/name> [--env E] [--yes]',
+    examples: ['gantry queue flush acme/sdxl --env staging --yes'],
+    options: { ...ENV_OPTION, yes: { type: 'boolean', short: 'y', help: 'Do not ask for confirmation.' } },
+    args: { min: 1, max: 1 },
+    async run(ctx, a) {
+      const ref = parseAppRef(a.positionals[0], a.values.env);
+      const api = await ctx.api();
+      await api.call('GET', `${envPath(ref)}/queue`);
+      if (
+        !(await confirm(
+          `Cancel every queued request of ${ref.env} of ${ref.owner}/${ref.name}?`,
+          a.values.yes === true,
+        ))
+      ) {
+        return ctx.out.note('Nothing cancelled.');
+      }
+      const r = await api.call<{ environment: string; cancelled: number }>('DELETE', `${envPath(ref)}/queue`);
+      if (ctx.out.json) return ctx.out.data(r);
+      ctx.out.line(
+        `Cancelled ${r.cancelled} queued request${r.cancelled === 1 ? '' : 's'} of ${r.environment}.`,
+      );
+    },
+  },
+];

@@ -1,0 +1,41 @@
+/** `gantry scale`: show or change an environment's runtime scaling settings (kept across deploys). */
+import { envPath, parseAppRef } from '../args.ts';
+import { type Command, ENV_OPTION, GLOBAL_OPTIONS } from '../command.ts';
+import { usageError } from '../exit-codes.ts';
+
+export const scaleCommand: Command = {
+  words: ['scale'],
+  summary: 'Show or change scaling settings (keep_alive, min_concurrency, max_concurrency, …)',
+  usage: '<owner/name> [--env E] [--<setting> <value> …]',
+  examples: [
+    'gantry scale acme/sdxl',
+    'gantry scale acme/sdxl --keep-alive 300 --min-concurrency 1 --max-concurrency 8',
+  ],
+  options: ENV_OPTION,
+  freeOptions: true,
+  args: { min: 1, max: 1 },
+  async run(ctx, a) {
+    const ref = parseAppRef(a.positionals[0], a.values.env);
+    const reserved = new Set([...Object.keys(GLOBAL_OPTIONS), 'env']);
+    const patch: Record<string, number> = {};
+    for (const [k, v] of Object.entries(a.values)) {
+      if (reserved.has(k)) continue;
+      const n = Number(v);
+      if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) {
+        throw usageError(`--${k.replaceAll('_', '-')} needs a number, got "${String(v)}".`);
+      }
+      patch[k] = n;
+    }
+    const api = await ctx.api();
+    const changed = Object.keys(patch).length > 0;
+    const settings = changed
+      ? await api.call<Record<string, number>>('PATCH', `${envPath(ref)}/scaling`, { body: patch })
+      : await api.call<Record<string, number>>('GET', `${envPath(ref)}/scaling`);
+    if (ctx.out.json) return ctx.out.data({ environment: ref.env, scaling: settings });
+    if (changed) ctx.out.note(`Updated ${Object.keys(patch).join(', ')} of ${ref.env}.`);
+    ctx.out.table(
+      ['SETTING', 'VALUE'],
+      Object.entries(settings).map(([k, v]) => [k, v]),
+    );
+  },
+};

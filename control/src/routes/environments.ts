@@ -1,0 +1,102 @@
+/**
+ * Environments of an app: create, list, delete. Each has its own queue, runners, scaling, active
+ * revision and secrets; deleting one removes all of that. `production` goes only with its app.
+ */
+import type { FastifyInstance } from 'fastify';
+import { type Static, Type } from 'typebox';
+import type { App, Environment } from '../domain.ts';
+import { GantryError } from '../errors.ts';
+import type { QueueDriver } from '../queue/queue-driver.ts';
+import type { Scaler } from '../scaling/scaler.ts';
+import { mergeRuntimeSettings } from '../scaling-settings.ts';
+import type { Store } from '../store/store.ts';
+import { appLoaders } from './load-app.ts';
+import { AppParams, EnvironmentView, EnvParams, endpointId, Name } from './management.ts';
+
+const TAGS = ['management v1'];
+const CreateEnvironment = Type.Object({ name: Name('Environment name') }, { additionalProperties: false });
+const EnvironmentListView = Type.Intersect([
+  EnvironmentView,
+  Type.Object({ secrets: Type.Integer(), created_at: Type.String() }),
+]);
+
+export function registerEnvironmentRoutes(
+  app: FastifyInstance,
+  d: { store: Store; queue: QueueDriver; scaler: Scaler },
+): void {
+  const { store } = d;
+  const { loadApp, loadEnv } = appLoaders(store);
+
+  const view = async (a: App, e: Environment): Promise<Static<typeof EnvironmentListView>> => {
+    const rev = e.active_revision_id ? await store.getRevision(e.active_revision_id) : undefined;
+    return {
+      name: e.name,
+      endpoint_id: endpointId(a, e.name),
+      active_revision: rev?.number ?? null,
+      scaling: mergeRuntimeSettings(e.scaling, {}),
+      secrets: (await store.listSecrets(e.id)).length,
+      created_at: new Date(e.created_at).toISOString(),
+    };
+  };
+
+  app.post(
+    '/v1/apps/:owner/:name/environments',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Create an environment (its endpoint id is `owner/name--env`)',
+        params: AppParams,
+        body: CreateEnvironment,
+        response: { 201: EnvironmentListView },
+      },
+    },
+    async (req, reply) => {
+      const a = await loadApp(req);
+      const { name } = req.body as Static<typeof CreateEnvironment>;
+      const env = await store.createEnvironment(a.id, name);
+      await d.queue.ensure(env.id);
+      return reply.code(201).send(await view(a, env));
+    },
+  );
+
+  app.get(
+    '/v1/apps/:owner/:name/environments',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'List environments',
+        params: AppParams,
+        response: { 200: Type.Object({ environments: Type.Array(EnvironmentListView) }) },
+      },
+    },
+    async (req) => {
+      const a = await loadApp(req);
+      const envs = await store.listEnvironments(a.id);
+      return { environments: await Promise.all(envs.map((e) => view(a, e))) };
+    },
+  );
+
+  app.delete(
+    '/v1/apps/:owner/:name/environments/:env',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Delete an environment with its queue, runners, secrets and history',
+        params: EnvParams,
+      },
+    },
+    async (req, reply) => {
+      const { app: a, env } = await loadEnv(req);
+      if (env.name === 'production') {
+        throw new GantryError(
+          'GANTRY_ERR_ENVIRONMENT_PROTECTED',
+          `production is deleted only with its app (delete ${a.owner}/${a.name} to remove it).`,
+        );
+      }
+      for (const r of await store.listRunners(env.id)) await d.scaler.drain(r.id);
+      await d.queue.remove(env.id);
+      await store.deleteEnvironment(env.id);
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,106 @@
+/**
+ * Logs for the CLI: one request's lines, and every request's lines of an environment with a long
+ * poll (`wait_ms`) so `gantry logs --follow` sees new lines as they arrive without holding a
+ * stream open through proxies.
+ */
+import type { FastifyInstance } from 'fastify';
+import { type Static, Type } from 'typebox';
+import { GantryError } from '../errors.ts';
+import type { Store } from '../store/store.ts';
+import { appLoaders } from './load-app.ts';
+import { EnvParams } from './management.ts';
+
+const TAGS = ['management v1'];
+const POLL_MS = 250;
+const LogLine = Type.Object({
+  seq: Type.Number(),
+  request_id: Type.String(),
+  timestamp: Type.String(),
+  level: Type.String(),
+  source: Type.String(),
+  message: Type.String(),
+});
+const RequestLogsQuery = Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0, default: 0 })) });
+const EnvLogsQuery = Type.Object({
+  after: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'Lines after this `seq`; absent: the last `limit` lines' }),
+  ),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
+  wait_ms: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 20_000, default: 0, description: 'Long poll when nothing is new' }),
+  ),
+});
+
+export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): void {
+  const { store } = d;
+  const { loadEnv } = appLoaders(store);
+
+  app.get(
+    '/v1/apps/:owner/:name/environments/:env/requests/:request_id/logs',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "A request's log lines, oldest first",
+        params: Type.Object({ ...EnvParams.properties, request_id: Type.String() }),
+        querystring: RequestLogsQuery,
+        response: {
+          200: Type.Object({ request_id: Type.String(), status: Type.String(), logs: Type.Array(LogLine) }),
+        },
+      },
+    },
+    async (req) => {
+      const { app: a, env } = await loadEnv(req);
+      const { request_id } = req.params as { request_id: string };
+      const rec = await store.getRequest(request_id);
+      if (!rec || rec.environment_id !== env.id) {
+        const recent = (await store.listRequests(env.id, 5)).map((r) => r.id);
+        throw new GantryError(
+          'GANTRY_ERR_REQUEST_NOT_FOUND',
+          `No request ${request_id} in ${a.owner}/${a.name} ${env.name} (latest: ${recent.join(', ') || 'none'}).`,
+        );
+      }
+      const { after = 0 } = req.query as Static<typeof RequestLogsQuery>;
+      const logs = await store.getLogs(rec.id, after);
+      return {
+        request_id: rec.id,
+        status: rec.status,
+        logs: logs.map((l) => ({ ...l, request_id: rec.id })),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/apps/:owner/:name/environments/:env/logs',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Log lines of every request of the environment; long-polls with `after` and `wait_ms`',
+        params: EnvParams,
+        querystring: EnvLogsQuery,
+        response: { 200: Type.Object({ logs: Type.Array(LogLine), next: Type.Number() }) },
+      },
+    },
+    async (req, reply) => {
+      const { env } = await loadEnv(req);
+      const { after, limit = 200, wait_ms = 0 } = req.query as Static<typeof EnvLogsQuery>;
+      if (after === undefined) {
+        const logs = await store.getEnvironmentLogs(env.id, 0, limit);
+        return { logs, next: Math.max(await store.lastLogSeq(), ...logs.map((l) => l.seq)) };
+      }
+      const gone = new AbortController();
+      const onClose = () => gone.abort();
+      reply.raw.on('close', onClose);
+      try {
+        const deadline = Date.now() + wait_ms;
+        for (;;) {
+          const logs = await store.getEnvironmentLogs(env.id, after, limit);
+          if (logs.length > 0) return { logs, next: logs[logs.length - 1]!.seq };
+          if (Date.now() >= deadline || gone.signal.aborted) return { logs, next: after };
+          await new Promise((r) => setTimeout(r, Math.min(POLL_MS, deadline - Date.now())));
+        }
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+    },
+  );
+}

@@ -1,0 +1,69 @@
+/**
+ * An environment's queue seen from management: its size, and a flush that cancels every request
+ * still waiting. A flushed request completes as cancelled, exactly as a caller's own cancel does,
+ * so its callers see it end; requests already running are left to finish.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { RequestService } from '../request-service.ts';
+import type { Scaler } from '../scaling/scaler.ts';
+import type { Store } from '../store/store.ts';
+import { appLoaders } from './load-app.ts';
+import { EnvParams, iso } from './management.ts';
+
+const TAGS = ['management v1'];
+
+export function registerQueueAdminRoutes(
+  app: FastifyInstance,
+  d: { store: Store; requests: RequestService; scaler: Scaler },
+): void {
+  const { loadEnv } = appLoaders(d.store);
+
+  app.get(
+    '/v1/apps/:owner/:name/environments/:env/queue',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Queue size: requests waiting and running',
+        params: EnvParams,
+        response: {
+          200: Type.Object({
+            environment: Type.String(),
+            queued: Type.Integer(),
+            in_progress: Type.Integer(),
+            oldest_queued_at: Type.Union([Type.String(), Type.Null()]),
+          }),
+        },
+      },
+    },
+    async (req) => {
+      const { env } = await loadEnv(req);
+      const c = await d.store.requestCounts(env.id);
+      return {
+        environment: env.name,
+        queued: c.queued,
+        in_progress: c.inProgress,
+        oldest_queued_at: iso(c.oldestQueuedAt),
+      };
+    },
+  );
+
+  app.delete(
+    '/v1/apps/:owner/:name/environments/:env/queue',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Flush: cancel every queued request (running ones finish)',
+        params: EnvParams,
+        response: { 200: Type.Object({ environment: Type.String(), cancelled: Type.Integer() }) },
+      },
+    },
+    async (req) => {
+      const { env } = await loadEnv(req);
+      const cancelled = await d.store.cancelQueued(env.id);
+      d.requests.notify(cancelled);
+      void d.scaler.reconcile(env.id);
+      return { environment: env.name, cancelled: cancelled.length };
+    },
+  );
+}

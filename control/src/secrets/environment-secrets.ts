@@ -1,0 +1,102 @@
+/**
+ * Secrets of an environment: sealed before they reach the store, opened only to start a runner.
+ * There is no fallback between environments: a runner gets exactly its own environment's secrets.
+ * No message here ever includes a value.
+ */
+import { GantryError } from '../errors.ts';
+import type { Store } from '../store/store.ts';
+import type { SecretBox } from './secret-box.ts';
+
+/** An environment variable name. */
+const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** Names the runner and the app process own; a secret must not shadow them. */
+const RESERVED = /^(GANTRY_.*|PORT)$/;
+const MAX_VALUE_BYTES = 64 * 1024;
+
+export function checkSecretName(name: string): void {
+  if (!SECRET_NAME.test(name)) {
+    throw new GantryError(
+      'GANTRY_ERR_VALIDATION',
+      `Secret name "${name.slice(0, 140)}" is not an environment variable name (letters, digits and _, not starting with a digit).`,
+    );
+  }
+  if (RESERVED.test(name)) {
+    throw new GantryError(
+      'GANTRY_ERR_VALIDATION',
+      `Secret name ${name} is reserved for Gantry (GANTRY_* and PORT).`,
+    );
+  }
+}
+
+export class EnvironmentSecrets {
+  constructor(
+    private readonly store: Store,
+    private readonly box: SecretBox,
+  ) {}
+
+  /** Sets several at once: all are checked before any is stored. */
+  async set(envId: string, values: Record<string, string>): Promise<string[]> {
+    const names = Object.keys(values);
+    if (names.length === 0)
+      throw new GantryError('GANTRY_ERR_VALIDATION', 'Give at least one secret to set.');
+    for (const name of names) {
+      checkSecretName(name);
+      if (Buffer.byteLength(values[name]!, 'utf8') > MAX_VALUE_BYTES) {
+        throw new GantryError(
+          'GANTRY_ERR_VALIDATION',
+          `Secret ${name} is longer than ${MAX_VALUE_BYTES} bytes.`,
+        );
+      }
+    }
+    await this.store.putSecrets(
+      envId,
+      names.map((name) => ({ name, value: this.box.seal(envId, name, values[name]!) })),
+    );
+    return names.sort();
+  }
+
+  list(envId: string): Promise<{ name: string; updated_at: number }[]> {
+    return this.store.listSecrets(envId);
+  }
+
+  /** Removes secrets; refuses (removing none) when one of the names is not set. */
+  async unset(envId: string, envName: string, names: string[]): Promise<string[]> {
+    const have = new Set((await this.store.listSecrets(envId)).map((s) => s.name));
+    const missing = names.filter((n) => !have.has(n));
+    if (missing.length > 0) {
+      throw new GantryError(
+        'GANTRY_ERR_SECRET_NOT_FOUND',
+        `Environment ${envName} has no secret ${missing.join(', ')} (it has: ${[...have].join(', ') || 'none'}).`,
+      );
+    }
+    return this.store.deleteSecrets(envId, names);
+  }
+
+  /** The decrypted variables for a runner of this environment. */
+  async envFor(envId: string): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const s of await this.store.sealedSecrets(envId))
+      out[s.name] = this.box.open(envId, s.name, s.value);
+    return out;
+  }
+
+  /** Seals again, under the current key, every value sealed under an earlier one (after a rotation). */
+  async reseal(): Promise<number> {
+    let n = 0;
+    for (const envId of await this.store.environmentsWithSecrets()) {
+      const stale = (await this.store.sealedSecrets(envId)).filter((s) => this.box.isStale(s.value));
+      if (stale.length === 0) continue;
+      await this.store.putSecrets(
+        envId,
+        stale.map((s) => ({
+          name: s.name,
+          value: this.box.seal(envId, s.name, this.box.open(envId, s.name, s.value)),
+        })),
+        // A re-seal is not a change of the value: `secrets list` keeps showing when it was set.
+        { keepUpdatedAt: true },
+      );
+      n += stale.length;
+    }
+    return n;
+  }
+}
