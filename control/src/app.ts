@@ -12,7 +12,9 @@ import { RequestService } from './request-service.ts';
 import { createFalHandlers, registerFalRoutes } from './routes/fal-api.ts';
 import { registerFalProxy } from './routes/fal-proxy.ts';
 import { registerManagementRoutes } from './routes/management.ts';
+import { registerRolloutRoutes } from './routes/rollouts.ts';
 import { registerRunnerRoutes } from './routes/runner-api.ts';
+import { Rollouts } from './scaling/rollouts.ts';
 import { Scaler } from './scaling/scaler.ts';
 import type { Store } from './store/store.ts';
 
@@ -149,7 +151,9 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   });
   registerFalRoutes(app, fal);
   registerFalProxy(app, fal);
-  registerManagementRoutes(app, { store, queue, scaler, ...(o.clock ? { clock: o.clock } : {}) });
+  const rollouts = new Rollouts({ store, scaler });
+  registerManagementRoutes(app, { store, queue, scaler, rollouts, ...(o.clock ? { clock: o.clock } : {}) });
+  registerRolloutRoutes(app, { store, rollouts });
   registerRunnerRoutes(app, { store, requests, scaler });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));

@@ -6,6 +6,7 @@
  * is deleted only after its result is recorded, so a crash in between redelivers, never loses.
  */
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleepFor } from 'node:timers/promises';
 import type {
   HeartbeatResponse,
   Job,
@@ -33,6 +34,9 @@ interface Outstanding {
   requestId: string;
   runnerId: string;
 }
+
+/** How long a rollout's candidate is held per pull before it asks again. */
+const HOLD_MS = 1000;
 
 /** Fallback poll for waiters, for changes made by another control process sharing the database. */
 const WAIT_REPOLL_MS = 1000;
@@ -86,6 +90,13 @@ export class RequestService {
     for (;;) {
       const fresh = await this.store.getRunner(runner.id);
       if (!fresh || fresh.drain_requested || fresh.ended_at !== null) return { jobs: [], drain: true };
+      const serves = await this.servesActiveRevision(fresh);
+      if (serves === 'no') return { jobs: [], drain: true };
+      if (serves === 'not yet') {
+        // A rolling rollout's candidate: healthy and waiting for the switch, taking no work before it.
+        await sleep(Math.min(HOLD_MS, Math.max(0, deadline - Date.now())), signal);
+        return { jobs: [], drain: false };
+      }
       const deliveries = await this.queue.receive(runner.environment_id, {
         max,
         visibilitySeconds: this.opts.leaseSeconds,
@@ -102,6 +113,17 @@ export class RequestService {
         return { jobs, drain: false };
       }
     }
+  }
+
+  /**
+   * Only runners of the active revision take work: once a rollout switches, the old revision's
+   * runners get `drain` at their next pull even before the scaler's stop reaches them.
+   */
+  private async servesActiveRevision(runner: RunnerRecord): Promise<'yes' | 'no' | 'not yet'> {
+    const env = await this.store.getEnvironmentById(runner.environment_id);
+    if (!env || env.active_revision_id === runner.revision_id) return 'yes';
+    const open = await this.store.getOpenRollout(env.id);
+    return open?.candidate_runner_id === runner.id ? 'not yet' : 'no';
   }
 
   private async startJob(runner: RunnerRecord, receipt: string, requestId: string): Promise<Job | undefined> {
@@ -263,6 +285,11 @@ export class RequestService {
   private changed(requestId: string): void {
     this.events.emit(requestId);
   }
+}
+
+/** Sleeps, ending early (without throwing) when the caller hangs up. */
+async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  await sleepFor(ms, undefined, signal ? { signal } : {}).catch(() => {});
 }
 
 function errorText(body: unknown, status: number): string {

@@ -16,9 +16,11 @@ import {
 } from '../domain.ts';
 import { GantryError } from '../errors.ts';
 import type { QueueDriver } from '../queue/queue-driver.ts';
+import type { Rollouts } from '../scaling/rollouts.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import { mergeRuntimeSettings, parseCodeSettings } from '../scaling-settings.ts';
 import type { Store } from '../store/store.ts';
+import { RolloutView, rolloutView, Strategy } from './rollouts.ts';
 
 /** Lower-case letters, digits and single dashes; `--` is reserved for `name--env` endpoint ids. */
 const NAME = '^(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
@@ -111,7 +113,15 @@ const CreateRevision = Type.Object(
   },
   { additionalProperties: false },
 );
-const SetActive = Type.Object({ revision: Type.Integer({ minimum: 1 }) }, { additionalProperties: false });
+const SetActive = Type.Object(
+  {
+    revision: Type.Integer({ minimum: 1 }),
+    strategy: Type.Optional(Strategy),
+    reason: Type.Optional(Type.String({ maxLength: 1000 })),
+    by: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
 const ScalingPatch = Type.Record(Type.String(), Type.Unknown());
 const Limit = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
@@ -189,6 +199,7 @@ export interface ManagementDeps {
   store: Store;
   queue: QueueDriver;
   scaler: Scaler;
+  rollouts: Rollouts;
   clock?: () => number;
 }
 
@@ -323,7 +334,8 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
         annotations: (body.annotations ?? {}) as Record<string, unknown>,
         created_by: 'api',
       });
-      if (body.activate !== false) await activate(env, rev);
+      if (body.activate !== false)
+        await d.rollouts.start(env, { revision: rev, reason: 'deploy', by: 'api' });
       const fresh = (await store.getEnvironmentById(env.id))!;
       return reply.code(201).send(revisionView(rev, fresh));
     },
@@ -345,29 +357,21 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
     },
   );
 
-  /** Switches the active revision. Runners of other revisions drain once they are idle. */
-  async function activate(env: Environment, rev: Revision): Promise<void> {
-    await store.setActiveRevision(env.id, rev.id);
-    for (const r of await store.listRunners(env.id)) {
-      if (r.revision_id !== rev.id && !r.drain_requested) await d.scaler.drain(r.id);
-    }
-    await d.scaler.reconcile(env.id);
-  }
-
   app.put(
     '/v1/apps/:owner/:name/environments/:env/active-revision',
     {
       schema: {
         tags: TAGS,
-        summary: 'Set the active revision (a rollback is this call with an earlier number)',
+        summary:
+          'Set the active revision (a rollback is this call with an earlier number), through a rollout: `rolling` by default while runners are live, so the switch happens once the new revision is healthy',
         params: EnvParams,
         body: SetActive,
-        response: { 200: RevisionView },
+        response: { 200: Type.Intersect([RevisionView, Type.Object({ rollout: RolloutView })]) },
       },
     },
     async (req) => {
       const { env } = await loadEnv(req);
-      const { revision } = req.body as Static<typeof SetActive>;
+      const { revision, strategy, reason, by } = req.body as Static<typeof SetActive>;
       const rev = await store.getRevisionByNumber(env.id, revision);
       if (!rev) {
         const known = (await store.listRevisions(env.id)).map((r) => r.number);
@@ -376,8 +380,14 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
           `Environment ${env.name} has no revision ${revision} (it has: ${known.join(', ') || 'none'}).`,
         );
       }
-      await activate(env, rev);
-      return revisionView(rev, (await store.getEnvironmentById(env.id))!);
+      const rollout = await d.rollouts.start(env, {
+        revision: rev,
+        ...(strategy ? { strategy } : {}),
+        reason: reason ?? 'set active revision',
+        by: by ?? 'api',
+      });
+      const fresh = (await store.getEnvironmentById(env.id))!;
+      return { ...revisionView(rev, fresh), rollout: await rolloutView(store, fresh, rollout) };
     },
   );
 

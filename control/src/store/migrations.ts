@@ -119,6 +119,29 @@ CREATE TABLE api_keys (
 );
 `,
   },
+  {
+    version: 4,
+    name: 'rollouts',
+    sql: `
+CREATE TABLE rollouts (
+  id text PRIMARY KEY,
+  environment_id text NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+  from_revision_id text,
+  to_revision_id text NOT NULL,
+  strategy text NOT NULL,
+  restart boolean NOT NULL DEFAULT false,
+  state text NOT NULL,
+  reason text,
+  created_by text,
+  candidate_runner_id text,
+  detail text,
+  created_at float8 NOT NULL,
+  switched_at float8,
+  ended_at float8
+);
+CREATE INDEX rollouts_env ON rollouts (environment_id, created_at);
+`,
+  },
 ];
 
 /** Brings the schema up to date; safe to call at every start, from several processes at once. */

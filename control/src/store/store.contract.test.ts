@@ -143,6 +143,7 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
       queued: 2,
       inProgress: 1,
       oldestQueuedAt: low.created_at,
+      byPriority: { normal: { queued: 1, inFlight: 1 }, low: { queued: 1, inFlight: 0 } },
     });
   });
 
