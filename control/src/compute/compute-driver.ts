@@ -23,6 +23,8 @@ export interface RunnerExit {
   signal: string | null;
   /** The last lines the runner printed, for the record when it failed. */
   tail: string[];
+  /** It never ran because the cloud found no capacity for it (e.g. ECS gave up waiting for an instance). */
+  schedulingFailure?: boolean;
 }
 
 /**

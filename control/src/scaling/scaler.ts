@@ -269,16 +269,21 @@ export class Scaler {
     if (!runner) return;
     const failedStart = runner.ready_at === null && !runner.drain_requested;
     const crashed = e.code !== 0 && !runner.drain_requested;
-    const detail = crashed
-      ? `runner exited with ${e.signal ?? `code ${e.code}`}${e.tail.length ? `: ${e.tail.slice(-5).join(' | ')}` : ''}`
-      : null;
-    await store.setRunnerState(e.runnerId, failedStart ? 'CRASH_BACKOFF' : 'TERMINATED', {
+    const tail = e.tail.length ? `: ${e.tail.slice(-5).join(' | ')}` : '';
+    const noCapacity = failedStart && e.schedulingFailure === true;
+    const detail = noCapacity
+      ? `runner_scheduling_failure${tail}`
+      : crashed
+        ? `runner exited with ${e.signal ?? `code ${e.code}`}${tail}`
+        : null;
+    await store.setRunnerState(e.runnerId, failedStart && !noCapacity ? 'CRASH_BACKOFF' : 'TERMINATED', {
       detail,
       in_flight: 0,
     });
     // A rollout candidate's failure aborts its rollout; it must not hold back the revision that serves.
-    if (failedStart && (await this.isActiveRevision(runner)))
-      this.recordFailure(runner.environment_id, 'crash');
+    if (failedStart && (await this.isActiveRevision(runner))) {
+      this.recordFailure(runner.environment_id, noCapacity ? 'capacity' : 'crash');
+    }
     await this.o.requests.runnerEnded(e.runnerId);
     if (!this.closed) await this.reconcile(runner.environment_id);
   }
