@@ -36,7 +36,12 @@ export interface TestControl {
 }
 
 export async function startTestControl(
-  opts: { env?: Record<string, string>; postgres?: boolean; backoffStepMs?: number; drainGraceSeconds?: number } = {},
+  opts: {
+    env?: Record<string, string>;
+    postgres?: boolean;
+    backoffStepMs?: number;
+    drainGraceSeconds?: number;
+  } = {},
 ): Promise<TestControl> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gantry-test-'));
   const adminKey = `gk_test_${randomBytes(12).toString('hex')}`;
@@ -85,7 +90,12 @@ export async function startTestControl(
       const env = d.env ?? 'production';
       await ok(admin('/v1/apps', { body: { owner, name: d.name, auth_mode: d.authMode ?? 'public' } }));
       if (d.scaling) {
-        await ok(admin(`/v1/apps/${owner}/${d.name}/environments/production/scaling`, { method: 'PATCH', body: d.scaling }));
+        await ok(
+          admin(`/v1/apps/${owner}/${d.name}/environments/production/scaling`, {
+            method: 'PATCH',
+            body: d.scaling,
+          }),
+        );
       }
       await ok(
         admin(`/v1/apps/${owner}/${d.name}/environments/${env}/revisions`, {
@@ -101,7 +111,11 @@ export async function startTestControl(
 }
 
 /** Polls until check() returns a value (not undefined), or fails after timeoutMs. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

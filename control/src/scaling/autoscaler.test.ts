@@ -232,6 +232,39 @@ describe('autoscale', () => {
       obs({ runners: [runner('a'), runner('b'), runner('c')] }),
       { start: 0, drain: ['a', 'b', 'c'] },
     ],
+    [
+      'with estimates, a short queue the busy runners clear within a cold start still adds one runner',
+      obs({
+        queued: 1,
+        inFlight: 2,
+        oldestQueuedAt: NOW,
+        settings: { max_concurrency: 10 },
+        estimates: { coldStartMs: 20_000, serviceMs: 2_000 },
+        runners: [
+          runner('a', { state: 'RUNNING', inFlight: 1 }),
+          runner('b', { state: 'RUNNING', inFlight: 1 }),
+        ],
+      }),
+      { start: 1, drain: [] },
+    ],
+    [
+      'with estimates, scale out is paced by the cold start, not one runner per queued request',
+      obs({
+        queued: 30,
+        inFlight: 1,
+        oldestQueuedAt: NOW,
+        settings: { max_concurrency: 50 },
+        estimates: { coldStartMs: 20_000, serviceMs: 2_000 },
+        runners: [runner('a', { state: 'RUNNING', inFlight: 1 })],
+      }),
+      // (31 × 2 s + 1 × 20 s) − 1 × 20 s = 62 s of work left after a cold start: 4 more runners, not 30.
+      { start: 4, drain: [] },
+    ],
+    [
+      'with estimates, activation from zero is still immediate',
+      obs({ queued: 1, oldestQueuedAt: NOW, estimates: { coldStartMs: 20_000, serviceMs: 2_000 } }),
+      { start: 1, drain: [] },
+    ],
   ];
   it.each(cases)('%s', (_name, o, expected) => {
     const d = autoscale(o);

@@ -51,6 +51,15 @@ export interface Observation {
   runners: RunnerObservation[];
   /** A crash or capacity backoff in force, if any. */
   backoff: Backoff | null;
+  /** Measured on this environment (recent cold starts and requests); null until known. */
+  estimates?: Estimates | null;
+}
+
+export interface Estimates {
+  /** Typical time from a runner's start to ready. */
+  coldStartMs: number;
+  /** Typical time one request takes. */
+  serviceMs: number;
 }
 
 export interface Decision {
@@ -66,9 +75,32 @@ export interface Decision {
 
 const clamp = (n: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, n));
 
-/** Desired live runners for this much work, before scaling_delay is considered. */
-export function desiredRunners(s: PolicySettings, work: number): { desired: number; floor: number } {
-  const needed = Math.ceil(work / Math.max(1, s.max_multiplexing));
+/**
+ * Desired live runners for this much work, before scaling_delay is considered.
+ *
+ * Activation (0 → 1) is immediate: any work wants a runner. Scaling out (1 → N) with estimates is
+ * paced by the cold start: a runner that starts now is useful only for the work the live runners
+ * cannot finish within one cold start, so desired = live + that leftover spread over a cold start,
+ * never more than one runner per max_multiplexing requests. Without estimates, one runner per
+ * max_multiplexing requests (fal's rule).
+ */
+export function desiredRunners(
+  s: PolicySettings,
+  queued: number,
+  inFlight: number,
+  live = 0,
+  estimates: Estimates | null = null,
+): { desired: number; floor: number } {
+  const mux = Math.max(1, s.max_multiplexing);
+  const work = queued + inFlight;
+  let needed = Math.ceil(work / mux);
+  if (estimates && work > 0 && estimates.coldStartMs > 0) {
+    // Runner-ms of work outstanding, plus what keeps arriving during a cold start if the current
+    // throughput holds (Little's law: the in-flight count is the arrival rate times the service time).
+    const pending = (work * estimates.serviceMs + inFlight * estimates.coldStartMs) / mux;
+    const leftover = Math.max(0, pending - live * estimates.coldStartMs);
+    needed = Math.max(1, Math.min(needed, live + Math.ceil(leftover / estimates.coldStartMs)));
+  }
   const buffer = Math.max(s.concurrency_buffer, Math.ceil((needed * s.concurrency_buffer_perc) / 100));
   // The floor is what is kept with no work at all: min_concurrency, or the buffer alone.
   const floor = clamp(buffer, s.min_concurrency, s.max_concurrency);
@@ -87,7 +119,7 @@ export function autoscale(o: Observation): Decision {
   const live = o.runners.filter((r) => LIVE.includes(r.state) && !r.drainRequested && !stop.includes(r.id));
   const queued = o.work.normal.queued + o.work.low.queued;
   const inFlight = o.work.normal.inFlight + o.work.low.inFlight;
-  const { desired, floor } = desiredRunners(s, queued + inFlight);
+  const { desired, floor } = desiredRunners(s, queued, inFlight, live.length, o.estimates ?? null);
 
   let start = 0;
   let reason = stop.length > 0 ? 'startup_timeout' : 'steady';

@@ -138,6 +138,7 @@ export class Scaler {
         drainRequested: r.drain_requested,
       })),
       backoff,
+      estimates: await store.recentTimings(envId),
     });
     if (decision.start > 0 || decision.drain.length > 0 || decision.stop.length > 0) {
       this.o.log.info({ env: envId, ...decision }, 'scaling');

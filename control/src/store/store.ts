@@ -376,6 +376,25 @@ export class Store {
     };
   }
 
+  /**
+   * What this environment's recent history says a cold start and a request take (means of the last
+   * 20 cold starts and the last 50 timed requests); null until both have been seen.
+   */
+  async recentTimings(envId: string): Promise<{ coldStartMs: number; serviceMs: number } | null> {
+    const r = await this.db.query<{ cold: number | null; service: number | null }>(
+      `SELECT
+         (SELECT AVG(cold_start_ms) FROM (SELECT cold_start_ms FROM runners
+            WHERE environment_id=$1 AND cold_start_ms IS NOT NULL ORDER BY created_at DESC LIMIT 20) c) AS cold,
+         (SELECT AVG(inference_ms) FROM (SELECT inference_ms FROM requests
+            WHERE environment_id=$1 AND status='COMPLETED' AND inference_ms IS NOT NULL
+            ORDER BY created_at DESC LIMIT 50) s) AS service`,
+      [envId],
+    );
+    const row = r.rows[0];
+    if (!row || row.cold === null || row.service === null) return null;
+    return { coldStartMs: Number(row.cold), serviceMs: Number(row.service) };
+  }
+
   // ---- logs -------------------------------------------------------------------------------
 
   async appendLogs(logs: NewLog[]): Promise<void> {
