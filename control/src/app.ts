@@ -19,9 +19,11 @@ import { registerKeyRoutes } from './routes/keys.ts';
 import { registerLogRoutes } from './routes/logs.ts';
 import { registerManagementRoutes } from './routes/management.ts';
 import { registerQueueAdminRoutes } from './routes/queue-admin.ts';
+import { registerRolloutRoutes } from './routes/rollouts.ts';
 import { registerRunnerActionRoutes } from './routes/runner-actions.ts';
 import { registerRunnerRoutes } from './routes/runner-api.ts';
 import { registerSecretRoutes } from './routes/secrets.ts';
+import { Rollouts } from './scaling/rollouts.ts';
 import { Scaler } from './scaling/scaler.ts';
 import { EnvironmentSecrets } from './secrets/environment-secrets.ts';
 import { openSecretBox } from './secrets/master-key.ts';
@@ -170,7 +172,9 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   });
   registerFalRoutes(app, fal);
   registerFalProxy(app, fal);
-  registerManagementRoutes(app, { store, queue, scaler, ...(o.clock ? { clock: o.clock } : {}) });
+  const rollouts = new Rollouts({ store, scaler });
+  registerManagementRoutes(app, { store, queue, scaler, rollouts, ...(o.clock ? { clock: o.clock } : {}) });
+  registerRolloutRoutes(app, { store, rollouts });
   registerRunnerRoutes(app, { store, requests, scaler });
   registerBuildRoutes(app, {
     store,

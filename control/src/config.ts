@@ -51,6 +51,29 @@ const oneOf =
     throw new ConfigError(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
   };
 
+const list: Parser<string[]> = (raw) =>
+  raw
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
+const stringMap: Parser<Record<string, string>> = (raw, name) => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a JSON object, e.g. {"GPU-A10G":"gantry-g5"}, got "${raw}"`);
+  }
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    Array.isArray(parsed) ||
+    !Object.values(parsed).every((v) => typeof v === 'string' && v.length > 0)
+  ) {
+    throw new ConfigError(`${name} must map names to non-empty strings, e.g. {"GPU-A10G":"gantry-g5"}`);
+  }
+  return parsed as Record<string, string>;
+};
+
 const setting = <T>(env: string, def: T, parse: Parser<T>, doc: string): Setting<T> => ({
   env,
   default: def,
@@ -124,9 +147,64 @@ export const SETTINGS = {
   ),
   compute: setting(
     'GANTRY_COMPUTE',
-    'process' as const,
-    oneOf('process'),
-    'Compute driver: `process` (child processes on this machine).',
+    'process' as 'process' | 'ecs',
+    oneOf('process', 'ecs'),
+    'Compute driver: `process` (child processes on this machine) or `ecs` (one ECS task per runner).',
+  ),
+  ecsCluster: setting('GANTRY_ECS_CLUSTER', 'gantry', str, 'ECS cluster runners run in (`ecs` compute).'),
+  ecsSubnets: setting(
+    'GANTRY_ECS_SUBNETS',
+    [] as string[],
+    list,
+    'Comma-separated subnet ids for runner tasks (awsvpc); required with `ecs` compute.',
+  ),
+  ecsSecurityGroups: setting(
+    'GANTRY_ECS_SECURITY_GROUPS',
+    [] as string[],
+    list,
+    'Comma-separated security group ids for runner tasks; they must let runners reach control.',
+  ),
+  ecsCapacityProviders: setting(
+    'GANTRY_ECS_CAPACITY_PROVIDERS',
+    {} as Record<string, string>,
+    stringMap,
+    'JSON map from machine type to ECS capacity provider, e.g. `{"GPU-A10G":"gantry-g5","GPU-H100":"gantry-p5"}`.',
+  ),
+  ecsRunnerImage: setting(
+    'GANTRY_ECS_RUNNER_IMAGE',
+    undefined as string | undefined,
+    optionalStr,
+    'Image of the runner sidecar (by digest); required with `ecs` compute.',
+  ),
+  ecsLogGroup: setting(
+    'GANTRY_ECS_LOG_GROUP',
+    '/gantry/runners',
+    str,
+    'CloudWatch Logs group for the app and runner containers (awslogs).',
+  ),
+  ecsRegion: setting(
+    'GANTRY_ECS_REGION',
+    undefined as string | undefined,
+    optionalStr,
+    'AWS region of the cluster; required with `ecs` compute.',
+  ),
+  ecsExecutionRoleArn: setting(
+    'GANTRY_ECS_EXECUTION_ROLE_ARN',
+    undefined as string | undefined,
+    optionalStr,
+    'Task execution role (pulls images from ECR, writes logs); required with `ecs` compute.',
+  ),
+  ecsTaskRoleArn: setting(
+    'GANTRY_ECS_TASK_ROLE_ARN',
+    undefined as string | undefined,
+    optionalStr,
+    "Role the app's containers act as in AWS; unset: none.",
+  ),
+  ecsPollMs: setting(
+    'GANTRY_ECS_POLL_MS',
+    5000,
+    int(500, 60_000),
+    'How often control asks ECS (DescribeTasks) whether runner tasks have ended.',
   ),
   leaseSeconds: setting(
     'GANTRY_LEASE_SECONDS',
@@ -200,6 +278,17 @@ export function loadConfig(
     if (name.startsWith('GANTRY_') && !known.has(name) && !RUNNER_SIDE_NAMES.has(name)) {
       problems.push(`${name} is not a setting of the control service (see the README's settings table)`);
     }
+  }
+  if (out.compute === 'ecs') {
+    // The ECS driver cannot start a single runner without these; say so at start, not at the first request.
+    const need: [string, boolean][] = [
+      ['GANTRY_ECS_SUBNETS', (out.ecsSubnets as string[]).length > 0],
+      ['GANTRY_ECS_RUNNER_IMAGE', out.ecsRunnerImage !== undefined],
+      ['GANTRY_ECS_REGION', out.ecsRegion !== undefined],
+      ['GANTRY_ECS_EXECUTION_ROLE_ARN', out.ecsExecutionRoleArn !== undefined],
+      ['GANTRY_ECS_CAPACITY_PROVIDERS', Object.keys(out.ecsCapacityProviders as object).length > 0],
+    ];
+    for (const [name, ok] of need) if (!ok) problems.push(`${name} is required when GANTRY_COMPUTE=ecs`);
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   const config = out as Config;

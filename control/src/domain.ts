@@ -118,6 +118,32 @@ export interface RunnerRecord {
   history: { state: RunnerState; at: number }[];
 }
 
+export type RolloutStrategy = 'rolling' | 'recreate';
+export type RolloutState = 'in_progress' | 'completed' | 'aborted' | 'superseded';
+
+/**
+ * Moving an environment to a revision (or restarting the one it runs), with who and why. A
+ * rolling rollout keeps the old revision active until its candidate runner is healthy.
+ */
+export interface RolloutRecord {
+  id: string;
+  environment_id: string;
+  from_revision_id: string | null;
+  to_revision_id: string;
+  strategy: RolloutStrategy;
+  /** Same revision, fresh runners (e.g. after a secret changed). */
+  restart: boolean;
+  state: RolloutState;
+  reason: string | null;
+  created_by: string | null;
+  /** The first runner of the new revision, whose health decides the rollout. */
+  candidate_runner_id: string | null;
+  detail: string | null;
+  created_at: number;
+  switched_at: number | null;
+  ended_at: number | null;
+}
+
 /** Runner states that count as capacity (started or starting, not on the way out). */
 export const LIVE_RUNNER_STATES: RunnerState[] = ['PENDING', 'PULLING', 'SETUP', 'IDLE', 'RUNNING'];
 export const ENDED_RUNNER_STATES: RunnerState[] = ['TERMINATED', 'CRASH_BACKOFF'];

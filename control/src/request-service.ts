@@ -6,6 +6,7 @@
  * is deleted only after its result is recorded, so a crash in between redelivers, never loses.
  */
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleepFor } from 'node:timers/promises';
 import type {
   HeartbeatResponse,
   Job,
@@ -35,6 +36,9 @@ interface Outstanding {
   requestId: string;
   runnerId: string;
 }
+
+/** How long a rollout's candidate is held per pull before it asks again. */
+const HOLD_MS = 1000;
 
 /** Fallback poll for waiters, for changes made by another control process sharing the database. */
 const WAIT_REPOLL_MS = 1000;
@@ -92,8 +96,15 @@ export class RequestService {
   ): Promise<PullResponse> {
     const deadline = Date.now() + waitMs;
     for (;;) {
-      const fresh = await this.store.getRunner(runner.id);
-      if (!fresh || fresh.drain_requested || fresh.ended_at !== null) return { jobs: [], drain: true };
+      // Only runners of the active revision take work: once a rollout switches, the old revision's
+      // runners get `drain` at their next pull even before the scaler's stop reaches them.
+      const serves = await this.store.pullGate(runner.id);
+      if (serves === 'drain') return { jobs: [], drain: true };
+      if (serves === 'not yet') {
+        // A rolling rollout's candidate: healthy and waiting for the switch, taking no work before it.
+        await sleep(Math.min(HOLD_MS, Math.max(0, deadline - Date.now())), signal);
+        return { jobs: [], drain: false };
+      }
       const deliveries = await this.queue.receive(runner.environment_id, {
         max,
         visibilitySeconds: this.opts.leaseSeconds,
@@ -328,6 +339,11 @@ function responseCompletion(r: ResultBody, errorType: string | null = null): Com
     error_type: errorType ?? (status >= 500 ? 'runner_server_error' : null),
     inference_ms: inferenceMs(r),
   };
+}
+
+/** Sleeps, ending early (without throwing) when the caller hangs up. */
+async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  await sleepFor(ms, undefined, signal ? { signal } : {}).catch(() => {});
 }
 
 function errorText(body: unknown, status: number): string {

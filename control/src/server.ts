@@ -3,8 +3,11 @@
  * main.ts adds the start-up chores of `npm start`; tests use startServer directly.
  */
 import path from 'node:path';
+import { ECSClient } from '@aws-sdk/client-ecs';
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import { type BuildOptions, buildApp, type ControlService } from './app.ts';
+import type { ComputeDriver } from './compute/compute-driver.ts';
+import { EcsCompute } from './compute/ecs-compute.ts';
 import { ProcessCompute } from './compute/process-compute.ts';
 import type { Config } from './config.ts';
 import { StoreQueue } from './queue/store-queue.ts';
@@ -16,7 +19,7 @@ import { Store } from './store/store.ts';
 export interface Started extends ControlService {
   url: string;
   store: Store;
-  compute: ProcessCompute;
+  compute: ComputeDriver;
 }
 
 /** Opens the configured database: PostgreSQL when DATABASE_URL is set, else PGlite in the data dir. */
@@ -39,10 +42,27 @@ export async function startServer(
   await store.migrate();
   const queue = new StoreQueue(db);
   let log: FastifyBaseLogger | undefined;
-  const compute = new ProcessCompute({
-    onLine: (runner, line) => log?.debug({ runner }, line),
-    ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
-  });
+  const compute: ComputeDriver =
+    config.compute === 'ecs'
+      ? new EcsCompute({
+          client: new ECSClient({ region: config.ecsRegion! }),
+          cluster: config.ecsCluster,
+          subnets: config.ecsSubnets,
+          securityGroups: config.ecsSecurityGroups,
+          capacityProviders: config.ecsCapacityProviders,
+          runnerImage: config.ecsRunnerImage!,
+          logGroup: config.ecsLogGroup,
+          region: config.ecsRegion!,
+          executionRoleArn: config.ecsExecutionRoleArn!,
+          ...(config.ecsTaskRoleArn ? { taskRoleArn: config.ecsTaskRoleArn } : {}),
+          pollMs: config.ecsPollMs,
+          ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
+          log: (msg, fields) => log?.warn(fields ?? {}, msg),
+        })
+      : new ProcessCompute({
+          onLine: (runner, line) => log?.debug({ runner }, line),
+          ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
+        });
   const opts: BuildOptions = { config, store, queue, compute };
   if (extra.logger !== undefined) opts.logger = extra.logger;
   if (extra.backoffStepMs !== undefined) opts.backoffStepMs = extra.backoffStepMs;

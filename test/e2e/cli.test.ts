@@ -154,6 +154,10 @@ describe('gantry CLI', () => {
       'node -e process.exit(3)',
       '--message',
       'broken',
+      // Switch at once, whether or not a runner of revision 1 is still up: this test is about
+      // rolling back from a failed revision (a rolling rollout would keep revision 1 instead).
+      '--strategy',
+      'recreate',
     ]);
     expect(broken.code).toBe(1);
     expect(broken.stderr).toMatch(
@@ -181,6 +185,25 @@ describe('gantry CLI', () => {
     const missing = await gantry(['revisions', 'delete', 'acme/echo', '7']);
     expect(missing.code).toBe(3);
     expect(missing.stderr).toMatch(/no revision 7 \(it has: 2, 1\)/);
+  });
+
+  it('a rolling deploy of a broken revision is aborted and the serving revision stays', async () => {
+    const broken = await gantry([
+      'deploy',
+      appDir,
+      '--command',
+      'node -e process.exit(3)',
+      '--strategy',
+      'rolling',
+    ]);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/Revision 3 of acme\/echo production failed to start/);
+    expect(broken.stderr).toMatch(/The rollout was aborted: revision 1 keeps serving\./);
+    const revs = json<{ revisions: { number: number; active: boolean; status: string }[] }>(
+      await gantry(['revisions', 'list', 'acme/echo', '--json']),
+    );
+    expect(revs.revisions.find((r) => r.active)?.number).toBe(1);
+    expect(revs.revisions.find((r) => r.number === 3)).toMatchObject({ active: false, status: 'failed' });
   });
 
   it('names what was not found and what exists, with exit 3', async () => {

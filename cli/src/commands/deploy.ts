@@ -20,7 +20,8 @@ const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 export const deployCommand: Command = {
   words: ['deploy'],
   summary: 'Deploy a local folder as a new revision and follow it until live',
-  usage: '[folder] [--app owner/name] [--env E] [--command CMD] [--auth MODE] [--message M] [--no-wait]',
+  usage:
+    '[folder] [--app owner/name] [--env E] [--command CMD] [--auth MODE] [--message M] [--strategy S] [--no-wait]',
   examples: [
     'gantry deploy ./my-app',
     'gantry deploy . --app acme/echo --command "node server.js" --env staging',
@@ -35,6 +36,11 @@ export const deployCommand: Command = {
     },
     auth: { type: 'string', value: 'mode', help: 'Auth mode: private, public or shared (set on the app).' },
     message: { type: 'string', short: 'm', value: 'text', help: 'Note kept with the revision.' },
+    strategy: {
+      type: 'string',
+      value: 'rolling|recreate',
+      help: 'rolling: the new revision takes over once healthy, the old one serves until then (default while runners are live); recreate: switch at once.',
+    },
     'reset-scale': {
       type: 'boolean',
       help: 'Apply "scaling" from gantry.json to an existing app too (a new app always gets it).',
@@ -55,6 +61,10 @@ export const deployCommand: Command = {
     });
     if (cfg.authMode && !AUTH_MODES.includes(cfg.authMode)) {
       throw usageError(`The auth mode must be one of ${AUTH_MODES.join(', ')}, got "${cfg.authMode}".`);
+    }
+    const strategy = str(a.values.strategy);
+    if (strategy !== undefined && strategy !== 'rolling' && strategy !== 'recreate') {
+      throw usageError(`--strategy must be rolling or recreate, got "${strategy}".`);
     }
     const timeoutS = Number(str(a.values.timeout) ?? 300);
     if (!Number.isFinite(timeoutS) || timeoutS <= 0)
@@ -95,10 +105,15 @@ export const deployCommand: Command = {
         cwd: cfg.cwd,
         settings: cfg.settings,
         message: str(a.values.message) ?? `gantry deploy from ${cfg.cwd}`,
+        ...(strategy ? { strategy } : {}),
       },
     });
     const where = `${id} ${ref.env}`;
-    progress.update(`Revision ${rev.number} of ${where} is active`);
+    progress.update(
+      rev.active
+        ? `Revision ${rev.number} of ${where} is active`
+        : `Rolling out revision ${rev.number} of ${where}: the current revision serves until it is healthy`,
+    );
     const summary = {
       app: id,
       environment: ref.env,
@@ -134,10 +149,15 @@ export const deployCommand: Command = {
         progress.done();
         const reason = crashed.detail ?? 'its runner crashed before becoming ready';
         if (ctx.out.json) ctx.out.data({ ...summary, status: 'failed', failure: reason });
+        // A rolling rollout keeps the old revision when the new one fails: nothing to roll back.
+        const now = await api.call<{ revisions: RevisionInfo[] }>('GET', `${envPath(ref)}/revisions`);
+        const serving = now.revisions.find((r) => r.active);
         throw new CliError(
           EXIT.FAILURE,
           `Revision ${rev.number} of ${where} failed to start: ${reason}\n` +
-            `Roll back with \`gantry rollback ${summary.endpoint_id}\`.`,
+            (serving && serving.number !== rev.number
+              ? `The rollout was aborted: revision ${serving.number} keeps serving.`
+              : `Roll back with \`gantry rollback ${summary.endpoint_id}\`.`),
         );
       }
       if (mine.length === 0 && Date.now() - started > FIRST_RUNNER_GRACE_MS) {

@@ -23,7 +23,22 @@ export interface RunnerExit {
   signal: string | null;
   /** The last lines the runner printed, for the record when it failed. */
   tail: string[];
+  /** It never ran because the cloud found no capacity for it (e.g. ECS gave up waiting for an instance). */
+  schedulingFailure?: boolean;
 }
+
+/**
+ * The cloud had no capacity for the runner (no GPU instance, no memory, no capacity provider could
+ * place it). Not the app's fault: the scaler retries every 20 s instead of backing off, and the
+ * runner is recorded with fal's error type `runner_scheduling_failure`.
+ */
+export class RunnerSchedulingError extends Error {
+  override readonly name = 'RunnerSchedulingError';
+  readonly errorType = 'runner_scheduling_failure';
+}
+
+export const isSchedulingFailure = (err: unknown): boolean =>
+  err instanceof Error && err.name === 'RunnerSchedulingError';
 
 export interface ComputeDriver {
   start(spec: RunnerSpec): Promise<void>;

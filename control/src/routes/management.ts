@@ -17,10 +17,12 @@ import {
 } from '../domain.ts';
 import { GantryError } from '../errors.ts';
 import type { QueueDriver } from '../queue/queue-driver.ts';
+import type { Rollouts } from '../scaling/rollouts.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import { mergeRuntimeSettings, parseCodeSettings } from '../scaling-settings.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
+import { RolloutView, rolloutView, Strategy } from './rollouts.ts';
 
 /** Lower-case letters, digits and single dashes; `--` is reserved for `name--env` endpoint ids. */
 export const NAME = '^(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
@@ -118,10 +120,24 @@ const CreateRevision = Type.Object(
     message: Type.Optional(Type.String()),
     annotations: Type.Optional(Type.Object({}, { additionalProperties: true })),
     activate: Type.Optional(Type.Boolean({ default: true, description: 'make it the active revision now' })),
+    strategy: Type.Optional(
+      Type.Union([Type.Literal('rolling'), Type.Literal('recreate')], {
+        description:
+          'rolling: switch once a runner of it is healthy (the default while runners are live); recreate: switch now',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
-const SetActive = Type.Object({ revision: Type.Integer({ minimum: 1 }) }, { additionalProperties: false });
+const SetActive = Type.Object(
+  {
+    revision: Type.Integer({ minimum: 1 }),
+    strategy: Type.Optional(Strategy),
+    reason: Type.Optional(Type.String({ maxLength: 1000 })),
+    by: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
 const ScalingPatch = Type.Record(Type.String(), Type.Unknown());
 const Limit = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
@@ -201,6 +217,7 @@ export interface ManagementDeps {
   store: Store;
   queue: QueueDriver;
   scaler: Scaler;
+  rollouts: Rollouts;
   clock?: () => number;
 }
 
@@ -317,7 +334,14 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
         annotations: (body.annotations ?? {}) as Record<string, unknown>,
         created_by: 'api',
       });
-      if (body.activate !== false) await activate(env, rev);
+      if (body.activate !== false) {
+        await d.rollouts.start(env, {
+          revision: rev,
+          reason: 'deploy',
+          by: 'api',
+          ...(body.strategy ? { strategy: body.strategy } : {}),
+        });
+      }
       const fresh = (await store.getEnvironmentById(env.id))!;
       return reply.code(201).send(revisionView(rev, fresh));
     },
@@ -342,29 +366,21 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
     },
   );
 
-  /** Switches the active revision. Runners of other revisions drain once they are idle. */
-  async function activate(env: Environment, rev: Revision): Promise<void> {
-    await store.setActiveRevision(env.id, rev.id);
-    for (const r of await store.listRunners(env.id)) {
-      if (r.revision_id !== rev.id && !r.drain_requested) await d.scaler.drain(r.id);
-    }
-    await d.scaler.reconcile(env.id);
-  }
-
   app.put(
     '/v1/apps/:owner/:name/environments/:env/active-revision',
     {
       schema: {
         tags: TAGS,
-        summary: 'Set the active revision (a rollback is this call with an earlier number)',
+        summary:
+          'Set the active revision (a rollback is this call with an earlier number), through a rollout: `rolling` by default while runners are live, so the switch happens once the new revision is healthy',
         params: EnvParams,
         body: SetActive,
-        response: { 200: RevisionView },
+        response: { 200: Type.Intersect([RevisionView, Type.Object({ rollout: RolloutView })]) },
       },
     },
     async (req) => {
       const { env } = await loadEnv(req);
-      const { revision } = req.body as Static<typeof SetActive>;
+      const { revision, strategy, reason, by } = req.body as Static<typeof SetActive>;
       const rev = await revisionByNumber(env, revision);
       const health = (await store.revisionHealth(env.id)).get(rev.id);
       if (health?.status === 'failed' && env.active_revision_id !== rev.id) {
@@ -373,8 +389,14 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
           `Revision ${revision} of ${env.name} failed to start, so it is not made active: ${health.failure}`,
         );
       }
-      await activate(env, rev);
-      return revisionView(rev, (await store.getEnvironmentById(env.id))!, health);
+      const rollout = await d.rollouts.start(env, {
+        revision: rev,
+        ...(strategy ? { strategy } : {}),
+        reason: reason ?? 'set active revision',
+        by: by ?? 'api',
+      });
+      const fresh = (await store.getEnvironmentById(env.id))!;
+      return { ...revisionView(rev, fresh, health), rollout: await rolloutView(store, fresh, rollout) };
     },
   );
 

@@ -60,8 +60,12 @@ export function registerRunnerRoutes(
     { schema: { tags: TAGS, params: Params, body: StateReport, response: { 204: Type.Null() } } },
     async (req, reply) => {
       const { id } = await auth(req);
-      const runner = (await d.store.getRunner(id))!;
       const body = req.body as StateReport;
+      // A runner that has ended is done talking to us; forget it (the cache would only grow).
+      if (body.state === 'TERMINATED') known.delete(id);
+      const runner = await d.store.getRunner(id);
+      // Its app was deleted meanwhile: nothing to record; its next pull tells it to drain.
+      if (!runner) return reply.code(204).send();
       let state = body.state;
       // Once control asked a runner to drain, it stays DRAINING until it ends.
       if (runner.drain_requested && (state === 'IDLE' || state === 'RUNNING')) state = 'DRAINING';

@@ -1,21 +1,22 @@
 /**
- * The scaler: observes each environment, asks the pure autoscaler what to do, and does it through
- * the compute driver. It runs on every submit (so a request to an environment with no runners
- * starts one at once) and on a steady tick (keep_alive, scale-in, crash recovery).
+ * The scaler: observes each environment, asks the pure autoscaler (and, during a rollout, the
+ * pure rollout plan) what to do, and does it through the compute driver. It runs on every submit
+ * (so a request to an environment with no runners starts one at once) and on a steady tick
+ * (keep_alive, scale-in, startup_timeout, crash recovery, rollouts).
  *
  * One reconcile per environment at a time: concurrent submits must not both start a runner for
- * the same missing slot.
+ * the same missing slot. The scaler owns each environment's backoff (in memory: a restarted
+ * control starts with a clean slate, which costs at most one extra failed start).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ComputeDriver, RunnerExit } from '../compute/compute-driver.ts';
+import { type ComputeDriver, isSchedulingFailure, type RunnerExit } from '../compute/compute-driver.ts';
+import type { Environment, Revision, RolloutRecord, RunnerRecord } from '../domain.ts';
 import type { RequestService } from '../request-service.ts';
 import type { Store } from '../store/store.ts';
 import { autoscale } from './autoscaler.ts';
-
-/** Crash backoff: +30 s per consecutive failed start, at most 10 minutes (fal's rule). */
-export const BACKOFF_STEP_MS = 30_000;
-export const BACKOFF_CAP_MS = 600_000;
+import { afterFailure, BACKOFF_RULES, type Backoff, type FailureKind } from './backoff.ts';
+import { planRollout } from './rollout-plan.ts';
 
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -27,15 +28,16 @@ export interface ScalerOptions {
   log: FastifyBaseLogger;
   tickMs: number;
   clock?: () => number;
+  /** Crash backoff step (30 s); tests shorten it. */
   backoffStepMs?: number;
-  /** Issue 7: the decrypted secrets of an environment, given to each runner it starts as env vars. */
+  /** The decrypted secrets of an environment, given to each runner it starts as env vars. */
   secretEnv?: (envId: string) => Promise<Record<string, string>>;
 }
 
 export class Scaler {
   private readonly running = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
-  private readonly failures = new Map<string, { count: number; until: number }>();
+  private readonly backoffs = new Map<string, Backoff>();
   private readonly pendingExits = new Set<Promise<void>>();
   /**
    * Free request slots per environment as of its last reconcile, less submits since. A submit
@@ -116,64 +118,159 @@ export class Scaler {
     return p;
   }
 
+  /** The backoff in force for an environment, for the API and tests. */
+  backoff(envId: string): Backoff | undefined {
+    return this.backoffs.get(envId);
+  }
+
   private async reconcileOnce(envId: string): Promise<void> {
     if (this.closed) return;
     const { store } = this.o;
+    const rollout = await store.getOpenRollout(envId);
+    if (rollout) await this.advanceRollout(rollout);
+
     const env = await store.getEnvironmentById(envId);
     if (!env) return;
     const runners = await store.listRunners(envId);
     const revision = env.active_revision_id ? await store.getRevision(env.active_revision_id) : undefined;
-    if (!revision) {
-      for (const r of runners) if (!r.drain_requested) await this.drain(r.id);
-      return;
+    const holding = rollout ? ((await store.getOpenRollout(envId))?.candidate_runner_id ?? null) : null;
+    // Runners of any other revision are on their way out, unless one is the rollout's candidate.
+    for (const r of runners) {
+      if (r.revision_id !== revision?.id && r.ended_at === null && !r.drain_requested && r.id !== holding) {
+        await this.drain(r.id);
+      }
     }
+    if (!revision) return;
+
     const counts = await store.requestCounts(envId);
-    const failure = this.failures.get(envId);
+    const own = runners.filter((r) => r.revision_id === revision.id && r.ended_at === null);
+    const backoff = this.backoffs.get(envId) ?? null;
     // What control handed out is authoritative; a runner's own report may lag behind it.
     const held = this.o.requests.inFlightByRunner();
     const decision = autoscale({
       now: this.now(),
-      settings: { ...env.scaling, max_multiplexing: revision.settings.max_multiplexing },
-      queued: counts.queued,
-      inFlight: counts.inProgress,
+      settings: {
+        ...env.scaling,
+        max_multiplexing: revision.settings.max_multiplexing,
+        startup_timeout: revision.settings.startup_timeout,
+      },
+      work: counts.byPriority,
       oldestQueuedAt: counts.oldestQueuedAt,
-      runners: runners.map((r) => ({
+      runners: own.map((r) => ({
         id: r.id,
         state: r.state,
         inFlight: Math.max(r.in_flight, held.get(r.id) ?? 0),
         createdAt: r.created_at,
         lastActiveAt: r.last_active_at,
+        served: r.history.some((h) => h.state === 'RUNNING'),
         drainRequested: r.drain_requested,
       })),
-      noStartBefore: failure ? failure.until : null,
+      backoff,
+      estimates: await store.recentTimings(envId),
     });
-    if (decision.start > 0 || decision.drain.length > 0) {
+    if (decision.start > 0 || decision.drain.length > 0 || decision.stop.length > 0) {
       this.o.log.info({ env: envId, ...decision }, 'scaling');
     }
-    const serving = runners.filter((r) => r.state === 'IDLE' || r.state === 'RUNNING').length;
+    const serving = own.filter((r) => r.state === 'IDLE' || r.state === 'RUNNING').length;
     this.slack.set(envId, serving * revision.settings.max_multiplexing - (counts.queued + counts.inProgress));
+    for (const id of decision.stop) {
+      await this.killFailedStart(
+        id,
+        `did not become healthy within startup_timeout (${revision.settings.startup_timeout} s)`,
+      );
+      this.recordFailure(envId, 'crash');
+    }
     for (const id of decision.drain) await this.drain(id);
     for (let i = 0; i < decision.start; i++) {
-      const token = randomBytes(24).toString('base64url');
-      const runner = await store.createRunner(envId, revision.id, hashToken(token));
-      try {
-        await this.o.compute.start({
-          runnerId: runner.id,
-          token,
-          controlUrl: this.o.controlUrl(),
-          environmentId: envId,
-          revision,
-          // Issue 7 (secrets): read at each start, so a restart picks up changed secrets.
-          env: (await this.o.secretEnv?.(envId)) ?? {},
-        });
-      } catch (err) {
-        this.o.log.error({ err, runner: runner.id }, 'starting a runner failed');
-        await store.setRunnerState(runner.id, 'CRASH_BACKOFF', {
-          detail: `start failed: ${(err as Error).message}`,
-        });
-        this.recordFailure(envId);
+      const outcome = await this.startRunner(env, revision);
+      if (outcome !== 'started') {
+        this.recordFailure(envId, outcome);
+        break;
       }
     }
+  }
+
+  /** Carries out the next step of an open rollout. */
+  private async advanceRollout(rollout: RolloutRecord): Promise<void> {
+    const { store } = this.o;
+    const target = await store.getRevision(rollout.to_revision_id);
+    const env = await store.getEnvironmentById(rollout.environment_id);
+    if (!target || !env) {
+      await store.endRollout(rollout.id, 'aborted', 'the target revision no longer exists');
+      return;
+    }
+    const runners = await store.listRunners(env.id, rollout.created_at);
+    const step = planRollout(rollout, runners, this.now(), target.settings.startup_timeout * 1000);
+    switch (step.kind) {
+      case 'wait':
+        return;
+      case 'start_candidate': {
+        const outcome = await this.startRunner(env, target, rollout.id);
+        if (outcome !== 'started') {
+          await store.endRollout(
+            rollout.id,
+            'aborted',
+            outcome === 'capacity'
+              ? 'runner_scheduling_failure: no capacity for the new revision’s first runner'
+              : 'the new revision’s first runner could not be started',
+          );
+        }
+        return;
+      }
+      case 'abort':
+        if (step.stopCandidate && rollout.candidate_runner_id) {
+          await this.killFailedStart(rollout.candidate_runner_id, 'not healthy within startup_timeout');
+        }
+        this.o.log.warn({ env: env.id, rollout: rollout.id, detail: step.detail }, 'rollout aborted');
+        await store.endRollout(rollout.id, 'aborted', step.detail);
+        return;
+      case 'switch':
+        if (!(await store.endRollout(rollout.id, 'completed', null))) return;
+        this.o.log.info({ env: env.id, rollout: rollout.id, drain: step.drain }, 'rollout switched');
+        for (const id of step.drain) await this.drain(id);
+        return;
+    }
+  }
+
+  /** Starts one runner of a revision; a rollout's candidate is recorded before it can pull. */
+  private async startRunner(
+    env: Environment,
+    revision: Revision,
+    rolloutId?: string,
+  ): Promise<'started' | FailureKind> {
+    const { store } = this.o;
+    const token = randomBytes(24).toString('base64url');
+    const runner = await store.createRunner(env.id, revision.id, hashToken(token));
+    if (rolloutId) await store.setRolloutCandidate(rolloutId, runner.id);
+    try {
+      await this.o.compute.start({
+        runnerId: runner.id,
+        token,
+        controlUrl: this.o.controlUrl(),
+        environmentId: env.id,
+        revision,
+        // Read at each start, so a restart rollout picks up changed secrets.
+        env: (await this.o.secretEnv?.(env.id)) ?? {},
+      });
+      return 'started';
+    } catch (err) {
+      const capacity = isSchedulingFailure(err);
+      this.o.log.error({ err, runner: runner.id, capacity }, 'starting a runner failed');
+      // A runner that could not be placed never ran: TERMINATED with the reason, not a crash.
+      await store.setRunnerState(runner.id, capacity ? 'TERMINATED' : 'CRASH_BACKOFF', {
+        detail: capacity
+          ? `runner_scheduling_failure: ${(err as Error).message}`
+          : `start failed: ${(err as Error).message}`,
+      });
+      return capacity ? 'capacity' : 'crash';
+    }
+  }
+
+  /** Ends a runner that failed to start in time; the record says why. */
+  private async killFailedStart(runnerId: string, why: string): Promise<void> {
+    await this.o.store.requestDrain(runnerId);
+    await this.o.store.setRunnerState(runnerId, 'CRASH_BACKOFF', { detail: why, in_flight: 0 });
+    await this.o.compute.kill(runnerId);
   }
 
   /** Stops a runner the polite way: it finishes what it holds, then exits. */
@@ -188,31 +285,43 @@ export class Scaler {
     await this.o.compute.kill(runnerId);
   }
 
-  /** A runner that becomes ready clears its environment's crash backoff. */
+  /** A runner that becomes ready clears its environment's backoff. */
   runnerReady(envId: string): void {
-    this.failures.delete(envId);
+    this.backoffs.delete(envId);
   }
 
-  private recordFailure(envId: string): void {
-    const count = (this.failures.get(envId)?.count ?? 0) + 1;
-    const step = this.o.backoffStepMs ?? BACKOFF_STEP_MS;
-    this.failures.set(envId, { count, until: this.now() + Math.min(step * count, BACKOFF_CAP_MS) });
+  private recordFailure(envId: string, kind: FailureKind): void {
+    const rules = { ...BACKOFF_RULES, crashStepMs: this.o.backoffStepMs ?? BACKOFF_RULES.crashStepMs };
+    this.backoffs.set(envId, afterFailure(this.backoffs.get(envId) ?? null, kind, this.now(), rules));
   }
 
   private async onRunnerExit(e: RunnerExit): Promise<void> {
-    const runner = await this.o.store.getRunner(e.runnerId);
+    const { store } = this.o;
+    const runner = await store.getRunner(e.runnerId);
     if (!runner) return;
     const failedStart = runner.ready_at === null && !runner.drain_requested;
     const crashed = e.code !== 0 && !runner.drain_requested;
-    const detail = crashed
-      ? `runner exited with ${e.signal ?? `code ${e.code}`}${e.tail.length ? `: ${e.tail.slice(-5).join(' | ')}` : ''}`
-      : null;
-    await this.o.store.setRunnerState(e.runnerId, failedStart ? 'CRASH_BACKOFF' : 'TERMINATED', {
+    const tail = e.tail.length ? `: ${e.tail.slice(-5).join(' | ')}` : '';
+    const noCapacity = failedStart && e.schedulingFailure === true;
+    const detail = noCapacity
+      ? `runner_scheduling_failure${tail}`
+      : crashed
+        ? `runner exited with ${e.signal ?? `code ${e.code}`}${tail}`
+        : null;
+    await store.setRunnerState(e.runnerId, failedStart && !noCapacity ? 'CRASH_BACKOFF' : 'TERMINATED', {
       detail,
       in_flight: 0,
     });
-    if (failedStart) this.recordFailure(runner.environment_id);
+    // A rollout candidate's failure aborts its rollout; it must not hold back the revision that serves.
+    if (failedStart && (await this.isActiveRevision(runner))) {
+      this.recordFailure(runner.environment_id, noCapacity ? 'capacity' : 'crash');
+    }
     await this.o.requests.runnerEnded(e.runnerId);
     if (!this.closed) await this.reconcile(runner.environment_id);
+  }
+
+  private async isActiveRevision(runner: RunnerRecord): Promise<boolean> {
+    const env = await this.o.store.getEnvironmentById(runner.environment_id);
+    return env?.active_revision_id === runner.revision_id;
   }
 }

@@ -159,6 +159,29 @@ ALTER TABLE requests ADD COLUMN key_id text;
 CREATE INDEX requests_key ON requests (key_id) WHERE key_id IS NOT NULL;
 `,
   },
+  {
+    version: 4,
+    name: 'rollouts',
+    sql: `
+CREATE TABLE rollouts (
+  id text PRIMARY KEY,
+  environment_id text NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+  from_revision_id text,
+  to_revision_id text NOT NULL,
+  strategy text NOT NULL,
+  restart boolean NOT NULL DEFAULT false,
+  state text NOT NULL,
+  reason text,
+  created_by text,
+  candidate_runner_id text,
+  detail text,
+  created_at float8 NOT NULL,
+  switched_at float8,
+  ended_at float8
+);
+CREATE INDEX rollouts_env ON rollouts (environment_id, created_at);
+`,
+  },
 ];
 
 /** Brings the schema up to date; safe to call at every start, from several processes at once. */

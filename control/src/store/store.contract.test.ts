@@ -143,6 +143,7 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
       queued: 2,
       inProgress: 1,
       oldestQueuedAt: low.created_at,
+      byPriority: { normal: { queued: 1, inFlight: 1 }, low: { queued: 1, inFlight: 0 } },
     });
   });
 
@@ -325,5 +326,52 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
     await store.createApp('a', 'b', 'public');
     const err = await store.createApp('a', 'b', 'public').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GantryError);
+  });
+  it('records rollouts: one open per environment, completing one switches the active revision', async () => {
+    const { env, rev } = await appWithRevision();
+    const next = await store.createRevision(env.id, { command: ['true'], settings: parseCodeSettings() });
+    const base = {
+      environment_id: env.id,
+      from_revision_id: rev.id,
+      strategy: 'rolling' as const,
+      restart: false,
+      reason: 'deploy',
+      created_by: 'api',
+    };
+    const first = await store.createRollout({ ...base, to_revision_id: next.id });
+    const second = await store.createRollout({ ...base, to_revision_id: next.id });
+    expect(second.superseded.map((r) => r.id)).toEqual([first.rollout.id]);
+    expect((await store.getOpenRollout(env.id))?.id).toBe(second.rollout.id);
+    expect(await store.endRollout(second.rollout.id, 'completed', null)).toBe(true);
+    expect(await store.endRollout(second.rollout.id, 'aborted', 'late')).toBe(false);
+    expect((await store.getEnvironmentById(env.id))?.active_revision_id).toBe(next.id);
+    const list = await store.listRollouts(env.id, 10);
+    expect(list.map((r) => r.state)).toEqual(['completed', 'superseded']);
+    expect(list[0]!.switched_at).not.toBeNull();
+    expect(await store.getOpenRollout(env.id)).toBeUndefined();
+  });
+
+  it('knows recent cold start and request times once it has seen both', async () => {
+    const { env, rev } = await appWithRevision();
+    expect(await store.recentTimings(env.id)).toBeNull();
+    const runner = await store.createRunner(env.id, rev.id, 'h');
+    await store.setRunnerState(runner.id, 'IDLE');
+    const req = await store.createRequest({
+      environment_id: env.id,
+      path: '',
+      input: {},
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: null,
+    });
+    await store.completeRequest(req.id, {
+      result_status: 200,
+      result_body: {},
+      result_content_type: 'application/json',
+      error: null,
+      error_type: null,
+      inference_ms: 1500,
+    });
+    expect(await store.recentTimings(env.id)).toEqual({ coldStartMs: expect.any(Number), serviceMs: 1500 });
   });
 });

@@ -21,6 +21,9 @@ import type {
   RequestRecord,
   Revision,
   RevisionHealth,
+  RolloutRecord,
+  RolloutState,
+  RolloutStrategy,
   RunnerRecord,
 } from '../domain.ts';
 import { GantryError } from '../errors.ts';
@@ -457,19 +460,59 @@ export class Store {
     return Number(r.rows[0]!.n);
   }
 
-  /** Counts of the environment's requests by status, for the autoscaler. */
-  async requestCounts(
-    envId: string,
-  ): Promise<{ queued: number; inProgress: number; oldestQueuedAt: number | null }> {
-    const r = await this.db.query<{ queued: number; in_progress: number; oldest: number | null }>(
-      `SELECT COUNT(*) FILTER (WHERE status='IN_QUEUE')::int AS queued,
+  /** Counts of the environment's requests by status (in all and per priority), for the autoscaler. */
+  async requestCounts(envId: string): Promise<{
+    queued: number;
+    inProgress: number;
+    oldestQueuedAt: number | null;
+    byPriority: Record<Priority, { queued: number; inFlight: number }>;
+  }> {
+    const r = await this.db.query<{
+      priority: Priority;
+      queued: number;
+      in_progress: number;
+      oldest: number | null;
+    }>(
+      `SELECT priority,
+              COUNT(*) FILTER (WHERE status='IN_QUEUE')::int AS queued,
               COUNT(*) FILTER (WHERE status='IN_PROGRESS')::int AS in_progress,
               MIN(created_at) FILTER (WHERE status='IN_QUEUE') AS oldest
-       FROM requests WHERE environment_id=$1 AND status <> 'COMPLETED'`,
+       FROM requests WHERE environment_id=$1 AND status <> 'COMPLETED' GROUP BY priority`,
       [envId],
     );
-    const row = r.rows[0]!;
-    return { queued: Number(row.queued), inProgress: Number(row.in_progress), oldestQueuedAt: row.oldest };
+    const byPriority = { normal: { queued: 0, inFlight: 0 }, low: { queued: 0, inFlight: 0 } };
+    let oldestQueuedAt: number | null = null;
+    for (const row of r.rows) {
+      const p = row.priority === 'low' ? 'low' : 'normal';
+      byPriority[p] = { queued: Number(row.queued), inFlight: Number(row.in_progress) };
+      if (row.oldest !== null && (oldestQueuedAt === null || row.oldest < oldestQueuedAt))
+        oldestQueuedAt = Number(row.oldest);
+    }
+    return {
+      queued: byPriority.normal.queued + byPriority.low.queued,
+      inProgress: byPriority.normal.inFlight + byPriority.low.inFlight,
+      oldestQueuedAt,
+      byPriority,
+    };
+  }
+
+  /**
+   * What this environment's recent history says a cold start and a request take (means of the last
+   * 20 cold starts and the last 50 timed requests); null until both have been seen.
+   */
+  async recentTimings(envId: string): Promise<{ coldStartMs: number; serviceMs: number } | null> {
+    const r = await this.db.query<{ cold: number | null; service: number | null }>(
+      `SELECT
+         (SELECT AVG(cold_start_ms) FROM (SELECT cold_start_ms FROM runners
+            WHERE environment_id=$1 AND cold_start_ms IS NOT NULL ORDER BY created_at DESC LIMIT 20) c) AS cold,
+         (SELECT AVG(inference_ms) FROM (SELECT inference_ms FROM requests
+            WHERE environment_id=$1 AND status='COMPLETED' AND inference_ms IS NOT NULL
+            ORDER BY created_at DESC LIMIT 50) s) AS service`,
+      [envId],
+    );
+    const row = r.rows[0];
+    if (!row || row.cold === null || row.service === null) return null;
+    return { coldStartMs: Number(row.cold), serviceMs: Number(row.service) };
   }
 
   // ---- logs -------------------------------------------------------------------------------
@@ -645,6 +688,32 @@ export class Store {
     return r.rows[0];
   }
 
+  /**
+   * Whether a runner may take work now, in one round trip (it runs on every pull): `drain` when it
+   * was asked to drain, has ended, or serves a revision that is no longer active; `not yet` for a
+   * rolling rollout's candidate, healthy and waiting for the switch; `yes` otherwise.
+   */
+  async pullGate(runnerId: string): Promise<'yes' | 'not yet' | 'drain'> {
+    const r = await this.db.query<{
+      drain_requested: boolean;
+      ended: boolean;
+      serves_active: boolean;
+      candidate: string | null;
+    }>(
+      `SELECT r.drain_requested, r.ended_at IS NOT NULL AS ended,
+              (e.active_revision_id IS NULL OR e.active_revision_id = r.revision_id) AS serves_active,
+              (SELECT o.candidate_runner_id FROM rollouts o
+                WHERE o.environment_id = e.id AND o.state = 'in_progress'
+                ORDER BY o.created_at DESC LIMIT 1) AS candidate
+       FROM runners r JOIN environments e ON e.id = r.environment_id WHERE r.id = $1`,
+      [runnerId],
+    );
+    const row = r.rows[0];
+    if (!row || row.drain_requested || row.ended) return 'drain';
+    if (row.serves_active) return 'yes';
+    return row.candidate === runnerId ? 'not yet' : 'drain';
+  }
+
   async requestDrain(id: string): Promise<void> {
     await this.db.query('UPDATE runners SET drain_requested=true WHERE id=$1', [id]);
   }
@@ -708,6 +777,102 @@ export class Store {
             [repository, commitSha, limit],
           );
     return r.rows;
+  }
+
+  // ---- rollouts --------------------------------------------------------------------------
+
+  /**
+   * Records a new rollout. One rollout is in progress per environment at a time: any other open
+   * one is marked superseded in the same transaction, and returned so its candidate can go.
+   */
+  async createRollout(r: {
+    environment_id: string;
+    from_revision_id: string | null;
+    to_revision_id: string;
+    strategy: RolloutStrategy;
+    restart: boolean;
+    reason: string | null;
+    created_by: string | null;
+  }): Promise<{ rollout: RolloutRecord; superseded: RolloutRecord[] }> {
+    const now = this.clock();
+    return this.db.transaction(async (tx) => {
+      await tx.query('SELECT id FROM environments WHERE id=$1 FOR UPDATE', [r.environment_id]);
+      const superseded = await tx.query<RolloutRecord>(
+        `UPDATE rollouts SET state='superseded', ended_at=$2, detail='a newer rollout replaced it'
+         WHERE environment_id=$1 AND state='in_progress' RETURNING *`,
+        [r.environment_id, now],
+      );
+      const created = await tx.query<RolloutRecord>(
+        `INSERT INTO rollouts (id, environment_id, from_revision_id, to_revision_id, strategy, restart, state,
+           reason, created_by, created_at)
+         VALUES ($1,$2,$3,$4,$5,$6,'in_progress',$7,$8,$9) RETURNING *`,
+        [
+          randomUUID(),
+          r.environment_id,
+          r.from_revision_id,
+          r.to_revision_id,
+          r.strategy,
+          r.restart,
+          r.reason,
+          r.created_by,
+          now,
+        ],
+      );
+      return { rollout: created.rows[0]!, superseded: superseded.rows };
+    });
+  }
+
+  async getOpenRollout(envId: string): Promise<RolloutRecord | undefined> {
+    const r = await this.db.query<RolloutRecord>(
+      `SELECT * FROM rollouts WHERE environment_id=$1 AND state='in_progress' ORDER BY created_at DESC LIMIT 1`,
+      [envId],
+    );
+    return r.rows[0];
+  }
+
+  async getRollout(id: string): Promise<RolloutRecord | undefined> {
+    return (await this.db.query<RolloutRecord>('SELECT * FROM rollouts WHERE id=$1', [id])).rows[0];
+  }
+
+  async listRollouts(envId: string, limit: number): Promise<RolloutRecord[]> {
+    const r = await this.db.query<RolloutRecord>(
+      'SELECT * FROM rollouts WHERE environment_id=$1 ORDER BY created_at DESC LIMIT $2',
+      [envId, limit],
+    );
+    return r.rows;
+  }
+
+  async setRolloutCandidate(id: string, runnerId: string): Promise<void> {
+    await this.db.query('UPDATE rollouts SET candidate_runner_id=$2 WHERE id=$1', [id, runnerId]);
+  }
+
+  /**
+   * Ends an in-progress rollout. `completed` also switches the environment's active revision, in the
+   * same transaction, so the record and the switch cannot disagree. False when it was no longer open.
+   */
+  async endRollout(
+    id: string,
+    state: Exclude<RolloutState, 'in_progress'>,
+    detail: string | null,
+  ): Promise<boolean> {
+    const now = this.clock();
+    return this.db.transaction(async (tx) => {
+      const r = await tx.query<RolloutRecord>(
+        `UPDATE rollouts SET state=$2, detail=COALESCE($3, detail), ended_at=$4,
+           switched_at = CASE WHEN $2='completed' THEN $4 ELSE switched_at END
+         WHERE id=$1 AND state='in_progress' RETURNING *`,
+        [id, state, detail, now],
+      );
+      const row = r.rows[0];
+      if (!row) return false;
+      if (state === 'completed') {
+        await tx.query('UPDATE environments SET active_revision_id=$2 WHERE id=$1', [
+          row.environment_id,
+          row.to_revision_id,
+        ]);
+      }
+      return true;
+    });
   }
 
   // ---- keys -------------------------------------------------------------------------------

@@ -1,0 +1,240 @@
+/**
+ * The runner lifecycle and rollouts through the real control service (PGlite, the embedded queue,
+ * the HTTP routes), with a fake compute driver: runners are reported through the runner protocol
+ * by the test, and the clock is the test's, so startup_timeout and backoffs are exact.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildApp, type ControlService } from '../app.ts';
+import { hashKey } from '../auth.ts';
+import {
+  type ComputeDriver,
+  type RunnerExit,
+  RunnerSchedulingError,
+  type RunnerSpec,
+} from '../compute/compute-driver.ts';
+import { loadConfig } from '../config.ts';
+import { StoreQueue } from '../queue/store-queue.ts';
+import { PgliteClient } from '../store/pglite-client.ts';
+import { Store } from '../store/store.ts';
+
+class FakeCompute implements ComputeDriver {
+  readonly started: RunnerSpec[] = [];
+  readonly stopped: string[] = [];
+  readonly killed: string[] = [];
+  failNext: Error | undefined;
+  private listener: ((e: RunnerExit) => void) | undefined;
+  async start(spec: RunnerSpec): Promise<void> {
+    const err = this.failNext;
+    this.failNext = undefined;
+    if (err) throw err;
+    this.started.push(spec);
+  }
+  async stop(id: string): Promise<void> {
+    this.stopped.push(id);
+  }
+  async kill(id: string): Promise<void> {
+    this.killed.push(id);
+  }
+  onExit(listener: (e: RunnerExit) => void): void {
+    this.listener = listener;
+  }
+  exit(runnerId: string, code: number): void {
+    this.listener?.({ runnerId, code, signal: null, tail: [] });
+  }
+  async close(): Promise<void> {}
+}
+
+const KEY = 'gk_admin_test';
+const BASE = '/v1/apps/t/app/environments/production';
+let now = 1_000_000;
+let svc: ControlService;
+let store: Store;
+let compute: FakeCompute;
+
+beforeEach(async () => {
+  now = 1_000_000;
+  const db = await PgliteClient.open(undefined);
+  store = new Store(db, () => now);
+  await store.migrate();
+  await store.putKey('admin', hashKey(KEY), 'ADMIN', 'test');
+  compute = new FakeCompute();
+  svc = await buildApp({
+    config: loadConfig({ GANTRY_LOG_LEVEL: 'silent' }),
+    store,
+    queue: new StoreQueue(db, () => now),
+    compute,
+    clock: () => now,
+  });
+});
+afterEach(async () => {
+  await svc.close();
+});
+
+async function call(method: 'GET' | 'POST' | 'PUT' | 'PATCH', url: string, body?: unknown) {
+  const res = await svc.app.inject({
+    method,
+    url,
+    headers: { authorization: `Key ${KEY}` },
+    ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
+  });
+  return { status: res.statusCode, body: res.json() as Record<string, unknown> & { rollouts?: Rollout[] } };
+}
+interface Rollout {
+  state: string;
+  strategy: string;
+  from_revision: number | null;
+  to_revision: number;
+  detail: string | null;
+  restart: boolean;
+}
+
+const spec = (i: number) => compute.started[i]!;
+async function report(s: RunnerSpec, state: string, extra: Record<string, unknown> = {}) {
+  const res = await svc.app.inject({
+    method: 'POST',
+    url: `/internal/v1/runners/${s.runnerId}/state`,
+    headers: { authorization: `Bearer ${s.token}` },
+    payload: { state, ...extra },
+  });
+  expect(res.statusCode).toBe(204);
+  await svc.scaler.reconcile(s.environmentId);
+}
+async function pull(s: RunnerSpec) {
+  const res = await svc.app.inject({
+    method: 'POST',
+    url: `/internal/v1/runners/${s.runnerId}/pull`,
+    headers: { authorization: `Bearer ${s.token}` },
+    payload: { max: 1, wait_ms: 0 },
+  });
+  return res.json() as { jobs: unknown[]; drain: boolean };
+}
+const runnerOf = (id: string) => store.getRunner(id);
+async function deploy(settings: Record<string, unknown> = {}) {
+  const r = await call('POST', `${BASE}/revisions`, { command: ['app'], settings });
+  expect(r.status).toBe(201);
+  return r.body;
+}
+async function submit() {
+  const r = await svc.app.inject({ method: 'POST', url: '/queue/t/app', payload: { name: 'x' } });
+  expect(r.statusCode).toBe(200);
+}
+const envId = async () => (await store.getEnvironment((await store.getApp('t', 'app'))!.id, 'production'))!;
+
+describe('runner lifecycle', () => {
+  beforeEach(async () => {
+    await call('POST', '/v1/apps', { owner: 't', name: 'app', auth_mode: 'public' });
+  });
+
+  it('a first request starts a runner at once; its cold start is kept', async () => {
+    await deploy();
+    await submit();
+    expect(compute.started).toHaveLength(1);
+    now += 800;
+    await report(spec(0), 'SETUP');
+    await report(spec(0), 'IDLE');
+    expect((await runnerOf(spec(0).runnerId))?.cold_start_ms).toBe(800);
+  });
+
+  it('kills a runner stuck starting past startup_timeout, backs off, then replaces it', async () => {
+    await deploy({ startup_timeout: 60 });
+    await submit();
+    await report(spec(0), 'SETUP');
+    now += 61_000;
+    const env = await envId();
+    await svc.scaler.reconcile(env.id);
+    expect(compute.killed).toEqual([spec(0).runnerId]);
+    const dead = await runnerOf(spec(0).runnerId);
+    expect(dead?.state).toBe('CRASH_BACKOFF');
+    expect(dead?.detail).toMatch(/startup_timeout \(60 s\)/);
+    expect(svc.scaler.backoff(env.id)).toMatchObject({ kind: 'crash', crashes: 1 });
+    await svc.scaler.reconcile(env.id);
+    expect(compute.started).toHaveLength(1); // backing off: test backoff step is the default 30 s
+    now += 30_001;
+    await svc.scaler.reconcile(env.id);
+    expect(compute.started).toHaveLength(2);
+    await report(spec(1), 'IDLE');
+    expect(svc.scaler.backoff(env.id)).toBeUndefined();
+  });
+
+  it('no capacity: the runner is a runner_scheduling_failure and starts are retried after 20 s', async () => {
+    await deploy();
+    compute.failNext = new RunnerSchedulingError('no GPU-A10G capacity');
+    await submit();
+    const env = await envId();
+    const [r] = await store.listRunners(env.id, 0);
+    expect(r).toMatchObject({ state: 'TERMINATED' });
+    expect(r?.detail).toMatch(/^runner_scheduling_failure: no GPU-A10G capacity/);
+    expect(svc.scaler.backoff(env.id)).toMatchObject({ kind: 'capacity', until: now + 20_000 });
+    now += 19_000;
+    await svc.scaler.reconcile(env.id);
+    expect(compute.started).toHaveLength(0);
+    now += 1_001;
+    await svc.scaler.reconcile(env.id);
+    expect(compute.started).toHaveLength(1);
+  });
+});
+
+describe('rollouts', () => {
+  beforeEach(async () => {
+    await call('POST', '/v1/apps', { owner: 't', name: 'app', auth_mode: 'public' });
+    await deploy();
+    await submit();
+    await report(spec(0), 'IDLE');
+  });
+  const rollouts = async () => (await call('GET', `${BASE}/rollouts`)).body.rollouts!;
+
+  it('rolling: the candidate takes no work until it is healthy, then the switch drains the old runner', async () => {
+    await deploy(); // revision 2, with a runner of revision 1 live
+    const [latest] = await rollouts();
+    expect(latest).toMatchObject({
+      state: 'in_progress',
+      strategy: 'rolling',
+      from_revision: 1,
+      to_revision: 2,
+    });
+    expect((await envId()).active_revision_id).toBe(spec(0).revision.id);
+    expect(spec(1).revision.number).toBe(2);
+    expect(await pull(spec(1))).toEqual({ jobs: [], drain: false });
+    await report(spec(1), 'IDLE');
+    expect((await rollouts())[0]).toMatchObject({ state: 'completed' });
+    expect((await envId()).active_revision_id).toBe(spec(1).revision.id);
+    expect(compute.stopped).toContain(spec(0).runnerId);
+    expect((await pull(spec(0))).drain).toBe(true);
+  });
+
+  it('rolling aborts and keeps the old revision when the new one fails to start', async () => {
+    await deploy();
+    await report(spec(1), 'TERMINATED', { detail: 'setup() threw: CUDA out of memory' });
+    const [latest] = await rollouts();
+    expect(latest?.state).toBe('aborted');
+    expect(latest?.detail).toMatch(/CUDA out of memory/);
+    expect((await envId()).active_revision_id).toBe(spec(0).revision.id);
+    expect(compute.stopped).not.toContain(spec(0).runnerId);
+    // The old revision keeps serving: no backoff held against it.
+    expect(svc.scaler.backoff((await envId()).id)).toBeUndefined();
+  });
+
+  it('a restart replaces the runners of the same revision without a gap', async () => {
+    now += 1_000;
+    const r = await call('POST', `${BASE}/rollouts`, { reason: 'secret rotated' });
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ restart: true, strategy: 'rolling', from_revision: 1, to_revision: 1 });
+    expect(spec(1).revision.number).toBe(1);
+    expect(compute.stopped).toEqual([]);
+    await report(spec(1), 'IDLE');
+    expect(compute.stopped).toEqual([spec(0).runnerId]);
+    expect((await rollouts())[0]).toMatchObject({ state: 'completed', reason: 'secret rotated' });
+  });
+
+  it('recreate and a rollback through PUT active-revision switch at once', async () => {
+    await call('POST', `${BASE}/revisions`, { command: ['app'], activate: false });
+    const r = await call('PUT', `${BASE}/active-revision`, { revision: 2, strategy: 'recreate' });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({
+      number: 2,
+      active: true,
+      rollout: { state: 'completed', strategy: 'recreate' },
+    });
+    expect(compute.stopped).toEqual([spec(0).runnerId]);
+  });
+});

@@ -1,0 +1,109 @@
+/**
+ * The whole lifecycle on this machine with the process driver: a burst scales out to
+ * max_concurrency and no further, every request completes once, idle runners drain to zero after
+ * keep_alive, and the next request cold-starts a runner again.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startTestControl, type TestControl } from '../support/control.ts';
+
+interface RunnerView {
+  id: string;
+  state: string;
+  created_at: string;
+  ended_at: string | null;
+  cold_start_ms: number | null;
+}
+
+const LIVE = new Set(['PENDING', 'PULLING', 'SETUP', 'IDLE', 'RUNNING']);
+const RUNNERS = '/v1/apps/test/hello/environments/production/runners';
+
+let control: TestControl;
+
+beforeAll(async () => {
+  control = await startTestControl({ drainGraceSeconds: 5 });
+  await control.deploy({
+    name: 'hello',
+    settings: { max_multiplexing: 1, startup_timeout: 60 },
+    scaling: { max_concurrency: 3, keep_alive: 1.5 },
+  });
+});
+afterAll(async () => {
+  await control?.close();
+});
+
+async function runners(): Promise<RunnerView[]> {
+  const res = await control.admin(RUNNERS);
+  return ((await res.json()) as { runners: RunnerView[] }).runners;
+}
+
+describe('scale out, back to zero, cold start again', () => {
+  it('a burst scales out to max_concurrency and no further, and every request completes once', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 9; i++) {
+      const res = await fetch(`${control.url}/queue/test/hello`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `burst-${i}`, delay_ms: 1500 }),
+      });
+      expect(res.status).toBe(200);
+      ids.push(((await res.json()) as { request_id: string }).request_id);
+    }
+
+    let most = 0;
+    const watch = async () => {
+      const live = (await runners()).filter((r) => LIVE.has(r.state)).length;
+      most = Math.max(most, live);
+      expect(live).toBeLessThanOrEqual(3);
+    };
+    await eventually(
+      async () => {
+        await watch();
+        const statuses = await Promise.all(
+          ids.map(async (id) => {
+            const r = await fetch(`${control.url}/queue/test/hello/requests/${id}/status`);
+            return ((await r.json()) as { status: string }).status;
+          }),
+        );
+        return statuses.every((s) => s === 'COMPLETED') ? true : undefined;
+      },
+      60_000,
+      'every request of the burst to complete',
+    );
+    expect(most).toBe(3);
+
+    for (const [i, id] of ids.entries()) {
+      const r = await fetch(`${control.url}/queue/test/hello/requests/${id}`);
+      expect(r.status).toBe(200);
+      expect(await r.json()).toEqual({ message: `Hello, burst-${i}!` });
+    }
+    const list = await control.admin('/v1/apps/test/hello/environments/production/requests');
+    const requests = ((await list.json()) as { requests: { status: string; attempts: number }[] }).requests;
+    expect(requests).toHaveLength(9);
+    expect(requests.every((r) => r.status === 'COMPLETED' && r.attempts === 1)).toBe(true);
+  });
+
+  it('drains to zero after keep_alive, and the next request cold-starts again', async () => {
+    const all = await eventually(
+      async () => {
+        const rs = await runners();
+        return rs.length > 0 && rs.every((r) => r.state === 'TERMINATED') ? rs : undefined;
+      },
+      30_000,
+      'every runner to end (scale to zero)',
+    );
+    expect(all.length).toBeGreaterThanOrEqual(3);
+    expect(all.every((r) => r.cold_start_ms !== null && r.ended_at !== null)).toBe(true);
+
+    const before = new Set(all.map((r) => r.id));
+    const res = await fetch(`${control.url}/run/test/hello`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'again' }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ message: 'Hello, again!' });
+    const fresh = (await runners()).filter((r) => !before.has(r.id));
+    expect(fresh).toHaveLength(1);
+    expect(fresh[0]!.cold_start_ms).toBeGreaterThan(0);
+  });
+});
