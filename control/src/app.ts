@@ -4,6 +4,8 @@
  */
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'probot';
+import { type MountedApp, mountGitHubApp } from '../../github-app/src/control-mount.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import type { Config } from './config.ts';
 import { GantryError } from './errors.ts';
@@ -29,6 +31,8 @@ export interface BuildOptions {
   backoffStepMs?: number;
   /** Verifies the OIDC tokens builds are registered with; default: the configured issuer's JWKS. */
   oidc?: OidcVerifier;
+  /** The GitHub App reaches GitHub's API with this fetch (tests answer it in process). */
+  githubFetch?: typeof fetch;
 }
 
 export interface ControlService {
@@ -40,6 +44,9 @@ export interface ControlService {
   /** Stops scaling, drains runners, closes the HTTP server, the queue and the store. */
   close(): Promise<void>;
 }
+
+/** How often previews past their expiry are torn down. */
+const PREVIEW_SWEEP_MS = 15 * 60_000;
 
 /** Fastify's own error codes that a caller can cause, mapped onto the catalogue. */
 const FASTIFY_CODES: Record<string, ConstructorParameters<typeof GantryError>[0]> = {
@@ -155,8 +162,29 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   registerFalProxy(app, fal);
   registerManagementRoutes(app, { store, queue, scaler, ...(o.clock ? { clock: o.clock } : {}) });
   registerRunnerRoutes(app, { store, requests, scaler });
+  // The GitHub App, when configured, is served here and hears of every registered build at once.
+  let github: MountedApp | undefined;
+  let previewSweep: NodeJS.Timeout | undefined;
+  if (config.githubAppId && config.githubPrivateKey && config.githubWebhookSecret) {
+    github = await mountGitHubApp(app, {
+      appId: config.githubAppId,
+      privateKey: config.githubPrivateKey,
+      webhookSecret: config.githubWebhookSecret,
+      ...(config.gheHost ? { gheHost: config.gheHost } : {}),
+      store,
+      publicUrl: () => config.publicUrl ?? controlUrl,
+      log: app.log.child({ component: 'github-app' }) as unknown as Logger,
+      ...(o.clock ? { clock: o.clock } : {}),
+      ...(o.githubFetch ? { githubFetch: o.githubFetch } : {}),
+    });
+    previewSweep = setInterval(() => {
+      github?.expirePreviews().catch((err: unknown) => app.log.error({ err }, 'expiring previews failed'));
+    }, PREVIEW_SWEEP_MS);
+    previewSweep.unref();
+  }
   registerBuildRoutes(app, {
     store,
+    ...(github ? { onRegistered: github.buildRegistered } : {}),
     oidc:
       o.oidc ??
       new OidcVerifier({
@@ -177,6 +205,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       controlUrl = url;
     },
     async close() {
+      clearInterval(previewSweep);
       scaler.stop();
       await compute.close();
       await scaler.settle();
