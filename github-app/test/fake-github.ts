@@ -72,7 +72,11 @@ export class FakeGitHub {
 
   private answer(c: Call): Response {
     const p = c.path;
-    let m: RegExpExecArray | null;
+    let m: RegExpExecArray | null = null;
+    const at = (re: RegExp) => {
+      m = re.exec(p);
+      return m !== null;
+    };
     if (c.method === 'POST' && /^\/app\/installations\/\d+\/access_tokens$/.test(p)) {
       return json(201, {
         token: 'ghs_test',
@@ -81,8 +85,8 @@ export class FakeGitHub {
         repository_selection: 'all',
       });
     }
-    if (c.method === 'GET' && (m = /^\/repos\/[^/]+\/[^/]+\/contents\/(.+)$/.exec(p))) {
-      const text = this.files.get(`${c.query['ref'] ?? 'default'}:${decodeURIComponent(m[1]!)}`);
+    if (c.method === 'GET' && at(/^\/repos\/[^/]+\/[^/]+\/contents\/(.+)$/)) {
+      const text = this.files.get(`${c.query['ref'] ?? 'default'}:${decodeURIComponent(m![1]!)}`);
       if (text === undefined) return json(404, { message: 'Not Found' });
       return json(200, { type: 'file', encoding: 'base64', content: Buffer.from(text).toString('base64') });
     }
@@ -95,15 +99,15 @@ export class FakeGitHub {
     if (c.method === 'POST' && /^\/repos\/[^/]+\/[^/]+\/check-runs$/.test(p)) {
       return json(201, { id: this.nextId++ });
     }
-    if (c.method === 'GET' && (m = /^\/repos\/[^/]+\/[^/]+\/commits\/([^/]+)\/pulls$/.exec(p))) {
-      return json(200, this.pullsForCommit.get(m[1]!) ?? []);
+    if (c.method === 'GET' && at(/^\/repos\/[^/]+\/[^/]+\/commits\/([^/]+)\/pulls$/)) {
+      return json(200, this.pullsForCommit.get(m![1]!) ?? []);
     }
-    if (c.method === 'GET' && (m = /^\/repos\/[^/]+\/[^/]+\/pulls\/(\d+)$/.exec(p))) {
-      const pull = this.pulls.get(Number(m[1]));
+    if (c.method === 'GET' && at(/^\/repos\/[^/]+\/[^/]+\/pulls\/(\d+)$/)) {
+      const pull = this.pulls.get(Number(m![1]));
       return pull ? json(200, pull) : json(404, { message: 'Not Found' });
     }
-    if ((m = /^\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/comments$/.exec(p))) {
-      const issue = Number(m[1]);
+    if (at(/^\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/comments$/)) {
+      const issue = Number(m![1]);
       if (c.method === 'GET') {
         return json(
           200,
@@ -114,7 +118,7 @@ export class FakeGitHub {
       this.comments.push(comment);
       return json(201, comment);
     }
-    if (c.method === 'PATCH' && (m = /^\/repos\/[^/]+\/[^/]+\/issues\/comments\/(\d+)$/.exec(p))) {
+    if (c.method === 'PATCH' && at(/^\/repos\/[^/]+\/[^/]+\/issues\/comments\/(\d+)$/)) {
       const comment = this.comments.find((x) => x.id === Number(m![1]));
       if (!comment) return json(404, { message: 'Not Found' });
       comment.body = String(c.body?.['body']);
@@ -123,10 +127,10 @@ export class FakeGitHub {
     if (c.method === 'POST' && /^\/repos\/[^/]+\/[^/]+\/issues\/comments\/\d+\/reactions$/.test(p)) {
       return json(201, { id: this.nextId++, content: c.body?.['content'] });
     }
-    if (c.method === 'GET' && (m = /^\/repos\/[^/]+\/[^/]+\/collaborators\/([^/]+)\/permission$/.exec(p))) {
-      const role = this.permissions.get(decodeURIComponent(m[1]!)) ?? 'read';
+    if (c.method === 'GET' && at(/^\/repos\/[^/]+\/[^/]+\/collaborators\/([^/]+)\/permission$/)) {
+      const role = this.permissions.get(decodeURIComponent(m![1]!)) ?? 'read';
       const permission = role === 'maintain' ? 'write' : role === 'triage' ? 'read' : role;
-      return json(200, { permission, role_name: role, user: { login: m[1] } });
+      return json(200, { permission, role_name: role, user: { login: m![1] } });
     }
     return json(404, { message: `FakeGitHub has no route ${c.method} ${p}` });
   }
