@@ -206,6 +206,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     },
     async close() {
       clearInterval(previewSweep);
+      await github?.settle();
       scaler.stop();
       await compute.close();
       await scaler.settle();

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { type Logger, Probot } from 'probot';
+import { type Logger, Probot, ProbotOctokit } from 'probot';
 import { hashKey } from '../../control/src/auth.ts';
 import type { Store } from '../../control/src/store/store.ts';
 import type { ControlBuild } from './control-client.ts';
@@ -25,7 +25,7 @@ export interface MountOptions {
   publicUrl: () => string;
   log: Logger;
   clock?: () => number;
-  /** GitHub's API is reached with this fetch (tests answer it in process). */
+  /** GitHub's API is reached with this fetch (tests answer it in process; no rate limits to respect). */
   githubFetch?: typeof fetch;
 }
 
@@ -33,6 +33,8 @@ export interface MountedApp {
   probot: Probot;
   buildRegistered(build: ControlBuild): Promise<void>;
   expirePreviews(): Promise<number>;
+  /** Waits for rollouts started by build notifications (before control closes its store). */
+  settle(): Promise<void>;
 }
 
 /** PEM as given, or with `\n` escapes (one-line environment variables), or base64 of the PEM. */
@@ -86,19 +88,32 @@ export async function mountGitHubApp(app: FastifyInstance, o: MountOptions): Pro
     secret: o.webhookSecret,
     log: o.log,
     ...(o.gheHost ? { baseUrl: gheBaseUrl(o.gheHost) } : {}),
-    ...(o.githubFetch ? { request: { fetch: o.githubFetch } } : {}),
+    ...(o.githubFetch
+      ? {
+          request: { fetch: o.githubFetch },
+          Octokit: ProbotOctokit.defaults((opts: { throttle?: object }) => ({
+            ...opts,
+            throttle: { ...opts.throttle, enabled: false },
+          })),
+        }
+      : {}),
   });
   await probot.load(gantry.app);
   await registerWebhookRoute(app, probot, WEBHOOK_PATH);
+  const inFlight = new Set<Promise<void>>();
   return {
     probot,
-    buildRegistered: async (build) => {
-      try {
-        await gantry.buildRegistered(build);
-      } catch (err) {
+    buildRegistered: (build) => {
+      const work = gantry.buildRegistered(build).catch((err: unknown) => {
         o.log.error({ err, build: build.id }, 'rolling out a registered build failed');
-      }
+      });
+      inFlight.add(work);
+      void work.finally(() => inFlight.delete(work));
+      return work;
     },
     expirePreviews: () => gantry.expirePreviews(),
+    settle: async () => {
+      await Promise.all([...inFlight]);
+    },
   };
 }
