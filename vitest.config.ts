@@ -11,7 +11,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{control,runner,sdk,cli,examples,action}/**/*.test.ts'],
+          include: ['{control,github-app,runner,sdk,cli,examples,action}/**/*.test.ts'],
           testTimeout: 20_000,
           // Opening an embedded database takes a second or two, far more on a loaded machine.
           hookTimeout: 60_000,

@@ -4,6 +4,8 @@
  */
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'probot';
+import { type MountedApp, mountGitHubApp } from '../../github-app/src/control-mount.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import type { Config } from './config.ts';
 import { GantryError } from './errors.ts';
@@ -43,6 +45,8 @@ export interface BuildOptions {
   oidc?: OidcVerifier;
   /** Seals secrets; default: the master key from the settings (or `<data dir>/secrets.key`). */
   secretBox?: SecretBox;
+  /** The GitHub App reaches GitHub's API with this fetch (tests answer it in process). */
+  githubFetch?: typeof fetch;
 }
 
 export interface ControlService {
@@ -54,6 +58,9 @@ export interface ControlService {
   /** Stops scaling, drains runners, closes the HTTP server, the queue and the store. */
   close(): Promise<void>;
 }
+
+/** How often previews past their expiry are torn down. */
+const PREVIEW_SWEEP_MS = 15 * 60_000;
 
 /** Fastify's own error codes that a caller can cause, mapped onto the catalogue. */
 const FASTIFY_CODES: Record<string, ConstructorParameters<typeof GantryError>[0]> = {
@@ -176,8 +183,29 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   registerManagementRoutes(app, { store, queue, scaler, rollouts, ...(o.clock ? { clock: o.clock } : {}) });
   registerRolloutRoutes(app, { store, rollouts });
   registerRunnerRoutes(app, { store, requests, scaler });
+  // The GitHub App, when configured, is served here and hears of every registered build at once.
+  let github: MountedApp | undefined;
+  let previewSweep: NodeJS.Timeout | undefined;
+  if (config.githubAppId && config.githubPrivateKey && config.githubWebhookSecret) {
+    github = await mountGitHubApp(app, {
+      appId: config.githubAppId,
+      privateKey: config.githubPrivateKey,
+      webhookSecret: config.githubWebhookSecret,
+      ...(config.gheHost ? { gheHost: config.gheHost } : {}),
+      store,
+      publicUrl: () => config.publicUrl ?? controlUrl,
+      log: app.log.child({ component: 'github-app' }) as unknown as Logger,
+      ...(o.clock ? { clock: o.clock } : {}),
+      ...(o.githubFetch ? { githubFetch: o.githubFetch } : {}),
+    });
+    previewSweep = setInterval(() => {
+      github?.expirePreviews().catch((err: unknown) => app.log.error({ err }, 'expiring previews failed'));
+    }, PREVIEW_SWEEP_MS);
+    previewSweep.unref();
+  }
   registerBuildRoutes(app, {
     store,
+    ...(github ? { onRegistered: github.buildRegistered } : {}),
     oidc:
       o.oidc ??
       new OidcVerifier({
@@ -205,6 +233,8 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       controlUrl = url;
     },
     async close() {
+      clearInterval(previewSweep);
+      await github?.settle();
       scaler.stop();
       await compute.close();
       await scaler.settle();

@@ -22,6 +22,11 @@ export const ERRORS = {
     message:
       "The token's repository is not the build's repository: register builds from their own repository.",
   },
+  GANTRY_ERR_WEBHOOK_SIGNATURE: {
+    status: 401,
+    message:
+      'The webhook delivery has no valid `x-hub-signature-256`: GitHub must sign it with the WEBHOOK_SECRET control has.',
+  },
   GANTRY_ERR_APP_NOT_FOUND: { status: 404, message: 'No such app.' },
   GANTRY_ERR_ENVIRONMENT_NOT_FOUND: { status: 404, message: 'No such environment for this app.' },
   GANTRY_ERR_REVISION_NOT_FOUND: { status: 404, message: 'No such revision.' },

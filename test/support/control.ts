@@ -41,6 +41,8 @@ export async function startTestControl(
     postgres?: boolean;
     backoffStepMs?: number;
     drainGraceSeconds?: number;
+    /** GitHub's API for a GitHub App configured through `env` (APP_ID, PRIVATE_KEY, WEBHOOK_SECRET). */
+    githubFetch?: typeof fetch;
   } = {},
 ): Promise<TestControl> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gantry-test-'));
@@ -64,6 +66,7 @@ export async function startTestControl(
     ...(db ? { db } : {}),
     backoffStepMs: opts.backoffStepMs ?? 1000,
     drainGraceSeconds: opts.drainGraceSeconds ?? 10,
+    ...(opts.githubFetch ? { githubFetch: opts.githubFetch } : {}),
   });
   await ensureAdminKey(service.store, dataDir, adminKey);
   const admin = (pathname: string, init: { method?: string; body?: unknown } = {}) =>

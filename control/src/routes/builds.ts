@@ -66,6 +66,8 @@ const view = (b: Build): Static<typeof BuildView> => ({
 export interface BuildRoutesDeps {
   store: Store;
   oidc: OidcVerifier;
+  /** Told of each newly registered build (the GitHub App rolls out pushes waiting for it). */
+  onRegistered?: (build: Static<typeof BuildView>) => Promise<void>;
 }
 
 /** Who may register a build of `repository`: returns the `registered_by` value or throws. */
@@ -137,6 +139,8 @@ export function registerBuildRoutes(app: FastifyInstance, d: BuildRoutesDeps): v
         registered_by: registeredBy,
       });
       req.log.info({ build: build.id, repository: build.repository, created }, 'build registered');
+      // Not awaited: the Action's registration does not wait for a rollout.
+      if (created && d.onRegistered) void d.onRegistered(view(build));
       return reply.code(created ? 201 : 200).send(view(build));
     },
   );

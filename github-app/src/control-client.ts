@@ -1,0 +1,222 @@
+/**
+ * Every call the App makes to Gantry control, in one place. It speaks control's management API
+ * with an admin key. Rollouts go through `PUT …/active-revision` today; when control has a
+ * rollouts route (who, why, strategy) `rollout()` is the one function to switch.
+ */
+
+export interface ControlBuild {
+  id: string;
+  repository: string;
+  commit_sha: string;
+  image: string;
+  digest: string;
+}
+
+export interface ControlRevision {
+  number: number;
+  environment: string;
+  active: boolean;
+  image: string | null;
+  commit_sha: string | null;
+  message: string | null;
+  annotations: Record<string, unknown>;
+  created_at: string;
+}
+
+export interface ControlEnvironment {
+  name: string;
+  endpoint_id: string;
+  active_revision: number | null;
+}
+
+export interface NewRevision {
+  image: string;
+  settings: Record<string, unknown>;
+  commit_sha: string;
+  message: string;
+  annotations: Record<string, unknown>;
+}
+
+/** Who moved an environment and why, for the rollout record. */
+export interface RolloutReason {
+  by: string;
+  reason: string;
+}
+
+/** Control refused a call: its error code and its message for the user. */
+export class ControlError extends Error {
+  override name = 'ControlError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ControlClient {
+  /** Creates the app unless it exists. */
+  ensureApp(owner: string, name: string, authMode: string): Promise<void>;
+  /** Builds control holds for a commit, newest first. */
+  builds(repository: string, commit: string): Promise<ControlBuild[]>;
+  /** Adds a revision without making it active. */
+  createRevision(owner: string, name: string, env: string, rev: NewRevision): Promise<ControlRevision>;
+  setScaling(owner: string, name: string, env: string, settings: Record<string, number>): Promise<void>;
+  /** Makes `revision` the environment's active one: instant, the revision's image is reused. */
+  rollout(owner: string, name: string, env: string, revision: number, why: RolloutReason): Promise<void>;
+  /** Undefined when the app does not exist. */
+  environments(owner: string, name: string): Promise<ControlEnvironment[] | undefined>;
+  revisions(owner: string, name: string, env: string): Promise<ControlRevision[]>;
+  /** Live runners of the environment. */
+  runnerCount(owner: string, name: string, env: string): Promise<number>;
+  /** Requests waiting in the environment's queue. */
+  queueDepth(owner: string, name: string, env: string): Promise<number>;
+  /** Removes a preview environment: its runners, queue and secrets. */
+  removeEnvironment(owner: string, name: string, env: string): Promise<void>;
+}
+
+const LIVE = new Set(['PENDING', 'PULLING', 'SETUP', 'IDLE', 'RUNNING']);
+
+export interface HttpControlClientOptions {
+  /** Control's base URL. */
+  url: string;
+  /** A management key with the ADMIN scope. */
+  key: string;
+  fetch?: typeof fetch;
+}
+
+export class HttpControlClient implements ControlClient {
+  private readonly fetch: typeof fetch;
+  constructor(private readonly o: HttpControlClientOptions) {
+    this.fetch = o.fetch ?? globalThis.fetch;
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.fetch(`${this.o.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Key ${this.o.key}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (!res.ok) {
+      const e = (parsed ?? {}) as { code?: unknown; message?: unknown };
+      throw new ControlError(
+        res.status,
+        typeof e.code === 'string' ? e.code : 'UNKNOWN',
+        typeof e.message === 'string' ? e.message : `control answered ${res.status}: ${text.slice(0, 200)}`,
+      );
+    }
+    return parsed as T;
+  }
+
+  private env(owner: string, name: string, env: string) {
+    return `/v1/apps/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/environments/${encodeURIComponent(env)}`;
+  }
+
+  async ensureApp(owner: string, name: string, authMode: string): Promise<void> {
+    try {
+      await this.call('POST', '/v1/apps', { owner, name, auth_mode: authMode });
+    } catch (err) {
+      if (!(err instanceof ControlError && err.code === 'GANTRY_ERR_APP_EXISTS')) throw err;
+    }
+  }
+
+  async builds(repository: string, commit: string): Promise<ControlBuild[]> {
+    const q = new URLSearchParams({ repository, commit });
+    return (await this.call<{ builds: ControlBuild[] }>('GET', `/v1/builds?${q}`)).builds;
+  }
+
+  createRevision(owner: string, name: string, env: string, rev: NewRevision): Promise<ControlRevision> {
+    return this.call('POST', `${this.env(owner, name, env)}/revisions`, { ...rev, activate: false });
+  }
+
+  async setScaling(
+    owner: string,
+    name: string,
+    env: string,
+    settings: Record<string, number>,
+  ): Promise<void> {
+    await this.call('PATCH', `${this.env(owner, name, env)}/scaling`, settings);
+  }
+
+  async rollout(
+    owner: string,
+    name: string,
+    env: string,
+    revision: number,
+    _why: RolloutReason,
+  ): Promise<void> {
+    // Who and why are kept in the App's rollout record until control's rollouts route takes them.
+    await this.call('PUT', `${this.env(owner, name, env)}/active-revision`, { revision });
+  }
+
+  async environments(owner: string, name: string): Promise<ControlEnvironment[] | undefined> {
+    try {
+      const app = await this.call<{ environments: ControlEnvironment[] }>(
+        'GET',
+        `/v1/apps/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`,
+      );
+      return app.environments;
+    } catch (err) {
+      if (err instanceof ControlError && err.code === 'GANTRY_ERR_APP_NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
+  async revisions(owner: string, name: string, env: string): Promise<ControlRevision[]> {
+    return (
+      await this.call<{ revisions: ControlRevision[] }>('GET', `${this.env(owner, name, env)}/revisions`)
+    ).revisions;
+  }
+
+  async runnerCount(owner: string, name: string, env: string): Promise<number> {
+    const { runners } = await this.call<{ runners: { state: string }[] }>(
+      'GET',
+      `${this.env(owner, name, env)}/runners?ended_within_hours=0`,
+    );
+    return runners.filter((r) => LIVE.has(r.state)).length;
+  }
+
+  async queueDepth(owner: string, name: string, env: string): Promise<number> {
+    const { requests } = await this.call<{ requests: { status: string }[] }>(
+      'GET',
+      `${this.env(owner, name, env)}/requests?limit=1000`,
+    );
+    return requests.filter((r) => r.status === 'IN_QUEUE').length;
+  }
+
+  async removeEnvironment(owner: string, name: string, env: string): Promise<void> {
+    try {
+      await this.call('DELETE', this.env(owner, name, env));
+    } catch (err) {
+      if (err instanceof ControlError && err.code === 'GANTRY_ERR_ENVIRONMENT_NOT_FOUND') return;
+      if (err instanceof ControlError && err.code === 'GANTRY_ERR_APP_NOT_FOUND') return;
+      // A control without environment deletion (before it has DELETE …/environments/{env}): scale the
+      // preview to zero so it holds no runners; its records stay until the route exists.
+      if (err instanceof ControlError && err.code === 'GANTRY_ERR_ROUTE_NOT_FOUND') {
+        try {
+          await this.setScaling(owner, name, env, {
+            min_concurrency: 0,
+            concurrency_buffer: 0,
+            keep_alive: 0,
+          });
+        } catch (e) {
+          if (!(e instanceof ControlError && e.code === 'GANTRY_ERR_ENVIRONMENT_NOT_FOUND')) throw e;
+        }
+        return;
+      }
+      throw err;
+    }
+  }
+}
