@@ -62,6 +62,10 @@ export interface RequestRecord {
   started_at: number | null;
   completed_at: number | null;
   inference_ms: number | null;
+  /** fal_webhook: where the outcome is POSTed on completion. */
+  webhook_url: string | null;
+  /** Ran out of attempts; its message went to the dead-letter queue. */
+  dead_lettered: boolean;
 }
 
 export interface RequestLog {

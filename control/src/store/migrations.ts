@@ -119,6 +119,31 @@ CREATE TABLE api_keys (
 );
 `,
   },
+  // Versions 2-4 belong to other work in flight; versions only need to be unique.
+  {
+    version: 5,
+    name: 'fal request semantics: dead letters, start deadlines, webhooks',
+    sql: `
+ALTER TABLE queue_messages ADD COLUMN dead_at float8;
+ALTER TABLE requests ADD COLUMN webhook_url text;
+ALTER TABLE requests ADD COLUMN dead_lettered boolean NOT NULL DEFAULT false;
+CREATE INDEX requests_start_deadline ON requests (start_deadline)
+  WHERE status = 'IN_QUEUE' AND attempts = 0 AND start_deadline IS NOT NULL;
+
+CREATE TABLE webhook_deliveries (
+  request_id text PRIMARY KEY REFERENCES requests(id) ON DELETE CASCADE,
+  url text NOT NULL,
+  attempts integer NOT NULL DEFAULT 0,
+  next_at float8 NOT NULL,
+  created_at float8 NOT NULL,
+  delivered_at float8,
+  given_up_at float8,
+  last_error text
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at)
+  WHERE delivered_at IS NULL AND given_up_at IS NULL;
+`,
+  },
 ];
 
 /** Brings the schema up to date; safe to call at every start, from several processes at once. */
