@@ -3,11 +3,11 @@
  * main.ts adds the start-up chores of `npm start`; tests use startServer directly.
  */
 import path from 'node:path';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import { type BuildOptions, buildApp, type ControlService } from './app.ts';
 import { ProcessCompute } from './compute/process-compute.ts';
 import type { Config } from './config.ts';
+import { createSqsClient } from './contract/sqs-client.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { SqsQueue } from './queue/sqs-queue.ts';
 import { StoreQueue } from './queue/store-queue.ts';
@@ -71,7 +71,7 @@ export async function startServer(
  */
 export function openQueue(config: Config, db: SqlClient): QueueDriver {
   if (config.queue === 'sqs') {
-    return new SqsQueue({ client: new SQSClient({ maxAttempts: 1 }), prefix: config.sqsQueuePrefix });
+    return new SqsQueue({ client: createSqsClient(), prefix: config.sqsQueuePrefix });
   }
   return new StoreQueue(db);
 }

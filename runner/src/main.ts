@@ -1,6 +1,6 @@
 /** The runner process: `node --import tsx runner/src/main.ts`, configured by RUNNER_ENV variables. */
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { createRunnerClient } from '../../control/src/contract/runner-client.ts';
+import { createSqsClient } from '../../control/src/contract/sqs-client.ts';
 import { loadConfig, RunnerConfigError } from './config.ts';
 import { controlJobSource } from './control-job-source.ts';
 import type { JobSource } from './job-source.ts';
@@ -35,7 +35,7 @@ async function main(): Promise<number> {
   const jobs: JobSource = config.sqs
     ? sqsJobSource({
         control,
-        sqs: new SQSClient({ maxAttempts: 1 }),
+        sqs: createSqsClient(),
         urls: { normal: config.sqs.normal, low: config.sqs.low },
         leaseS: config.sqs.leaseS,
         waitMs: PULL_WAIT_MS,

@@ -2,8 +2,9 @@
  * An SQS-compatible server (fauxqs, in memory) for tests, on a random loopback port: the SQS driver
  * and direct runners are tested against real SQS API shapes without AWS.
  */
-import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
+import { createSqsClient } from '../contract/sqs-client.ts';
 
 export interface LocalSqs {
   /** e.g. `http://127.0.0.1:41234`: AWS_ENDPOINT_URL_SQS. */
@@ -30,11 +31,10 @@ export async function startLocalSqs(): Promise<LocalSqs> {
     endpoint,
     awsEnv,
     client: (at = endpoint) =>
-      new SQSClient({
+      createSqsClient({
         endpoint: at,
         region: awsEnv.AWS_REGION,
         credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-        maxAttempts: 1,
       }),
     stop: () => app.close(),
   };
