@@ -51,6 +51,11 @@ export class RequestService {
   readonly events = new EventEmitter();
   /** Deliveries handed to runners and not yet settled, by receipt. */
   private readonly outstanding = new Map<string, Outstanding>();
+  /**
+   * Runners being replaced after an attempt ran past request_timeout: from that moment they get
+   * no new work, even from a poll already waiting (the drain reaches the store a moment later).
+   */
+  private readonly retiring = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -124,6 +129,10 @@ export class RequestService {
         waitMs: Math.max(0, deadline - Date.now()),
         ...(signal ? { signal } : {}),
       });
+      if (this.retiring.has(runner.id)) {
+        for (const d of deliveries) await this.queue.release(d.receipt, 0);
+        return { jobs: [], drain: true };
+      }
       const jobs: Job[] = [];
       for (const d of deliveries) {
         const job = await this.startJob(runner, d.receipt, d.message.request_id, false);
@@ -147,7 +156,7 @@ export class RequestService {
     receipt: string,
     requestId: string,
   ): Promise<ClaimResponse> {
-    const fresh = await this.store.getRunner(runner.id);
+    const fresh = this.retiring.has(runner.id) ? undefined : await this.store.getRunner(runner.id);
     if (!fresh || fresh.drain_requested || fresh.ended_at !== null) {
       // Not for a runner on its way out: back on the queue at once for another runner.
       return { message: 'release', drain: true };
@@ -257,7 +266,10 @@ export class RequestService {
     const answer = (a: Omit<ResultResponse, 'message'>, message: MessageAction): ResultResponse =>
       r.direct ? { ...a, message } : a;
 
-    if (r.outcome === 'timeout') this.opts.onAttemptTimedOut?.(runner.id);
+    if (r.outcome === 'timeout' && !byControl) {
+      this.retiring.add(runner.id);
+      this.opts.onAttemptTimedOut?.(runner.id);
+    }
     // Fast path: an answer that is never retried completes the request in one statement.
     if (
       r.outcome === 'response' &&
@@ -323,6 +335,7 @@ export class RequestService {
    * for the lease to run out.
    */
   async runnerEnded(runnerId: string): Promise<void> {
+    this.retiring.delete(runnerId);
     const held = [...this.outstanding.entries()].filter(([, o]) => o.runnerId === runnerId);
     for (const [receipt, o] of held) {
       const now = new Date(this.now()).toISOString();
