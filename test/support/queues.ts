@@ -18,12 +18,13 @@ export interface QueueUnderTest {
 
 export async function openQueue(
   kind: QueueKind,
-  endpointOverride?: (sqs: LocalSqs) => string,
+  opts: { endpoint?: (sqs: LocalSqs) => Promise<string> } = {},
 ): Promise<QueueUnderTest> {
   if (kind === 'embedded') return { kind, env: {}, sqs: undefined, close: async () => {} };
   const sqs = await startLocalSqs();
   const saved = new Map<string, string | undefined>();
-  const aws = { ...sqs.awsEnv, AWS_ENDPOINT_URL_SQS: endpointOverride?.(sqs) ?? sqs.endpoint };
+  // `endpoint`: put something (a fault-injecting proxy) between Gantry and the server.
+  const aws = { ...sqs.awsEnv, AWS_ENDPOINT_URL_SQS: (await opts.endpoint?.(sqs)) ?? sqs.endpoint };
   for (const [k, v] of Object.entries(aws)) {
     saved.set(k, process.env[k]);
     process.env[k] = v;

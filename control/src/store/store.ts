@@ -440,7 +440,8 @@ export class Store {
   async webhookFailed(requestId: string, error: string, nextAt: number | null): Promise<void> {
     await this.db.query(
       `UPDATE webhook_deliveries SET attempts=attempts+1, last_error=$2,
-         next_at=COALESCE($3, next_at), given_up_at=CASE WHEN $3::float8 IS NULL THEN $4 ELSE NULL END
+         next_at=COALESCE($3::float8, next_at),
+         given_up_at=CASE WHEN $3::float8 IS NULL THEN $4::float8 ELSE NULL END
        WHERE request_id=$1`,
       [requestId, error.slice(0, 2000), nextAt, this.clock()],
     );
