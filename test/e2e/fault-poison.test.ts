@@ -52,6 +52,14 @@ describe.each<QueueKind>(['embedded', 'sqs'])('a poison message (%s queue)', (ki
     expect(dl.requests.map((r) => r.request_id)).toEqual([poison]);
     expect(dl.dead_letter_queue_depth).toBe(1);
 
+    // A payload larger than an SQS message may be (256 KiB) goes through: messages carry only ids.
+    const big = 'x'.repeat(300 * 1024);
+    const large = await submit(control.url, 'poison', { name: big });
+    await completed(() => control.url, 'poison', large);
+    const r = await result(control.url, 'poison', large);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ message: `Hello, ${big}!` });
+
     // The queue still flows after the poison is gone.
     const after = await submit(control.url, 'poison', { name: 'after' });
     await completed(() => control.url, 'poison', after);
