@@ -6,11 +6,15 @@
  *   cold start   request → result with zero runners (runner + app start, setup, the request)
  *   sequential   N requests one after another: through Gantry (POST /run) vs straight to the app
  *   concurrent   N requests at once: the same two paths, plus requests per second
+ *   queues       the warm round trip and requests per second through the embedded queue and
+ *                through SQS (fauxqs on loopback, runners polling it directly), then the same
+ *                right after a runner is SIGKILLed (its work retried, a replacement starting)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { eventually, REPO_ROOT, startTestControl, type TestControl } from '../test/support/control.ts';
 import { freePort } from '../test/support/free-port.ts';
+import { openQueue, type QueueKind } from '../test/support/queues.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -19,6 +23,8 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
     /** Use the PostgreSQL at DATABASE_URL instead of the embedded PGlite. */
     postgres: { type: 'boolean', default: false },
+    /** Only the embedded-vs-SQS comparison. */
+    'queues-only': { type: 'boolean', default: false },
   },
 });
 if (args.postgres && !process.env.DATABASE_URL) {
@@ -72,9 +78,66 @@ async function liveRunners(c: TestControl): Promise<number> {
   return runners.filter((r) => !['TERMINATED', 'CRASH_BACKOFF'].includes(r.state)).length;
 }
 
+interface QueueFigures {
+  sequential: Stats;
+  concurrent: Stats & { rps: number };
+}
+
+/** One queue driver: warm, then measured; a runner killed; measured again while it is replaced. */
+async function queueFigures(kind: QueueKind): Promise<{ warm: QueueFigures; after_kill: QueueFigures }> {
+  const queue = await openQueue(kind);
+  const control = await startTestControl({
+    postgres: args.postgres,
+    env: { ...queue.env, GANTRY_LEASE_SECONDS: '10' },
+  });
+  try {
+    await control.deploy({
+      owner: 'bench',
+      name: 'hello',
+      settings: { max_multiplexing: 16 },
+      scaling: { min_concurrency: 2, max_concurrency: 3, keep_alive: 300 },
+    });
+    await eventually(
+      async () => ((await liveRunners(control)) >= 2 ? true : undefined),
+      30_000,
+      'two runners',
+    );
+    const run = () => fetch(`${control.url}/run/bench/hello`, { method: 'POST', body, headers: json });
+    const measure = async (): Promise<QueueFigures> => {
+      const seq: number[] = [];
+      for (let i = 0; i < Math.min(N, 500); i++) seq.push(await timed(run));
+      const t = performance.now();
+      const times = await Promise.all(Array.from({ length: N }, () => timed(run)));
+      const rps = Math.round(N / ((performance.now() - t) / 1000));
+      return { sequential: mapRound(stats(seq)), concurrent: { ...mapRound(stats(times)), rps } };
+    };
+    for (let i = 0; i < 50; i++) await timed(run);
+    const warm = await measure();
+    // Kill a runner with work in flight: a burst keeps both busy, then one dies mid-burst.
+    const res = await control.admin('/v1/apps/bench/hello/environments/production/runners');
+    const { runners } = (await res.json()) as { runners: { id: string; state: string }[] };
+    const victim = runners.find((r) => r.state === 'IDLE' || r.state === 'RUNNING')!;
+    const burst = Promise.all(Array.from({ length: 200 }, () => timed(run)));
+    await new Promise((r) => setTimeout(r, 50));
+    await control.service.compute.kill(victim.id);
+    await burst;
+    const afterKill = await measure();
+    return { warm, after_kill: afterKill };
+  } finally {
+    await control.close();
+    await queue.close();
+  }
+}
+
 async function main(): Promise<void> {
+  if (args['queues-only']) {
+    const rows = { embedded: await queueFigures('embedded'), sqs: await queueFigures('sqs') };
+    printQueues(rows);
+    return;
+  }
   const control = await startTestControl({ postgres: args.postgres });
   const direct = await startDirectApp();
+  let closed = false;
   try {
     await control.deploy({
       owner: 'bench',
@@ -137,8 +200,13 @@ async function main(): Promise<void> {
         direct: { ...mapRound(stats(conDirect.times)), rps: Math.round(conDirect.rps) },
       },
     };
+    // The base measurements' control must be gone before the queue comparison starts its own.
+    closed = true;
+    await control.close();
+    direct.proc.kill('SIGTERM');
+    const queues = { embedded: await queueFigures('embedded'), sqs: await queueFigures('sqs') };
     if (args.json) {
-      console.log(JSON.stringify(rows, null, 2));
+      console.log(JSON.stringify({ ...rows, queues }, null, 2));
     } else {
       const line = (name: string, s: Stats & { rps?: number }) =>
         `  ${name.padEnd(26)} p50 ${s.p50_ms.toFixed(2).padStart(8)} ms   p99 ${s.p99_ms.toFixed(2).padStart(8)} ms${
@@ -159,12 +227,30 @@ async function main(): Promise<void> {
       console.log(`\nconcurrent (${N} at once, max_multiplexing 16, up to 2 runners)`);
       console.log(line('through Gantry (POST /run)', rows.concurrent.gantry));
       console.log(line('direct to the app', rows.concurrent.direct));
-      console.log('');
+      printQueues(queues);
     }
   } finally {
     direct.proc.kill('SIGTERM');
-    await control.close();
+    if (!closed) await control.close();
   }
+}
+
+function printQueues(q: Record<QueueKind, { warm: QueueFigures; after_kill: QueueFigures }>): void {
+  if (args.json) {
+    console.log(JSON.stringify({ queues: q }, null, 2));
+    return;
+  }
+  const s = (x: Stats) => `${x.p50_ms.toFixed(2).padStart(7)} / ${x.p99_ms.toFixed(2).padStart(7)} ms`;
+  console.log(`\nqueues (warm round trip p50 / p99, sequential; ${N} concurrent: req/s; 2 runners × 16)`);
+  for (const kind of ['embedded', 'sqs'] as const) {
+    for (const phase of ['warm', 'after_kill'] as const) {
+      const f = q[kind][phase];
+      console.log(
+        `  ${kind.padEnd(9)} ${phase.padEnd(11)} ${s(f.sequential)}   ${String(f.concurrent.rps).padStart(6)} req/s`,
+      );
+    }
+  }
+  console.log('');
 }
 
 function mapRound(s: Stats): Stats {

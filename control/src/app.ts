@@ -10,6 +10,7 @@ import type { ComputeDriver } from './compute/compute-driver.ts';
 import type { Config } from './config.ts';
 import { GantryError } from './errors.ts';
 import { OidcVerifier } from './oidc-verifier.ts';
+import { withQueueAccess } from './queue/queue-access-compute.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { RequestService } from './request-service.ts';
 import { registerAuthModeRoutes } from './routes/auth-mode.ts';
@@ -31,6 +32,8 @@ import { EnvironmentSecrets } from './secrets/environment-secrets.ts';
 import { openSecretBox } from './secrets/master-key.ts';
 import type { SecretBox } from './secrets/secret-box.ts';
 import type { Store } from './store/store.ts';
+import { WebhookSender } from './webhooks/webhook-sender.ts';
+import { loadWebhookSigner, type WebhookSigner } from './webhooks/webhook-signer.ts';
 
 export interface BuildOptions {
   config: Config;
@@ -47,12 +50,17 @@ export interface BuildOptions {
   secretBox?: SecretBox;
   /** The GitHub App reaches GitHub's API with this fetch (tests answer it in process). */
   githubFetch?: typeof fetch;
+  /** Signs webhooks; by default from the setting or the data dir. */
+  webhookSigner?: WebhookSigner;
 }
 
 export interface ControlService {
   app: FastifyInstance;
   scaler: Scaler;
   requests: RequestService;
+  webhooks: WebhookSender;
+  /** Starts the steady background work: the scaler's tick, the start-deadline reaper, webhooks. */
+  start(): void;
   /** Where runners reach control; set once the server listens. */
   setControlUrl(url: string): void;
   /** Stops scaling, drains runners, closes the HTTP server, the queue and the store. */
@@ -71,7 +79,9 @@ const FASTIFY_CODES: Record<string, ConstructorParameters<typeof GantryError>[0]
 };
 
 export async function buildApp(o: BuildOptions): Promise<ControlService> {
-  const { config, store, queue, compute } = o;
+  const { config, store, queue } = o;
+  // With SQS, runners receive from their queues themselves; compute hands them the queue URLs.
+  const compute = withQueueAccess(o.compute, queue, config.leaseSeconds);
   const loggerOpt =
     o.logger && typeof (o.logger as FastifyBaseLogger).child === 'function'
       ? { loggerInstance: o.logger as FastifyBaseLogger }
@@ -87,10 +97,28 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   let controlUrl = config.controlUrl ?? `http://127.0.0.1:${config.port}`;
   let scalerRef: Scaler | undefined;
   const secrets = new EnvironmentSecrets(store, o.secretBox ?? (await openSecretBox(config)));
+  const signer = o.webhookSigner ?? (await loadWebhookSigner(config.dataDir, config.webhookPrivateKey));
+  const webhooks = new WebhookSender({
+    store,
+    signer,
+    log: app.log,
+    allowPrivate: config.webhookAllowPrivate,
+    ...(o.clock ? { clock: o.clock } : {}),
+  });
   const requests = new RequestService(store, queue, {
     leaseSeconds: config.leaseSeconds,
     ...(o.clock ? { clock: o.clock } : {}),
     onSubmitted: (envId) => scalerRef?.submitted(envId),
+    // fal: an attempt past request_timeout is abandoned and its runner replaced (drained, so
+    // whatever else it serves finishes; the scaler starts a fresh one).
+    onAttemptTimedOut: (runnerId) => {
+      scalerRef
+        ?.drain(runnerId)
+        .catch((err: unknown) => app.log.error({ err, runner: runnerId }, 'drain failed'));
+    },
+    onCompleted: (rec) => {
+      if (rec.webhook_url) webhooks.wake();
+    },
   });
   const scaler = new Scaler({
     store,
@@ -176,6 +204,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     requests,
     publicUrl: config.publicUrl,
     syncTimeoutSeconds: config.syncTimeoutSeconds,
+    webhookAllowPrivate: config.webhookAllowPrivate,
   });
   registerFalRoutes(app, fal);
   registerFalProxy(app, fal);
@@ -222,19 +251,40 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   registerLogRoutes(app, { store });
   registerQueueAdminRoutes(app, { store, requests, scaler });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get(
+    '/.well-known/jwks.json',
+    { schema: { tags: ['webhooks'], summary: 'Public keys that verify webhook signatures (JWKS)' } },
+    async () => signer.jwks(),
+  );
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
 
   await app.ready();
+  let reaper: NodeJS.Timeout | undefined;
   return {
     app,
     scaler,
     requests,
+    webhooks,
+    start() {
+      scaler.start();
+      webhooks.start();
+      // Start deadlines are enforced on their own clock, not only when a runner pulls: with no
+      // runner (scaling, crash backoff) a request must still end at its x-fal-request-timeout.
+      reaper = setInterval(() => {
+        requests
+          .expireStartDeadlines()
+          .catch((err: unknown) => app.log.error({ err }, 'start-deadline reaper failed'));
+      }, config.tickMs);
+      reaper.unref();
+    },
     setControlUrl(url: string) {
       controlUrl = url;
     },
     async close() {
       clearInterval(previewSweep);
       await github?.settle();
+      clearInterval(reaper);
+      await webhooks.stop();
       scaler.stop();
       await compute.close();
       await scaler.settle();

@@ -141,9 +141,30 @@ export const SETTINGS = {
   ),
   queue: setting(
     'GANTRY_QUEUE',
-    'embedded' as const,
-    oneOf('embedded'),
-    'Queue driver: `embedded` (the store).',
+    'embedded' as 'embedded' | 'sqs',
+    oneOf('embedded', 'sqs'),
+    'Queue driver: `embedded` (the store) or `sqs` (Amazon SQS, with the standard AWS settings).',
+  ),
+  sqsQueuePrefix: setting(
+    'GANTRY_SQS_QUEUE_PREFIX',
+    'gantry',
+    (raw, name) => {
+      if (/^[A-Za-z0-9_-]{1,40}$/.test(raw)) return raw;
+      throw new ConfigError(`${name} must be 1-40 letters, digits, "-" or "_", got "${raw}"`);
+    },
+    'Start of the SQS queue names control creates (one main, low-priority and dead-letter queue per environment).',
+  ),
+  webhookPrivateKey: setting(
+    'GANTRY_WEBHOOK_PRIVATE_KEY',
+    undefined as string | undefined,
+    optionalStr,
+    'Ed25519 private key (PKCS#8 PEM) that signs webhooks. Unset: generated at first start into `<data dir>/webhook-ed25519.pem`.',
+  ),
+  webhookAllowPrivate: setting(
+    'GANTRY_WEBHOOK_ALLOW_PRIVATE',
+    false,
+    bool,
+    'Accept `fal_webhook` URLs that resolve to loopback or private addresses (for private networks and tests).',
   ),
   compute: setting(
     'GANTRY_COMPUTE',

@@ -64,6 +64,10 @@ export interface RequestRecord {
   inference_ms: number | null;
   /** The key the caller sent, when it was valid (usage of shared apps is recorded against it). */
   key_id: string | null;
+  /** fal_webhook: where the outcome is POSTed on completion. */
+  webhook_url: string | null;
+  /** Ran out of attempts; its message went to the dead-letter queue. */
+  dead_lettered: boolean;
 }
 
 export type KeyScope = 'ADMIN' | 'API';

@@ -71,6 +71,18 @@ export const ERRORS = {
     status: 504,
     message: 'The request did not complete in time for a synchronous answer; it is still queued.',
   },
+  GANTRY_ERR_QUEUE_FULL: {
+    status: 429,
+    message: 'The queue is longer than this request allows (fal_max_queue_length): try again later.',
+  },
+  GANTRY_ERR_BAD_WEBHOOK_URL: {
+    status: 400,
+    message: 'fal_webhook must be an http(s) URL that resolves to a public address.',
+  },
+  GANTRY_ERR_QUEUE_UNAVAILABLE: {
+    status: 503,
+    message: 'The queue service did not take the request: try again shortly.',
+  },
   GANTRY_ERR_INTERNAL: { status: 500, message: 'Internal error. The log of the control service says more.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -8,8 +8,10 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import type {
+  ClaimResponse,
   HeartbeatResponse,
   Job,
+  MessageAction,
   PullResponse,
   ResultBody,
   ResultResponse,
@@ -19,7 +21,7 @@ import { GantryError } from './errors.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { judgeAttempt } from './retry-policy.ts';
 import { RUNTIME_SETTINGS } from './scaling-settings.ts';
-import type { Completion, Store } from './store/store.ts';
+import { type Completion, START_TIMEOUT_MESSAGE, type Store } from './store/store.ts';
 
 export interface SubmitOptions {
   path: string;
@@ -30,11 +32,18 @@ export interface SubmitOptions {
   startTimeoutSeconds: number | null;
   /** The caller's key, for usage (absent for a call without a valid key). */
   keyId?: string | null;
+  /** fal_webhook, already checked. */
+  webhookUrl?: string | null;
+  /** fal_max_queue_length: refuse (429) when this many requests already wait. */
+  maxQueueLength?: number | null;
 }
 
 interface Outstanding {
   requestId: string;
   runnerId: string;
+  environmentId: string;
+  /** The runner received the message from SQS itself; it extends and deletes it. */
+  direct: boolean;
 }
 
 /** How long a rollout's candidate is held per pull before it asks again. */
@@ -48,6 +57,11 @@ export class RequestService {
   readonly events = new EventEmitter();
   /** Deliveries handed to runners and not yet settled, by receipt. */
   private readonly outstanding = new Map<string, Outstanding>();
+  /**
+   * Runners being replaced after an attempt ran past request_timeout: from that moment they get
+   * no new work, even from a poll already waiting (the drain reaches the store a moment later).
+   */
+  private readonly retiring = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -57,6 +71,10 @@ export class RequestService {
       clock?: () => number;
       /** Called after a submit so scaling from zero happens at once, not on the next tick. */
       onSubmitted?: (envId: string) => void;
+      /** An attempt ran past request_timeout: the runner that held it is replaced. */
+      onAttemptTimedOut?: (runnerId: string) => void;
+      /** A request completed (webhooks wake on it). */
+      onCompleted?: (rec: RequestRecord) => void;
     },
   ) {
     this.events.setMaxListeners(0);
@@ -67,6 +85,16 @@ export class RequestService {
   }
 
   async submit(env: Environment, o: SubmitOptions): Promise<RequestRecord> {
+    if (o.maxQueueLength !== undefined && o.maxQueueLength !== null) {
+      const { queued } = await this.store.requestCounts(env.id);
+      if (queued >= o.maxQueueLength) {
+        throw new GantryError(
+          'GANTRY_ERR_QUEUE_FULL',
+          `${queued} requests are waiting, at or over this request's fal_max_queue_length of ${o.maxQueueLength}.`,
+          { queue_length: queued, max_queue_length: o.maxQueueLength },
+        );
+      }
+    }
     const req = await this.store.createRequest({
       environment_id: env.id,
       path: o.path,
@@ -75,13 +103,17 @@ export class RequestService {
       no_retry: o.noRetry,
       start_deadline: o.startTimeoutSeconds === null ? null : this.now() + o.startTimeoutSeconds * 1000,
       key_id: o.keyId ?? null,
+      webhook_url: o.webhookUrl ?? null,
     });
     try {
       await this.queue.send(env.id, { request_id: req.id }, o.priority);
     } catch (err) {
       // The caller gets an error; no request is left behind that nothing would ever run.
       await this.store.discardRequest(req.id).catch(() => {});
-      throw err;
+      throw new GantryError(
+        'GANTRY_ERR_QUEUE_UNAVAILABLE',
+        `The queue did not take the request: ${(err as Error).message}`,
+      );
     }
     this.opts.onSubmitted?.(env.id);
     return req;
@@ -111,10 +143,16 @@ export class RequestService {
         waitMs: Math.max(0, deadline - Date.now()),
         ...(signal ? { signal } : {}),
       });
+      if (this.retiring.has(runner.id)) {
+        for (const d of deliveries) await this.queue.release(d.receipt, 0);
+        return { jobs: [], drain: true };
+      }
       const jobs: Job[] = [];
       for (const d of deliveries) {
-        const job = await this.startJob(runner, d.receipt, d.message.request_id);
+        const job = await this.startJob(runner, d.receipt, d.message.request_id, false);
         if (job) jobs.push(job);
+        // Stale: the request will never run again (completed, cancelled, expired).
+        else await this.queue.delete(d.receipt);
       }
       // Every delivery was stale (cancelled, expired): look again while the poll has time left.
       if (jobs.length > 0 || deliveries.length === 0 || Date.now() >= deadline || signal?.aborted) {
@@ -123,14 +161,37 @@ export class RequestService {
     }
   }
 
-  private async startJob(
-    runner: Pick<RunnerRecord, 'id'>,
+  /**
+   * A runner that polls SQS itself received a message: start the attempt, or say what to do with
+   * a message it must not run.
+   */
+  async claim(
+    runner: Pick<RunnerRecord, 'id' | 'environment_id'>,
     receipt: string,
     requestId: string,
+  ): Promise<ClaimResponse> {
+    // The same gate as pull: not for a runner on its way out, nor for one of a revision a rollout
+    // has replaced (or a candidate still waiting for the switch): back on the queue at once.
+    const gate = this.retiring.has(runner.id) ? 'drain' : await this.store.pullGate(runner.id);
+    if (gate !== 'yes') return { message: 'release', drain: gate === 'drain' };
+    const job = await this.startJob(runner, receipt, requestId, true);
+    return job ? { job, message: 'none', drain: false } : { message: 'delete', drain: false };
+  }
+
+  private async startJob(
+    runner: Pick<RunnerRecord, 'id' | 'environment_id'>,
+    receipt: string,
+    requestId: string,
+    direct: boolean,
   ): Promise<Job | undefined> {
     const started = await this.store.startAttempt(requestId, runner.id);
     if (started) {
-      this.outstanding.set(receipt, { requestId, runnerId: runner.id });
+      this.outstanding.set(receipt, {
+        requestId,
+        runnerId: runner.id,
+        environmentId: runner.environment_id,
+        direct,
+      });
       this.changed(started);
       return {
         receipt,
@@ -147,38 +208,81 @@ export class RequestService {
     if (req && req.status !== 'COMPLETED') {
       const done = await this.store.completeRequest(req.id, {
         result_status: 504,
-        result_body: { detail: 'The request did not start before its x-fal-request-timeout.' },
+        result_body: { detail: START_TIMEOUT_MESSAGE },
         result_content_type: 'application/json',
-        error: 'The request did not start before its x-fal-request-timeout.',
+        error: START_TIMEOUT_MESSAGE,
         error_type: 'request_timeout',
         inference_ms: null,
       });
-      if (done) this.changed(done);
+      if (done) this.completed(done);
     }
-    await this.queue.delete(receipt);
     return undefined;
   }
 
-  async heartbeat(runner: Pick<RunnerRecord, 'id'>, receipts: string[]): Promise<HeartbeatResponse> {
-    const lost: string[] = [];
-    const ids: string[] = [];
-    for (const receipt of receipts) {
-      const ok = await this.queue.extend(receipt, this.opts.leaseSeconds);
-      const o = this.outstanding.get(receipt);
-      if (!ok) lost.push(receipt);
-      else if (o) ids.push(o.requestId);
-    }
-    const fresh = await this.store.getRunner(runner.id);
-    return {
-      cancel: await this.store.cancelRequested(ids),
-      lost,
-      drain: !fresh || fresh.drain_requested,
-    };
+  /**
+   * Completes queued requests whose x-fal-request-timeout passed before they started, without
+   * waiting for a runner to receive them (there may be none: scaling, crash backoff). Their
+   * messages are dropped when next received.
+   */
+  async expireStartDeadlines(): Promise<number> {
+    const expired = await this.store.expireStartDeadlines();
+    for (const rec of expired) this.completed(rec);
+    return expired.length;
   }
 
-  /** Records one attempt's result under fal's retry rules. */
-  async recordResult(runner: Pick<RunnerRecord, 'id'>, r: ResultBody): Promise<ResultResponse> {
+  async heartbeat(
+    runner: Pick<RunnerRecord, 'id'>,
+    receipts: string[],
+    direct = false,
+  ): Promise<HeartbeatResponse> {
+    const lost: string[] = [];
+    const held: { receipt: string; requestId: string }[] = [];
+    for (const receipt of receipts) {
+      // A direct runner extends its messages itself; control extends those it handed out.
+      const ok = direct || (await this.queue.extend(receipt, this.opts.leaseSeconds));
+      const o = this.outstanding.get(receipt);
+      if (!ok) lost.push(receipt);
+      else if (o) held.push({ receipt, requestId: o.requestId });
+    }
+    // The store, not the queue, says who holds a request: SQS accepts stale receipts silently.
+    const holders = new Map(
+      (await this.store.attemptHolders(held.map((h) => h.requestId))).map((h) => [h.id, h]),
+    );
+    const cancel: string[] = [];
+    for (const h of held) {
+      const rec = holders.get(h.requestId);
+      if (rec?.status !== 'IN_PROGRESS' || rec.runner_id !== runner.id) lost.push(h.receipt);
+      else if (rec.cancel_requested) cancel.push(h.requestId);
+    }
+    const fresh = await this.store.getRunner(runner.id);
+    return { cancel, lost, drain: !fresh || fresh.drain_requested };
+  }
+
+  /**
+   * Records one attempt's result under fal's retry rules. `byControl`: control records it itself
+   * (the runner is gone), so control settles the message whoever received it.
+   */
+  async recordResult(
+    runner: Pick<RunnerRecord, 'id'>,
+    r: ResultBody,
+    byControl = false,
+  ): Promise<ResultResponse> {
+    const held = this.outstanding.get(r.receipt);
     this.outstanding.delete(r.receipt);
+    const runnerSettles = r.direct === true && !byControl;
+    /** The message is done with: the runner deletes it (direct), or control does. */
+    const finish = async (): Promise<MessageAction> => {
+      if (runnerSettles) return 'delete';
+      await this.queue.delete(r.receipt);
+      return 'none';
+    };
+    const answer = (a: Omit<ResultResponse, 'message'>, message: MessageAction): ResultResponse =>
+      r.direct ? { ...a, message } : a;
+
+    if (r.outcome === 'timeout' && !byControl) {
+      this.retiring.add(runner.id);
+      this.opts.onAttemptTimedOut?.(runner.id);
+    }
     // Fast path: an answer that is never retried completes the request in one statement.
     if (
       r.outcome === 'response' &&
@@ -188,16 +292,17 @@ export class RequestService {
     ) {
       const done = await this.store.completeRequest(r.request_id, responseCompletion(r), runner.id);
       if (done) {
-        await this.queue.delete(r.receipt);
-        this.changed(done);
-        return { recorded: true, decision: 'completed' };
+        const message = await finish();
+        this.completed(done);
+        return answer({ recorded: true, decision: 'completed' }, message);
       }
     }
     const req = await this.store.getRequest(r.request_id);
     if (!req || req.status === 'COMPLETED' || req.runner_id !== runner.id) {
-      // A late or duplicate result: the request completed, or another runner owns it now.
-      if (req?.status === 'COMPLETED') await this.queue.delete(r.receipt);
-      return { recorded: false, decision: 'ignored' };
+      // A late or duplicate result: the request completed, or another runner owns it now (then
+      // this receipt is stale and must not touch the message, which is someone else's).
+      const message = req?.status === 'COMPLETED' || !req ? await finish() : 'none';
+      return answer({ recorded: false, decision: 'ignored' }, message);
     }
     const verdict = judgeAttempt({
       outcome: r.outcome,
@@ -207,11 +312,12 @@ export class RequestService {
     });
     if (verdict.retry) {
       await this.store.requeue(req.id);
+      // Control puts it back whoever received it, so there is one retry path for every queue.
       await this.queue.release(r.receipt, 0);
-      this.changed(req);
-      return { recorded: true, decision: 'retry' };
+      this.changed({ ...req, status: 'IN_QUEUE', runner_id: null });
+      return answer({ recorded: true, decision: 'retry' }, 'none');
     }
-    const completion =
+    const completion: Completion =
       r.outcome === 'response'
         ? responseCompletion(r, verdict.errorType)
         : {
@@ -222,11 +328,19 @@ export class RequestService {
             error_type: verdict.errorType,
             inference_ms: inferenceMs(r),
           };
+    if (verdict.exhausted) completion.dead_lettered = true;
     const done = await this.store.completeRequest(req.id, completion);
-    await this.queue.delete(r.receipt);
-    if (!done) return { recorded: false, decision: 'ignored' };
-    this.changed(done);
-    return { recorded: true, decision: 'completed' };
+    let message: MessageAction = 'none';
+    if (done && verdict.exhausted) {
+      await this.queue.deadLetter(held?.environmentId ?? req.environment_id, r.receipt, {
+        request_id: req.id,
+      });
+    } else {
+      message = await finish();
+    }
+    if (!done) return answer({ recorded: false, decision: 'ignored' }, message);
+    this.completed(done);
+    return answer({ recorded: true, decision: 'completed' }, message);
   }
 
   /**
@@ -234,6 +348,7 @@ export class RequestService {
    * for the lease to run out.
    */
   async runnerEnded(runnerId: string): Promise<void> {
+    this.retiring.delete(runnerId);
     const held = [...this.outstanding.entries()].filter(([, o]) => o.runnerId === runnerId);
     for (const [receipt, o] of held) {
       const now = new Date(this.now()).toISOString();
@@ -246,7 +361,9 @@ export class RequestService {
           error: 'The runner ended while serving the request.',
           started_at: now,
           finished_at: now,
+          direct: o.direct,
         },
+        true,
       );
     }
   }
@@ -254,6 +371,7 @@ export class RequestService {
   async cancel(req: RequestRecord): Promise<'CANCELLATION_REQUESTED' | 'ALREADY_COMPLETED'> {
     const was = await this.store.cancelRequest(req.id);
     if (was === 'COMPLETED' || was === undefined) return 'ALREADY_COMPLETED';
+    if (was === 'IN_QUEUE') this.opts.onCompleted?.(req);
     this.changed(req);
     return 'CANCELLATION_REQUESTED';
   }
@@ -320,6 +438,11 @@ export class RequestService {
 
   private changed(rec: RequestRecord): void {
     this.events.emit(rec.id, rec);
+  }
+
+  private completed(rec: RequestRecord): void {
+    this.changed(rec);
+    this.opts.onCompleted?.(rec);
   }
 }
 

@@ -24,7 +24,18 @@ describe('judgeAttempt (fal retry rules)', () => {
     expect(judgeAttempt({ outcome, attempts: MAX_ATTEMPTS, noRetry: false })).toEqual({
       retry: false,
       errorType,
+      exhausted: true,
     });
+  });
+
+  it('a 503 on the last attempt is out of attempts (dead-lettered); a 500 never is', () => {
+    expect(
+      judgeAttempt({ outcome: 'response', statusCode: 503, attempts: MAX_ATTEMPTS, noRetry: false }),
+    ).toEqual({ retry: false, errorType: 'runner_server_error', exhausted: true });
+    expect(
+      judgeAttempt({ outcome: 'response', statusCode: 500, attempts: MAX_ATTEMPTS, noRetry: false })
+        .exhausted,
+    ).toBeUndefined();
   });
 
   it('x-fal-no-retry means one attempt', () => {

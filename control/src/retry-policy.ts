@@ -20,6 +20,12 @@ export interface AttemptVerdict {
   retry: boolean;
   /** Set when the request fails for a reason of Gantry's (not an answer of the app's). */
   errorType: string | null;
+  /**
+   * The attempt would have been retried but the request is out of attempts: it completes with an
+   * error and its message goes to the dead-letter queue. (A no-retry request is not "exhausted":
+   * its caller asked for one attempt.)
+   */
+  exhausted?: true;
 }
 
 export function judgeAttempt(a: {
@@ -34,11 +40,21 @@ export function judgeAttempt(a: {
       const status = a.statusCode ?? 500;
       const retryable = status === 503 || status === 504;
       if (retryable && canRetry) return { retry: true, errorType: null };
-      return { retry: false, errorType: status >= 500 ? ERROR_TYPES.server_error : null };
+      const verdict: AttemptVerdict = {
+        retry: false,
+        errorType: status >= 500 ? ERROR_TYPES.server_error : null,
+      };
+      return retryable && exhausted(a) ? { ...verdict, exhausted: true } : verdict;
     }
     case 'cancelled':
       return { retry: false, errorType: ERROR_TYPES.cancelled };
-    default:
-      return { retry: canRetry, errorType: ERROR_TYPES[a.outcome] };
+    default: {
+      const verdict: AttemptVerdict = { retry: canRetry, errorType: ERROR_TYPES[a.outcome] };
+      return exhausted(a) ? { ...verdict, exhausted: true } : verdict;
+    }
   }
+}
+
+function exhausted(a: { attempts: number; noRetry: boolean }): boolean {
+  return !a.noRetry && a.attempts >= MAX_ATTEMPTS;
 }

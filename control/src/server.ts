@@ -10,6 +10,9 @@ import type { ComputeDriver } from './compute/compute-driver.ts';
 import { EcsCompute } from './compute/ecs-compute.ts';
 import { ProcessCompute } from './compute/process-compute.ts';
 import type { Config } from './config.ts';
+import { createSqsClient } from './contract/sqs-client.ts';
+import type { QueueDriver } from './queue/queue-driver.ts';
+import { SqsQueue } from './queue/sqs-queue.ts';
 import { StoreQueue } from './queue/store-queue.ts';
 import { PgClient } from './store/pg-client.ts';
 import { PgliteClient } from './store/pglite-client.ts';
@@ -41,7 +44,7 @@ export async function startServer(
   const db = extra.db ?? (await openDatabase(config));
   const store = new Store(db);
   await store.migrate();
-  const queue = new StoreQueue(db);
+  const queue = openQueue(config, db);
   let log: FastifyBaseLogger | undefined;
   const compute: ComputeDriver =
     config.compute === 'ecs'
@@ -80,6 +83,17 @@ export async function startServer(
   const port = new URL(address).port;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
   if (!config.controlUrl) service.setControlUrl(url);
-  service.scaler.start();
+  service.start();
   return { ...service, url, store, compute };
+}
+
+/**
+ * The configured queue. SQS takes the standard AWS settings (AWS_REGION, the credentials chain,
+ * AWS_ENDPOINT_URL_SQS) as the SDK reads them; sqs-retry.ts is its only retry policy.
+ */
+export function openQueue(config: Config, db: SqlClient): QueueDriver {
+  if (config.queue === 'sqs') {
+    return new SqsQueue({ client: createSqsClient(), prefix: config.sqsQueuePrefix });
+  }
+  return new StoreQueue(db);
 }

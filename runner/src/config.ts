@@ -18,6 +18,8 @@ export interface RunnerConfig {
   maxMultiplexing: number;
   startupTimeoutS: number;
   drainGraceS: number;
+  /** Set when the queue is SQS: the runner long-polls these itself (see sqs-job-source.ts). */
+  sqs: { normal: string; low: string; leaseS: number } | undefined;
 }
 
 /** A setting is missing or invalid; the message names every one. */
@@ -92,6 +94,20 @@ export async function loadConfig(
     );
   }
 
+  const sqsNormal = read(RUNNER_ENV.sqsQueueUrl);
+  const sqsLow = read(RUNNER_ENV.sqsLowQueueUrl);
+  if ((sqsNormal === undefined) !== (sqsLow === undefined)) {
+    problems.push(
+      `${RUNNER_ENV.sqsQueueUrl} and ${RUNNER_ENV.sqsLowQueueUrl} are set together or not at all`,
+    );
+  }
+  const leaseS = number(
+    RUNNER_ENV.leaseS,
+    30,
+    (n) => Number.isInteger(n) && n >= 1 && n <= 43_200,
+    'whole seconds from 1 to 43200',
+  );
+
   if (problems.length > 0) throw new RunnerConfigError(problems);
 
   const appPort = configuredPort || (await freePort());
@@ -113,6 +129,7 @@ export async function loadConfig(
     maxMultiplexing,
     startupTimeoutS,
     drainGraceS,
+    sqs: sqsNormal && sqsLow ? { normal: sqsNormal, low: sqsLow, leaseS } : undefined,
   };
 }
 

@@ -1,6 +1,6 @@
 /**
- * Where the runner's jobs come from. Today that is control's runner protocol (control-job-source.ts);
- * the next step is Amazon SQS polled directly, with control still told about results.
+ * Where the runner's jobs come from: control's runner protocol (control-job-source.ts), or Amazon
+ * SQS polled directly, with control claiming each message and recording results (sqs-job-source.ts).
  *
  * Ownership: a job is the runner's from `pull` until `complete` resolves; only the runner extends
  * its lease, and it stops doing so for receipts reported as lost.

@@ -1,9 +1,12 @@
 /** The runner process: `node --import tsx runner/src/main.ts`, configured by RUNNER_ENV variables. */
 import { createRunnerClient } from '../../control/src/contract/runner-client.ts';
+import { createSqsClient } from '../../control/src/contract/sqs-client.ts';
 import { loadConfig, RunnerConfigError } from './config.ts';
 import { controlJobSource } from './control-job-source.ts';
+import type { JobSource } from './job-source.ts';
 import { Runner } from './runner.ts';
 import { createRunnerLog } from './runner-log.ts';
+import { sqsJobSource } from './sqs-job-source.ts';
 
 /** How long a pull may wait at control for work before answering empty. */
 const PULL_WAIT_MS = 10_000;
@@ -27,7 +30,19 @@ async function main(): Promise<number> {
     runnerId: config.runnerId,
     token: config.token,
   });
-  const runner = new Runner({ config, control, jobs: controlJobSource(control, PULL_WAIT_MS), log });
+  // With SQS, the runner receives from its environment's queues itself (the SDK reads AWS_REGION,
+  // credentials and AWS_ENDPOINT_URL_SQS); otherwise control hands out work.
+  const jobs: JobSource = config.sqs
+    ? sqsJobSource({
+        control,
+        sqs: createSqsClient(),
+        urls: { normal: config.sqs.normal, low: config.sqs.low },
+        leaseS: config.sqs.leaseS,
+        waitMs: PULL_WAIT_MS,
+        log,
+      })
+    : controlJobSource(control, PULL_WAIT_MS);
+  const runner = new Runner({ config, control, jobs, log });
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => runner.drain(signal));

@@ -12,8 +12,13 @@ export interface RunnerSpec {
   controlUrl: string;
   environmentId: string;
   revision: Revision;
-  /** Extra environment for the app (secrets, settings). */
+  /** Extra environment for the app (its secrets). */
   env: Record<string, string>;
+  /**
+   * Settings for the runner itself (e.g. the SQS queue URLs it polls), kept apart from the app's
+   * environment so each container gets only its own.
+   */
+  runnerEnv?: Record<string, string>;
 }
 
 export interface RunnerExit {

@@ -221,6 +221,21 @@ describe('EcsCompute.start', () => {
     });
   });
 
+  it('gives the runner sidecar its own settings (the SQS queues) and the app only its secrets', async () => {
+    ecs.on(RegisterTaskDefinitionCommand).resolves(registered).on(RunTaskCommand).resolves(runTaskOk);
+    await driver().start({
+      ...spec(),
+      runnerEnv: { GANTRY_SQS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/1/gantry-abc' },
+    });
+    const overrides = ecs.commandCalls(RunTaskCommand)[0]!.args[0].input.overrides?.containerOverrides ?? [];
+    const envOf = (name: string) => overrides.find((c) => c.name === name)?.environment ?? [];
+    expect(envOf('runner')).toContainEqual({
+      name: 'GANTRY_SQS_QUEUE_URL',
+      value: 'https://sqs.eu-west-1.amazonaws.com/1/gantry-abc',
+    });
+    expect(envOf('app')).toEqual([{ name: 'HF_TOKEN', value: 'hf_secret' }]);
+  });
+
   it('falls back to the next machine type when the first has no GPU free', async () => {
     ecs
       .on(RegisterTaskDefinitionCommand)

@@ -268,6 +268,7 @@ export class EcsCompute implements ComputeDriver {
       { name: RUNNER_ENV.controlUrl, value: spec.controlUrl },
       { name: RUNNER_ENV.runnerId, value: spec.runnerId },
       { name: RUNNER_ENV.token, value: spec.token },
+      ...pairs(spec.runnerEnv ?? {}),
     ];
   }
 

@@ -39,6 +39,7 @@ export class ProcessCompute implements ComputeDriver {
     const env: Record<string, string> = {
       ...stringEnv(process.env),
       ...spec.env,
+      ...spec.runnerEnv,
       [RUNNER_ENV.controlUrl]: spec.controlUrl,
       [RUNNER_ENV.runnerId]: spec.runnerId,
       [RUNNER_ENV.token]: spec.token,
@@ -50,7 +51,12 @@ export class ProcessCompute implements ComputeDriver {
     };
     // Control's own settings are not the runner's business (and would confuse its config check).
     for (const k of Object.keys(env)) {
-      if (k.startsWith('GANTRY_') && !Object.values(RUNNER_ENV).includes(k as never) && !(k in spec.env))
+      if (
+        k.startsWith('GANTRY_') &&
+        !Object.values(RUNNER_ENV).includes(k as never) &&
+        !(k in spec.env) &&
+        !(k in (spec.runnerEnv ?? {}))
+      )
         delete env[k];
     }
     delete env.PORT;

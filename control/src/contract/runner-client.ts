@@ -6,6 +6,8 @@
  * control answered with a non-2xx status. `isRetryableControlError` says which ones are worth retrying.
  */
 import {
+  type ClaimBody,
+  type ClaimResponse,
   type HeartbeatBody,
   type HeartbeatResponse,
   type LogsBody,
@@ -73,6 +75,8 @@ export interface RunnerClient {
   heartbeat(body: HeartbeatBody, options?: CallOptions): Promise<HeartbeatResponse>;
   sendLogs(body: LogsBody, options?: CallOptions): Promise<void>;
   reportResult(body: ResultBody, options?: CallOptions): Promise<ResultResponse>;
+  /** Direct SQS runners: start the attempt for a message received from SQS. */
+  claim(body: ClaimBody, options?: CallOptions): Promise<ClaimResponse>;
 }
 
 export interface RunnerClientOptions {
@@ -159,6 +163,17 @@ export function createRunnerClient(options: RunnerClientOptions): RunnerClient {
         throw new ControlProtocolError('result', 'expected {recorded: boolean, decision: string}');
       }
       return answer as ResultResponse;
+    },
+    async claim(body, opts) {
+      const answer = await call('claim', body, timeoutMs, opts);
+      if (
+        !isRecord(answer) ||
+        typeof answer['message'] !== 'string' ||
+        typeof answer['drain'] !== 'boolean'
+      ) {
+        throw new ControlProtocolError('claim', 'expected {job?: Job, message: string, drain: boolean}');
+      }
+      return answer as ClaimResponse;
     },
   };
 }

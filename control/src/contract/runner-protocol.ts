@@ -89,6 +89,11 @@ export type PullResponse = Static<typeof PullResponse>;
 export const HeartbeatBody = Type.Object({
   receipts: Type.Array(Type.String()),
   in_flight: Type.Integer({ minimum: 0 }),
+  /**
+   * The runner received these messages from SQS itself and extends their visibility itself:
+   * control only checks that the requests are still this runner's (and passes on cancels).
+   */
+  direct: Type.Optional(Type.Boolean()),
 });
 export type HeartbeatBody = Static<typeof HeartbeatBody>;
 
@@ -135,16 +140,51 @@ export const ResultBody = Type.Object({
   error: Type.Optional(Type.String({ maxLength: 8000 })),
   started_at: Type.String(),
   finished_at: Type.String(),
+  /** The runner received the message from SQS itself: control leaves the message to the runner. */
+  direct: Type.Optional(Type.Boolean()),
 });
 export type ResultBody = Static<typeof ResultBody>;
+
+/**
+ * What the holder of a message does with it now (direct SQS runners only): `delete` once control
+ * recorded the outcome, `release` to make it visible again at once, `none` when control already
+ * settled it (a retry goes back on the queue through control, so every retry path is one path).
+ */
+export const MessageAction = Type.Union([
+  Type.Literal('delete'),
+  Type.Literal('release'),
+  Type.Literal('none'),
+]);
+export type MessageAction = Static<typeof MessageAction>;
 
 export const ResultResponse = Type.Object({
   /** false when the request had already completed (a duplicate or late attempt): nothing changed. */
   recorded: Type.Boolean(),
   /** What control decided: the request is done, or goes back to the queue. */
   decision: Type.Union([Type.Literal('completed'), Type.Literal('retry'), Type.Literal('ignored')]),
+  /** For direct results: what the runner does with the message. */
+  message: Type.Optional(MessageAction),
 });
 export type ResultResponse = Static<typeof ResultResponse>;
+
+/**
+ * A direct SQS runner received a message and asks control to start the attempt. Control answers
+ * with the job (payload from the store) or tells the runner what to do with a message it must not
+ * run: `delete` (the request completed, was cancelled or missed its start deadline) or `release`
+ * (this runner is draining: someone else should take it).
+ */
+export const ClaimBody = Type.Object({
+  receipt: Type.String(),
+  request_id: Type.String(),
+});
+export type ClaimBody = Static<typeof ClaimBody>;
+
+export const ClaimResponse = Type.Object({
+  job: Type.Optional(Job),
+  message: MessageAction,
+  drain: Type.Boolean(),
+});
+export type ClaimResponse = Static<typeof ClaimResponse>;
 
 /** Routes, relative to the control URL. `{id}` is the runner id. */
 export const RUNNER_ROUTES = {
@@ -153,6 +193,7 @@ export const RUNNER_ROUTES = {
   heartbeat: '/internal/v1/runners/:id/heartbeat',
   logs: '/internal/v1/runners/:id/logs',
   result: '/internal/v1/runners/:id/results',
+  claim: '/internal/v1/runners/:id/claim',
 } as const;
 
 /**
@@ -174,4 +215,13 @@ export const RUNNER_ENV = {
   startupTimeoutS: 'GANTRY_STARTUP_TIMEOUT',
   /** Seconds the runner may take to finish in-flight work after SIGTERM. */
   drainGraceS: 'GANTRY_DRAIN_GRACE',
+  /**
+   * The environment's SQS queues (normal and low priority), when the queue is SQS: the runner then
+   * long-polls them itself and asks control to `claim` each message. AWS settings (AWS_REGION,
+   * credentials, AWS_ENDPOINT_URL_SQS) reach the runner as the SDK's own variables.
+   */
+  sqsQueueUrl: 'GANTRY_SQS_QUEUE_URL',
+  sqsLowQueueUrl: 'GANTRY_SQS_LOW_QUEUE_URL',
+  /** Seconds a received message stays hidden without a heartbeat (control's lease). */
+  leaseS: 'GANTRY_LEASE_SECONDS',
 } as const;

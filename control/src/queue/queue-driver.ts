@@ -36,11 +36,19 @@ export interface QueueDepth {
   ready: number;
   /** Received and not yet deleted or returned. */
   inFlight: number;
+  /** Moved to the dead-letter queue (out of attempts), kept for inspection. */
+  deadLettered: number;
+}
+
+/** What a queue is tagged with, for whoever looks at it outside Gantry (the AWS console). */
+export interface QueueLabels {
+  app: string;
+  environment: string;
 }
 
 export interface QueueDriver {
-  /** Creates the environment's queues if missing; idempotent. */
-  ensure(envId: string): Promise<void>;
+  /** Creates the environment's queues if missing; idempotent (existing queues are reused). */
+  ensure(envId: string, labels?: QueueLabels): Promise<void>;
   /** Deletes the environment's queues and every message in them. */
   remove(envId: string): Promise<void>;
   send(envId: string, message: QueueMessage, priority: Priority): Promise<void>;
@@ -50,8 +58,19 @@ export interface QueueDriver {
   extend(receipt: string, visibilitySeconds: number): Promise<boolean>;
   /** Makes a delivery visible again after delaySeconds (a retry). */
   release(receipt: string, delaySeconds: number): Promise<void>;
-  /** Removes the message for good; false when the receipt is no longer valid. */
+  /**
+   * Removes the message for good. false when the driver can tell the receipt is no longer valid;
+   * SQS cannot (it accepts stale receipts silently), so nobody relies on it for ownership: the
+   * store decides who holds a request.
+   */
   delete(receipt: string): Promise<boolean>;
+  /** Moves a delivered message to the environment's dead-letter queue (its request is out of attempts). */
+  deadLetter(envId: string, receipt: string, message: QueueMessage): Promise<void>;
   depth(envId: string): Promise<QueueDepth>;
+  /**
+   * Settings a runner needs to receive from the environment's queues itself (RUNNER_ENV names), or
+   * undefined when runners take their work through control's pull instead.
+   */
+  runnerAccess?(envId: string): Promise<Record<string, string>>;
   close(): Promise<void>;
 }

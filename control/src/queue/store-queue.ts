@@ -7,7 +7,14 @@
 import { EventEmitter } from 'node:events';
 import type { Priority } from '../domain.ts';
 import type { SqlClient } from '../store/sql-client.ts';
-import type { Delivery, QueueDepth, QueueDriver, QueueMessage, ReceiveOptions } from './queue-driver.ts';
+import type {
+  Delivery,
+  QueueDepth,
+  QueueDriver,
+  QueueLabels,
+  QueueMessage,
+  ReceiveOptions,
+} from './queue-driver.ts';
 
 const RANK: Record<Priority, number> = { normal: 0, low: 1 };
 /** How often a long poll looks again when nothing woke it (messages whose visibility ran out). */
@@ -35,7 +42,7 @@ export class StoreQueue implements QueueDriver {
     this.wake.setMaxListeners(0);
   }
 
-  async ensure(_envId: string): Promise<void> {
+  async ensure(_envId: string, _labels?: QueueLabels): Promise<void> {
     // One table holds every queue; there is nothing to create.
   }
 
@@ -85,7 +92,7 @@ export class StoreQueue implements QueueDriver {
       priority: number;
     }>(
       `WITH picked AS (
-         SELECT id FROM queue_messages WHERE queue=$1 AND visible_at <= $2
+         SELECT id FROM queue_messages WHERE queue=$1 AND visible_at <= $2 AND dead_at IS NULL
          ORDER BY priority, id LIMIT $3 FOR UPDATE SKIP LOCKED)
        UPDATE queue_messages q SET visible_at=$4, receive_count=q.receive_count+1
        FROM picked WHERE q.id=picked.id
@@ -106,7 +113,7 @@ export class StoreQueue implements QueueDriver {
     const p = parseReceipt(receipt);
     if (!p) return false;
     const r = await this.db.query(
-      'UPDATE queue_messages SET visible_at=$3 WHERE id=$1 AND receive_count=$2',
+      'UPDATE queue_messages SET visible_at=$3 WHERE id=$1 AND receive_count=$2 AND dead_at IS NULL',
       [p.id, p.count, this.clock() + visibilitySeconds * 1000],
     );
     return r.rowCount > 0;
@@ -116,7 +123,7 @@ export class StoreQueue implements QueueDriver {
     const p = parseReceipt(receipt);
     if (!p) return;
     const r = await this.db.query<{ queue: string }>(
-      'UPDATE queue_messages SET visible_at=$3 WHERE id=$1 AND receive_count=$2 RETURNING queue',
+      'UPDATE queue_messages SET visible_at=$3 WHERE id=$1 AND receive_count=$2 AND dead_at IS NULL RETURNING queue',
       [p.id, p.count, this.clock() + delaySeconds * 1000],
     );
     const queue = r.rows[0]?.queue;
@@ -136,14 +143,27 @@ export class StoreQueue implements QueueDriver {
     return r.rowCount > 0;
   }
 
+  async deadLetter(_envId: string, receipt: string, _message: QueueMessage): Promise<void> {
+    const p = parseReceipt(receipt);
+    if (!p) return;
+    // The dead-letter queue is the same table: the row stays, flagged, and is never delivered again.
+    await this.db.query('UPDATE queue_messages SET dead_at=$3 WHERE id=$1 AND receive_count=$2', [
+      p.id,
+      p.count,
+      this.clock(),
+    ]);
+  }
+
   async depth(envId: string): Promise<QueueDepth> {
-    const r = await this.db.query<{ ready: number; in_flight: number }>(
-      `SELECT COUNT(*) FILTER (WHERE visible_at <= $2)::int AS ready,
-              COUNT(*) FILTER (WHERE visible_at > $2)::int AS in_flight
+    const r = await this.db.query<{ ready: number; in_flight: number; dead: number }>(
+      `SELECT COUNT(*) FILTER (WHERE dead_at IS NULL AND visible_at <= $2)::int AS ready,
+              COUNT(*) FILTER (WHERE dead_at IS NULL AND visible_at > $2)::int AS in_flight,
+              COUNT(*) FILTER (WHERE dead_at IS NOT NULL)::int AS dead
        FROM queue_messages WHERE queue=$1`,
       [envId, this.clock()],
     );
-    return { ready: Number(r.rows[0]!.ready), inFlight: Number(r.rows[0]!.in_flight) };
+    const row = r.rows[0]!;
+    return { ready: Number(row.ready), inFlight: Number(row.in_flight), deadLettered: Number(row.dead) };
   }
 
   async close(): Promise<void> {

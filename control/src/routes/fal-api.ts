@@ -10,12 +10,15 @@ import type { App, Caller, Environment, Priority, RequestRecord } from '../domai
 import { GantryError } from '../errors.ts';
 import type { RequestService } from '../request-service.ts';
 import type { Store } from '../store/store.ts';
+import { checkWebhookUrl } from '../webhooks/webhook-url.ts';
 
 export interface FalDeps {
   store: Store;
   requests: RequestService;
   publicUrl: string | undefined;
   syncTimeoutSeconds: number;
+  /** Accept fal_webhook URLs on loopback and private networks. */
+  webhookAllowPrivate: boolean;
 }
 
 /** One call of fal's API, however it arrived (direct route or the client proxy). */
@@ -118,24 +121,41 @@ export function createFalHandlers(d: FalDeps) {
       }
     }
     const noRetry = ['1', 'true', 'yes'].includes((header(h, 'x-fal-no-retry') ?? '').toLowerCase());
-    if (call.query.fal_webhook !== undefined) {
-      throw new GantryError(
-        'GANTRY_ERR_VALIDATION',
-        'fal_webhook is not supported by this Gantry version yet.',
-      );
+    const rawMax = call.query.fal_max_queue_length;
+    let maxQueueLength: number | null = null;
+    if (rawMax !== undefined) {
+      maxQueueLength = Number(rawMax);
+      if (!Number.isInteger(maxQueueLength) || maxQueueLength < 0) {
+        throw new GantryError(
+          'GANTRY_ERR_VALIDATION',
+          'fal_max_queue_length must be a whole number, 0 or more.',
+        );
+      }
     }
-    return { priority: rawPriority as Priority, startTimeoutSeconds, noRetry };
+    return { priority: rawPriority as Priority, startTimeoutSeconds, noRetry, maxQueueLength };
   }
 
-  async function submitCall(call: FalCall, req: FastifyRequest) {
+  async function submitCall(call: FalCall, req: FastifyRequest, allowWebhook: boolean) {
     const { env, caller } = await resolve(call, req);
     if (!env.active_revision_id) throw new GantryError('GANTRY_ERR_NO_ACTIVE_REVISION');
     const opts = parseSubmitHeaders(call);
+    let webhookUrl: string | null = null;
+    const rawWebhook = call.query.fal_webhook;
+    if (rawWebhook !== undefined && rawWebhook !== '') {
+      if (!allowWebhook) {
+        throw new GantryError(
+          'GANTRY_ERR_VALIDATION',
+          'fal_webhook works with the queue API (/queue/...), not /run.',
+        );
+      }
+      webhookUrl = (await checkWebhookUrl(rawWebhook, { allowPrivate: d.webhookAllowPrivate })).href;
+    }
     return d.requests.submit(env, {
       path: call.path,
       input: call.body ?? {},
       keyId: caller?.id ?? null,
       ...opts,
+      webhookUrl,
     });
   }
 
@@ -153,10 +173,11 @@ export function createFalHandlers(d: FalDeps) {
 
   return {
     async submit(call: FalCall, req: FastifyRequest, reply: FastifyReply) {
-      const rec = await submitCall(call, req);
+      const rec = await submitCall(call, req, true);
       reply.header('x-fal-request-id', rec.id);
       return {
         request_id: rec.id,
+        gateway_request_id: rec.id,
         ...urls(req, call, rec.id),
         queue_position: await d.store.queuePosition(rec),
       };
@@ -225,7 +246,7 @@ export function createFalHandlers(d: FalDeps) {
 
     /** fal.run: submit, wait, answer with the result itself. A caller that hangs up cancels. */
     async run(call: FalCall, req: FastifyRequest, reply: FastifyReply) {
-      const rec = await submitCall(call, req);
+      const rec = await submitCall(call, req, false);
       const gone = new AbortController();
       const onClose = () => {
         if (!reply.raw.writableEnded) gone.abort();

@@ -93,6 +93,7 @@ const RequestView = Type.Object({
   started_at: Type.Union([Type.String(), Type.Null()]),
   completed_at: Type.Union([Type.String(), Type.Null()]),
   inference_time: Type.Union([Type.Number(), Type.Null()]),
+  dead_lettered: Type.Boolean(),
 });
 
 const CreateApp = Type.Object(
@@ -210,6 +211,7 @@ function requestView(r: RequestRecord): Static<typeof RequestView> {
     started_at: iso(r.started_at),
     completed_at: iso(r.completed_at),
     inference_time: r.inference_ms === null ? null : r.inference_ms / 1000,
+    dead_lettered: r.dead_lettered,
   };
 }
 
@@ -323,7 +325,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
       const settings = parseCodeSettings(body.settings as Record<string, unknown> | undefined);
       const { env: envName } = req.params as { env: string };
       const env = await store.ensureEnvironment(a.id, envName);
-      await d.queue.ensure(env.id);
+      await d.queue.ensure(env.id, { app: `${a.owner}/${a.name}`, environment: env.name });
       const rev = await store.createRevision(env.id, {
         command: body.command ?? null,
         cwd: body.cwd ?? null,
@@ -505,6 +507,30 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
       const { env } = await loadEnv(req);
       const { limit = 100 } = req.query as Static<typeof Limit>;
       return { requests: (await store.listRequests(env.id, limit)).map(requestView) };
+    },
+  );
+
+  app.get(
+    '/v1/apps/:owner/:name/environments/:env/dead-letters',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Requests that ran out of attempts, and the dead-letter queue holding their messages',
+        params: EnvParams,
+        querystring: Limit,
+        response: {
+          200: Type.Object({ dead_letter_queue_depth: Type.Integer(), requests: Type.Array(RequestView) }),
+        },
+      },
+    },
+    async (req) => {
+      const { env } = await loadEnv(req);
+      const { limit = 100 } = req.query as Static<typeof Limit>;
+      const depth = await d.queue.depth(env.id);
+      return {
+        dead_letter_queue_depth: depth.deadLettered,
+        requests: (await store.listDeadLettered(env.id, limit)).map(requestView),
+      };
     },
   );
 }

@@ -6,6 +6,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import {
+  ClaimBody,
+  ClaimResponse,
   HeartbeatBody,
   HeartbeatResponse,
   LogsBody,
@@ -111,7 +113,7 @@ export function registerRunnerRoutes(
     async (req) => {
       const runner = await auth(req);
       const body = req.body as HeartbeatBody;
-      return d.requests.heartbeat(runner, body.receipts);
+      return d.requests.heartbeat(runner, body.receipts, body.direct === true);
     },
   );
 
@@ -126,6 +128,16 @@ export function registerRunnerRoutes(
       );
       await d.requests.appendLogs(own);
       return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    RUNNER_ROUTES.claim,
+    { schema: { tags: TAGS, params: Params, body: ClaimBody, response: { 200: ClaimResponse } } },
+    async (req) => {
+      const runner = await auth(req);
+      const body = req.body as ClaimBody;
+      return d.requests.claim(runner, body.receipt, body.request_id);
     },
   );
 

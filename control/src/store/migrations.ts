@@ -183,6 +183,30 @@ CREATE INDEX rollouts_env ON rollouts (environment_id, created_at);
 `,
   },
   {
+    version: 5,
+    name: 'fal request semantics: dead letters, start deadlines, webhooks',
+    sql: `
+ALTER TABLE queue_messages ADD COLUMN dead_at float8;
+ALTER TABLE requests ADD COLUMN webhook_url text;
+ALTER TABLE requests ADD COLUMN dead_lettered boolean NOT NULL DEFAULT false;
+CREATE INDEX requests_start_deadline ON requests (start_deadline)
+  WHERE status = 'IN_QUEUE' AND attempts = 0 AND start_deadline IS NOT NULL;
+
+CREATE TABLE webhook_deliveries (
+  request_id text PRIMARY KEY REFERENCES requests(id) ON DELETE CASCADE,
+  url text NOT NULL,
+  attempts integer NOT NULL DEFAULT 0,
+  next_at float8 NOT NULL,
+  created_at float8 NOT NULL,
+  delivered_at float8,
+  given_up_at float8,
+  last_error text
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at)
+  WHERE delivered_at IS NULL AND given_up_at IS NULL;
+`,
+  },
+  {
     version: 6,
     name: 'github app',
     // The GitHub App's own records (github-app/src/sql-ledger.ts): deployments it created, pushes

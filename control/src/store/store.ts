@@ -61,6 +61,8 @@ export interface NewRequest {
   no_retry: boolean;
   start_deadline: number | null;
   key_id?: string | null;
+  /** fal_webhook: where the outcome is POSTed once the request completes. */
+  webhook_url?: string | null;
 }
 
 export interface Completion {
@@ -70,7 +72,35 @@ export interface Completion {
   error: string | null;
   error_type: string | null;
   inference_ms: number | null;
+  /** Out of attempts: its message went to the dead-letter queue. */
+  dead_lettered?: boolean;
 }
+
+/** A webhook due for delivery, with what its body is made of. */
+export interface DueWebhook {
+  request_id: string;
+  url: string;
+  attempts: number;
+  created_at: number;
+  owner: string;
+  status: RequestRecord['status'];
+  result_status: number | null;
+  result_body: unknown;
+  error: string | null;
+  error_type: string | null;
+}
+
+/**
+ * Completing a request and queueing its webhook are one statement: a request that completes has
+ * its delivery row, and the primary key on request_id makes a second one impossible.
+ */
+const WITH_WEBHOOK = (update: string, now: string) => `
+  WITH done AS (${update} RETURNING *),
+  hook AS (
+    INSERT INTO webhook_deliveries (request_id, url, next_at, created_at)
+    SELECT id, webhook_url, ${now}, ${now} FROM done WHERE webhook_url IS NOT NULL
+    ON CONFLICT (request_id) DO NOTHING)
+  SELECT * FROM done`;
 
 export interface NewLog {
   request_id: string;
@@ -84,6 +114,8 @@ export interface NewLog {
 const PRIORITY_RANK = `(CASE priority WHEN 'normal' THEN 0 ELSE 1 END)`;
 
 const CANCELLED = new GantryError('GANTRY_ERR_REQUEST_CANCELLED');
+
+export const START_TIMEOUT_MESSAGE = 'The request did not start before its x-fal-request-timeout.';
 
 /** Environments are read with every runtime setting filled in, so no reader meets a missing one. */
 const withDefaults = (e: Environment | undefined): Environment | undefined =>
@@ -316,8 +348,8 @@ export class Store {
   async createRequest(req: NewRequest): Promise<RequestRecord> {
     const r = await this.db.query<RequestRecord>(
       `INSERT INTO requests (id, environment_id, path, input, status, priority, no_retry, start_deadline, created_at,
-         key_id)
-       VALUES ($1,$2,$3,$4::jsonb,'IN_QUEUE',$5,$6,$7,$8,$9) RETURNING *`,
+         key_id, webhook_url)
+       VALUES ($1,$2,$3,$4::jsonb,'IN_QUEUE',$5,$6,$7,$8,$9,$10) RETURNING *`,
       [
         randomUUID(),
         req.environment_id,
@@ -328,6 +360,7 @@ export class Store {
         req.start_deadline,
         this.clock(),
         req.key_id ?? null,
+        req.webhook_url ?? null,
       ],
     );
     return r.rows[0]!;
@@ -384,9 +417,12 @@ export class Store {
    */
   async completeRequest(id: string, c: Completion, runnerId?: string): Promise<RequestRecord | undefined> {
     const r = await this.db.query<RequestRecord>(
-      `UPDATE requests SET status='COMPLETED', result_status=$2, result_body=$3::jsonb, result_content_type=$4,
-         error=$5, error_type=$6, inference_ms=$7, completed_at=$8
-       WHERE id=$1 AND status <> 'COMPLETED' AND ($9::text IS NULL OR runner_id = $9) RETURNING *`,
+      WITH_WEBHOOK(
+        `UPDATE requests SET status='COMPLETED', result_status=$2, result_body=$3::jsonb, result_content_type=$4,
+           error=$5, error_type=$6, inference_ms=$7, completed_at=$8, dead_lettered=$10
+         WHERE id=$1 AND status <> 'COMPLETED' AND ($9::text IS NULL OR runner_id = $9)`,
+        '$8::float8',
+      ),
       [
         id,
         c.result_status,
@@ -397,8 +433,110 @@ export class Store {
         c.inference_ms,
         this.clock(),
         runnerId ?? null,
+        c.dead_lettered ?? false,
       ],
     );
+    return r.rows[0];
+  }
+
+  /**
+   * Completes every queued request of any environment whose x-fal-request-timeout passed before it
+   * started (504, `request_timeout`): it will never run later. Returns those it completed.
+   */
+  async expireStartDeadlines(): Promise<RequestRecord[]> {
+    const r = await this.db.query<RequestRecord>(
+      WITH_WEBHOOK(
+        `UPDATE requests SET status='COMPLETED', result_status=504, result_body=$2::jsonb,
+           result_content_type='application/json', error=$3, error_type='request_timeout', completed_at=$1
+         WHERE status='IN_QUEUE' AND attempts=0 AND start_deadline IS NOT NULL AND start_deadline < $1`,
+        '$1::float8',
+      ),
+      [this.clock(), JSON.stringify({ detail: START_TIMEOUT_MESSAGE }), START_TIMEOUT_MESSAGE],
+    );
+    return r.rows;
+  }
+
+  /** Who holds each of these requests now, for heartbeats: status, runner and whether cancel was asked. */
+  async attemptHolders(
+    ids: string[],
+  ): Promise<
+    { id: string; status: RequestRecord['status']; runner_id: string | null; cancel_requested: boolean }[]
+  > {
+    if (ids.length === 0) return [];
+    const r = await this.db.query<{
+      id: string;
+      status: RequestRecord['status'];
+      runner_id: string | null;
+      cancel_requested: boolean;
+    }>('SELECT id, status, runner_id, cancel_requested FROM requests WHERE id = ANY($1::text[])', [ids]);
+    return r.rows;
+  }
+
+  /** Requests that ran out of attempts and were dead-lettered, newest first. */
+  async listDeadLettered(envId: string, limit: number): Promise<RequestRecord[]> {
+    const r = await this.db.query<RequestRecord>(
+      `SELECT * FROM requests WHERE environment_id=$1 AND dead_lettered ORDER BY completed_at DESC LIMIT $2`,
+      [envId, limit],
+    );
+    return r.rows;
+  }
+
+  // ---- webhooks ---------------------------------------------------------------------------
+
+  /**
+   * Takes up to `limit` deliveries that are due, hiding them for `leaseMs` so another control
+   * process sharing the database does not send them at the same time.
+   */
+  async takeDueWebhooks(limit: number, leaseMs: number): Promise<DueWebhook[]> {
+    const now = this.clock();
+    const r = await this.db.query<DueWebhook>(
+      `WITH picked AS (
+         SELECT request_id FROM webhook_deliveries
+         WHERE delivered_at IS NULL AND given_up_at IS NULL AND next_at <= $1
+         ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+       taken AS (
+         UPDATE webhook_deliveries w SET next_at = $3 FROM picked WHERE w.request_id = picked.request_id
+         RETURNING w.request_id, w.url, w.attempts, w.created_at)
+       SELECT t.*, a.owner, r.status, r.result_status, r.result_body, r.error, r.error_type
+       FROM taken t JOIN requests r ON r.id = t.request_id
+         JOIN environments e ON e.id = r.environment_id JOIN apps a ON a.id = e.app_id`,
+      [now, limit, now + leaseMs],
+    );
+    return r.rows;
+  }
+
+  async webhookDelivered(requestId: string): Promise<void> {
+    await this.db.query(
+      'UPDATE webhook_deliveries SET delivered_at=$2, attempts=attempts+1, last_error=NULL WHERE request_id=$1',
+      [requestId, this.clock()],
+    );
+  }
+
+  /** A failed delivery: tried again at `nextAt`, or given up when that is null. */
+  async webhookFailed(requestId: string, error: string, nextAt: number | null): Promise<void> {
+    await this.db.query(
+      `UPDATE webhook_deliveries SET attempts=attempts+1, last_error=$2,
+         next_at=COALESCE($3::float8, next_at),
+         given_up_at=CASE WHEN $3::float8 IS NULL THEN $4::float8 ELSE NULL END
+       WHERE request_id=$1`,
+      [requestId, error.slice(0, 2000), nextAt, this.clock()],
+    );
+  }
+
+  async getWebhookDelivery(
+    requestId: string,
+  ): Promise<
+    | { attempts: number; delivered_at: number | null; given_up_at: number | null; last_error: string | null }
+    | undefined
+  > {
+    const r = await this.db.query<{
+      attempts: number;
+      delivered_at: number | null;
+      given_up_at: number | null;
+      last_error: string | null;
+    }>('SELECT attempts, delivered_at, given_up_at, last_error FROM webhook_deliveries WHERE request_id=$1', [
+      requestId,
+    ]);
     return r.rows[0];
   }
 
@@ -408,13 +546,16 @@ export class Store {
    */
   async cancelRequest(id: string): Promise<'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED' | undefined> {
     const queued = await this.db.query(
-      `UPDATE requests SET status='COMPLETED', cancel_requested=true, result_status=400, error=$2,
-         error_type='client_cancelled', completed_at=$3, result_content_type='application/json',
-         result_body=$4::jsonb
-       WHERE id=$1 AND status='IN_QUEUE'`,
+      WITH_WEBHOOK(
+        `UPDATE requests SET status='COMPLETED', cancel_requested=true, result_status=400, error=$2,
+           error_type='client_cancelled', completed_at=$3, result_content_type='application/json',
+           result_body=$4::jsonb
+         WHERE id=$1 AND status='IN_QUEUE'`,
+        '$3::float8',
+      ),
       [id, CANCELLED.message, this.clock(), JSON.stringify(CANCELLED.toBody())],
     );
-    if (queued.rowCount > 0) return 'IN_QUEUE';
+    if (queued.rows.length > 0) return 'IN_QUEUE';
     const running = await this.db.query(
       `UPDATE requests SET cancel_requested=true WHERE id=$1 AND status='IN_PROGRESS'`,
       [id],

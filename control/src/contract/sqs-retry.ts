@@ -1,0 +1,79 @@
+/**
+ * Retrying Amazon SQS calls: the error's fault decides. Server faults (5xx), throttling and network
+ * failures are retried with bounded exponential backoff and full jitter; client faults (a queue
+ * that does not exist, a stale receipt handle, a bad parameter) surface at once with the SDK's own
+ * `name` and `$fault`, so callers can tell them apart.
+ *
+ * Used by control's SQS driver and by runners that poll SQS directly, so both back off alike.
+ * The SDK clients are built with `maxAttempts: 1`: this is the one retry policy, not one of two.
+ */
+
+/** SQS answers throttling as a client fault (HTTP 400) under one of these names. */
+const THROTTLING = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'KmsThrottled',
+  'SlowDown',
+]);
+
+interface AwsErrorShape {
+  name?: string;
+  $fault?: 'client' | 'server';
+  $metadata?: { httpStatusCode?: number };
+  $retryable?: unknown;
+}
+
+/** True for an SQS failure that may go away by itself. */
+export function isRetryableSqsError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as AwsErrorShape;
+  if (e.name === 'AbortError') return false;
+  if (e.$fault === 'server' || e.$retryable) return true;
+  if (e.name && THROTTLING.has(e.name)) return true;
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined) return status >= 500 || status === 429;
+  // No answer at all (connection refused or reset, timed out): the service was not reached.
+  return e.$fault === undefined;
+}
+
+export interface SqsRetryOptions {
+  /** Attempts in all, the first included. */
+  attempts: number;
+  initialMs: number;
+  maxMs: number;
+  signal?: AbortSignal;
+  onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+}
+
+export const DEFAULT_SQS_RETRY: SqsRetryOptions = { attempts: 6, initialMs: 100, maxMs: 2_000 };
+
+/** Calls `fn` until it succeeds, fails with a client fault, or attempts run out (then rethrows). */
+export async function withSqsRetry<T>(
+  fn: () => Promise<T>,
+  options: SqsRetryOptions = DEFAULT_SQS_RETRY,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= options.attempts || !isRetryableSqsError(err) || options.signal?.aborted) throw err;
+      // Jitter (half to all of the step): runners throttled together spread out instead of retrying in step.
+      const cap = Math.min(options.maxMs, options.initialMs * 2 ** (attempt - 1));
+      const delay = Math.round(cap / 2 + (Math.random() * cap) / 2);
+      options.onRetry?.(err, attempt, delay);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, delay);
+        function done() {
+          clearTimeout(timer);
+          options.signal?.removeEventListener('abort', done);
+          resolve();
+        }
+        options.signal?.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Gives runners direct access to their environment's queues when the queue driver offers it (SQS):
+ * a ComputeDriver decorator that adds the queue URLs and the lease to every runner's settings, so
+ * neither the scaler nor the compute drivers need to know which queue is in use.
+ */
+import type { ComputeDriver } from '../compute/compute-driver.ts';
+import { RUNNER_ENV } from '../contract/runner-protocol.ts';
+import type { QueueDriver } from './queue-driver.ts';
+
+export function withQueueAccess(
+  compute: ComputeDriver,
+  queue: QueueDriver,
+  leaseSeconds: number,
+): ComputeDriver {
+  const access = queue.runnerAccess?.bind(queue);
+  if (!access) return compute;
+  return {
+    async start(spec) {
+      const runnerEnv = {
+        ...spec.runnerEnv,
+        ...(await access(spec.environmentId)),
+        [RUNNER_ENV.leaseS]: String(leaseSeconds),
+      };
+      await compute.start({ ...spec, runnerEnv });
+    },
+    stop: (runnerId) => compute.stop(runnerId),
+    kill: (runnerId) => compute.kill(runnerId),
+    onExit: (listener) => compute.onExit(listener),
+    close: (graceMs) => compute.close(graceMs),
+  };
+}
