@@ -116,8 +116,9 @@ async function rollback(
   );
   await deps.locks.run(`${repository.toLowerCase()} ${environment}`, async () => {
     await deps.control.rollout(owner(input), app, environment, target.number, {
-      by: input.commenter,
+      by: `github:${input.commenter}`,
       reason,
+      strategy: 'recreate',
     });
   });
   await deps.ledger.addRollout({

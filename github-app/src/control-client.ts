@@ -1,7 +1,7 @@
 /**
  * Every call the App makes to Gantry control, in one place. It speaks control's management API
- * with an admin key. Rollouts go through `PUT …/active-revision` today; when control has a
- * rollouts route (who, why, strategy) `rollout()` is the one function to switch.
+ * with an admin key. Rollouts go through `PUT …/active-revision`, which records who, why and the
+ * strategy in control's rollout history.
  */
 
 export interface ControlBuild {
@@ -41,6 +41,11 @@ export interface NewRevision {
 export interface RolloutReason {
   by: string;
   reason: string;
+  /**
+   * Unset: control's default (rolling while runners are live). Rollbacks pass `recreate`: they
+   * switch at once, so the revision being rolled back from stops taking work immediately.
+   */
+  strategy?: 'rolling' | 'recreate';
 }
 
 /** Control refused a call: its error code and its message for the user. */
@@ -155,10 +160,14 @@ export class HttpControlClient implements ControlClient {
     name: string,
     env: string,
     revision: number,
-    _why: RolloutReason,
+    why: RolloutReason,
   ): Promise<void> {
-    // Who and why are kept in the App's rollout record until control's rollouts route takes them.
-    await this.call('PUT', `${this.env(owner, name, env)}/active-revision`, { revision });
+    await this.call('PUT', `${this.env(owner, name, env)}/active-revision`, {
+      revision,
+      by: why.by,
+      reason: why.reason,
+      ...(why.strategy ? { strategy: why.strategy } : {}),
+    });
   }
 
   async environments(owner: string, name: string): Promise<ControlEnvironment[] | undefined> {

@@ -32,10 +32,12 @@ describe('comment commands', () => {
     expect(h.gh.bodies('POST', /reactions$/)).toEqual([{ content: 'eyes' }]);
     expect(routes).toContain(`GET ${REPO_PATH}/collaborators/maintainer/permission`);
     expect(h.control.calls).toEqual(['rollout codertocat/hello production 2']);
+    // A rollback switches at once, and control records who asked from where.
     expect(h.control.rollouts.at(-1)!.why).toEqual({
-      by: 'maintainer',
+      by: 'github:maintainer',
       reason:
         '/gantry rollback by @maintainer (https://github.com/Codertocat/Hello-World/pull/1#issuecomment-492700400)',
+      strategy: 'recreate',
     });
     expect(await h.ledger.lastRollout(REPOSITORY, 'production')).toMatchObject({
       revision: 2,

@@ -206,6 +206,21 @@ describe('gantry CLI', () => {
     expect(revs.revisions.find((r) => r.number === 3)).toMatchObject({ active: false, status: 'failed' });
   });
 
+  it('rollout restarts the runners of the active revision; an unknown app is exit 3', async () => {
+    const restart = await gantry(['rollout', 'acme/echo', '--force', '--json']);
+    expect(restart.code, restart.stderr).toBe(0);
+    expect(json<{ to_revision: number; strategy: string; state: string }>(restart)).toMatchObject({
+      to_revision: 1,
+      strategy: 'recreate',
+    });
+    const rolling = await gantry(['rollout', 'acme/echo']);
+    expect(rolling.code, rolling.stderr).toBe(0);
+    expect(rolling.stdout).toMatch(/(Restarting|Restarted) production of acme\/echo on revision 1/);
+    const missing = await gantry(['rollout', 'acme/nope']);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/No app acme\/nope/);
+  });
+
   it('names what was not found and what exists, with exit 3', async () => {
     const app = await gantry(['revisions', 'list', 'acme/nope']);
     expect(app.code).toBe(3);

@@ -11,6 +11,7 @@ import { loadDeployConfig } from '../deploy-config.ts';
 import { CliError, EXIT, usageError } from '../exit-codes.ts';
 import { createProgress } from '../progress.ts';
 import { AUTH_MODES } from './apps.ts';
+import { parseStrategy, STRATEGY_OPTION } from './revisions.ts';
 
 const POLL_MS = 300;
 /** How long to look for a first runner before concluding the environment is scaled to zero. */
@@ -36,11 +37,9 @@ export const deployCommand: Command = {
     },
     auth: { type: 'string', value: 'mode', help: 'Auth mode: private, public or shared (set on the app).' },
     message: { type: 'string', short: 'm', value: 'text', help: 'Note kept with the revision.' },
-    strategy: {
-      type: 'string',
-      value: 'rolling|recreate',
-      help: 'rolling: the new revision takes over once healthy, the old one serves until then (default while runners are live); recreate: switch at once.',
-    },
+    strategy: STRATEGY_OPTION(
+      'rolling: the new revision takes over once healthy, the old one serves until then (default while runners are live); recreate: switch at once.',
+    ),
     'reset-scale': {
       type: 'boolean',
       help: 'Apply "scaling" from gantry.json to an existing app too (a new app always gets it).',
@@ -62,10 +61,7 @@ export const deployCommand: Command = {
     if (cfg.authMode && !AUTH_MODES.includes(cfg.authMode)) {
       throw usageError(`The auth mode must be one of ${AUTH_MODES.join(', ')}, got "${cfg.authMode}".`);
     }
-    const strategy = str(a.values.strategy);
-    if (strategy !== undefined && strategy !== 'rolling' && strategy !== 'recreate') {
-      throw usageError(`--strategy must be rolling or recreate, got "${strategy}".`);
-    }
+    const strategy = parseStrategy(a.values.strategy);
     const timeoutS = Number(str(a.values.timeout) ?? 300);
     if (!Number.isFinite(timeoutS) || timeoutS <= 0)
       throw usageError('--timeout must be a number of seconds.');

@@ -8,6 +8,7 @@ import { loginCommand } from './login.ts';
 import { logsCommand } from './logs.ts';
 import { queueCommands } from './queue.ts';
 import { revisionCommands } from './revisions.ts';
+import { rolloutCommand } from './rollout.ts';
 import { runCommand } from './run.ts';
 import { runnerCommands } from './runners.ts';
 import { scaleCommand } from './scale.ts';
@@ -18,6 +19,7 @@ export const COMMANDS: Command[] = [
   ...appsCommands,
   deployCommand,
   ...revisionCommands,
+  rolloutCommand,
   scaleCommand,
   ...runnerCommands,
   logsCommand,

@@ -8,6 +8,19 @@ import { ago } from '../output.ts';
 
 const source = (r: RevisionInfo) => r.image ?? r.command?.join(' ') ?? '-';
 
+/** `--strategy` of the commands that switch revisions. */
+export const STRATEGY_OPTION = (help: string) => ({
+  type: 'string' as const,
+  value: 'rolling|recreate',
+  help,
+});
+
+export function parseStrategy(raw: unknown): 'rolling' | 'recreate' | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === 'rolling' || raw === 'recreate') return raw;
+  throw usageError(`--strategy must be rolling or recreate, got "${String(raw)}".`);
+}
+
 function revisionNumber(raw: string | undefined, what: string): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1)
@@ -63,7 +76,7 @@ export const revisionCommands: Command[] = [
   {
     words: ['rollback'],
     summary: 'Switch an environment to an earlier revision at once (no rebuild)',
-    usage: '<owner/name> [--to N] [--env E]',
+    usage: '<owner/name> [--to N] [--env E] [--strategy rolling|recreate]',
     examples: ['gantry rollback acme/sdxl', 'gantry rollback acme/sdxl --to 12 --env staging'],
     options: {
       to: {
@@ -72,6 +85,9 @@ export const revisionCommands: Command[] = [
         help: 'Revision to roll back to (default: the latest earlier one that ran).',
       },
       ...ENV_OPTION,
+      strategy: STRATEGY_OPTION(
+        'recreate (default): switch now, the current revision takes no more work; rolling: it serves until a runner of the target is healthy.',
+      ),
     },
     args: { min: 1, max: 1 },
     async run(ctx, a) {
@@ -93,14 +109,28 @@ export const revisionCommands: Command[] = [
         }
         to = earlier.number;
       }
-      const r = await api.call<RevisionInfo>('PUT', `${envPath(ref)}/active-revision`, {
-        body: { revision: to },
-      });
-      if (ctx.out.json)
-        return ctx.out.data({ environment: ref.env, from: active?.number ?? null, to: r.number });
+      const strategy = parseStrategy(a.values.strategy) ?? 'recreate';
+      const r = await api.call<RevisionInfo & { rollout?: { state: string } }>(
+        'PUT',
+        `${envPath(ref)}/active-revision`,
+        { body: { revision: to, strategy, reason: 'gantry rollback', by: 'cli' } },
+      );
+      const switched = r.active;
+      if (ctx.out.json) {
+        return ctx.out.data({
+          environment: ref.env,
+          from: active?.number ?? null,
+          to: r.number,
+          switched,
+          rollout: r.rollout?.state ?? null,
+        });
+      }
       ctx.out.line(
-        `${ref.env} of ${ref.owner}/${ref.name} now serves revision ${r.number}` +
-          `${active ? ` (was ${active.number})` : ''}. New requests go to it at once; older runners drain.`,
+        switched
+          ? `${ref.env} of ${ref.owner}/${ref.name} now serves revision ${r.number}` +
+              `${active ? ` (was ${active.number})` : ''}. New requests go to it at once; older runners drain.`
+          : `Rolling back ${ref.env} of ${ref.owner}/${ref.name} to revision ${r.number}: revision ` +
+              `${active?.number ?? '?'} serves until a runner of ${r.number} is healthy (gantry runners list to watch).`,
       );
     },
   },
