@@ -162,6 +162,22 @@ describe('bad input on the fal queue API', () => {
 });
 
 describe('bad input on the management API', () => {
+  it('percent-encoding the path does not get around the admin key', async () => {
+    for (const path of ['/%761/apps', '/v%31/apps', '/%76%31/apps', '/V1/apps']) {
+      const res = await fetch(`${c.url}${path}`);
+      expect([401, 404], path).toContain(res.status);
+      expect(JSON.stringify(await res.json()), path).not.toContain('"apps"');
+    }
+    const mint = await fetch(`${c.url}/%761/apps`, {
+      method: 'POST',
+      body: JSON.stringify({ owner: 'evil', name: 'x' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(mint.status).toBe(401);
+    const apps = (await (await c.admin('/v1/apps')).json()) as { apps: { owner: string }[] };
+    expect(apps.apps.map((a) => a.owner)).not.toContain('evil');
+  });
+
   it('missing or wrong admin key → 401 on management routes', async () => {
     const none = await fetch(`${c.url}/v1/apps`);
     expect(none.status).toBe(401);

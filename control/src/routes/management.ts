@@ -228,8 +228,12 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
   const TAGS = ['management v1'];
 
   app.addHook('onRequest', async (req) => {
+    // Decide on the route that matched, never on the raw URL: the router decodes `%76` to `v`, so a
+    // test of req.url would let `/%761/keys` reach /v1/keys unchecked. An unmatched URL has no
+    // route here and ends in the 404 handler, which reveals nothing.
+    const route = req.routeOptions.url;
     // Builds authenticate themselves: the Action registers with a GitHub OIDC token (routes/builds.ts).
-    if (req.url.startsWith('/v1/') && !req.url.startsWith('/v1/builds')) await requireAdmin(store, req);
+    if (route?.startsWith('/v1/') && !route.startsWith('/v1/builds')) await requireAdmin(store, req);
   });
 
   const { loadApp, loadEnv } = appLoaders(store);
