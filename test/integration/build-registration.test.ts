@@ -60,6 +60,30 @@ describe('POST /v1/builds', () => {
     expect(await again.json()).toEqual(body);
   });
 
+  it('refuses a token of another commit, and an image not named by its digest', async () => {
+    const b = build();
+    const other = await post(b, bearer({ repository: 'acme/app', claims: { sha: 'f'.repeat(40) } }));
+    expect(other.status).toBe(403);
+    expect(await other.json()).toMatchObject({
+      code: 'GANTRY_ERR_REPOSITORY_MISMATCH',
+      message: expect.stringMatching(/only register builds of the commit it runs on/),
+    });
+    const same = await post(b, bearer({ repository: 'acme/app', claims: { sha: b.commit_sha } }));
+    expect(same.status).toBe(201);
+
+    const tagged = build();
+    const res = await post(
+      { ...tagged, image: 'reg.example.com/acme/app:latest' },
+      bearer({ repository: 'acme/app' }),
+    );
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      code: 'GANTRY_ERR_VALIDATION',
+      message: expect.stringMatching(/by its digest/),
+    });
+    expect(await listed('acme/app', tagged.commit_sha)).toEqual([]);
+  });
+
   it('refuses a token of another repository with 403', async () => {
     const b = build('acme/app');
     const res = await post(b, bearer({ repository: 'mallory/fork' }));

@@ -74,8 +74,9 @@ export interface BuildRoutesDeps {
 async function authorizeRegistration(
   d: BuildRoutesDeps,
   req: FastifyRequest,
-  repository: string,
+  body: { repository: string; commit_sha: string },
 ): Promise<string> {
+  const { repository } = body;
   const m = /^(Key|Bearer)\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
   if (!m) {
     throw new GantryError(
@@ -103,6 +104,15 @@ async function authorizeRegistration(
           'only register builds of its own repository.',
       );
     }
+    // A token proves one workflow run of one commit: it may register builds of that commit only,
+    // or any job in the repository could pin an image of its choosing to main's commit.
+    if (typeof claims.sha === 'string' && claims.sha.toLowerCase() !== body.commit_sha.toLowerCase()) {
+      throw new GantryError(
+        'GANTRY_ERR_REPOSITORY_MISMATCH',
+        `The token is for commit ${claims.sha}, not ${body.commit_sha}: a workflow run may only register ` +
+          'builds of the commit it runs on.',
+      );
+    }
     return `oidc:${claims.sub}`;
   }
   const key = await d.store.findKey(hashKey(credential));
@@ -128,7 +138,15 @@ export function registerBuildRoutes(app: FastifyInstance, d: BuildRoutesDeps): v
     },
     async (req, reply) => {
       const body = req.body as Static<typeof RegisterBuild>;
-      const registeredBy = await authorizeRegistration(d, req, body.repository);
+      // The image must be the very bytes the digest names, or a registration could point a digest
+      // at a mutable tag (or another image) that the App would then deploy.
+      if (!body.image.endsWith(`@${body.digest}`)) {
+        throw new GantryError(
+          'GANTRY_ERR_VALIDATION',
+          `image must name the image by its digest (\`<repository>@${body.digest}\`), got "${body.image}".`,
+        );
+      }
+      const registeredBy = await authorizeRegistration(d, req, body);
       const { build, created } = await d.store.registerBuild({
         repository: body.repository,
         commit_sha: body.commit_sha,
