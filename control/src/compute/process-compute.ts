@@ -37,7 +37,7 @@ export class ProcessCompute implements ComputeDriver {
       throw new Error(`revision ${rev.number} has no command; the process driver runs local commands only`);
     }
     const env: Record<string, string> = {
-      ...stringEnv(process.env),
+      ...inheritedEnv(process.env),
       ...spec.env,
       ...spec.runnerEnv,
       [RUNNER_ENV.controlUrl]: spec.controlUrl,
@@ -49,18 +49,6 @@ export class ProcessCompute implements ComputeDriver {
       [RUNNER_ENV.startupTimeoutS]: String(rev.settings.startup_timeout),
       [RUNNER_ENV.drainGraceS]: String(this.opts.drainGraceSeconds ?? 30),
     };
-    // Control's own settings are not the runner's business (and would confuse its config check).
-    for (const k of Object.keys(env)) {
-      if (
-        k.startsWith('GANTRY_') &&
-        !Object.values(RUNNER_ENV).includes(k as never) &&
-        !(k in spec.env) &&
-        !(k in (spec.runnerEnv ?? {}))
-      )
-        delete env[k];
-    }
-    delete env.PORT;
-    delete env.DATABASE_URL;
     const proc = spawn(process.execPath, ['--import', 'tsx', RUNNER_MAIN], {
       cwd: REPO_ROOT,
       env,
@@ -152,8 +140,16 @@ function childPids(pid: number): Promise<number[]> {
   });
 }
 
-function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+/**
+ * What a runner (and so its app) inherits from control's own environment: what programs need to
+ * run on this machine, and the AWS settings a runner needs to poll SQS. Nothing else: control's
+ * secrets (the GitHub App's private key, the webhook secret, DATABASE_URL, GANTRY_* settings) must
+ * not reach user code. The process driver is still no isolation boundary (same user, same machine).
+ */
+const INHERITED = /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TEMP|TMP|TERM|SSL_CERT_FILE|SSL_CERT_DIR|NODE_EXTRA_CA_CERTS|HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy|CUDA_[A-Z_]+|NVIDIA_[A-Z_]+|AWS_[A-Z_]+)$/;
+
+export function inheritedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && INHERITED.test(k)) out[k] = v;
   return out;
 }
