@@ -9,6 +9,7 @@ import { type MountedApp, mountGitHubApp } from '../../github-app/src/control-mo
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import type { Config } from './config.ts';
 import { GantryError } from './errors.ts';
+import { hasEscapedNul } from './json-nul.ts';
 import { OidcVerifier } from './oidc-verifier.ts';
 import { withQueueAccess } from './queue/queue-access-compute.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
@@ -141,6 +142,15 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, undefined);
+    if (hasEscapedNul(text)) {
+      return done(
+        new GantryError(
+          'GANTRY_ERR_BAD_JSON',
+          'The request body contains a NUL character (\\u0000), which Gantry cannot store.',
+        ),
+        undefined,
+      );
+    }
     try {
       done(null, JSON.parse(text));
     } catch (err) {

@@ -184,7 +184,7 @@ export class RequestService {
     requestId: string,
     direct: boolean,
   ): Promise<Job | undefined> {
-    const started = await this.store.startAttempt(requestId, runner.id);
+    const started = await this.store.startAttempt(requestId, runner.id, runner.environment_id);
     if (started) {
       this.outstanding.set(receipt, {
         requestId,
@@ -383,8 +383,9 @@ export class RequestService {
 
   async appendLogs(
     logs: { request_id: string; message: string; level: string; source: string; timestamp: string }[],
+    environmentId?: string,
   ): Promise<void> {
-    await this.store.appendLogs(logs);
+    await this.store.appendLogs(logs, environmentId);
     // null: "something changed, but no record comes with it" (waiters for completion ignore it).
     for (const id of new Set(logs.map((l) => l.request_id))) this.events.emit(id, null);
   }

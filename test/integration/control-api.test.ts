@@ -154,6 +154,30 @@ describe('bad input on the fal queue API', () => {
     expect(evil.status).toBe(400);
   });
 
+  it('NUL characters, spaces in paths and malformed escapes get clear 4xx answers, never a 500', async () => {
+    const before = await requestCount('echo');
+    const nul = await post('/queue/test/echo', JSON.stringify({ name: 'a\u0000b' }));
+    expect(nul.status).toBe(400);
+    expect(await nul.json()).toMatchObject({
+      code: 'GANTRY_ERR_BAD_JSON',
+      message: expect.stringMatching(/NUL/),
+    });
+    const spaced = await post('/queue/test/echo/a%20b', '{}');
+    expect(spaced.status).toBe(400);
+    expect(await spaced.json()).toMatchObject({ code: 'GANTRY_ERR_VALIDATION' });
+    expect(await requestCount('echo')).toBe(before);
+    const owner = await post('/queue/te%00st/echo', '{}');
+    expect(owner.status).toBe(404);
+    const rid = await fetch(`${c.url}/queue/test/echo/requests/ab%00cd/status`);
+    expect(rid.status).toBe(404);
+    expect(await rid.json()).toMatchObject({ code: 'GANTRY_ERR_REQUEST_NOT_FOUND' });
+    const proxy = await post('/fal/proxy', '{}', {
+      'x-fal-target-url': 'https://queue.fal.run/test/%E0%A4%A',
+    });
+    expect(proxy.status).toBe(400);
+    expect(await proxy.json()).toMatchObject({ code: 'GANTRY_ERR_BAD_PROXY_TARGET' });
+  });
+
   it('an unknown route → 404 GANTRY_ERR_ROUTE_NOT_FOUND', async () => {
     const res = await fetch(`${c.url}/nothing/here`);
     expect(res.status).toBe(404);

@@ -146,7 +146,8 @@ function childPids(pid: number): Promise<number[]> {
  * secrets (the GitHub App's private key, the webhook secret, DATABASE_URL, GANTRY_* settings) must
  * not reach user code. The process driver is still no isolation boundary (same user, same machine).
  */
-const INHERITED = /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TEMP|TMP|TERM|SSL_CERT_FILE|SSL_CERT_DIR|NODE_EXTRA_CA_CERTS|HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy|CUDA_[A-Z_]+|NVIDIA_[A-Z_]+|AWS_[A-Z_]+)$/;
+const INHERITED =
+  /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TEMP|TMP|TERM|SSL_CERT_FILE|SSL_CERT_DIR|NODE_EXTRA_CA_CERTS|HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy|CUDA_[A-Z_]+|NVIDIA_[A-Z_]+|AWS_[A-Z_]+)$/;
 
 export function inheritedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};

@@ -49,7 +49,10 @@ export function createFalHandlers(d: FalDeps) {
     req: FastifyRequest,
   ): Promise<{ app: App; env: Environment; caller: Caller | undefined }> {
     const { name, env: envName } = splitAppId(call.app);
-    const found = await d.store.getAppEnvironment(call.owner, name, envName);
+    // Names are lower-case letters, digits and dashes (management.ts); anything else (NUL, spaces,
+    // other scripts) cannot name an app, so it is not found without asking the database.
+    const plausible = [call.owner, name, envName].every((s) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(s));
+    const found = plausible ? await d.store.getAppEnvironment(call.owner, name, envName) : undefined;
     if (!found) throw new GantryError('GANTRY_ERR_APP_NOT_FOUND', `No app ${call.owner}/${name}.`);
     const { app, env } = found;
     const caller = await requireAppAccess(d.store, req, app);
@@ -67,7 +70,8 @@ export function createFalHandlers(d: FalDeps) {
     req: FastifyRequest,
   ): Promise<{ rec: RequestRecord; env: Environment }> {
     const { env } = await resolve(call, req);
-    const rec = call.requestId ? await d.store.getRequest(call.requestId) : undefined;
+    const id = call.requestId;
+    const rec = id && /^[0-9a-zA-Z-]{1,64}$/.test(id) ? await d.store.getRequest(id) : undefined;
     if (!rec || rec.environment_id !== env.id) {
       throw new GantryError(
         'GANTRY_ERR_REQUEST_NOT_FOUND',
@@ -138,6 +142,13 @@ export function createFalHandlers(d: FalDeps) {
   async function submitCall(call: FalCall, req: FastifyRequest, allowWebhook: boolean) {
     const { env, caller } = await resolve(call, req);
     if (!env.active_revision_id) throw new GantryError('GANTRY_ERR_NO_ACTIVE_REVISION');
+    // The path is forwarded to the app as a URL path: printable, no spaces or control characters.
+    if (!/^[\x21-\x7e]*$/.test(call.path)) {
+      throw new GantryError(
+        'GANTRY_ERR_VALIDATION',
+        `The endpoint path "${call.path.replace(/[^\x20-\x7e]/g, '?')}" has spaces or characters a URL path cannot carry.`,
+      );
+    }
     const opts = parseSubmitHeaders(call);
     let webhookUrl: string | null = null;
     const rawWebhook = call.query.fal_webhook;

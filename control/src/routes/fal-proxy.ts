@@ -24,7 +24,12 @@ export function parseTarget(raw: string, method: string, ownHost?: string): Prox
   } catch {
     return undefined;
   }
-  const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  let segments: string[];
+  try {
+    segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return undefined; // a malformed escape: not a call this proxy serves
+  }
   let kind: 'queue' | 'run';
   if (url.hostname === 'queue.fal.run') kind = 'queue';
   else if (url.hostname === 'fal.run') kind = 'run';

@@ -121,12 +121,12 @@ export function registerRunnerRoutes(
     RUNNER_ROUTES.logs,
     { schema: { tags: TAGS, params: Params, body: LogsBody, response: { 204: Type.Null() } } },
     async (req, reply) => {
-      await auth(req);
+      const runner = await auth(req);
       const { logs } = req.body as LogsBody;
       const own = logs.filter(
         (l): l is typeof l & { request_id: string } => typeof l.request_id === 'string',
       );
-      await d.requests.appendLogs(own);
+      await d.requests.appendLogs(own, runner.environment_id);
       return reply.code(204).send();
     },
   );

@@ -190,6 +190,27 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
     expect(await store.listRunners(env.id, now - 1000)).toHaveLength(1);
   });
 
+  it("a runner never starts or logs for another environment's request", async () => {
+    const { env } = await appWithRevision();
+    const other = await store.ensureEnvironment(env.app_id, 'staging');
+    const req = await store.createRequest({
+      environment_id: env.id,
+      path: '',
+      input: {},
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: null,
+    });
+    expect(await store.startAttempt(req.id, 'intruder', other.id)).toBeUndefined();
+    expect((await store.getRequest(req.id))?.status).toBe('IN_QUEUE');
+    const line = { request_id: req.id, message: 'x', level: 'STDOUT', source: 'user', timestamp: 't' };
+    await store.appendLogs([line], other.id);
+    expect(await store.getLogs(req.id)).toEqual([]);
+    await store.appendLogs([{ ...line, message: 'nul \u0000 inside' }], env.id);
+    expect((await store.getLogs(req.id)).map((l) => l.message)).toEqual(['nul \uFFFD inside']);
+    expect(await store.startAttempt(req.id, 'runner', env.id)).toMatchObject({ status: 'IN_PROGRESS' });
+  });
+
   it('deleting an app removes everything under it', async () => {
     const { app, env, rev } = await appWithRevision();
     await store.createRunner(env.id, rev.id, 'h');

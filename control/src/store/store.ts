@@ -27,6 +27,7 @@ import type {
   RunnerRecord,
 } from '../domain.ts';
 import { GantryError } from '../errors.ts';
+import { replaceEscapedNul } from '../json-nul.ts';
 import { type CodeSettings, mergeRuntimeSettings, type RuntimeSettings } from '../scaling-settings.ts';
 import type { SealedValue } from '../secrets/secret-box.ts';
 import { migrate } from './migrations.ts';
@@ -121,7 +122,8 @@ export const START_TIMEOUT_MESSAGE = 'The request did not start before its x-fal
 const withDefaults = (e: Environment | undefined): Environment | undefined =>
   e && { ...e, scaling: mergeRuntimeSettings(e.scaling, {}) };
 
-const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+/** JSON for a jsonb column; a NUL (which jsonb cannot hold) becomes U+FFFD rather than an error. */
+const json = (v: unknown): string | null => (v === undefined ? null : replaceEscapedNul(JSON.stringify(v)));
 
 export class Store {
   constructor(
@@ -391,14 +393,17 @@ export class Store {
   async startAttempt(
     id: string,
     runnerId: string,
+    /** The runner's environment: a runner never starts another environment's request. */
+    environmentId?: string,
   ): Promise<(RequestRecord & { request_timeout: number | null }) | undefined> {
     const r = await this.db.query<RequestRecord & { request_timeout: number | null }>(
       `UPDATE requests r SET status='IN_PROGRESS', attempts=r.attempts+1, runner_id=$2, started_at=$3
        FROM environments e
        WHERE r.id=$1 AND e.id=r.environment_id AND r.status <> 'COMPLETED'
+         AND ($4::text IS NULL OR r.environment_id = $4)
          AND (r.start_deadline IS NULL OR r.attempts > 0 OR r.start_deadline >= $3)
        RETURNING r.*, (e.scaling->>'request_timeout')::float8 AS request_timeout`,
-      [id, runnerId, this.clock()],
+      [id, runnerId, this.clock(), environmentId ?? null],
     );
     return r.rows[0];
   }
@@ -658,22 +663,26 @@ export class Store {
 
   // ---- logs -------------------------------------------------------------------------------
 
-  async appendLogs(logs: NewLog[]): Promise<void> {
+  async appendLogs(logs: NewLog[], environmentId?: string): Promise<void> {
     if (logs.length === 0) return;
-    // Lines for a request deleted meanwhile (its app was deleted) are dropped, not an error.
+    // Lines for a request deleted meanwhile (its app was deleted), or of another environment than
+    // the runner's, are dropped, not an error.
     await this.db.query(
       `INSERT INTO request_logs (request_id, ts, level, source, message)
        SELECT l.request_id, l.ts, l.level, l.source, l.message
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
          WITH ORDINALITY AS l(request_id, ts, level, source, message, ord)
-       WHERE EXISTS (SELECT 1 FROM requests r WHERE r.id = l.request_id)
+       WHERE EXISTS (SELECT 1 FROM requests r
+                     WHERE r.id = l.request_id AND ($6::text IS NULL OR r.environment_id = $6))
        ORDER BY l.ord`,
       [
         logs.map((l) => l.request_id),
         logs.map((l) => l.timestamp),
         logs.map((l) => l.level),
         logs.map((l) => l.source),
-        logs.map((l) => l.message),
+        // PostgreSQL text cannot hold NUL; an app that prints one must not lose its other lines.
+        logs.map((l) => l.message.replaceAll('\u0000', '\uFFFD')),
+        environmentId ?? null,
       ],
     );
   }
