@@ -19,7 +19,7 @@ import type {
 import type { Environment, Priority, RequestRecord, RunnerRecord } from './domain.ts';
 import { GantryError } from './errors.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
-import { judgeAttempt } from './retry-policy.ts';
+import { ERROR_TYPES, judgeAttempt } from './retry-policy.ts';
 import { RUNTIME_SETTINGS } from './scaling-settings.ts';
 import { type Completion, START_TIMEOUT_MESSAGE, type Store } from './store/store.ts';
 
@@ -143,9 +143,10 @@ export class RequestService {
         waitMs: Math.max(0, deadline - Date.now()),
         ...(signal ? { signal } : {}),
       });
-      if (this.retiring.has(runner.id)) {
+      // A runner retiring, or one that hung up this pull: it would never see these jobs.
+      if (this.retiring.has(runner.id) || signal?.aborted) {
         for (const d of deliveries) await this.queue.release(d.receipt, 0);
-        return { jobs: [], drain: true };
+        return { jobs: [], drain: this.retiring.has(runner.id) };
       }
       const jobs: Job[] = [];
       for (const d of deliveries) {
@@ -186,6 +187,8 @@ export class RequestService {
   ): Promise<Job | undefined> {
     const started = await this.store.startAttempt(requestId, runner.id, runner.environment_id);
     if (started) {
+      // A redelivery: whatever receipt held this request before is settled (a lost runner).
+      for (const [r, o] of this.outstanding) if (o.requestId === requestId) this.outstanding.delete(r);
       this.outstanding.set(receipt, {
         requestId,
         runnerId: runner.id,
@@ -203,19 +206,27 @@ export class RequestService {
         lease_s: this.opts.leaseSeconds,
       };
     }
-    // Not started: it completed meanwhile (cancelled, or done elsewhere), or missed its start deadline.
+    // Not started. Why: it completed meanwhile (cancelled, done elsewhere), belongs to another
+    // environment, was redelivered after its runner was lost with no retry left, or missed its start
+    // deadline. Only the last two complete it here.
     const req = await this.store.getRequest(requestId);
-    if (req && req.status !== 'COMPLETED') {
-      const done = await this.store.completeRequest(req.id, {
-        result_status: 504,
-        result_body: { detail: START_TIMEOUT_MESSAGE },
-        result_content_type: 'application/json',
-        error: START_TIMEOUT_MESSAGE,
-        error_type: 'request_timeout',
-        inference_ms: null,
-      });
-      if (done) this.completed(done);
+    if (!req || req.status === 'COMPLETED' || req.environment_id !== runner.environment_id) return undefined;
+    const lost = req.status === 'IN_PROGRESS';
+    if (!lost && !(req.start_deadline !== null && req.attempts === 0 && this.now() > req.start_deadline)) {
+      return undefined;
     }
+    const message = lost
+      ? 'The runner serving the request was lost, and no retry is left.'
+      : START_TIMEOUT_MESSAGE;
+    const done = await this.store.completeRequest(req.id, {
+      result_status: lost ? 500 : 504,
+      result_body: { detail: message },
+      result_content_type: 'application/json',
+      error: message,
+      error_type: lost ? ERROR_TYPES.crash : 'request_timeout',
+      inference_ms: null,
+    });
+    if (done) this.completed(done);
     return undefined;
   }
 
@@ -254,6 +265,8 @@ export class RequestService {
       if (rec?.status !== 'IN_PROGRESS' || rec.runner_id !== runner.id) lost.push(h.receipt);
       else if (rec.cancel_requested) cancel.push(h.requestId);
     }
+    // The runner lets go of lost receipts and never reports them: nor do we hold them for it.
+    for (const r of lost) this.outstanding.delete(r);
     const fresh = await this.store.getRunner(runner.id);
     return { cancel, lost, drain: !fresh || fresh.drain_requested };
   }
@@ -311,7 +324,9 @@ export class RequestService {
       noRetry: req.no_retry || req.cancel_requested,
     });
     if (verdict.retry) {
-      await this.store.requeue(req.id);
+      // Tied to this runner: if its lease lapsed and another runner took the request meanwhile,
+      // this late verdict must not pull it back from under that runner.
+      await this.store.requeue(req.id, runner.id);
       // Control puts it back whoever received it, so there is one retry path for every queue.
       await this.queue.release(r.receipt, 0);
       this.changed({ ...req, status: 'IN_QUEUE', runner_id: null });
@@ -329,7 +344,7 @@ export class RequestService {
             inference_ms: inferenceMs(r),
           };
     if (verdict.exhausted) completion.dead_lettered = true;
-    const done = await this.store.completeRequest(req.id, completion);
+    const done = await this.store.completeRequest(req.id, completion, runner.id);
     let message: MessageAction = 'none';
     if (done && verdict.exhausted) {
       await this.queue.deadLetter(held?.environmentId ?? req.environment_id, r.receipt, {
@@ -376,9 +391,9 @@ export class RequestService {
     return 'CANCELLATION_REQUESTED';
   }
 
-  /** Tells waiters (status streams, sync calls) that these requests changed, e.g. after a flush. */
+  /** These requests completed elsewhere (a queue flush): tell waiters, and send their webhooks. */
   notify(records: RequestRecord[]): void {
-    for (const rec of records) this.changed(rec);
+    for (const rec of records) this.completed(rec);
   }
 
   async appendLogs(

@@ -19,7 +19,11 @@ import {
   type SqsQueueUrls,
 } from '../../control/src/contract/sqs-consumer.ts';
 import type { JobSource, PulledJobs } from './job-source.ts';
+import { sleep } from './retry.ts';
 import type { RunnerLog } from './runner-log.ts';
+
+/** Pause after every message received was handed back (see pull). */
+const RELEASE_PAUSE_MS = 500;
 
 export interface SqsJobSourceOptions {
   control: RunnerClient;
@@ -68,6 +72,9 @@ export function sqsJobSource(o: SqsJobSourceOptions): JobSource {
         }
       }
       if (failure !== undefined && jobs.length === 0) throw failure;
+      // Every message handed back ("not yet": a rollout's candidate waiting for its switch): pause
+      // before receiving again, rather than spin receive → claim → release.
+      if (deliveries.length > 0 && jobs.length === 0 && !drain) await sleep(RELEASE_PAUSE_MS, signal);
       return { jobs, drain };
     },
 

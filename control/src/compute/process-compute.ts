@@ -88,11 +88,7 @@ export class ProcessCompute implements ComputeDriver {
 
   async kill(runnerId: string): Promise<void> {
     const c = this.children.get(runnerId);
-    if (!c?.proc.pid) return;
-    // The runner starts its app in a process group of the app's own; take that down too, or the
-    // app would outlive a runner killed without the chance to stop it.
-    for (const pid of await childPids(c.proc.pid)) killGroup(pid, 'SIGKILL');
-    killGroup(c.proc.pid, 'SIGKILL');
+    if (c) await killTree(c.proc);
   }
 
   onExit(listener: (exit: RunnerExit) => void): void {
@@ -104,15 +100,26 @@ export class ProcessCompute implements ComputeDriver {
     return this.children.get(runnerId)?.proc.pid;
   }
 
-  async close(graceMs = 10_000): Promise<void> {
+  /** Drains every runner; those still running after the drain grace (and a margin) are killed. */
+  async close(graceMs = ((this.opts.drainGraceSeconds ?? 30) + 5) * 1000): Promise<void> {
     const all = [...this.children.values()];
     for (const c of all) c.proc.kill('SIGTERM');
     const timer = setTimeout(() => {
-      for (const c of all) if (c.proc.pid) killGroup(c.proc.pid, 'SIGKILL');
+      for (const c of all) void killTree(c.proc);
     }, graceMs);
     await Promise.all(all.map((c) => c.exited));
     clearTimeout(timer);
   }
+}
+
+/**
+ * Kills a runner and its app. The runner starts its app in a process group of the app's own, so
+ * that group goes too, or the app would outlive a runner killed without the chance to stop it.
+ */
+async function killTree(proc: ChildProcess): Promise<void> {
+  if (!proc.pid) return;
+  for (const pid of await childPids(proc.pid)) killGroup(pid, 'SIGKILL');
+  killGroup(proc.pid, 'SIGKILL');
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {

@@ -26,7 +26,6 @@ import {
 } from '../contract/sqs-consumer.ts';
 import { DEFAULT_SQS_RETRY, type SqsRetryOptions, withSqsRetry } from '../contract/sqs-retry.ts';
 import type { Priority } from '../domain.ts';
-import { MAX_ATTEMPTS } from '../retry-policy.ts';
 import type {
   Delivery,
   QueueDepth,
@@ -37,11 +36,13 @@ import type {
 } from './queue-driver.ts';
 
 /**
- * Receives before SQS itself dead-letters a message. Gantry dead-letters a request explicitly when
- * it runs out of its MAX_ATTEMPTS attempts; SQS's redrive is the safety net for a message that
- * keeps being received without ever starting an attempt, so it allows twice as many receives.
+ * Receives before SQS itself dead-letters a message: SQS's largest. Gantry dead-letters a request
+ * explicitly when it runs out of its MAX_ATTEMPTS attempts; SQS's redrive is only a backstop, and
+ * it must not fire on a message that was merely received often (claims refused while control
+ * restarts, or a rollout's candidate waiting for its switch): SQS would move it to the dead-letter
+ * queue while the store still holds the request as queued, and nothing would ever run it.
  */
-export const MAX_RECEIVE_COUNT = 2 * MAX_ATTEMPTS;
+export const MAX_RECEIVE_COUNT = 1000;
 /** SQS's longest retention: a request may wait in the queue for as long as SQS allows. */
 const RETENTION_SECONDS = '1209600';
 

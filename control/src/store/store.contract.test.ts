@@ -211,6 +211,33 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
     expect(await store.startAttempt(req.id, 'runner', env.id)).toMatchObject({ status: 'IN_PROGRESS' });
   });
 
+  it('flushing a queue completes its requests as cancelled and queues their webhooks once', async () => {
+    const { env } = await appWithRevision();
+    const hooked = await store.createRequest({
+      environment_id: env.id,
+      path: '',
+      input: {},
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: null,
+      webhook_url: 'https://hooks.example.com/done',
+    });
+    const plain = await store.createRequest({
+      environment_id: env.id,
+      path: '',
+      input: {},
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: null,
+    });
+    const flushed = await store.cancelQueued(env.id);
+    expect(flushed.map((r) => r.id).sort()).toEqual([hooked.id, plain.id].sort());
+    expect(flushed.every((r) => r.status === 'COMPLETED' && r.error_type === 'client_cancelled')).toBe(true);
+    expect(await store.cancelQueued(env.id)).toEqual([]);
+    const rows = await db.query<{ request_id: string }>('SELECT request_id FROM webhook_deliveries');
+    expect(rows.rows.map((r) => r.request_id)).toEqual([hooked.id]);
+  });
+
   it('deleting an app removes everything under it', async () => {
     const { app, env, rev } = await appWithRevision();
     await store.createRunner(env.id, rev.id, 'h');

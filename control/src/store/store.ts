@@ -28,6 +28,7 @@ import type {
 } from '../domain.ts';
 import { GantryError } from '../errors.ts';
 import { replaceEscapedNul } from '../json-nul.ts';
+import { MAX_ATTEMPTS } from '../retry-policy.ts';
 import { type CodeSettings, mergeRuntimeSettings, type RuntimeSettings } from '../scaling-settings.ts';
 import type { SealedValue } from '../secrets/secret-box.ts';
 import { migrate } from './migrations.ts';
@@ -402,6 +403,9 @@ export class Store {
        WHERE r.id=$1 AND e.id=r.environment_id AND r.status <> 'COMPLETED'
          AND ($4::text IS NULL OR r.environment_id = $4)
          AND (r.start_deadline IS NULL OR r.attempts > 0 OR r.start_deadline >= $3)
+         -- Redelivered while still IN_PROGRESS: its last attempt's runner was lost (a crash). That
+         -- is retried only within fal's rules; otherwise the caller completes it instead.
+         AND NOT (r.status = 'IN_PROGRESS' AND (r.no_retry OR r.attempts >= ${MAX_ATTEMPTS}))
        RETURNING r.*, (e.scaling->>'request_timeout')::float8 AS request_timeout`,
       [id, runnerId, this.clock(), environmentId ?? null],
     );
@@ -409,10 +413,11 @@ export class Store {
   }
 
   /** Puts an in-progress request back in the queue state after a failed attempt. */
-  async requeue(id: string): Promise<void> {
+  async requeue(id: string, runnerId?: string): Promise<void> {
     await this.db.query(
-      `UPDATE requests SET status='IN_QUEUE', runner_id=NULL WHERE id=$1 AND status='IN_PROGRESS'`,
-      [id],
+      `UPDATE requests SET status='IN_QUEUE', runner_id=NULL
+       WHERE id=$1 AND status='IN_PROGRESS' AND ($2::text IS NULL OR runner_id = $2)`,
+      [id, runnerId ?? null],
     );
   }
 
@@ -575,11 +580,15 @@ export class Store {
    * are not touched. Their queue messages are dropped when a runner next receives them.
    */
   async cancelQueued(envId: string): Promise<RequestRecord[]> {
+    // Completed like any other request: callers with a fal_webhook hear of it (once).
     const r = await this.db.query<RequestRecord>(
-      `UPDATE requests SET status='COMPLETED', cancel_requested=true, result_status=400, error=$2,
-         error_type='client_cancelled', completed_at=$3, result_content_type='application/json',
-         result_body=$4::jsonb
-       WHERE environment_id=$1 AND status='IN_QUEUE' RETURNING *`,
+      WITH_WEBHOOK(
+        `UPDATE requests SET status='COMPLETED', cancel_requested=true, result_status=400, error=$2,
+           error_type='client_cancelled', completed_at=$3, result_content_type='application/json',
+           result_body=$4::jsonb
+         WHERE environment_id=$1 AND status='IN_QUEUE'`,
+        '$3::float8',
+      ),
       [envId, CANCELLED.message, this.clock(), JSON.stringify(CANCELLED.toBody())],
     );
     return r.rows;
