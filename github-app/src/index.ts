@@ -10,7 +10,7 @@ import { HELP, parseCommand } from './comment-commands.ts';
 import type { ControlBuild, ControlClient } from './control-client.ts';
 import type { DeploymentLedger } from './deployment-ledger.ts';
 import { buildRegistered, startDeployment } from './deployments.ts';
-import { scalingFor } from './gantry-config.ts';
+import { type GantryConfig, scalingFor } from './gantry-config.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { deployPreview, expirePreviews, removePreview } from './previews.ts';
 import { loadRepositoryConfig, reportInvalidConfig } from './repository-config.ts';
@@ -66,7 +66,12 @@ export function createGantryApp(o: GantryAppOptions): GantryApp {
         await reportInvalidConfig(context.octokit, repo, e.after, loaded.problems);
         return;
       }
-      const { config } = loaded;
+      // Where a push may deploy (branch map, app, auth, scaling) is the default branch's word, so a
+      // branch cannot route itself to production or to another app by editing its own gantry.yml;
+      // what to run (code settings) comes from the pushed commit.
+      const config =
+        branch === e.repository.default_branch ? loaded.config : await policyConfig(context.octokit, repo);
+      if (!config) return;
       const environment = environmentForBranch(config, branch);
       if (!environment) return;
       await startDeployment(d, context.octokit, {
@@ -80,7 +85,7 @@ export function createGantryApp(o: GantryAppOptions): GantryApp {
           owner: repo.owner,
           app: config.app,
           auth: config.auth,
-          code: config.code,
+          code: loaded.config.code,
           scaling: scalingFor(config, environment),
           message: e.head_commit?.message ?? '',
           by: e.pusher.name ?? e.sender?.login ?? 'unknown',
@@ -101,13 +106,15 @@ export function createGantryApp(o: GantryAppOptions): GantryApp {
         await reportInvalidConfig(context.octokit, repo, pr.head.sha, loaded.problems);
         return;
       }
-      if (!loaded.config.previews.enabled) return;
+      // Previews are configured by the default branch (see the push handler); the PR brings its code.
+      const policy = await policyConfig(context.octokit, repo);
+      if (!policy?.previews.enabled) return;
       await deployPreview(
         d,
         context.octokit,
         repo,
         e.installation.id,
-        loaded.config,
+        { ...policy, code: loaded.config.code },
         { number: pr.number, sha: pr.head.sha, ref: pr.head.ref, author: e.sender.login },
         `#${pr.number} ${pr.title}`,
       );
@@ -171,4 +178,13 @@ export function createGantryApp(o: GantryAppOptions): GantryApp {
     buildRegistered: (build) => buildRegistered(ready(), octokitFor, build),
     expirePreviews: () => expirePreviews(ready(), octokitFor),
   };
+}
+
+/** The default branch's valid gantry.yml (GitHub serves the default branch when no ref is named). */
+async function policyConfig(
+  gh: Octokit,
+  repo: { owner: string; repo: string },
+): Promise<GantryConfig | undefined> {
+  const base = await loadRepositoryConfig(gh, repo);
+  return base.kind === 'ok' ? base.config : undefined;
 }

@@ -95,6 +95,15 @@ describe('push to an environment branch', () => {
     expect(bare.gh.routes()).toEqual([`GET ${REPO_PATH}/contents/.github%2Fgantry.yml`]);
   });
 
+  it('a branch cannot route itself to production by editing its own gantry.yml', async () => {
+    const h = await harness();
+    // The default branch maps only main and staging; this branch's file claims production for itself.
+    h.gh.setFile('.github/gantry.yml', `app: hello\nbranches:\n  sneaky: production\n`, A);
+    await h.push(A, 'sneaky');
+    expect(h.gh.bodies('POST', /\/deployments$/)).toEqual([]);
+    expect(h.control.calls).toEqual([]);
+  });
+
   it('maps branches by glob', async () => {
     const h = await harness(`app: hello\nbranches:\n  "release/**": staging\n`);
     await h.push(A, 'release/1.2/rc');

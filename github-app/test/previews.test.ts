@@ -74,7 +74,13 @@ describe('pull request previews', () => {
     const h = await harness(off);
     h.gh.setFile('.github/gantry.yml', off, HEAD1);
     await h.receive('pull_request', pr('opened', HEAD1));
-    expect(h.gh.routes()).toEqual([`GET ${REPO_PATH}/contents/.github%2Fgantry.yml`]);
+    // The PR's own file is read (and checked), then the default branch's, which decides previews.
+    expect(h.gh.routes()).toEqual([
+      `GET ${REPO_PATH}/contents/.github%2Fgantry.yml`,
+      `GET ${REPO_PATH}/contents/.github%2Fgantry.yml`,
+    ]);
+    const reads = h.gh.calls.filter((c) => c.path.includes('/contents/'));
+    expect(reads.map((c) => c.query['ref'])).toEqual([HEAD1, undefined]);
   });
 
   it('tears down a preview left without pushes past its expiry', async () => {

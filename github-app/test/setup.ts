@@ -87,7 +87,12 @@ export async function harness(config: string | null = CONFIG): Promise<Harness> 
       }
       await receive(
         'push',
-        fixture('push', { ref: `refs/heads/${branch}`, after: commit, head_commit: { message, id: commit } }),
+        fixture('push', {
+          ref: `refs/heads/${branch}`,
+          after: commit,
+          head_commit: { message, id: commit },
+          repository: { default_branch: 'main' },
+        }),
       );
     },
     async comment(body, opts = {}) {
