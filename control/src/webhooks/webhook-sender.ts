@@ -9,10 +9,12 @@
  * processes sharing a database do not send it twice at once; a crash mid-POST may repeat it,
  * which receivers tell apart by `request_id`.
  */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { FastifyBaseLogger } from 'fastify';
 import type { DueWebhook, Store } from '../store/store.ts';
 import type { WebhookSigner } from './webhook-signer.ts';
-import { checkWebhookUrl } from './webhook-url.ts';
+import { checkWebhookUrl, publicOnlyLookup } from './webhook-url.ts';
 
 /** Delays before each retry: ten retries, about two hours in all (fal's policy). */
 export const RETRY_DELAYS_MS = [1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600].map((s) => s * 1000);
@@ -101,22 +103,29 @@ export class WebhookSender {
     let error: string;
     try {
       await checkWebhookUrl(d.url, { allowPrivate: this.o.allowPrivate });
-      const res = await (this.o.fetch ?? globalThis.fetch)(d.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          ...this.o.signer.headers(d.request_id, d.owner, body, this.now()),
-        },
-        body,
-        signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
-        redirect: 'manual',
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status >= 200 && res.status < 300) {
+      const headers = {
+        'content-type': 'application/json',
+        ...this.o.signer.headers(d.request_id, d.owner, body, this.now()),
+      };
+      let status: number;
+      if (this.o.fetch) {
+        const res = await this.o.fetch(d.url, {
+          method: 'POST',
+          headers,
+          body,
+          signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+          redirect: 'manual',
+        });
+        await res.arrayBuffer().catch(() => undefined);
+        status = res.status;
+      } else {
+        status = await postOnce(d.url, body, headers, this.o.allowPrivate);
+      }
+      if (status >= 200 && status < 300) {
         await this.o.store.webhookDelivered(d.request_id);
         return;
       }
-      error = `the receiver answered HTTP ${res.status}`;
+      error = `the receiver answered HTTP ${status}`;
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
     }
@@ -128,4 +137,37 @@ export class WebhookSender {
     );
     await this.o.store.webhookFailed(d.request_id, error, next);
   }
+}
+
+/**
+ * One POST, no redirects followed, within the delivery timeout. Unless private addresses are
+ * allowed, the connection goes only to an address publicOnlyLookup accepted (see there).
+ */
+function postOnce(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  allowPrivate: boolean,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(
+      target,
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        timeout: DELIVERY_TIMEOUT_MS,
+        ...(allowPrivate ? {} : { lookup: publicOnlyLookup }),
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${DELIVERY_TIMEOUT_MS / 1000} s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }

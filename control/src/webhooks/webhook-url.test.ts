@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkWebhookUrl, isInternalAddress } from './webhook-url.ts';
+import { checkWebhookUrl, isInternalAddress, publicOnlyLookup } from './webhook-url.ts';
 
 describe('webhook URL check', () => {
   it.each([
@@ -44,5 +44,29 @@ describe('webhook URL check', () => {
       'ok.example',
     );
     expect((await checkWebhookUrl('http://127.0.0.1:9/h', { allowPrivate: true, lookup })).port).toBe('9');
+  });
+
+  it('refuses IPv6 forms that carry an internal IPv4 address', () => {
+    for (const a of [
+      '::7f00:1',
+      '::ffff:7f00:1',
+      '::ffff:a9fe:a9fe',
+      '2002:7f00:1::',
+      '64:ff9b:1::a00:1',
+      '100::1',
+      '2001:0:4136:e378::1',
+    ]) {
+      expect(isInternalAddress(a), a).toBe(true);
+    }
+    expect(isInternalAddress('2606:4700:4700::1111')).toBe(false);
+    expect(isInternalAddress('1.1.1.1')).toBe(false);
+  });
+
+  it('the delivery connection refuses a name that resolves to an internal address', async () => {
+    const result = await new Promise<{ err: NodeJS.ErrnoException | null }>((resolve) =>
+      publicOnlyLookup('localhost', {}, (err) => resolve({ err })),
+    );
+    expect(result.err?.code).toBe('EADDRNOTAVAIL');
+    expect(result.err?.message).toMatch(/internal address/);
   });
 });
