@@ -3,7 +3,12 @@
  * same real drivers production uses. server.ts listens.
  */
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { Logger } from 'probot';
 import { type MountedApp, mountGitHubApp } from '../../github-app/src/control-mount.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
@@ -92,6 +97,11 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     bodyLimit: config.bodyLimit,
     // Long polls and SSE streams hold requests open; let close() end them.
     forceCloseConnections: true,
+    // Errors fastify raises before routing (a malformed URL, say) answer in the catalogue's shape.
+    frameworkErrors: (err, _req, reply) => {
+      const e = new GantryError('GANTRY_ERR_VALIDATION', err.message);
+      void (reply as unknown as FastifyReply).code(400).type('application/json').send(e.toBody());
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
 

@@ -178,6 +178,12 @@ describe('bad input on the fal queue API', () => {
     expect(await proxy.json()).toMatchObject({ code: 'GANTRY_ERR_BAD_PROXY_TARGET' });
   });
 
+  it('a malformed URL answers in the catalogue shape', async () => {
+    const res = await fetch(`${c.url}/queue/test/echo/requests/%E0%A4%A/status`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ code: 'GANTRY_ERR_VALIDATION' });
+  });
+
   it('an unknown route → 404 GANTRY_ERR_ROUTE_NOT_FOUND', async () => {
     const res = await fetch(`${c.url}/nothing/here`);
     expect(res.status).toBe(404);

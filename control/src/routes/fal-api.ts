@@ -34,6 +34,8 @@ export interface FalCall {
 }
 
 const DEFAULT_ENV = 'production';
+/** Longest silence on a status stream: load balancers cut idle connections (ALB: 60 s). */
+const SSE_KEEPALIVE_MS = 15_000;
 
 /** `name--env` addresses a non-default environment, as DESIGN.md says. */
 export function splitAppId(app: string): { name: string; env: string } {
@@ -177,7 +179,9 @@ export function createFalHandlers(d: FalDeps) {
       reply.header('x-fal-request-timeout-type', 'user');
     }
     const type = rec.result_content_type ?? 'application/json';
-    reply.code(rec.result_status ?? 500).type(type);
+    // An app may answer any number; an HTTP status is 100–599 (anything else is a bad gateway).
+    const status = rec.result_status ?? 500;
+    reply.code(status >= 100 && status <= 599 ? status : 502).type(type);
     const body = rec.result_body;
     return type.includes('json') ? JSON.stringify(body) : String(body ?? '');
   }
@@ -218,6 +222,9 @@ export function createFalHandlers(d: FalDeps) {
       });
       let lastSeq = 0;
       let lastKey = '';
+      let lastWrite = Date.now();
+      // A caller gone before the stream began: nothing to stream (the loop would poll for nothing).
+      if (req.raw.destroyed || reply.raw.destroyed) abort.abort();
       try {
         while (!abort.signal.aborted) {
           const changed = d.requests.waitForChange(first.id, abort.signal);
@@ -229,6 +236,11 @@ export function createFalHandlers(d: FalDeps) {
           if (key !== lastKey || newLogs.length > 0) {
             reply.raw.write(`data: ${JSON.stringify(body)}\n\n`);
             lastKey = key;
+            lastWrite = Date.now();
+          } else if (Date.now() - lastWrite >= SSE_KEEPALIVE_MS) {
+            // A comment line: clients ignore it, proxies see traffic and keep the stream open.
+            reply.raw.write(': keep-alive\n\n');
+            lastWrite = Date.now();
           }
           if (rec.status === 'COMPLETED') break;
           await changed;
