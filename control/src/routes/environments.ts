@@ -8,10 +8,9 @@ import type { App, Environment } from '../domain.ts';
 import { GantryError } from '../errors.ts';
 import type { QueueDriver } from '../queue/queue-driver.ts';
 import type { Scaler } from '../scaling/scaler.ts';
-import { mergeRuntimeSettings } from '../scaling-settings.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { AppParams, EnvironmentView, EnvParams, endpointId, Name } from './management.ts';
+import { AppParams, EnvironmentView, EnvParams, environmentView, Name } from './management.ts';
 
 const TAGS = ['management v1'];
 const CreateEnvironment = Type.Object({ name: Name('Environment name') }, { additionalProperties: false });
@@ -27,17 +26,11 @@ export function registerEnvironmentRoutes(
   const { store } = d;
   const { loadApp, loadEnv } = appLoaders(store);
 
-  const view = async (a: App, e: Environment): Promise<Static<typeof EnvironmentListView>> => {
-    const rev = e.active_revision_id ? await store.getRevision(e.active_revision_id) : undefined;
-    return {
-      name: e.name,
-      endpoint_id: endpointId(a, e.name),
-      active_revision: rev?.number ?? null,
-      scaling: mergeRuntimeSettings(e.scaling, {}),
-      secrets: (await store.listSecrets(e.id)).length,
-      created_at: new Date(e.created_at).toISOString(),
-    };
-  };
+  const view = async (a: App, e: Environment): Promise<Static<typeof EnvironmentListView>> => ({
+    ...(await environmentView(store, a, e)),
+    secrets: (await store.listSecrets(e.id)).length,
+    created_at: new Date(e.created_at).toISOString(),
+  });
 
   app.post(
     '/v1/apps/:owner/:name/environments',

@@ -151,6 +151,21 @@ export const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toI
 export const endpointId = (app: App, env: string) =>
   `${app.owner}/${app.name}${env === 'production' ? '' : `--${env}`}`;
 
+/** An environment as the API shows it (its scaling already carries every default: see the store). */
+export async function environmentView(
+  store: Store,
+  a: App,
+  e: Environment,
+): Promise<Static<typeof EnvironmentView>> {
+  const rev = e.active_revision_id ? await store.getRevision(e.active_revision_id) : undefined;
+  return {
+    name: e.name,
+    endpoint_id: endpointId(a, e.name),
+    active_revision: rev?.number ?? null,
+    scaling: e.scaling,
+  };
+}
+
 export function appView(a: App): Static<typeof AppView> {
   return {
     id: a.id,
@@ -238,15 +253,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
 
   const { loadApp, loadEnv } = appLoaders(store);
 
-  const envView = async (a: App, e: Environment): Promise<Static<typeof EnvironmentView>> => {
-    const rev = e.active_revision_id ? await store.getRevision(e.active_revision_id) : undefined;
-    return {
-      name: e.name,
-      endpoint_id: endpointId(a, e.name),
-      active_revision: rev?.number ?? null,
-      scaling: mergeRuntimeSettings(e.scaling, {}),
-    };
-  };
+  const envView = (a: App, e: Environment) => environmentView(store, a, e);
 
   app.post(
     '/v1/apps',
@@ -452,7 +459,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
         response: { 200: ScalingView },
       },
     },
-    async (req) => mergeRuntimeSettings((await loadEnv(req)).env.scaling, {}),
+    async (req) => (await loadEnv(req)).env.scaling,
   );
 
   app.patch(
