@@ -276,10 +276,18 @@ export class RequestService {
    * (the runner is gone), so control settles the message whoever received it.
    */
   async recordResult(
-    runner: Pick<RunnerRecord, 'id'>,
+    runner: Pick<RunnerRecord, 'id'> & { environment_id?: string },
     r: ResultBody,
     byControl = false,
   ): Promise<ResultResponse> {
+    // Lines that came with the result are stored first: whoever sees COMPLETED sees them too. They
+    // can only be this request's, in the runner's own environment.
+    if (r.logs && r.logs.length > 0 && runner.environment_id) {
+      await this.appendLogs(
+        r.logs.map((l) => ({ ...l, request_id: r.request_id })),
+        runner.environment_id,
+      );
+    }
     const held = this.outstanding.get(r.receipt);
     this.outstanding.delete(r.receipt);
     const runnerSettles = r.direct === true && !byControl;

@@ -68,6 +68,17 @@ export class LogShipper {
     return this.sending;
   }
 
+  /**
+   * Takes the buffered lines of one request out of the batch, to send them with its result. Any
+   * batch already on its way goes first, so the request's lines stay in order.
+   */
+  async takeFor(requestId: string): Promise<LogLine[]> {
+    await this.sending;
+    const mine = this.buffer.filter((l) => l.request_id === requestId).slice(-MAX_LINES_PER_CALL);
+    if (mine.length > 0) this.buffer = this.buffer.filter((l) => l.request_id !== requestId);
+    return mine;
+  }
+
   /** Flushes until the buffer is empty or a send fails; for shutdown. */
   async close(): Promise<void> {
     for (let i = 0; i < 100 && this.buffer.length > 0; i++) {

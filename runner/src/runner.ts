@@ -293,14 +293,15 @@ export class Runner {
       outcome: result.outcome,
       status: result.status_code,
     });
-    // Logs first, so a caller who sees the request completed also sees its logs.
-    await this.logs.flush();
+    // Its logs ride with the result, so a caller who sees the request completed sees its logs too.
+    const logs = await this.logs.takeFor(job.request_id);
     await this.reportResult({
       receipt: job.receipt,
       request_id: job.request_id,
       ...result,
       started_at: entry.startedAt,
       finished_at: new Date().toISOString(),
+      ...(logs.length > 0 ? { logs } : {}),
     });
   }
 

@@ -55,11 +55,14 @@ describe.each<QueueKind>(['embedded', 'sqs'])('a runner killed mid-request (%s q
         submit(control.url, 'faulty', { name: `r${i}`, delay_ms: 2500, state_dir: stateDir }),
       ),
     );
-    // Wait until the victim holds work, then kill it without warning.
+    // Wait until every request is being served (two warm runners × max_multiplexing 3, each request
+    // 2.5 s), so what the victim holds is settled before it is killed without warning.
     const victim = await eventually(async () => {
       const rows = await requestRows(control.admin, 'faulty');
-      const busy = rows.find((r) => r.status === 'IN_PROGRESS' && r.runner_id);
-      return busy?.runner_id ?? undefined;
+      if (rows.filter((r) => ids.includes(r.request_id) && r.status === 'IN_PROGRESS').length < ids.length) {
+        return undefined;
+      }
+      return rows.find((r) => r.status === 'IN_PROGRESS' && r.runner_id)?.runner_id ?? undefined;
     });
     const held = (await requestRows(control.admin, 'faulty'))
       .filter((r) => r.runner_id === victim)

@@ -142,6 +142,11 @@ export const ResultBody = Type.Object({
   finished_at: Type.String(),
   /** The runner received the message from SQS itself: control leaves the message to the runner. */
   direct: Type.Optional(Type.Boolean()),
+  /**
+   * The request's log lines not yet shipped, riding with the result: one call instead of two, and
+   * the caller who sees COMPLETED sees every line.
+   */
+  logs: Type.Optional(Type.Array(LogLine, { maxItems: 1000 })),
 });
 export type ResultBody = Static<typeof ResultBody>;
 

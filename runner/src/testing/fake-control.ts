@@ -132,6 +132,13 @@ export async function startFakeControl(token = 'test-token'): Promise<FakeContro
           return send(res, 503, { message: 'control is restarting' });
         }
         control.results.push(body as ResultBody);
+        // Lines that ride with a result are the request's logs as much as those sent on their own.
+        control.logs.push(
+          ...((body as ResultBody).logs ?? []).map((l) => ({
+            ...l,
+            request_id: (body as ResultBody).request_id,
+          })),
+        );
         return send(res, 200, { recorded: true, decision: 'completed' });
       default:
         return send(res, 404, { message: `no route ${req.url}` });
