@@ -211,10 +211,10 @@ export class RequestService {
     // deadline. Only the last two complete it here.
     const req = await this.store.getRequest(requestId);
     if (!req || req.status === 'COMPLETED' || req.environment_id !== runner.environment_id) return undefined;
-    const lost = req.status === 'IN_PROGRESS';
-    if (!lost && !(req.start_deadline !== null && req.attempts === 0 && this.now() > req.start_deadline)) {
-      return undefined;
-    }
+    // The start deadline wins: past it, nothing starts again, whatever happened before.
+    const expired = req.start_deadline !== null && this.now() > req.start_deadline;
+    const lost = !expired && req.status === 'IN_PROGRESS';
+    if (!lost && !expired) return undefined;
     const message = lost
       ? 'The runner serving the request was lost, and no retry is left.'
       : START_TIMEOUT_MESSAGE;
@@ -259,16 +259,21 @@ export class RequestService {
     const holders = new Map(
       (await this.store.attemptHolders(held.map((h) => h.requestId))).map((h) => [h.id, h]),
     );
-    const cancel: string[] = [];
+    const cancel = new Set<string>();
     for (const h of held) {
       const rec = holders.get(h.requestId);
       if (rec?.status !== 'IN_PROGRESS' || rec.runner_id !== runner.id) lost.push(h.receipt);
-      else if (rec.cancel_requested) cancel.push(h.requestId);
+      else if (rec.cancel_requested) cancel.add(h.requestId);
+    }
+    // Requests this control did not hand out itself (a runner of an earlier control process) are
+    // known to the store only: their callers' cancels must reach the runner too.
+    if (held.length < receipts.length) {
+      for (const id of await this.store.cancelRequestedFor(runner.id)) cancel.add(id);
     }
     // The runner lets go of lost receipts and never reports them: nor do we hold them for it.
     for (const r of lost) this.outstanding.delete(r);
     const fresh = await this.store.getRunner(runner.id);
-    return { cancel, lost, drain: !fresh || fresh.drain_requested };
+    return { cancel: [...cancel], lost, drain: !fresh || fresh.drain_requested };
   }
 
   /**

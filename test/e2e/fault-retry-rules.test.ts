@@ -38,6 +38,17 @@ describe('fal retry rules, with real runners and apps', () => {
     expect((await row('flaky', id)).attempts).toBe(3);
   });
 
+  it('the synchronous /run is never retried, as on fal: a 503 comes straight back', async () => {
+    const res = await fetch(`${control.url}/run/test/flaky`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ fail_first: 2, state_dir: stateDir, name: 'sync' }),
+    });
+    expect(res.status).toBe(503);
+    const id = res.headers.get('x-fal-request-id')!;
+    expect((await row('flaky', id)).attempts).toBe(1);
+  });
+
   it('500: not retried, completes with the app error', async () => {
     const id = await submit(control.url, 'flaky', { status: 500, state_dir: stateDir });
     const s = await completed(() => control.url, 'flaky', id);

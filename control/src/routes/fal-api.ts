@@ -9,7 +9,7 @@ import { requireAppAccess } from '../auth.ts';
 import type { App, Caller, Environment, Priority, RequestRecord } from '../domain.ts';
 import { GantryError } from '../errors.ts';
 import type { RequestService } from '../request-service.ts';
-import type { Store } from '../store/store.ts';
+import { START_TIMEOUT_MESSAGE, type Store } from '../store/store.ts';
 import { checkWebhookUrl } from '../webhooks/webhook-url.ts';
 
 export interface FalDeps {
@@ -141,7 +141,8 @@ export function createFalHandlers(d: FalDeps) {
     return { priority: rawPriority as Priority, startTimeoutSeconds, noRetry, maxQueueLength };
   }
 
-  async function submitCall(call: FalCall, req: FastifyRequest, allowWebhook: boolean) {
+  /** `sync`: fal.run, which has no webhooks and, as on fal, no retries (errors come back at once). */
+  async function submitCall(call: FalCall, req: FastifyRequest, sync: boolean) {
     const { env, caller } = await resolve(call, req);
     if (!env.active_revision_id) throw new GantryError('GANTRY_ERR_NO_ACTIVE_REVISION');
     // The path is forwarded to the app as a URL path: printable, no spaces or control characters.
@@ -151,11 +152,12 @@ export function createFalHandlers(d: FalDeps) {
         `The endpoint path "${call.path.replace(/[^\x20-\x7e]/g, '?')}" has spaces or characters a URL path cannot carry.`,
       );
     }
-    const opts = parseSubmitHeaders(call);
+    const parsed = parseSubmitHeaders(call);
+    const opts = sync ? { ...parsed, noRetry: true } : parsed;
     let webhookUrl: string | null = null;
     const rawWebhook = call.query.fal_webhook;
     if (rawWebhook !== undefined && rawWebhook !== '') {
-      if (!allowWebhook) {
+      if (sync) {
         throw new GantryError(
           'GANTRY_ERR_VALIDATION',
           'fal_webhook works with the queue API (/queue/...), not /run.',
@@ -175,7 +177,8 @@ export function createFalHandlers(d: FalDeps) {
   function sendResult(reply: FastifyReply, rec: RequestRecord) {
     reply.header('x-fal-request-id', rec.id);
     if (rec.error_type) reply.header('x-fal-error-type', rec.error_type);
-    if (rec.error_type === 'request_timeout' && rec.started_at === null) {
+    // The caller's own start deadline ran out (not an attempt's request_timeout): fal says "user".
+    if (rec.error_type === 'request_timeout' && rec.error === START_TIMEOUT_MESSAGE) {
       reply.header('x-fal-request-timeout-type', 'user');
     }
     const type = rec.result_content_type ?? 'application/json';
@@ -188,7 +191,7 @@ export function createFalHandlers(d: FalDeps) {
 
   return {
     async submit(call: FalCall, req: FastifyRequest, reply: FastifyReply) {
-      const rec = await submitCall(call, req, true);
+      const rec = await submitCall(call, req, false);
       reply.header('x-fal-request-id', rec.id);
       return {
         request_id: rec.id,
@@ -269,7 +272,7 @@ export function createFalHandlers(d: FalDeps) {
 
     /** fal.run: submit, wait, answer with the result itself. A caller that hangs up cancels. */
     async run(call: FalCall, req: FastifyRequest, reply: FastifyReply) {
-      const rec = await submitCall(call, req, false);
+      const rec = await submitCall(call, req, true);
       const gone = new AbortController();
       const onClose = () => {
         if (!reply.raw.writableEnded) gone.abort();

@@ -242,6 +242,16 @@ CREATE TABLE github_rollouts (
 CREATE INDEX github_rollouts_environment ON github_rollouts (repository, environment, id);
 `,
   },
+  {
+    version: 7,
+    name: 'start deadlines cover retries',
+    // The reaper now ends every queued request past its start deadline, first attempt or retry.
+    sql: `
+DROP INDEX IF EXISTS requests_start_deadline;
+CREATE INDEX requests_start_deadline_queued ON requests (start_deadline)
+  WHERE status = 'IN_QUEUE' AND start_deadline IS NOT NULL;
+`,
+  },
 ];
 
 /** Brings the schema up to date; safe to call at every start, from several processes at once. */

@@ -238,6 +238,50 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
     expect(rows.rows.map((r) => r.request_id)).toEqual([hooked.id]);
   });
 
+  it('a start deadline covers retries: past it, a requeued request never starts again and the reaper ends it', async () => {
+    const { env } = await appWithRevision();
+    const req = await store.createRequest({
+      environment_id: env.id,
+      path: '',
+      input: {},
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: now + 1000,
+    });
+    expect(await store.startAttempt(req.id, 'r1', env.id)).toMatchObject({ attempts: 1 });
+    await store.requeue(req.id, 'r1'); // the app answered 503: back in the queue
+    now += 2000;
+    expect(await store.startAttempt(req.id, 'r2', env.id)).toBeUndefined();
+    const expired = await store.expireStartDeadlines();
+    expect(expired.map((r) => r.id)).toEqual([req.id]);
+    expect(expired[0]).toMatchObject({
+      status: 'COMPLETED',
+      result_status: 504,
+      error_type: 'request_timeout',
+    });
+  });
+
+  it('finds the requests a runner serves whose caller asked to cancel', async () => {
+    const { env } = await appWithRevision();
+    const mk = () =>
+      store.createRequest({
+        environment_id: env.id,
+        path: '',
+        input: {},
+        priority: 'normal',
+        no_retry: false,
+        start_deadline: null,
+      });
+    const a = await mk();
+    const b = await mk();
+    await store.startAttempt(a.id, 'r1', env.id);
+    await store.startAttempt(b.id, 'r1', env.id);
+    expect(await store.cancelRequestedFor('r1')).toEqual([]);
+    expect(await store.cancelRequest(a.id)).toBe('IN_PROGRESS');
+    expect(await store.cancelRequestedFor('r1')).toEqual([a.id]);
+    expect(await store.cancelRequestedFor('r2')).toEqual([]);
+  });
+
   it('deleting an app removes everything under it', async () => {
     const { app, env, rev } = await appWithRevision();
     await store.createRunner(env.id, rev.id, 'h');

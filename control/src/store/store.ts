@@ -402,7 +402,8 @@ export class Store {
        FROM environments e
        WHERE r.id=$1 AND e.id=r.environment_id AND r.status <> 'COMPLETED'
          AND ($4::text IS NULL OR r.environment_id = $4)
-         AND (r.start_deadline IS NULL OR r.attempts > 0 OR r.start_deadline >= $3)
+         -- fal's start timeout caps all waiting, retries included: past it, no attempt starts.
+         AND (r.start_deadline IS NULL OR r.start_deadline >= $3)
          -- Redelivered while still IN_PROGRESS: its last attempt's runner was lost (a crash). That
          -- is retried only within fal's rules; otherwise the caller completes it instead.
          AND NOT (r.status = 'IN_PROGRESS' AND (r.no_retry OR r.attempts >= ${MAX_ATTEMPTS}))
@@ -458,12 +459,21 @@ export class Store {
       WITH_WEBHOOK(
         `UPDATE requests SET status='COMPLETED', result_status=504, result_body=$2::jsonb,
            result_content_type='application/json', error=$3, error_type='request_timeout', completed_at=$1
-         WHERE status='IN_QUEUE' AND attempts=0 AND start_deadline IS NOT NULL AND start_deadline < $1`,
+         WHERE status='IN_QUEUE' AND start_deadline IS NOT NULL AND start_deadline < $1`,
         '$1::float8',
       ),
       [this.clock(), JSON.stringify({ detail: START_TIMEOUT_MESSAGE }), START_TIMEOUT_MESSAGE],
     );
     return r.rows;
+  }
+
+  /** Requests a runner is serving whose caller asked to cancel them. */
+  async cancelRequestedFor(runnerId: string): Promise<string[]> {
+    const r = await this.db.query<{ id: string }>(
+      `SELECT id FROM requests WHERE runner_id=$1 AND status='IN_PROGRESS' AND cancel_requested`,
+      [runnerId],
+    );
+    return r.rows.map((x) => x.id);
   }
 
   /** Who holds each of these requests now, for heartbeats: status, runner and whether cancel was asked. */
