@@ -49,12 +49,17 @@ interface Outstanding {
 /** How long a rollout's candidate is held per pull before it asks again. */
 const HOLD_MS = 1000;
 
+/** How long a runner's "yes" from the pull gate is trusted. */
+const GATE_CACHE_MS = 1000;
+
 /** Fallback poll for waiters, for changes made by another control process sharing the database. */
 const WAIT_REPOLL_MS = 1000;
 
 export class RequestService {
   /** Emits `<request id>` whenever that request's status or logs change. */
   readonly events = new EventEmitter();
+  /** Runners whose pull gate said "yes", until when (see gate()). */
+  private readonly gateOpen = new Map<string, number>();
   /** Deliveries handed to runners and not yet settled, by receipt. */
   private readonly outstanding = new Map<string, Outstanding>();
   /**
@@ -130,7 +135,7 @@ export class RequestService {
     for (;;) {
       // Only runners of the active revision take work: once a rollout switches, the old revision's
       // runners get `drain` at their next pull even before the scaler's stop reaches them.
-      const serves = await this.store.pullGate(runner.id);
+      const serves = await this.gate(runner.id);
       if (serves === 'drain') return { jobs: [], drain: true };
       if (serves === 'not yet') {
         // A rolling rollout's candidate: healthy and waiting for the switch, taking no work before it.
@@ -173,7 +178,7 @@ export class RequestService {
   ): Promise<ClaimResponse> {
     // The same gate as pull: not for a runner on its way out, nor for one of a revision a rollout
     // has replaced (or a candidate still waiting for the switch): back on the queue at once.
-    const gate = this.retiring.has(runner.id) ? 'drain' : await this.store.pullGate(runner.id);
+    const gate = this.retiring.has(runner.id) ? 'drain' : await this.gate(runner.id);
     if (gate !== 'yes') return { message: 'release', drain: gate === 'drain' };
     const job = await this.startJob(runner, receipt, requestId, true);
     return job ? { job, message: 'none', drain: false } : { message: 'delete', drain: false };
@@ -376,6 +381,7 @@ export class RequestService {
    * for the lease to run out.
    */
   async runnerEnded(runnerId: string): Promise<void> {
+    this.gateOpen.delete(runnerId);
     this.retiring.delete(runnerId);
     const held = [...this.outstanding.entries()].filter(([, o]) => o.runnerId === runnerId);
     for (const [receipt, o] of held) {
@@ -456,6 +462,20 @@ export class RequestService {
       if (changed === undefined) req = await this.store.getRequest(requestId);
       else if (changed !== null) req = changed;
     }
+  }
+
+  /**
+   * The pull gate, asked of the store at most once a second per runner while it says "yes": under
+   * steady load a runner pulls once per request, and a rollout's switch or a drain reaching it up
+   * to a second later changes nothing that matters (a drained runner still finishes its work).
+   */
+  private async gate(runnerId: string): Promise<'yes' | 'not yet' | 'drain'> {
+    const until = this.gateOpen.get(runnerId);
+    if (until !== undefined && Date.now() < until) return 'yes';
+    const answer = await this.store.pullGate(runnerId);
+    if (answer === 'yes') this.gateOpen.set(runnerId, Date.now() + GATE_CACHE_MS);
+    else this.gateOpen.delete(runnerId);
+    return answer;
   }
 
   /** Requests each runner holds right now, as control handed them out (authoritative, unlike reports). */
