@@ -38,6 +38,13 @@ export interface NewRevision {
 }
 
 /** Who moved an environment and why, for the rollout record. */
+/** control's rollout states: `completed` means the environment now serves the revision. */
+export interface RolloutOutcome {
+  id: string | null;
+  state: 'completed' | 'in_progress' | 'aborted' | 'superseded';
+  detail: string | null;
+}
+
 export interface RolloutReason {
   by: string;
   reason: string;
@@ -68,8 +75,19 @@ export interface ControlClient {
   /** Adds a revision without making it active. */
   createRevision(owner: string, name: string, env: string, rev: NewRevision): Promise<ControlRevision>;
   setScaling(owner: string, name: string, env: string, settings: Record<string, number>): Promise<void>;
-  /** Makes `revision` the environment's active one: instant, the revision's image is reused. */
-  rollout(owner: string, name: string, env: string, revision: number, why: RolloutReason): Promise<void>;
+  /**
+   * Moves the environment to `revision` (its image is reused, no rebuild). A rolling rollout answers
+   * `in_progress`: the switch happens once a runner of the revision is healthy (see rolloutState).
+   */
+  rollout(
+    owner: string,
+    name: string,
+    env: string,
+    revision: number,
+    why: RolloutReason,
+  ): Promise<RolloutOutcome>;
+  /** Where a rollout stands now. */
+  rolloutState(owner: string, name: string, env: string, id: string): Promise<RolloutOutcome>;
   /** Undefined when the app does not exist. */
   environments(owner: string, name: string): Promise<ControlEnvironment[] | undefined>;
   revisions(owner: string, name: string, env: string): Promise<ControlRevision[]>;
@@ -161,13 +179,24 @@ export class HttpControlClient implements ControlClient {
     env: string,
     revision: number,
     why: RolloutReason,
-  ): Promise<void> {
-    await this.call('PUT', `${this.env(owner, name, env)}/active-revision`, {
-      revision,
-      by: why.by,
-      reason: why.reason,
-      ...(why.strategy ? { strategy: why.strategy } : {}),
-    });
+  ): Promise<RolloutOutcome> {
+    const r = await this.call<{ active: boolean; rollout?: RolloutOutcome }>(
+      'PUT',
+      `${this.env(owner, name, env)}/active-revision`,
+      { revision, by: why.by, reason: why.reason, ...(why.strategy ? { strategy: why.strategy } : {}) },
+    );
+    if (r.rollout) return { id: r.rollout.id, state: r.rollout.state, detail: r.rollout.detail ?? null };
+    return { id: null, state: r.active ? 'completed' : 'in_progress', detail: null };
+  }
+
+  async rolloutState(owner: string, name: string, env: string, id: string): Promise<RolloutOutcome> {
+    const { rollouts } = await this.call<{ rollouts: RolloutOutcome[] }>(
+      'GET',
+      `${this.env(owner, name, env)}/rollouts?limit=20`,
+    );
+    const r = rollouts.find((x) => x.id === id);
+    // Fallen out of the recent list: long finished and replaced by newer ones.
+    return r ? { id, state: r.state, detail: r.detail ?? null } : { id, state: 'superseded', detail: null };
   }
 
   async environments(owner: string, name: string): Promise<ControlEnvironment[] | undefined> {

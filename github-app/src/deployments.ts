@@ -17,6 +17,9 @@ import { endpointId, endpointUrl, shortSha } from './endpoint.ts';
 import { commentOnMergedPullRequest, findMergedPullRequest, revisionNote } from './merged-pull-request.ts';
 import { previewLive } from './previews-comment.ts';
 
+/** How often a GitHub deployment looks at a rolling rollout it is waiting for. */
+const ROLLOUT_POLL_MS = 1000;
+
 export interface DeploymentRequest {
   repo: Repo;
   installationId: number;
@@ -172,7 +175,27 @@ export async function rollOut(
       const why = pr
         ? `merged pull request #${pr.number}`
         : `push of ${shortSha(record.commit_sha)} to ${record.ref}`;
-      await deps.control.rollout(owner, plan.app, environment, rev.number, { by: plan.by, reason: why });
+      let outcome = await deps.control.rollout(owner, plan.app, environment, rev.number, {
+        by: plan.by,
+        reason: why,
+      });
+      // A rolling rollout switches once a runner of the new revision is healthy, or aborts and keeps
+      // the old one: say "success" only for the former. Control ends it by startup_timeout itself.
+      const startupS = typeof plan.code.startup_timeout === 'number' ? plan.code.startup_timeout : 300;
+      const polls = Math.ceil(((startupS + 60) * 1000) / ROLLOUT_POLL_MS);
+      for (let i = 0; outcome.state === 'in_progress' && outcome.id && i < polls; i++) {
+        await new Promise((r) => setTimeout(r, ROLLOUT_POLL_MS));
+        outcome = await deps.control.rolloutState(owner, plan.app, environment, outcome.id);
+      }
+      if (outcome.state !== 'completed') {
+        const reason =
+          outcome.state === 'in_progress'
+            ? `Revision ${rev.number} did not become healthy in time; the previous revision keeps serving.`
+            : `Revision ${rev.number} did not take over (${outcome.state}${outcome.detail ? `: ${outcome.detail}` : ''}); the previous revision keeps serving.`;
+        await finish('failure');
+        await setStatus(gh, repo, record.deployment_id, 'failure', reason.slice(0, 140));
+        return { kind: 'failure', reason };
+      }
       await deps.ledger.addRollout({
         repository: record.repository,
         environment,

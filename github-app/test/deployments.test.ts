@@ -95,6 +95,34 @@ describe('push to an environment branch', () => {
     expect(bare.gh.routes()).toEqual([`GET ${REPO_PATH}/contents/.github%2Fgantry.yml`]);
   });
 
+  it('waits for a rolling rollout: success once it switched, failure when it was aborted', async () => {
+    const h = await harness();
+    h.control.rolloutScript = [
+      { id: 'ro-1', state: 'in_progress', detail: null },
+      { id: 'ro-1', state: 'completed', detail: null },
+    ];
+    await h.push(A);
+    await h.gantry.buildRegistered(h.control.addBuild(REPOSITORY, A));
+    expect(h.control.calls).toContain('rolloutState ro-1');
+    expect(h.gh.bodies('POST', /statuses$/).at(-1)).toMatchObject({ state: 'success' });
+
+    h.control.rolloutScript = [
+      { id: 'ro-2', state: 'in_progress', detail: null },
+      { id: 'ro-2', state: 'aborted', detail: 'the new revision’s first runner crashed in setup' },
+    ];
+    await h.push(B);
+    await h.gantry.buildRegistered(h.control.addBuild(REPOSITORY, B));
+    expect(h.gh.bodies('POST', /statuses$/).at(-1)).toMatchObject({
+      state: 'failure',
+      description: expect.stringMatching(
+        /^Revision 2 did not take over \(aborted: the new revision’s first runner/,
+      ),
+    });
+    // Production still serves revision 1.
+    const revs = await h.control.revisions('codertocat', 'hello', 'production');
+    expect(revs.find((r) => r.active)?.number).toBe(1);
+  });
+
   it('a branch cannot route itself to production by editing its own gantry.yml', async () => {
     const h = await harness();
     // The default branch maps only main and staging; this branch's file claims production for itself.

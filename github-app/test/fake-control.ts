@@ -9,6 +9,7 @@ import {
   ControlError,
   type ControlRevision,
   type NewRevision,
+  type RolloutOutcome,
   type RolloutReason,
 } from '../src/control-client.ts';
 
@@ -20,6 +21,9 @@ interface Env {
 }
 
 export class FakeControl implements ControlClient {
+  /** Outcomes the next rollout() and rolloutState() calls answer, in order (empty: switch at once). */
+  rolloutScript: RolloutOutcome[] = [];
+  private pendingRollout: ((o: RolloutOutcome) => RolloutOutcome) | undefined;
   calls: string[] = [];
   builds_: ControlBuild[] = [];
   apps = new Map<string, { auth: string; envs: Map<string, Env> }>();
@@ -104,14 +108,27 @@ export class FakeControl implements ControlClient {
     env: string,
     revision: number,
     why: RolloutReason,
-  ): Promise<void> {
+  ): Promise<RolloutOutcome> {
     this.calls.push(`rollout ${owner}/${name} ${env} ${revision}`);
     const e = this.env(owner, name, env);
     if (!e.revisions.some((r) => r.number === revision)) {
       throw new ControlError(404, 'GANTRY_ERR_REVISION_NOT_FOUND', `No revision ${revision}.`);
     }
-    e.active = revision;
     this.rollouts.push({ app: `${owner}/${name}`, env, revision, why });
+    // Scripted: a rolling rollout's course (first answer, then each rolloutState); else at once.
+    const first = this.rolloutScript.shift() ?? { id: null, state: 'completed' as const, detail: null };
+    const settle = (o: RolloutOutcome) => {
+      if (o.state === 'completed') e.active = revision;
+      return o;
+    };
+    this.pendingRollout = settle;
+    return settle(first);
+  }
+
+  async rolloutState(_owner: string, _name: string, _env: string, id: string): Promise<RolloutOutcome> {
+    this.calls.push(`rolloutState ${id}`);
+    const next = this.rolloutScript.shift() ?? { id, state: 'completed' as const, detail: null };
+    return this.pendingRollout ? this.pendingRollout(next) : next;
   }
 
   async environments(owner: string, name: string): Promise<ControlEnvironment[] | undefined> {
