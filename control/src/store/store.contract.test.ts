@@ -22,6 +22,17 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
     await store.close();
   });
 
+  /** A plain queued request of an environment, as the fal API makes one. */
+  const newRequest = (environment_id: string) =>
+    store.createRequest({
+      environment_id,
+      path: '',
+      input: {},
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: null,
+    });
+
   async function appWithRevision() {
     const app = await store.createApp('acme', 'sd', 'private');
     const env = (await store.getEnvironment(app.id, 'production'))!;
@@ -93,15 +104,7 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
 
   it('cancels a queued request for good, flags an in-progress one, refuses a completed one', async () => {
     const { env } = await appWithRevision();
-    const mk = () =>
-      store.createRequest({
-        environment_id: env.id,
-        path: '',
-        input: {},
-        priority: 'normal',
-        no_retry: false,
-        start_deadline: null,
-      });
+    const mk = () => newRequest(env.id);
     const queued = await mk();
     expect(await store.cancelRequest(queued.id)).toBe('IN_QUEUE');
     expect(await store.getRequest(queued.id)).toMatchObject({
@@ -149,14 +152,7 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
 
   it('keeps request logs in order and drops lines of unknown requests', async () => {
     const { env } = await appWithRevision();
-    const req = await store.createRequest({
-      environment_id: env.id,
-      path: '',
-      input: {},
-      priority: 'normal',
-      no_retry: false,
-      start_deadline: null,
-    });
+    const req = await newRequest(env.id);
     const line = (message: string, request_id = req.id) => ({
       request_id,
       message,
@@ -193,14 +189,7 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
   it("a runner never starts or logs for another environment's request", async () => {
     const { env } = await appWithRevision();
     const other = await store.ensureEnvironment(env.app_id, 'staging');
-    const req = await store.createRequest({
-      environment_id: env.id,
-      path: '',
-      input: {},
-      priority: 'normal',
-      no_retry: false,
-      start_deadline: null,
-    });
+    const req = await newRequest(env.id);
     expect(await store.startAttempt(req.id, 'intruder', other.id)).toBeUndefined();
     expect((await store.getRequest(req.id))?.status).toBe('IN_QUEUE');
     const line = { request_id: req.id, message: 'x', level: 'STDOUT', source: 'user', timestamp: 't' };
@@ -222,14 +211,7 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
       start_deadline: null,
       webhook_url: 'https://hooks.example.com/done',
     });
-    const plain = await store.createRequest({
-      environment_id: env.id,
-      path: '',
-      input: {},
-      priority: 'normal',
-      no_retry: false,
-      start_deadline: null,
-    });
+    const plain = await newRequest(env.id);
     const flushed = await store.cancelQueued(env.id);
     expect(flushed.map((r) => r.id).sort()).toEqual([hooked.id, plain.id].sort());
     expect(flushed.every((r) => r.status === 'COMPLETED' && r.error_type === 'client_cancelled')).toBe(true);
@@ -263,15 +245,7 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
 
   it('finds the requests a runner serves whose caller asked to cancel', async () => {
     const { env } = await appWithRevision();
-    const mk = () =>
-      store.createRequest({
-        environment_id: env.id,
-        path: '',
-        input: {},
-        priority: 'normal',
-        no_retry: false,
-        start_deadline: null,
-      });
+    const mk = () => newRequest(env.id);
     const a = await mk();
     const b = await mk();
     await store.startAttempt(a.id, 'r1', env.id);
@@ -285,14 +259,7 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
   it('deleting an app removes everything under it', async () => {
     const { app, env, rev } = await appWithRevision();
     await store.createRunner(env.id, rev.id, 'h');
-    await store.createRequest({
-      environment_id: env.id,
-      path: '',
-      input: {},
-      priority: 'normal',
-      no_retry: false,
-      start_deadline: null,
-    });
+    await newRequest(env.id);
     expect(await store.deleteApp(app.id)).toBe(true);
     for (const t of ['environments', 'revisions', 'requests', 'runners']) {
       const r = await db.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM ${t}`);
@@ -355,15 +322,7 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
 
   it('flushes only queued requests, and tells a failed revision from one that ran', async () => {
     const { env, rev } = await appWithRevision();
-    const mk = () =>
-      store.createRequest({
-        environment_id: env.id,
-        path: '',
-        input: {},
-        priority: 'normal',
-        no_retry: false,
-        start_deadline: null,
-      });
+    const mk = () => newRequest(env.id);
     const queued = await mk();
     const running = await mk();
     await store.startAttempt(running.id, 'r');
@@ -448,14 +407,7 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
     expect(await store.recentTimings(env.id)).toBeNull();
     const runner = await store.createRunner(env.id, rev.id, 'h');
     await store.setRunnerState(runner.id, 'IDLE');
-    const req = await store.createRequest({
-      environment_id: env.id,
-      path: '',
-      input: {},
-      priority: 'normal',
-      no_retry: false,
-      start_deadline: null,
-    });
+    const req = await newRequest(env.id);
     await store.completeRequest(req.id, {
       result_status: 200,
       result_body: {},
