@@ -11,7 +11,9 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{control,github-app,runner,sdk,cli,examples,action}/**/*.test.ts'],
+          include: [
+            '{tools,contract,sqs,sql,control,github-app,runner,sdk,cli,examples,action,infra}/**/*.test.ts',
+          ],
           testTimeout: 20_000,
           // Opening an embedded database takes a second or two, far more on a loaded machine.
           hookTimeout: 60_000,

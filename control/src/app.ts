@@ -10,10 +10,10 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import type { Logger } from 'probot';
+import { GantryError } from '../../contract/src/errors.ts';
 import { type MountedApp, mountGitHubApp } from '../../github-app/src/control-mount.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import type { Config } from './config.ts';
-import { GantryError } from './errors.ts';
 import { hasEscapedNul } from './json-nul.ts';
 import { OidcVerifier } from './oidc-verifier.ts';
 import { withQueueAccess } from './queue/queue-access-compute.ts';

@@ -6,8 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyRequest } from 'fastify';
+import { GantryError } from '../../contract/src/errors.ts';
 import type { App, Caller } from './domain.ts';
-import { GantryError } from './errors.ts';
 import type { Store } from './store/store.ts';
 
 export const ADMIN_KEY_ID = 'admin';

@@ -1,6 +1,6 @@
 /** The records control keeps. Times are epoch milliseconds. */
-import type { RunnerState } from './contract/runner-protocol.ts';
-import type { CodeSettings, RuntimeSettings } from './scaling-settings.ts';
+import type { RunnerState } from '../../contract/src/runner-protocol.ts';
+import type { CodeSettings, RuntimeSettings } from '../../contract/src/scaling-settings.ts';
 
 export type AuthMode = 'private' | 'public' | 'shared';
 export const AUTH_MODES: AuthMode[] = ['private', 'public', 'shared'];

@@ -3,7 +3,7 @@
  * something to call. A new revision is made only when the command or settings changed.
  */
 import { fileURLToPath } from 'node:url';
-import { type CodeSettings, parseCodeSettings } from './scaling-settings.ts';
+import { type CodeSettings, parseCodeSettings } from '../../contract/src/scaling-settings.ts';
 import type { Store } from './store/store.ts';
 
 export const EXAMPLE = { owner: 'local', name: 'hello' } as const;

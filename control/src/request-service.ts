@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleepFor } from 'node:timers/promises';
+import { GantryError } from '../../contract/src/errors.ts';
 import type {
   ClaimResponse,
   HeartbeatResponse,
@@ -15,12 +16,11 @@ import type {
   PullResponse,
   ResultBody,
   ResultResponse,
-} from './contract/runner-protocol.ts';
+} from '../../contract/src/runner-protocol.ts';
+import { RUNTIME_SETTINGS } from '../../contract/src/scaling-settings.ts';
 import type { Environment, Priority, RequestRecord, RunnerRecord } from './domain.ts';
-import { GantryError } from './errors.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { ERROR_TYPES, judgeAttempt } from './retry-policy.ts';
-import { RUNTIME_SETTINGS } from './scaling-settings.ts';
 import { type Completion, START_TIMEOUT_MESSAGE, type Store } from './store/store.ts';
 
 export interface SubmitOptions {

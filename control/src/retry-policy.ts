@@ -3,7 +3,7 @@
  * crashed or lost its connection, the attempt ran past request_timeout. Not retried: any other
  * answer (2xx, 3xx, 4xx, 500, 502). At most MAX_ATTEMPTS attempts; `x-fal-no-retry` means one.
  */
-import type { AttemptOutcome } from './contract/runner-protocol.ts';
+import type { AttemptOutcome } from '../../contract/src/runner-protocol.ts';
 
 export const MAX_ATTEMPTS = 10;
 

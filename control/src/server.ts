@@ -5,18 +5,18 @@
 import path from 'node:path';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
+import { PgClient } from '../../sql/src/pg-client.ts';
+import { PgliteClient } from '../../sql/src/pglite-client.ts';
+import type { SqlClient } from '../../sql/src/sql-client.ts';
+import { createSqsClient } from '../../sqs/src/sqs-client.ts';
 import { type BuildOptions, buildApp, type ControlService } from './app.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import { EcsCompute } from './compute/ecs-compute.ts';
 import { ProcessCompute } from './compute/process-compute.ts';
 import type { Config } from './config.ts';
-import { createSqsClient } from './contract/sqs-client.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { SqsQueue } from './queue/sqs-queue.ts';
 import { StoreQueue } from './queue/store-queue.ts';
-import { PgClient } from './store/pg-client.ts';
-import { PgliteClient } from './store/pglite-client.ts';
-import type { SqlClient } from './store/sql-client.ts';
 import { Store } from './store/store.ts';
 
 export interface Started extends ControlService {

@@ -8,11 +8,13 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The TypeScript files examples/hello/Containerfile copies into the image (tests stay out). */
 const imageSources = () =>
-  ['sdk/src', 'examples/hello'].flatMap((dir) =>
-    readdirSync(path.join(ROOT, dir), { recursive: true, encoding: 'utf8' })
-      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
-      .map((f) => path.join(ROOT, dir, f)),
-  );
+  ['sdk/src', 'examples/hello']
+    .flatMap((dir) =>
+      readdirSync(path.join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+        .map((f) => path.join(ROOT, dir, f)),
+    )
+    .concat(path.join(ROOT, 'contract/src/app-log-prefix.ts'));
 
 describe('examples/hello image', () => {
   it("uses only syntax Node's type stripping runs, since the image has no build step", () => {

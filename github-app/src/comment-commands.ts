@@ -2,7 +2,7 @@
  * The `/gantry …` comment commands: parsing and the help text. A comment is a command when its
  * first non-empty line starts with `/gantry`; anything after that line is ignored.
  */
-import { RUNTIME_SETTINGS } from '../../control/src/scaling-settings.ts';
+import { RUNTIME_SETTINGS } from '../../contract/src/scaling-settings.ts';
 
 export type ParsedCommand =
   | { kind: 'rollback'; environment: string; to?: number }

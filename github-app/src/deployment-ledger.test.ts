@@ -1,10 +1,10 @@
 /** One contract for both ledgers: in memory, and SQL on PGlite (and PostgreSQL when DATABASE_URL is set). */
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PgClient } from '../../control/src/store/pg-client.ts';
-import { PgliteClient } from '../../control/src/store/pglite-client.ts';
-import type { SqlClient } from '../../control/src/store/sql-client.ts';
 import { Store } from '../../control/src/store/store.ts';
+import { PgClient } from '../../sql/src/pg-client.ts';
+import { PgliteClient } from '../../sql/src/pglite-client.ts';
+import type { SqlClient } from '../../sql/src/sql-client.ts';
 import { type DeploymentLedger, MemoryLedger, type NewDeployment } from './deployment-ledger.ts';
 import { SqlLedger } from './sql-ledger.ts';
 

@@ -9,8 +9,8 @@
  * it lives in memory and pushes waiting for a build are forgotten on restart).
  */
 import { run } from 'probot';
-import { PgClient } from '../../control/src/store/pg-client.ts';
 import { Store } from '../../control/src/store/store.ts';
+import { PgClient } from '../../sql/src/pg-client.ts';
 import { HttpControlClient } from './control-client.ts';
 import { type DeploymentLedger, MemoryLedger } from './deployment-ledger.ts';
 import { createGantryApp } from './index.ts';

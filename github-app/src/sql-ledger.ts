@@ -3,7 +3,7 @@
  * build and the rollout record survive restarts. Each state change is one conditional UPDATE, so
  * two handlers racing for one deployment cannot both move it.
  */
-import type { SqlClient } from '../../control/src/store/sql-client.ts';
+import type { SqlClient } from '../../sql/src/sql-client.ts';
 import type {
   DeploymentLedger,
   DeploymentRecord,

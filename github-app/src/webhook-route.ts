@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Probot } from 'probot';
-import { GantryError } from '../../control/src/errors.ts';
+import { GantryError } from '../../contract/src/errors.ts';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 

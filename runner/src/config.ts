@@ -3,7 +3,7 @@
  * Nothing else in the runner reads process.env.
  */
 import { createServer } from 'node:net';
-import { RUNNER_ENV } from '../../control/src/contract/runner-protocol.ts';
+import { RUNNER_ENV } from '../../contract/src/runner-protocol.ts';
 
 export interface RunnerConfig {
   controlUrl: string;

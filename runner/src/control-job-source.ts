@@ -1,5 +1,5 @@
 /** JobSource over control's runner protocol: control hands out jobs and holds their leases. */
-import { isRetryableControlError, type RunnerClient } from '../../control/src/contract/runner-client.ts';
+import { isRetryableControlError, type RunnerClient } from '../../contract/src/runner-client.ts';
 import type { JobSource } from './job-source.ts';
 
 export function controlJobSource(client: RunnerClient, pullWaitMs: number): JobSource {

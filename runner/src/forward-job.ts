@@ -4,7 +4,7 @@
  * without headers, and jobs may legitimately run longer than that.
  */
 import { Agent, request } from 'node:http';
-import type { Job, ResultBody } from '../../control/src/contract/runner-protocol.ts';
+import type { Job, ResultBody } from '../../contract/src/runner-protocol.ts';
 import { type AppExit, describeExit } from './app-process.ts';
 
 export type AttemptResult = Pick<ResultBody, 'outcome' | 'status_code' | 'body' | 'content_type' | 'error'>;

@@ -5,7 +5,7 @@
  * Ownership: a job is the runner's from `pull` until `complete` resolves; only the runner extends
  * its lease, and it stops doing so for receipts reported as lost.
  */
-import type { Job, ResultBody } from '../../control/src/contract/runner-protocol.ts';
+import type { Job, ResultBody } from '../../contract/src/runner-protocol.ts';
 
 export interface PulledJobs {
   jobs: Job[];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LogLine } from '../../control/src/contract/runner-protocol.ts';
+import type { LogLine } from '../../contract/src/runner-protocol.ts';
 import { LogShipper } from './log-shipper.ts';
 import { silentLog } from './runner-log.ts';
 

@@ -3,8 +3,9 @@
  * attributes each line to a request: by the `[gantry:req=<id>] ` prefix, or, unprefixed, to the only
  * request in flight when there is exactly one.
  */
-import type { LogLine } from '../../control/src/contract/runner-protocol.ts';
-import { parseRequestLogPrefix } from '../../sdk/src/index.ts';
+
+import { parseRequestLogPrefix } from '../../contract/src/app-log-prefix.ts';
+import type { LogLine } from '../../contract/src/runner-protocol.ts';
 import type { OutputStream } from './app-process.ts';
 import type { RunnerLog } from './runner-log.ts';
 

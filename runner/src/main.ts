@@ -1,6 +1,6 @@
 /** The runner process: `node --import tsx runner/src/main.ts`, configured by RUNNER_ENV variables. */
-import { createRunnerClient } from '../../control/src/contract/runner-client.ts';
-import { createSqsClient } from '../../control/src/contract/sqs-client.ts';
+import { createRunnerClient } from '../../contract/src/runner-client.ts';
+import { createSqsClient } from '../../sqs/src/sqs-client.ts';
 import { loadConfig, RunnerConfigError } from './config.ts';
 import { controlJobSource } from './control-job-source.ts';
 import type { JobSource } from './job-source.ts';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRunnerClient } from '../../control/src/contract/runner-client.ts';
+import { createRunnerClient } from '../../contract/src/runner-client.ts';
 import { loadConfig } from './config.ts';
 import { controlJobSource } from './control-job-source.ts';
 import { DRAINED_ERROR, EXIT, Runner, type RunnerTiming } from './runner.ts';

@@ -5,8 +5,8 @@
  * Exit codes (what `run()` resolves to): 0 after a drain, 3 when the app failed to start,
  * 4 when the app died while the runner was serving.
  */
-import { isRetryableControlError, type RunnerClient } from '../../control/src/contract/runner-client.ts';
-import type { Job, ResultBody, RunnerReportedState } from '../../control/src/contract/runner-protocol.ts';
+import { isRetryableControlError, type RunnerClient } from '../../contract/src/runner-client.ts';
+import type { Job, ResultBody, RunnerReportedState } from '../../contract/src/runner-protocol.ts';
 import { type AppExit, AppProcess, AppStartError, describeExit } from './app-process.ts';
 import type { RunnerConfig } from './config.ts';
 import { type AttemptResult, cancelJob, createAppAgent, forwardJob } from './forward-job.ts';

@@ -9,15 +9,15 @@
  * releases it; control decides retries and puts retried messages back itself.
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { isRetryableControlError, type RunnerClient } from '../../control/src/contract/runner-client.ts';
-import type { Job, MessageAction } from '../../control/src/contract/runner-protocol.ts';
+import { isRetryableControlError, type RunnerClient } from '../../contract/src/runner-client.ts';
+import type { Job, MessageAction } from '../../contract/src/runner-protocol.ts';
 import {
   changeVisibility,
   deleteMessages,
   extendMessages,
   SqsConsumer,
   type SqsQueueUrls,
-} from '../../control/src/contract/sqs-consumer.ts';
+} from '../../sqs/src/sqs-consumer.ts';
 import type { JobSource, PulledJobs } from './job-source.ts';
 import { sleep } from './retry.ts';
 import type { RunnerLog } from './runner-log.ts';

@@ -1,4 +1,6 @@
 /** Gantry's app SDK: the public API. */
+
+export { parseRequestLogPrefix, prefixLines, requestLogPrefix } from '../../contract/src/app-log-prefix.ts';
 export {
   type AppDefinition,
   defineApp,
@@ -10,4 +12,3 @@ export {
   runApp,
 } from './define-app.ts';
 export { HttpError } from './http-error.ts';
-export { parseRequestLogPrefix, prefixLines, requestLogPrefix } from './log-prefix.ts';

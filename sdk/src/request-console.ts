@@ -4,7 +4,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { format } from 'node:util';
-import { prefixLines } from './log-prefix.ts';
+import { prefixLines } from '../../contract/src/app-log-prefix.ts';
 
 const currentRequest = new AsyncLocalStorage<string>();
 

@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyWebhook } from '../../control/src/webhooks/webhook-signer.ts';
+import { verifyWebhook } from '../../control/index.ts';
 import { eventually, startTestControl, type TestControl } from '../support/control.ts';
 import { FAULTY_APP, submit } from '../support/requests.ts';
 

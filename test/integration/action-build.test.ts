@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { run } from '../../action/src/run.ts';
+import { run } from '../../action/index.ts';
 import { REPO_ROOT, startTestControl, type TestControl } from '../support/control.ts';
 import { startTestRegistry, type TestRegistry } from '../support/oci-registry.ts';
 import { startTestIssuer, type TestIssuer } from '../support/oidc-issuer.ts';
@@ -67,7 +67,7 @@ describe('the Action builds, pushes and registers examples/hello', () => {
     // The user's repository checkout: this repository's files that examples/hello's image needs.
     workspace = path.join(scratch, 'workspace');
     await mkdir(workspace);
-    for (const p of ['.dockerignore', 'sdk/src', 'examples/hello']) {
+    for (const p of ['.dockerignore', 'sdk/src', 'contract/src', 'examples/hello']) {
       await cp(path.join(REPO_ROOT, p), path.join(workspace, p), { recursive: true });
     }
   }, 120_000);

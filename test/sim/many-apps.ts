@@ -4,9 +4,9 @@
  * seeded RNG (0 to 20 runners each, some queued work) and times autoscale() over all of them.
  */
 
-import type { RunnerState } from '../../control/src/contract/runner-protocol.ts';
-import { autoscale, type Observation } from '../../control/src/scaling/autoscaler.ts';
-import { RUNTIME_SETTINGS, type RuntimeSettings } from '../../control/src/scaling-settings.ts';
+import type { RunnerState } from '../../contract/src/runner-protocol.ts';
+import { RUNTIME_SETTINGS, type RuntimeSettings } from '../../contract/src/scaling-settings.ts';
+import { autoscale, type Observation } from '../../control/index.ts';
 import { seededRng } from './rng.ts';
 
 export interface TickCost {

@@ -2,8 +2,9 @@
  * The scaling policies the simulator compares: Gantry's own autoscale() (the very function control
  * runs), and a KEDA-style baseline as a Kubernetes deployment with the SQS queue scaler would do it.
  */
-import { autoscale } from '../../control/src/scaling/autoscaler.ts';
-import { RUNTIME_SETTINGS, type RuntimeSettings } from '../../control/src/scaling-settings.ts';
+
+import { RUNTIME_SETTINGS, type RuntimeSettings } from '../../contract/src/scaling-settings.ts';
+import { autoscale } from '../../control/index.ts';
 
 export interface SimRunner {
   id: string;

@@ -8,10 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureAdminKey } from '../../control/src/auth.ts';
-import { loadConfig } from '../../control/src/config.ts';
-import { type Started, startServer } from '../../control/src/server.ts';
-import { PgClient } from '../../control/src/store/pg-client.ts';
+import { ensureAdminKey, loadConfig, type Started, startServer } from '../../control/index.ts';
+import { PgClient } from '../../sql/src/pg-client.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const HELLO_COMMAND = ['node', '--import', 'tsx', 'examples/hello/app.ts'];

@@ -7,13 +7,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyServerOptions } from 'fastify';
-import { buildApp, type ControlService } from '../../control/src/app.ts';
-import { ensureAdminKey } from '../../control/src/auth.ts';
-import type { ComputeDriver, RunnerSpec } from '../../control/src/compute/compute-driver.ts';
-import { loadConfig } from '../../control/src/config.ts';
-import { StoreQueue } from '../../control/src/queue/store-queue.ts';
-import { PgliteClient } from '../../control/src/store/pglite-client.ts';
-import { Store } from '../../control/src/store/store.ts';
+import type { ComputeDriver, RunnerSpec } from '../../control/index.ts';
+import {
+  buildApp,
+  type ControlService,
+  ensureAdminKey,
+  loadConfig,
+  Store,
+  StoreQueue,
+} from '../../control/index.ts';
+import { PgliteClient } from '../../sql/src/pglite-client.ts';
 
 /** Records starts; the start then fails, so no runner ever runs and requests stay queued. */
 export class RecordingCompute implements ComputeDriver {

@@ -29,7 +29,7 @@ import {
   StopTaskCommand,
   type Task,
 } from '@aws-sdk/client-ecs';
-import { RUNNER_ENV } from '../contract/runner-protocol.ts';
+import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
 import type { Revision } from '../domain.ts';
 import { isAwsError, type RetryRules, withAwsRetry } from './aws-errors.ts';
 import {

@@ -5,7 +5,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { RUNNER_ENV } from '../contract/runner-protocol.ts';
+import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
 import type { ComputeDriver, RunnerExit, RunnerSpec } from './compute-driver.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));

@@ -3,8 +3,9 @@
  * a ComputeDriver decorator that adds the queue URLs and the lease to every runner's settings, so
  * neither the scaler nor the compute drivers need to know which queue is in use.
  */
+
+import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
 import type { ComputeDriver } from '../compute/compute-driver.ts';
-import { RUNNER_ENV } from '../contract/runner-protocol.ts';
 import type { QueueDriver } from './queue-driver.ts';
 
 export function withQueueAccess(

@@ -16,15 +16,15 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { RUNNER_ENV } from '../contract/runner-protocol.ts';
+import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
 import {
   changeVisibility,
   deleteMessages,
   extendMessages,
   SqsConsumer,
   type SqsQueueUrls,
-} from '../contract/sqs-consumer.ts';
-import { DEFAULT_SQS_RETRY, type SqsRetryOptions, withSqsRetry } from '../contract/sqs-retry.ts';
+} from '../../../sqs/src/sqs-consumer.ts';
+import { DEFAULT_SQS_RETRY, type SqsRetryOptions, withSqsRetry } from '../../../sqs/src/sqs-retry.ts';
 import type { Priority } from '../domain.ts';
 import type {
   Delivery,

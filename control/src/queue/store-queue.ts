@@ -5,8 +5,8 @@
  * the message is delivered again.
  */
 import { EventEmitter } from 'node:events';
+import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import type { Priority } from '../domain.ts';
-import type { SqlClient } from '../store/sql-client.ts';
 import type {
   Delivery,
   QueueDepth,

@@ -6,9 +6,9 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
+import { GantryError } from '../../../contract/src/errors.ts';
 import { hashKey, requireAdmin } from '../auth.ts';
 import type { Build } from '../domain.ts';
-import { GantryError } from '../errors.ts';
 import { OidcTokenError, OidcVerifier } from '../oidc-verifier.ts';
 import type { Store } from '../store/store.ts';
 

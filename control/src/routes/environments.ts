@@ -4,8 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
+import { GantryError } from '../../../contract/src/errors.ts';
 import type { App, Environment } from '../domain.ts';
-import { GantryError } from '../errors.ts';
 import type { QueueDriver } from '../queue/queue-driver.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';

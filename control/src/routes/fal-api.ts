@@ -5,9 +5,9 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { GantryError } from '../../../contract/src/errors.ts';
 import { requireAppAccess } from '../auth.ts';
 import type { App, Caller, Environment, Priority, RequestRecord } from '../domain.ts';
-import { GantryError } from '../errors.ts';
 import type { RequestService } from '../request-service.ts';
 import { START_TIMEOUT_MESSAGE, type Store } from '../store/store.ts';
 import { checkWebhookUrl } from '../webhooks/webhook-url.ts';

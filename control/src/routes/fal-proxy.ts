@@ -4,7 +4,7 @@
  * this service's own /queue and /run URLs) onto the same handlers as the direct routes.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { GantryError } from '../errors.ts';
+import { GantryError } from '../../../contract/src/errors.ts';
 import type { FalCall, FalHandlers } from './fal-api.ts';
 
 export const TARGET_URL_HEADER = 'x-fal-target-url';

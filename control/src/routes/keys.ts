@@ -6,9 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
+import { GantryError } from '../../../contract/src/errors.ts';
 import { ADMIN_KEY_ID, hashKey, newKey } from '../auth.ts';
 import { KEY_SCOPES, type KeyRecord } from '../domain.ts';
-import { GantryError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 import { iso, Name } from './management.ts';
 

@@ -3,8 +3,8 @@
  * what exists instead (management routes are admin-only, so listing names is no leak).
  */
 import type { FastifyRequest } from 'fastify';
+import { GantryError } from '../../../contract/src/errors.ts';
 import type { App, Environment } from '../domain.ts';
-import { GantryError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 
 export function appLoaders(store: Store) {

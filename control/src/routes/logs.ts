@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
-import { GantryError } from '../errors.ts';
+import { GantryError } from '../../../contract/src/errors.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
 import { EnvParams } from './management.ts';

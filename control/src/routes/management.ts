@@ -5,6 +5,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
+import { GantryError } from '../../../contract/src/errors.ts';
+import { mergeRuntimeSettings, parseCodeSettings } from '../../../contract/src/scaling-settings.ts';
 import { requireAdmin } from '../auth.ts';
 import {
   type App,
@@ -15,11 +17,9 @@ import {
   type RevisionHealth,
   type RunnerRecord,
 } from '../domain.ts';
-import { GantryError } from '../errors.ts';
 import type { QueueDriver } from '../queue/queue-driver.ts';
 import type { Rollouts } from '../scaling/rollouts.ts';
 import type { Scaler } from '../scaling/scaler.ts';
-import { mergeRuntimeSettings, parseCodeSettings } from '../scaling-settings.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
 import { RolloutView, rolloutView, Strategy } from './rollouts.ts';

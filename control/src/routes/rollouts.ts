@@ -4,8 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
+import { GantryError } from '../../../contract/src/errors.ts';
 import type { Environment, RolloutRecord } from '../domain.ts';
-import { GantryError } from '../errors.ts';
 import type { Rollouts } from '../scaling/rollouts.ts';
 import type { Store } from '../store/store.ts';
 

@@ -5,8 +5,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
+import { GantryError } from '../../../contract/src/errors.ts';
 import { ENDED_RUNNER_STATES } from '../domain.ts';
-import { GantryError } from '../errors.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';

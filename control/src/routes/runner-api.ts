@@ -5,6 +5,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { GantryError } from '../../../contract/src/errors.ts';
 import {
   ClaimBody,
   ClaimResponse,
@@ -17,9 +18,8 @@ import {
   ResultResponse,
   RUNNER_ROUTES,
   StateReport,
-} from '../contract/runner-protocol.ts';
+} from '../../../contract/src/runner-protocol.ts';
 import type { RunnerRecord } from '../domain.ts';
-import { GantryError } from '../errors.ts';
 import type { RequestService } from '../request-service.ts';
 import { hashToken, type Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RUNTIME_SETTINGS } from '../scaling-settings.ts';
+import { RUNTIME_SETTINGS } from '../../../contract/src/scaling-settings.ts';
 import { autoscale, type Observation, type RunnerObservation } from './autoscaler.ts';
 
 const NOW = 1_000_000;

@@ -8,9 +8,9 @@
  * regardless of scaling_delay, which only holds back scale-ups driven by queued work; it starts
  * nothing while a backoff runs.
  */
-import type { RunnerState } from '../contract/runner-protocol.ts';
+import type { RunnerState } from '../../../contract/src/runner-protocol.ts';
+import type { RuntimeSettings } from '../../../contract/src/scaling-settings.ts';
 import type { Priority } from '../domain.ts';
-import type { RuntimeSettings } from '../scaling-settings.ts';
 import type { Backoff } from './backoff.ts';
 
 /** States in which a runner is still starting and has not yet served. */

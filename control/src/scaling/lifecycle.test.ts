@@ -4,6 +4,7 @@
  * by the test, and the clock is the test's, so startup_timeout and backoffs are exact.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PgliteClient } from '../../../sql/src/pglite-client.ts';
 import { buildApp, type ControlService } from '../app.ts';
 import { hashKey } from '../auth.ts';
 import {
@@ -14,7 +15,6 @@ import {
 } from '../compute/compute-driver.ts';
 import { loadConfig } from '../config.ts';
 import { StoreQueue } from '../queue/store-queue.ts';
-import { PgliteClient } from '../store/pglite-client.ts';
 import { Store } from '../store/store.ts';
 
 class FakeCompute implements ComputeDriver {

@@ -3,9 +3,10 @@
  * restart). This records who and why and hands the rollout to the scaler, which advances it on
  * every reconcile (rollout-plan.ts decides each step).
  */
+
+import { GantryError } from '../../../contract/src/errors.ts';
 import type { Environment, Revision, RolloutRecord, RolloutStrategy } from '../domain.ts';
 import { LIVE_RUNNER_STATES } from '../domain.ts';
-import { GantryError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 import type { Scaler } from './scaler.ts';
 

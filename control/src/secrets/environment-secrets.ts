@@ -3,7 +3,7 @@
  * There is no fallback between environments: a runner gets exactly its own environment's secrets.
  * No message here ever includes a value.
  */
-import { GantryError } from '../errors.ts';
+import { GantryError } from '../../../contract/src/errors.ts';
 import type { Store } from '../store/store.ts';
 import type { SecretBox } from './secret-box.ts';
 

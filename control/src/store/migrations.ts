@@ -3,7 +3,7 @@
  * published migration never changes. Times are epoch milliseconds in float8 columns, so both
  * drivers return plain numbers and one clock (the service's) orders everything.
  */
-import type { SqlClient } from './sql-client.ts';
+import type { SqlClient } from '../../../sql/src/sql-client.ts';
 
 export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   {

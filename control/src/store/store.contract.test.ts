@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { GantryError } from '../errors.ts';
-import { parseCodeSettings } from '../scaling-settings.ts';
+import { GantryError } from '../../../contract/src/errors.ts';
+import { parseCodeSettings } from '../../../contract/src/scaling-settings.ts';
+import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import { databaseTargets, truncateAll } from '../testing/databases.ts';
-import type { SqlClient } from './sql-client.ts';
 import { Store } from './store.ts';
 
 describe.each(databaseTargets())('store contract on $name', (target) => {

@@ -7,7 +7,14 @@
  * race learns it from the return value and changes nothing.
  */
 import { randomUUID } from 'node:crypto';
-import type { RunnerState } from '../contract/runner-protocol.ts';
+import { GantryError } from '../../../contract/src/errors.ts';
+import type { RunnerState } from '../../../contract/src/runner-protocol.ts';
+import {
+  type CodeSettings,
+  mergeRuntimeSettings,
+  type RuntimeSettings,
+} from '../../../contract/src/scaling-settings.ts';
+import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import type {
   App,
   AuthMode,
@@ -26,13 +33,10 @@ import type {
   RolloutStrategy,
   RunnerRecord,
 } from '../domain.ts';
-import { GantryError } from '../errors.ts';
 import { replaceEscapedNul } from '../json-nul.ts';
 import { MAX_ATTEMPTS } from '../retry-policy.ts';
-import { type CodeSettings, mergeRuntimeSettings, type RuntimeSettings } from '../scaling-settings.ts';
 import type { SealedValue } from '../secrets/secret-box.ts';
 import { migrate } from './migrations.ts';
-import type { SqlClient } from './sql-client.ts';
 
 export interface NewRevision {
   image?: string | null;

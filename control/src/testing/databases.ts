@@ -3,9 +3,9 @@
  * (CI sets it). Each open gets a fresh, empty schema so test files never see each other's rows.
  */
 import { randomBytes } from 'node:crypto';
-import { PgClient } from '../store/pg-client.ts';
-import { PgliteClient } from '../store/pglite-client.ts';
-import type { SqlClient } from '../store/sql-client.ts';
+import { PgClient } from '../../../sql/src/pg-client.ts';
+import { PgliteClient } from '../../../sql/src/pglite-client.ts';
+import type { SqlClient } from '../../../sql/src/sql-client.ts';
 
 export interface DatabaseTarget {
   name: string;

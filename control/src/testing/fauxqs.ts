@@ -4,7 +4,7 @@
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
-import { createSqsClient } from '../contract/sqs-client.ts';
+import { createSqsClient } from '../../../sqs/src/sqs-client.ts';
 
 export interface LocalSqs {
   /** e.g. `http://127.0.0.1:41234`: AWS_ENDPOINT_URL_SQS. */

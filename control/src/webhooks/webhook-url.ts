@@ -8,7 +8,7 @@
 import { lookup as dnsLookupCb, type LookupAddress, type LookupOptions } from 'node:dns';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
-import { GantryError } from '../errors.ts';
+import { GantryError } from '../../../contract/src/errors.ts';
 
 const INTERNAL = new BlockList();
 for (const [net, bits] of [

@@ -11,7 +11,7 @@ import type {
   PullRequestBody,
   ResultBody,
   StateReport,
-} from '../../../control/src/contract/runner-protocol.ts';
+} from '../../../contract/src/runner-protocol.ts';
 
 export interface FakeControl {
   url: string;
