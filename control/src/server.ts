@@ -75,9 +75,9 @@ export async function startServer(
   log = service.app.log;
   // Runners left from an earlier run of control on this machine are no longer ours to manage:
   // mark them ended, so their next pull tells them to drain and exit.
-  for (const r of await store.listLiveRunners()) {
-    await store.requestDrain(r.id);
-    await store.setRunnerState(r.id, 'TERMINATED', { detail: 'control restarted' });
+  for (const r of await store.runners.listLive()) {
+    await store.runners.requestDrain(r.id);
+    await store.runners.setState(r.id, 'TERMINATED', { detail: 'control restarted' });
   }
   const address = await service.app.listen({ port: config.port, host: config.host });
   const port = new URL(address).port;

@@ -70,7 +70,7 @@ export function injectFetch(app: FastifyInstance): typeof fetch {
 
 export async function mountGitHubApp(app: FastifyInstance, o: MountOptions): Promise<MountedApp> {
   const key = `gk_github_${randomBytes(24).toString('base64url')}`;
-  await o.store.putKey(
+  await o.store.keys.put(
     'github-app',
     hashKey(key),
     'ADMIN',
