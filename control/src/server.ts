@@ -38,7 +38,7 @@ export async function startServer(
     db?: SqlClient;
     backoffStepMs?: number;
     drainGraceSeconds?: number;
-    githubFetch?: typeof fetch;
+    extensions?: BuildOptions['extensions'];
   } = {},
 ): Promise<Started> {
   const db = extra.db ?? (await openDatabase(config));
@@ -70,7 +70,7 @@ export async function startServer(
   const opts: BuildOptions = { config, store, queue, compute };
   if (extra.logger !== undefined) opts.logger = extra.logger;
   if (extra.backoffStepMs !== undefined) opts.backoffStepMs = extra.backoffStepMs;
-  if (extra.githubFetch) opts.githubFetch = extra.githubFetch;
+  if (extra.extensions) opts.extensions = extra.extensions;
   const service = await buildApp(opts);
   log = service.app.log;
   // Runners left from an earlier run of control on this machine are no longer ours to manage:
