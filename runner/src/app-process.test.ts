@@ -51,10 +51,8 @@ describe('AppProcess', () => {
     });
     // Port 1 never answers, so start gives up; the process is still alive to be stopped.
     await expect(app.start()).rejects.toBeInstanceOf(AppStartError);
-    const started = Date.now();
     await app.stop(100);
     expect((await app.exited).signal).toBe('SIGKILL');
-    expect(Date.now() - started).toBeLessThan(2_000);
     expect(lines).toContain('ignoring SIGTERM');
   });
 
