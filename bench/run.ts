@@ -10,7 +10,9 @@
  *                through SQS (fauxqs on loopback, runners polling it directly), then the same
  *                right after a runner is SIGKILLed (its work retried, a replacement starting)
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { eventually, REPO_ROOT, startTestControl, type TestControl } from '../test/support/control.ts';
 import { freePort } from '../test/support/free-port.ts';
@@ -101,7 +103,7 @@ async function viaQueue(url: string): Promise<void> {
       if (!res.ok) throw new Error(`request ${request_id}: HTTP ${res.status}: ${await res.text()}`);
       return;
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   throw new Error(`request ${request_id} did not complete within 60 s`);
 }
@@ -143,7 +145,7 @@ async function queueFigures(kind: QueueKind): Promise<{ warm: QueueFigures; afte
     // Through the queue API: requests on the killed runner are retried there (a sync /run is not,
     // as on fal), and every one must still complete.
     const burst = Promise.all(Array.from({ length: 200 }, () => viaQueue(control.url)));
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     await control.service.compute.kill(victim.id);
     await burst;
     const afterKill = await measure();

@@ -15,6 +15,7 @@
  * with no retries at all. Here each call retries on its own terms, the waits end when the caller
  * aborts (a draining runner stops polling at once), and `onRetry` lets the runner log each one.
  */
+import { sleep } from './sleep.ts';
 
 /** SQS answers throttling as a client fault (HTTP 400) under one of these names. */
 const THROTTLING = new Set([
@@ -73,15 +74,7 @@ export async function withSqsRetry<T>(
       const cap = Math.min(options.maxMs, options.initialMs * 2 ** (attempt - 1));
       const delay = Math.round(cap / 2 + (Math.random() * cap) / 2);
       options.onRetry?.(err, attempt, delay);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, delay);
-        function done() {
-          clearTimeout(timer);
-          options.signal?.removeEventListener('abort', done);
-          resolve();
-        }
-        options.signal?.addEventListener('abort', done, { once: true });
-      });
+      await sleep(delay, options.signal);
     }
   }
 }

@@ -4,14 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../sleep.ts';
 import type { QueueDriver } from './queue-driver.ts';
 
 export interface QueueUnderTest {
   queue: QueueDriver;
   close(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function queueContract(name: string, open: () => Promise<QueueUnderTest>): void {
   describe(`queue contract on ${name}`, () => {

@@ -12,6 +12,7 @@ import type {
   ResultBody,
   StateReport,
 } from '../../../contract/src/runner-protocol.ts';
+import { sleep } from '../retry.ts';
 
 export interface FakeControl {
   url: string;
@@ -89,7 +90,7 @@ export async function startFakeControl(token = 'test-token'): Promise<FakeContro
         const value = check();
         if (value) return value;
         if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await sleep(10);
       }
     },
   };
