@@ -25,7 +25,8 @@ describe('AppProcess', () => {
       ...base,
       command: undefined,
       port: (server.address() as AddressInfo).port,
-      startupTimeoutMs: 2_000,
+      // A safety net only: the app turns healthy after 50 ms, and start() resolves then.
+      startupTimeoutMs: 30_000,
     });
     setTimeout(() => {
       healthy = true;

@@ -31,7 +31,10 @@ export interface FakeControl {
   askDrain(): void;
   /** The next `n` result reports answer 503, as while control restarts. */
   failResults(n: number): void;
-  /** Resolves when `check` returns a truthy value; rejects after `timeoutMs`. */
+  /**
+   * Resolves when `check` returns a truthy value; rejects after `timeoutMs`, a safety net for a
+   * hung test, not a speed limit: it is generous because tests must pass on a busy machine.
+   */
   waitFor<T>(check: () => T | undefined | false, what: string, timeoutMs?: number): Promise<T>;
   close(): Promise<void>;
 }
@@ -84,7 +87,7 @@ export async function startFakeControl(token = 'test-token'): Promise<FakeContro
     failResults(n) {
       resultFailures = n;
     },
-    async waitFor(check, what, timeoutMs = 5_000) {
+    async waitFor(check, what, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const value = check();
