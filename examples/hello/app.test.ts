@@ -103,7 +103,7 @@ describe('hello app', () => {
           );
           expect(status).toBe(200);
         },
-        { timeout: 15_000, interval: 20 },
+        { timeout: 50_000, interval: 20 },
       );
       expect(await (await hello(`http://127.0.0.1:${port}`, { name: 'Dee' })).json()).toEqual({
         message: 'Hello, Dee!',

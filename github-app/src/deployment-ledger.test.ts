@@ -42,8 +42,7 @@ const dep = (environment: string, commit: string, deployment_id: number): NewDep
   plan: { owner: 'acme', app: 'app', auth: 'private', code: {}, scaling: {}, message: 'm', by: 'u' },
 });
 
-// The test opens and migrates a fresh database itself: setup work, given the hook budget under load.
-describe.each(kinds)('%s ledger', { timeout: 60_000 }, (_name, make) => {
+describe.each(kinds)('%s ledger', (_name, make) => {
   it('queues, claims once, supersedes older unfinished deployments, keeps rollouts', async () => {
     const now = { t: 1000 };
     const l = await make(() => now.t);
