@@ -3,6 +3,7 @@
  * folder's command, make it active, and follow its runners until one is ready (or failed).
  */
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ControlApiError } from '../../../contract/src/control-client.ts';
 import type { AppView, AuthMode } from '../../../contract/src/management-api.ts';
 import { type Command, ENV_OPTION } from '../command.ts';
@@ -170,7 +171,7 @@ export const deployCommand: Command = {
       progress.update(
         `Revision ${rev.number} of ${where}: ${states || 'waiting for a runner'} (${elapsed}s)`,
       );
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await sleep(POLL_MS);
     }
   },
 };
