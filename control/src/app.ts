@@ -8,6 +8,7 @@ import { GantryError } from '../../contract/src/errors.ts';
 import type { ControlExtension } from '../../contract/src/extension.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import type { Config } from './config.ts';
+import { Deployments } from './deployments.ts';
 import { mountExtensions } from './extensions.ts';
 import { frameworkErrors, registerErrorHandling } from './http-errors.ts';
 import { hasEscapedNul } from './json-nul.ts';
@@ -15,19 +16,10 @@ import { OidcVerifier } from './oidc-verifier.ts';
 import { withQueueAccess } from './queue/queue-access-compute.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { RequestService } from './request-service.ts';
-import { registerAuthModeRoutes } from './routes/auth-mode.ts';
-import { registerBuildRoutes } from './routes/builds.ts';
-import { registerEnvironmentRoutes } from './routes/environments.ts';
 import { createFalHandlers, registerFalRoutes } from './routes/fal-api.ts';
 import { registerFalProxy } from './routes/fal-proxy.ts';
-import { registerKeyRoutes } from './routes/keys.ts';
-import { registerLogRoutes } from './routes/logs.ts';
-import { registerManagementRoutes } from './routes/management.ts';
-import { registerQueueAdminRoutes } from './routes/queue-admin.ts';
-import { registerRolloutRoutes } from './routes/rollouts.ts';
-import { registerRunnerActionRoutes } from './routes/runner-actions.ts';
 import { registerRunnerRoutes } from './routes/runner-api.ts';
-import { registerSecretRoutes } from './routes/secrets.ts';
+import { managementApi } from './routes/v1.ts';
 import { Rollouts } from './scaling/rollouts.ts';
 import { Scaler } from './scaling/scaler.ts';
 import { EnvironmentSecrets } from './secrets/environment-secrets.ts';
@@ -185,8 +177,6 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   registerFalRoutes(app, fal);
   registerFalProxy(app, fal);
   const rollouts = new Rollouts({ store, scaler });
-  registerManagementRoutes(app, { store, queue, scaler, rollouts, ...(o.clock ? { clock: o.clock } : {}) });
-  registerRolloutRoutes(app, { store, rollouts });
   registerRunnerRoutes(app, { store, requests, scaler });
   // Extensions (the GitHub App) are served here and hear of every registered build at once.
   const extensions = await mountExtensions(app, o.extensions ?? [], {
@@ -195,24 +185,27 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     clock: o.clock ?? Date.now,
     publicUrl: () => config.publicUrl ?? controlUrl,
   });
-  registerBuildRoutes(app, {
-    store,
-    onRegistered: extensions.buildRegistered,
-    oidc:
-      o.oidc ??
-      new OidcVerifier({
-        issuer: config.oidcIssuer,
-        audience: config.oidcAudience,
-        ...(o.clock ? { clock: o.clock } : {}),
-      }),
-  });
-  registerEnvironmentRoutes(app, { store, queue, scaler });
-  registerSecretRoutes(app, { store, secrets });
-  registerKeyRoutes(app, { store });
-  registerAuthModeRoutes(app, { store });
-  registerRunnerActionRoutes(app, { store, scaler });
-  registerLogRoutes(app, { store });
-  registerQueueAdminRoutes(app, { store, requests, scaler });
+  await app.register(
+    managementApi({
+      store,
+      queue,
+      scaler,
+      rollouts,
+      deployments: new Deployments({ store, queue, scaler, rollouts }),
+      requests,
+      secrets,
+      onRegistered: extensions.buildRegistered,
+      oidc:
+        o.oidc ??
+        new OidcVerifier({
+          issuer: config.oidcIssuer,
+          audience: config.oidcAudience,
+          ...(o.clock ? { clock: o.clock } : {}),
+        }),
+      ...(o.clock ? { clock: o.clock } : {}),
+    }),
+    { prefix: '/v1' },
+  );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get(
     '/.well-known/jwks.json',

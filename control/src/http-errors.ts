@@ -43,7 +43,10 @@ export function registerErrorHandling(app: FastifyInstance, o: { bodyLimit: numb
     return reply.code(e.statusCode).type('application/json').send(e.toBody());
   });
   app.setNotFoundHandler((req, reply) => {
-    const e = new GantryError('GANTRY_ERR_ROUTE_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}.`);
+    const e = new GantryError(
+      'GANTRY_ERR_ROUTE_NOT_FOUND',
+      `No route ${req.method} ${req.url.split('?')[0]}.`,
+    );
     return reply.code(e.statusCode).send(e.toBody());
   });
 }
