@@ -7,6 +7,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, MACHINE_TYPES } from '../../control/index.ts';
+import { loadMountedConfig } from '../../github-app/index.ts';
 import { parseSettings } from '../../infra/index.ts';
 import {
   FULL_CONTEXT,
@@ -93,6 +94,14 @@ describe('infra and control', () => {
       controlUrl: 'http://control.gantry.internal:8080',
       secretsKey: SECRET_VALUES.GANTRY_SECRETS_KEY,
     });
+    // The GitHub App secret starts empty: control serves no App until it is filled.
+    expect(loadMountedConfig(env)).toBeUndefined();
+    const pem = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({
+      type: 'pkcs1',
+      format: 'pem',
+    });
+    const filled = { ...env, APP_ID: '4242', PRIVATE_KEY: pem.toString(), WEBHOOK_SECRET: 'whsec' };
+    expect(loadMountedConfig(filled)).toMatchObject({ appId: 4242, webhookSecret: 'whsec' });
     expect(config.ecsSubnets).toHaveLength(2);
     expect(config.ecsExecutionRoleArn).toMatch(/RunnersExecutionRole/);
     expect(config.ecsTaskRoleArn).toMatch(/RunnersTaskRole/);
