@@ -135,7 +135,11 @@ describe('npm run github-app before the App exists', () => {
   });
 
   it('writes the credentials where control and the install read them, mode 0600, keeping the rest of .env', async () => {
-    await writeFile(path.join(dir, '.env'), 'GANTRY_URL=https://gantry.example.com\nAPP_ID=1\n');
+    // Left by an earlier registration: a quoted key over several lines, and settings to keep.
+    await writeFile(
+      path.join(dir, '.env'),
+      'GANTRY_URL=https://gantry.example.com\nAPP_ID=1\nPRIVATE_KEY="-----BEGIN RSA PRIVATE KEY-----\nold\n-----END RSA PRIVATE KEY-----"\nGANTRY_KEY=gk admin\n',
+    );
     const { server, github } = await start({ controlUrl: 'https://gantry.example.com' });
     const { action } = await registrationForm(server.url);
     const res = await fetch(`${server.url}setup/done?code=c0de&state=${action.searchParams.get('state')}`);
@@ -154,6 +158,7 @@ describe('npm run github-app before the App exists', () => {
     };
     const env = parseEnv(await readFile(path.join(dir, '.env'), 'utf8'));
     expect(env.GANTRY_URL).toBe('https://gantry.example.com');
+    expect(env.GANTRY_KEY).toBe('gk admin');
     // What the App run on its own and control (after `set -a; . .env`) make of it.
     expect(read(env)).toEqual(expected);
     // The AWS install's secret: ECS hands each field to control as the variable of that name.

@@ -18,6 +18,7 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
 import YAML from 'yaml';
 import type { RegistrationConfig } from './config.ts';
 
@@ -218,12 +219,11 @@ async function writeCredentials(
     WEBHOOK_SECRET: app.webhookSecret,
     ...(gheHost ? { GHE_HOST: gheHost } : {}),
   };
-  const kept = (await readFile(env, 'utf8').catch(() => ''))
-    .split('\n')
-    .filter((line) => line.trim() !== '' && !Object.keys(values).some((k) => line.startsWith(`${k}=`)));
-  await writeFile(env, `${[...kept, ...Object.entries(values).map(([k, v]) => `${k}=${v}`)].join('\n')}\n`, {
-    mode: 0o600,
-  });
+  // Parsed, not edited line by line: an earlier PRIVATE_KEY may span lines in quotes.
+  const merged = { ...parseEnv(await readFile(env, 'utf8').catch(() => '')), ...values };
+  const line = ([k, v]: [string, string | undefined]) =>
+    /^[\w@%+=:,./-]*$/.test(v ?? '') ? `${k}=${v ?? ''}` : `${k}="${(v ?? '').replace(/\n/g, '\\n')}"`;
+  await writeFile(env, `${Object.entries(merged).map(line).join('\n')}\n`, { mode: 0o600 });
   await chmod(env, 0o600);
   const json = { APP_ID: String(app.id), PRIVATE_KEY: app.pem, WEBHOOK_SECRET: app.webhookSecret };
   await writeFile(secret, `${JSON.stringify(json, null, 2)}\n`, { mode: 0o600 });
