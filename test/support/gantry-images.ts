@@ -5,7 +5,7 @@
  * when a reference by digest is wanted.
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,5 +91,38 @@ async function run(cmd: string, args: string[], env: Record<string, string>): Pr
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(`${cmd} ${args.slice(0, 2).join(' ')} failed: ${e.stderr?.trim() || e.message}`);
+  }
+}
+
+/** Builds an image from a Containerfile text and files (name → content) into the engine's storage. */
+export async function buildImageFrom(o: {
+  containerfile: string;
+  files: Record<string, string>;
+  tag: string;
+  env: Record<string, string>;
+}): Promise<string> {
+  const context = await mkdtemp(path.join(tmpdir(), 'gantry-image-'));
+  try {
+    await writeFile(path.join(context, 'Containerfile'), o.containerfile);
+    for (const [name, text] of Object.entries(o.files)) await writeFile(path.join(context, name), text);
+    await run(
+      'buildah',
+      [
+        'bud',
+        '--quiet',
+        '--isolation',
+        'chroot',
+        '--tls-verify=false',
+        '-f',
+        path.join(context, 'Containerfile'),
+        '-t',
+        o.tag,
+        context,
+      ],
+      o.env,
+    );
+    return o.tag;
+  } finally {
+    await rm(context, { recursive: true, force: true });
   }
 }
