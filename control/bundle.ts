@@ -38,6 +38,21 @@ export async function bundleControl(outDir = CONTROL_DIST): Promise<string> {
       js: "import { createRequire as __gantryCreateRequire } from 'node:module';\nconst require = __gantryCreateRequire(import.meta.url);",
     },
   });
+  // The runner, bundled beside control: the container driver builds its runner image from it.
+  await build({
+    entryPoints: [path.join(path.dirname(CONTROL_DIR), 'runner', 'src', 'main.ts')],
+    absWorkingDir: path.dirname(CONTROL_DIR),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    outfile: path.join(outDir, 'runner.mjs'),
+    legalComments: 'eof',
+    logLevel: 'warning',
+    banner: {
+      js: "import { createRequire as __gantryCreateRequire } from 'node:module';\nconst require = __gantryCreateRequire(import.meta.url);",
+    },
+  });
   const pgliteDist = path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
   for (const f of PGLITE_ASSETS) await copyFile(path.join(pgliteDist, f), path.join(outDir, f));
   // An empty folder the image turns into its data folder, owned by the service's user.

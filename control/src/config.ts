@@ -191,7 +191,7 @@ export const SETTINGS = {
     'GANTRY_DOCKER_RUNNER_IMAGE',
     undefined as string | undefined,
     optionalStr,
-    'Runner image (`runner/Containerfile`) started beside each app; required with `docker` compute.',
+    'Runner image (`runner/Containerfile`) started beside each app. Unset: built once on this machine from its Node.js and the bundled runner.',
   ),
   dockerGpus: setting(
     'GANTRY_DOCKER_GPUS',

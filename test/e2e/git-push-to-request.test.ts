@@ -207,10 +207,17 @@ describe('git push → a served request, on real images', { timeout: 600_000 }, 
 
     const result = await fal.subscribe(ENDPOINT, { input: { name: 'Ada' }, logs: true, pollInterval: 100 });
     expect(result.data).toEqual({ message: 'Hello, Ada!' });
-    // The app's own output, relayed from its container through the runner, is in the request's logs.
-    const status = await fal.queue.status(ENDPOINT, { requestId: result.requestId, logs: true });
-    const logs = 'logs' in status ? (status.logs ?? []) : [];
-    expect(logs.map((l) => l.message).join('\n')).toContain('greeting Ada');
+    // The app's own output, relayed from its container through the runner, reaches the request's
+    // logs (the engine's log stream may deliver it moments after the result).
+    await eventually(
+      async () => {
+        const status = await fal.queue.status(ENDPOINT, { requestId: result.requestId, logs: true });
+        const logs = 'logs' in status ? (status.logs ?? []) : [];
+        return logs.some((l) => l.message.includes('greeting Ada')) ? true : undefined;
+      },
+      30_000,
+      "the app's log line in the request's logs",
+    );
     // The app ran from the image the Action pushed, pulled by its digest.
     expect(await engine.podman(['images', '--digests', '--format', '{{.Digest}}'])).toContain(
       images[A]!.split('@')[1],

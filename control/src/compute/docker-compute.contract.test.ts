@@ -67,11 +67,11 @@ afterAll(async () => {
   await registry?.close();
 });
 
-const open = (o: { gpus?: number } = {}) =>
+const open = (o: { gpus?: number; buildRunnerImage?: boolean } = {}) =>
   DockerCompute.connect({
     engine: new DockerEngine(parseDockerHost(engine.dockerHost)),
     engineAddress: engine.dockerHost,
-    runnerImage,
+    ...(o.buildRunnerImage ? {} : { runnerImage }),
     gpus: o.gpus ?? 0,
     network: 'host',
     drainGraceSeconds: 2,
@@ -170,4 +170,37 @@ describe('the container driver', { timeout: 120_000 }, () => {
     ).toBe('');
     await second.close(5_000);
   });
+
+  it('without GANTRY_DOCKER_RUNNER_IMAGE it builds the runner image itself, once, and runs it', async () => {
+    const compute = await open({ buildRunnerImage: true });
+    const built = (await engine.podman(['images', '--format', '{{.Repository}}:{{.Tag}}']))
+      .split('\n')
+      .filter((t) => t.startsWith('localhost/gantry-runner:'));
+    expect(built).toHaveLength(1);
+    await compute.start(spec(6, revision(16, appImage)));
+    const ids = compute.containers('runner-x6')!;
+    expect((await engine.podman(['inspect', '--format', '{{.ImageName}}', ids.runner!])).trim()).toBe(
+      built[0],
+    );
+    // The runner in it is alive and talking: it found the app healthy beside it.
+    await eventuallyLogs(ids.runner!, 'app healthy');
+    await compute.close(10_000);
+    // A second driver finds the image and builds nothing.
+    const again = await open({ buildRunnerImage: true });
+    expect(
+      (await engine.podman(['images', '--format', '{{.Repository}}']))
+        .split('\n')
+        .filter((t) => t === 'localhost/gantry-runner'),
+    ).toHaveLength(1);
+    await again.close(1_000);
+  }, 300_000);
 });
+
+/** Waits (bounded) until a container has printed a line containing `text`. */
+async function eventuallyLogs(id: string, text: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if ((await engine.logs(id)).includes(text)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`container ${id} never printed "${text}": ${await engine.logs(id)}`);
+}

@@ -2,7 +2,8 @@
  * The container compute driver (GANTRY_COMPUTE=docker): one machine's container engine (Docker, or
  * podman's API service), found through DOCKER_HOST. Each runner is two containers sharing one network
  * namespace: the app (the revision's image, pulled by digest, with its GPUs) and the runner beside it
- * (GANTRY_DOCKER_RUNNER_IMAGE), which reaches the app on localhost and control over HTTP.
+ * (GANTRY_DOCKER_RUNNER_IMAGE, or one the driver builds itself), which reaches the app on localhost
+ * and control over HTTP.
  *
  * Networking: by default both use the host's network (`GANTRY_DOCKER_NETWORK=host`), so runners reach
  * a control listening on 127.0.0.1 with no setup; each app then gets a port of its own (PORT). On a
@@ -34,6 +35,7 @@ import {
 import { DockerEngine, EngineError, parseDockerHost } from './docker-engine.ts';
 import { MACHINE_TYPES } from './machine-types.ts';
 import { RegistryAuth } from './registry-auth.ts';
+import { provideRunnerImage } from './runner-image.ts';
 
 export const LABELS = {
   runner: 'io.gantry.runner',
@@ -52,7 +54,8 @@ export interface DockerComputeOptions {
   engine: DockerEngine;
   /** Where DOCKER_HOST pointed, for messages. */
   engineAddress: string;
-  runnerImage: string;
+  /** Unset: built on this machine from its Node.js and the bundled runner (runner-image.ts). */
+  runnerImage?: string;
   /** GPUs this host has (indices 0..gpus-1). */
   gpus: number;
   /** `host`, or the name of an engine network. */
@@ -84,7 +87,10 @@ export class DockerCompute implements ComputeDriver {
   private readonly pulls = new Map<string, Promise<void>>();
   private readonly usedGpus = new Set<string>();
 
-  private constructor(private readonly o: DockerComputeOptions) {}
+  private constructor(
+    private readonly o: DockerComputeOptions,
+    private readonly runnerImage: string,
+  ) {}
 
   /**
    * Connects to the engine (an error naming DOCKER_HOST when nothing answers) and takes over the
@@ -99,7 +105,8 @@ export class DockerCompute implements ComputeDriver {
           'Start Docker (or `podman system service`), or point DOCKER_HOST at its socket.',
       );
     }
-    const driver = new DockerCompute(o);
+    const runnerImage = o.runnerImage ?? (await provideRunnerImage(o.engine, o.log));
+    const driver = new DockerCompute(o, runnerImage);
     await driver.adopt();
     return driver;
   }
@@ -123,7 +130,7 @@ export class DockerCompute implements ComputeDriver {
     };
     for (const g of gpus) this.usedGpus.add(g);
     try {
-      await Promise.all([this.ensureImage(rev.image), this.ensureImage(this.o.runnerImage)]);
+      await Promise.all([this.ensureImage(rev.image), this.ensureImage(this.runnerImage)]);
       const port = this.o.network === 'host' ? await freePort() : NAMED_NETWORK_PORT;
       const labels = {
         [LABELS.runner]: spec.runnerId,
@@ -157,7 +164,7 @@ export class DockerCompute implements ComputeDriver {
         throw err;
       }
       t.runnerCid = await this.o.engine.create(`${name}-runner`, {
-        Image: this.o.runnerImage,
+        Image: this.runnerImage,
         Env: envList({
           ...spec.runnerEnv,
           [RUNNER_ENV.controlUrl]: spec.controlUrl,
@@ -420,7 +427,7 @@ export function openDockerCompute(
     return DockerCompute.connect({
       engine: new DockerEngine(parseDockerHost(config.dockerHost)),
       engineAddress: config.dockerHost,
-      runnerImage: config.dockerRunnerImage!,
+      ...(config.dockerRunnerImage ? { runnerImage: config.dockerRunnerImage } : {}),
       gpus: config.dockerGpus,
       network: config.dockerNetwork,
       auth,

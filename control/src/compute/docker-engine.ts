@@ -5,7 +5,7 @@
  * refusal, a device driver that is missing).
  */
 import { type IncomingMessage, request } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 
 /** API version asked for: Docker 20.10 and podman 4 both speak it. */
 const API = '/v1.41';
@@ -156,6 +156,38 @@ export class DockerEngine {
       }
       const error = event.errorDetail?.message ?? event.error;
       if (error) throw new EngineError(error, 500);
+    }
+  }
+
+  /**
+   * Builds an image from a tar stream holding a Containerfile and its context. Like a pull, a
+   * failure arrives as an `error` line in the progress stream.
+   */
+  async build(context: Readable, tag: string): Promise<void> {
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(
+        {
+          ...this.address,
+          method: 'POST',
+          path: `${API}/build?t=${encodeURIComponent(tag)}&dockerfile=Containerfile&rm=1&q=1`,
+          headers: { 'content-type': 'application/x-tar' },
+        },
+        resolve,
+      );
+      req.on('error', reject);
+      context.on('error', (err) => req.destroy(err));
+      context.pipe(req);
+    });
+    const text = await readAll(res);
+    if ((res.statusCode ?? 500) >= 400)
+      throw new EngineError(engineMessage(text, res), res.statusCode ?? 500);
+    for (const line of text.split('\n')) {
+      try {
+        const event = JSON.parse(line) as { error?: string };
+        if (event.error) throw new EngineError(event.error, 500);
+      } catch (err) {
+        if (err instanceof EngineError) throw err;
+      }
     }
   }
 
