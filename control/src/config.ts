@@ -282,7 +282,7 @@ export const SETTINGS = {
     'GANTRY_DEPLOY_EXAMPLE',
     true,
     bool,
-    '`npm start` deploys `examples/hello` as the public endpoint `local/hello`.',
+    '`npm start` deploys `examples/hello` as the public endpoint `local/hello` (with `process` compute: it is a local command).',
   ),
   oidcIssuer: setting(
     'GANTRY_OIDC_ISSUER',

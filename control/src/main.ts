@@ -30,7 +30,8 @@ async function main(): Promise<void> {
   });
   const admin = await ensureAdminKey(service.store, config.dataDir, config.adminKey);
   let deployed = '';
-  if (config.deployExample) {
+  // The example is a local command; only the process driver runs those.
+  if (config.deployExample && config.compute === 'process') {
     const d = await deployExample(service.store);
     deployed = `Deployed examples/hello as ${EXAMPLE.owner}/${EXAMPLE.name} (revision ${d.revision}, public).`;
   }
