@@ -110,7 +110,7 @@ computeContract('a container engine (podman)', async () => {
   };
 });
 
-describe('the container driver', { timeout: 120_000 }, () => {
+describe('the container driver', { timeout: 240_000 }, () => {
   const spec = (n: number, rev: Revision) => ({
     runnerId: `runner-x${n}`,
     token: `token-${n}`,
