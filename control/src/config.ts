@@ -345,11 +345,6 @@ export function loadConfig(
     for (const [name, ok] of need) if (!ok) problems.push(`${name} is required when GANTRY_COMPUTE=ecs`);
   }
   if (out.compute === 'docker') {
-    if (out.dockerRunnerImage === undefined) {
-      problems.push(
-        'GANTRY_DOCKER_RUNNER_IMAGE is required when GANTRY_COMPUTE=docker (build it from runner/Containerfile)',
-      );
-    }
     if (out.dockerNetwork !== 'host' && out.controlUrl === undefined) {
       problems.push(
         'GANTRY_CONTROL_URL is required when GANTRY_DOCKER_NETWORK is not host: runners on that network cannot reach 127.0.0.1',
