@@ -9,6 +9,8 @@
  *   queues       the warm round trip and requests per second through the embedded queue and
  *                through SQS (fauxqs on loopback, runners polling it directly), then the same
  *                right after a runner is SIGKILLed (its work retried, a replacement starting)
+ *   containers   hello as an image under the container driver (bench/containers.ts): the first
+ *                request with its pull, cold starts, warm overhead (--containers-only, --no-containers)
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -18,6 +20,7 @@ import { ControlApiClient } from '../contract/src/control-client.ts';
 import { eventually, REPO_ROOT, startTestControl, type TestControl } from '../test/support/control.ts';
 import { freePort } from '../test/support/free-port.ts';
 import { openQueue, type QueueKind } from '../test/support/queues.ts';
+import { containerFigures, printContainerFigures } from './containers.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,6 +31,10 @@ const { values: args } = parseArgs({
     postgres: { type: 'boolean', default: false },
     /** Only the embedded-vs-SQS comparison. */
     'queues-only': { type: 'boolean', default: false },
+    /** Only the container driver's figures (podman, buildah, skopeo, docker-registry). */
+    'containers-only': { type: 'boolean', default: false },
+    /** Skip the container driver's figures. */
+    'no-containers': { type: 'boolean', default: false },
   },
 });
 if (args.postgres && !process.env.DATABASE_URL) {
@@ -164,6 +171,12 @@ async function queueFigures(kind: QueueKind): Promise<{ warm: QueueFigures; afte
 }
 
 async function main(): Promise<void> {
+  if (args['containers-only']) {
+    const f = await containerFigures({ cold: COLD_RUNS, n: Math.min(N, 300) });
+    if (args.json) console.log(JSON.stringify({ containers: f }, null, 2));
+    else printContainerFigures(f);
+    return;
+  }
   if (args['queues-only']) {
     const rows = { embedded: await queueFigures('embedded'), sqs: await queueFigures('sqs') };
     printQueues(rows);
@@ -237,8 +250,11 @@ async function main(): Promise<void> {
     await control.close();
     direct.proc.kill('SIGTERM');
     const queues = { embedded: await queueFigures('embedded'), sqs: await queueFigures('sqs') };
+    const containers = args['no-containers']
+      ? undefined
+      : await containerFigures({ cold: COLD_RUNS, n: Math.min(N, 300) });
     if (args.json) {
-      console.log(JSON.stringify({ ...rows, queues }, null, 2));
+      console.log(JSON.stringify({ ...rows, queues, ...(containers ? { containers } : {}) }, null, 2));
     } else {
       const line = (name: string, s: Stats & { rps?: number }) =>
         `  ${name.padEnd(26)} p50 ${s.p50_ms.toFixed(2).padStart(8)} ms   p99 ${s.p99_ms.toFixed(2).padStart(8)} ms${
@@ -261,6 +277,7 @@ async function main(): Promise<void> {
       console.log(line('through Gantry (POST /run)', rows.concurrent.gantry));
       console.log(line('direct to the app', rows.concurrent.direct));
       printQueues(queues);
+      if (containers) printContainerFigures(containers);
     }
   } finally {
     direct.proc.kill('SIGTERM');

@@ -229,4 +229,9 @@ export const RUNNER_ENV = {
   sqsLowQueueUrl: 'GANTRY_SQS_LOW_QUEUE_URL',
   /** Seconds a received message stays hidden without a heartbeat (control's lease). */
   leaseS: 'GANTRY_LEASE_SECONDS',
+  /**
+   * `stdin`: the app runs in a container of its own and the compute driver relays its output on the
+   * runner's stdin (contract/src/app-output-relay.ts). Unset: the runner reads the app it started.
+   */
+  appOutput: 'GANTRY_APP_OUTPUT',
 } as const;

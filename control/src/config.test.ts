@@ -32,6 +32,29 @@ describe('loadConfig', () => {
     );
   });
 
+  it('docker compute needs nothing but the engine, found as Docker finds it, and names what is wrong', () => {
+    const c = loadConfig({ GANTRY_COMPUTE: 'docker' }, '/srv');
+    expect(c).toMatchObject({
+      compute: 'docker',
+      dockerHost: 'unix:///var/run/docker.sock',
+      dockerGpus: 0,
+      dockerNetwork: 'host',
+    });
+    expect(c.dockerRunnerImage).toBeUndefined();
+    expect(() =>
+      loadConfig({
+        GANTRY_COMPUTE: 'docker',
+        DOCKER_HOST: '/var/run/docker.sock',
+        GANTRY_DOCKER_GPUS: 'two',
+      }),
+    ).toThrow(
+      /DOCKER_HOST must be unix:\/\/\/path\/to\/socket or tcp:\/\/host:port, got "\/var\/run\/docker.sock"[\s\S]*GANTRY_DOCKER_GPUS must be a whole number/,
+    );
+    expect(() => loadConfig({ GANTRY_COMPUTE: 'docker', GANTRY_DOCKER_NETWORK: 'gantry' })).toThrow(
+      'GANTRY_CONTROL_URL is required when GANTRY_DOCKER_NETWORK is not host',
+    );
+  });
+
   it('every setting is documented in the README with its default', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     for (const s of Object.values(SETTINGS)) expect(readme, s.env).toContain(`\`${s.env}\``);

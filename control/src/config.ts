@@ -168,9 +168,42 @@ export const SETTINGS = {
   ),
   compute: setting(
     'GANTRY_COMPUTE',
-    'process' as 'process' | 'ecs',
-    oneOf('process', 'ecs'),
-    'Compute driver: `process` (child processes on this machine) or `ecs` (one ECS task per runner).',
+    'process' as 'process' | 'ecs' | 'docker',
+    oneOf('process', 'ecs', 'docker'),
+    "Compute driver: `process` (child processes on this machine), `docker` (containers on this machine's Docker-compatible engine) or `ecs` (one ECS task per runner).",
+  ),
+  dockerHost: setting(
+    'DOCKER_HOST',
+    'unix:///var/run/docker.sock',
+    (raw, name) => {
+      if (/^(unix:\/\/\/.+|tcp:\/\/[^/]+:\d+\/?)$/.test(raw)) return raw;
+      throw new ConfigError(`${name} must be unix:///path/to/socket or tcp://host:port, got "${raw}"`);
+    },
+    "The container engine `docker` compute uses, as Docker's own tools read it (podman: `unix:///run/podman/podman.sock`).",
+  ),
+  dockerConfig: setting(
+    'DOCKER_CONFIG',
+    undefined as string | undefined,
+    optionalStr,
+    'Folder of the Docker client configuration whose `config.json` `auths` give registry credentials for pulls. Unset: `~/.docker`.',
+  ),
+  dockerRunnerImage: setting(
+    'GANTRY_DOCKER_RUNNER_IMAGE',
+    undefined as string | undefined,
+    optionalStr,
+    'Runner image (`runner/Containerfile`) started beside each app. Unset: built once on this machine from its Node.js and the bundled runner.',
+  ),
+  dockerGpus: setting(
+    'GANTRY_DOCKER_GPUS',
+    0,
+    int(0, 64),
+    'GPUs the `docker` compute host has (NVIDIA, indices 0..n-1); runners are packed onto them and never share one.',
+  ),
+  dockerNetwork: setting(
+    'GANTRY_DOCKER_NETWORK',
+    'host',
+    str,
+    '`docker` compute: `host` (each app on a port of its own, runners reach control on 127.0.0.1) or an engine network name (then set GANTRY_CONTROL_URL).',
   ),
   ecsCluster: setting('GANTRY_ECS_CLUSTER', 'gantry', str, 'ECS cluster runners run in (`ecs` compute).'),
   ecsSubnets: setting(
@@ -249,7 +282,7 @@ export const SETTINGS = {
     'GANTRY_DEPLOY_EXAMPLE',
     true,
     bool,
-    '`npm start` deploys `examples/hello` as the public endpoint `local/hello`.',
+    '`npm start` deploys `examples/hello` as the public endpoint `local/hello` (with `process` compute: it is a local command).',
   ),
   oidcIssuer: setting(
     'GANTRY_OIDC_ISSUER',
@@ -310,6 +343,13 @@ export function loadConfig(
       ['GANTRY_ECS_CAPACITY_PROVIDERS', Object.keys(out.ecsCapacityProviders as object).length > 0],
     ];
     for (const [name, ok] of need) if (!ok) problems.push(`${name} is required when GANTRY_COMPUTE=ecs`);
+  }
+  if (out.compute === 'docker') {
+    if (out.dockerNetwork !== 'host' && out.controlUrl === undefined) {
+      problems.push(
+        'GANTRY_CONTROL_URL is required when GANTRY_DOCKER_NETWORK is not host: runners on that network cannot reach 127.0.0.1',
+      );
+    }
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   const config = out as Config;

@@ -30,7 +30,8 @@ async function main(): Promise<void> {
   });
   const admin = await ensureAdminKey(service.store, config.dataDir, config.adminKey);
   let deployed = '';
-  if (config.deployExample) {
+  // The example is a local command; only the process driver runs those.
+  if (config.deployExample && config.compute === 'process') {
     const d = await deployExample(service.store);
     deployed = `Deployed examples/hello as ${EXAMPLE.owner}/${EXAMPLE.name} (revision ${d.revision}, public).`;
   }
@@ -42,11 +43,8 @@ async function main(): Promise<void> {
       : admin.source === 'generated'
         ? `Admin key (shown once; also kept in ${admin.file}, mode 0600):\n  ${admin.key}`
         : `Admin key: in ${admin.file}`;
-  console.log(`
-Gantry control is listening on ${u}
-${deployed}
-
-Try it:
+  const tryIt = deployed
+    ? `Try it:
   curl -s -X POST ${u}/run/local/hello -H 'content-type: application/json' -d '{"name":"Ada"}'
 
 From the fal client (npm i @fal-ai/client):
@@ -56,7 +54,16 @@ From the fal client (npm i @fal-ai/client):
 
 Watch runners start and stop:
   curl -s ${u}/v1/apps/local/hello/environments/production/runners -H "Authorization: Key ${keyRef}"
+`
+    : `Deploy an image (by digest) as a revision:
+  curl -s -X POST ${u}/v1/apps/<owner>/<name>/environments/production/revisions \\
+    -H "Authorization: Key ${keyRef}" -H 'content-type: application/json' -d '{"image":"<repo>@sha256:<digest>"}'
+`;
+  console.log(`
+Gantry control is listening on ${u}
+${deployed}
 
+${tryIt}
 ${keyLine}
 API reference: ${u}/openapi.json
 `);

@@ -10,6 +10,7 @@ import type { SqlClient } from '../../sql/src/sql-client.ts';
 import { createSqsClient } from '../../sqs/src/sqs-client.ts';
 import { type BuildOptions, buildApp, type ControlService } from './app.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
+import { openDockerCompute } from './compute/docker-compute.ts';
 import { createEcsClient } from './compute/ecs-client.ts';
 import { EcsCompute } from './compute/ecs-compute.ts';
 import { ProcessCompute } from './compute/process-compute.ts';
@@ -47,26 +48,32 @@ export async function startServer(
   const queue = openQueue(config, db);
   let log: FastifyBaseLogger | undefined;
   const compute: ComputeDriver =
-    config.compute === 'ecs'
-      ? new EcsCompute({
-          client: createEcsClient({ region: config.ecsRegion! }),
-          cluster: config.ecsCluster,
-          subnets: config.ecsSubnets,
-          securityGroups: config.ecsSecurityGroups,
-          capacityProviders: config.ecsCapacityProviders,
-          runnerImage: config.ecsRunnerImage!,
-          logGroup: config.ecsLogGroup,
-          region: config.ecsRegion!,
-          executionRoleArn: config.ecsExecutionRoleArn!,
-          ...(config.ecsTaskRoleArn ? { taskRoleArn: config.ecsTaskRoleArn } : {}),
-          pollMs: config.ecsPollMs,
-          ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
-          log: (msg, fields) => log?.warn(fields ?? {}, msg),
-        })
-      : new ProcessCompute({
+    config.compute === 'docker'
+      ? await openDockerCompute(config, {
           onLine: (runner, line) => log?.debug({ runner }, line),
+          log: (msg, fields) => log?.warn(fields ?? {}, msg),
           ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
-        });
+        })
+      : config.compute === 'ecs'
+        ? new EcsCompute({
+            client: createEcsClient({ region: config.ecsRegion! }),
+            cluster: config.ecsCluster,
+            subnets: config.ecsSubnets,
+            securityGroups: config.ecsSecurityGroups,
+            capacityProviders: config.ecsCapacityProviders,
+            runnerImage: config.ecsRunnerImage!,
+            logGroup: config.ecsLogGroup,
+            region: config.ecsRegion!,
+            executionRoleArn: config.ecsExecutionRoleArn!,
+            ...(config.ecsTaskRoleArn ? { taskRoleArn: config.ecsTaskRoleArn } : {}),
+            pollMs: config.ecsPollMs,
+            ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
+            log: (msg, fields) => log?.warn(fields ?? {}, msg),
+          })
+        : new ProcessCompute({
+            onLine: (runner, line) => log?.debug({ runner }, line),
+            ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
+          });
   const opts: BuildOptions = { config, store, queue, compute };
   if (extra.logger !== undefined) opts.logger = extra.logger;
   if (extra.backoffStepMs !== undefined) opts.backoffStepMs = extra.backoffStepMs;

@@ -18,6 +18,8 @@ export interface RunnerConfig {
   maxMultiplexing: number;
   startupTimeoutS: number;
   drainGraceS: number;
+  /** The app's output arrives relayed on stdin (an app in a container of its own). */
+  appOutputOnStdin: boolean;
   /** Set when the queue is SQS: the runner long-polls these itself (see sqs-job-source.ts). */
   sqs: { normal: string; low: string; leaseS: number } | undefined;
 }
@@ -108,6 +110,11 @@ export async function loadConfig(
     'whole seconds from 1 to 43200',
   );
 
+  const appOutput = read(RUNNER_ENV.appOutput);
+  if (appOutput !== undefined && appOutput !== 'stdin') {
+    problems.push(`${RUNNER_ENV.appOutput} must be "stdin" or unset (got '${appOutput}')`);
+  }
+
   if (problems.length > 0) throw new RunnerConfigError(problems);
 
   const appPort = configuredPort || (await freePort());
@@ -129,6 +136,7 @@ export async function loadConfig(
     maxMultiplexing,
     startupTimeoutS,
     drainGraceS,
+    appOutputOnStdin: appOutput === 'stdin',
     sqs: sqsNormal && sqsLow ? { normal: sqsNormal, low: sqsLow, leaseS } : undefined,
   });
 }

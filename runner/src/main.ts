@@ -1,4 +1,6 @@
 /** The runner process: `node --import tsx runner/src/main.ts`, configured by RUNNER_ENV variables. */
+import { createInterface } from 'node:readline';
+import { decodeAppOutput } from '../../contract/src/app-output-relay.ts';
 import { createRunnerClient } from '../../contract/src/runner-client.ts';
 import { createSqsClient } from '../../sqs/src/sqs-client.ts';
 import { loadConfig, RunnerConfigError } from './config.ts';
@@ -43,6 +45,13 @@ async function main(): Promise<number> {
       })
     : controlJobSource(control, PULL_WAIT_MS);
   const runner = new Runner({ config, control, jobs, log });
+
+  if (config.appOutputOnStdin) {
+    createInterface({ input: process.stdin }).on('line', (text) => {
+      const relayed = decodeAppOutput(text);
+      if (relayed) runner.appOutput(relayed.line, relayed.stream);
+    });
+  }
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => runner.drain(signal));

@@ -126,6 +126,11 @@ export class Runner {
     this.requestDrain(reason);
   }
 
+  /** A line of the app's output that reached the runner another way than its pipes (relayed on stdin). */
+  appOutput(line: string, stream: 'stdout' | 'stderr'): void {
+    this.logs.push(line, stream);
+  }
+
   /** Kills the app at once; for when the runner process is exiting without a drain. */
   killApp(): void {
     this.app.killNow();

@@ -1,0 +1,437 @@
+/**
+ * The container compute driver (GANTRY_COMPUTE=docker): one machine's container engine (Docker, or
+ * podman's API service), found through DOCKER_HOST. Each runner is two containers sharing one network
+ * namespace: the app (the revision's image, pulled by digest, with its GPUs) and the runner beside it
+ * (GANTRY_DOCKER_RUNNER_IMAGE, or one the driver builds itself), which reaches the app on localhost
+ * and control over HTTP.
+ *
+ * Networking: by default both use the host's network (`GANTRY_DOCKER_NETWORK=host`), so runners reach
+ * a control listening on 127.0.0.1 with no setup; each app then gets a port of its own (PORT). On a
+ * named network, the app listens on 8080 and GANTRY_CONTROL_URL must name an address runners reach.
+ *
+ * GPUs: a machine type's GPU count becomes an NVIDIA device request for that many GPUs, by index, so
+ * runners are packed onto the GANTRY_DOCKER_GPUS GPUs the host has and never share one. A machine type
+ * that cannot fit (more GPUs than the host has, or none free now) is a scheduling failure, as on ECS.
+ *
+ * Logs: the app's output is followed through the engine and relayed to the runner's stdin, so the
+ * runner ships and attributes it exactly as for an app it started (contract/src/app-output-relay.ts).
+ *
+ * Restarts: every container carries labels naming its runner; a new driver lists them, watches the
+ * runners still running (control tells them to drain) and removes whatever is left of the others.
+ */
+import { createServer } from 'node:net';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { encodeAppOutput } from '../../../contract/src/app-output-relay.ts';
+import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
+import type { Config } from '../config.ts';
+import {
+  type ComputeDriver,
+  type RunnerExit,
+  RunnerSchedulingError,
+  type RunnerSpec,
+} from './compute-driver.ts';
+import { DockerEngine, EngineError, parseDockerHost } from './docker-engine.ts';
+import { MACHINE_TYPES } from './machine-types.ts';
+import { RegistryAuth } from './registry-auth.ts';
+import { provideRunnerImage } from './runner-image.ts';
+
+export const LABELS = {
+  runner: 'io.gantry.runner',
+  role: 'io.gantry.role',
+  environment: 'io.gantry.environment',
+  revision: 'io.gantry.revision',
+  gpus: 'io.gantry.gpus',
+} as const;
+
+const NAMED_NETWORK_PORT = 8080;
+const TAIL_LINES = 30;
+/** Seconds past the drain grace a drained runner gets to report before the engine kills it. */
+const STOP_MARGIN_S = 15;
+
+export interface DockerComputeOptions {
+  engine: DockerEngine;
+  /** Where DOCKER_HOST pointed, for messages. */
+  engineAddress: string;
+  /** Unset: built on this machine from its Node.js and the bundled runner (runner-image.ts). */
+  runnerImage?: string;
+  /** GPUs this host has (indices 0..gpus-1). */
+  gpus: number;
+  /** `host`, or the name of an engine network. */
+  network: string;
+  auth?: RegistryAuth;
+  drainGraceSeconds?: number;
+  /** The runner's own output lines (prefixed with its id by the caller). */
+  onLine?: (runnerId: string, line: string) => void;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+interface Tracked {
+  runnerId: string;
+  appId: string | undefined;
+  runnerCid: string | undefined;
+  gpus: string[];
+  appTail: string[];
+  runnerTail: string[];
+  /** Set when the app ended while the runner still ran. */
+  appExit?: number;
+  stdin?: Duplex;
+  stopping?: boolean;
+  ended: Promise<void>;
+}
+
+export class DockerCompute implements ComputeDriver {
+  private readonly runners = new Map<string, Tracked>();
+  private readonly listeners: ((e: RunnerExit) => void)[] = [];
+  private readonly pulls = new Map<string, Promise<void>>();
+  private readonly usedGpus = new Set<string>();
+
+  private constructor(
+    private readonly o: DockerComputeOptions,
+    private readonly runnerImage: string,
+  ) {}
+
+  /**
+   * Connects to the engine (an error naming DOCKER_HOST when nothing answers) and takes over the
+   * containers an earlier control left behind.
+   */
+  static async connect(o: DockerComputeOptions): Promise<DockerCompute> {
+    try {
+      await o.engine.ping();
+    } catch (err) {
+      throw new Error(
+        `GANTRY_COMPUTE=docker: no container engine answers at ${o.engineAddress} (DOCKER_HOST): ${(err as Error).message}. ` +
+          'Start Docker (or `podman system service`), or point DOCKER_HOST at its socket.',
+      );
+    }
+    const runnerImage = o.runnerImage ?? (await provideRunnerImage(o.engine, o.log));
+    const driver = new DockerCompute(o, runnerImage);
+    await driver.adopt();
+    return driver;
+  }
+
+  async start(spec: RunnerSpec): Promise<void> {
+    const rev = spec.revision;
+    if (!rev.image) {
+      throw new Error(
+        `revision ${rev.number} has no image; the docker driver runs container images only (deploy an image, or use GANTRY_COMPUTE=process for local commands)`,
+      );
+    }
+    const gpus = this.place(rev.settings.machine_type);
+    const t: Tracked = {
+      runnerId: spec.runnerId,
+      appId: undefined,
+      runnerCid: undefined,
+      gpus,
+      appTail: [],
+      runnerTail: [],
+      ended: Promise.resolve(),
+    };
+    for (const g of gpus) this.usedGpus.add(g);
+    try {
+      await Promise.all([this.ensureImage(rev.image), this.ensureImage(this.runnerImage)]);
+      const port = this.o.network === 'host' ? await freePort() : NAMED_NETWORK_PORT;
+      const labels = {
+        [LABELS.runner]: spec.runnerId,
+        [LABELS.environment]: spec.environmentId,
+        [LABELS.revision]: String(rev.number),
+        [LABELS.gpus]: gpus.join(','),
+      };
+      const name = containerName(spec.runnerId);
+      t.appId = await this.o.engine.create(`${name}-app`, {
+        Image: rev.image,
+        Env: envList({ ...spec.env, PORT: String(port) }),
+        Labels: { ...labels, [LABELS.role]: 'app' },
+        HostConfig: {
+          NetworkMode: this.o.network,
+          ...(gpus.length > 0
+            ? { DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: gpus, Capabilities: [['gpu']] }] }
+            : {}),
+        },
+      });
+      // Started before the runner exists: the runner joins its network namespace, which must be up.
+      try {
+        await this.o.engine.start(t.appId);
+      } catch (err) {
+        // The engine could not give the app its GPUs (no NVIDIA runtime, a device gone): the host's
+        // doing, not the app's, so not a crash to back off from.
+        if (gpus.length > 0 && err instanceof EngineError && /device|nvidia|gpu|cdi/i.test(err.message)) {
+          throw new RunnerSchedulingError(
+            `the engine could not give the app ${gpus.length} GPU(s): ${err.message}`,
+          );
+        }
+        throw err;
+      }
+      t.runnerCid = await this.o.engine.create(`${name}-runner`, {
+        Image: this.runnerImage,
+        Env: envList({
+          ...spec.runnerEnv,
+          [RUNNER_ENV.controlUrl]: spec.controlUrl,
+          [RUNNER_ENV.runnerId]: spec.runnerId,
+          [RUNNER_ENV.token]: spec.token,
+          [RUNNER_ENV.appPort]: String(port),
+          [RUNNER_ENV.appOutput]: 'stdin',
+          [RUNNER_ENV.maxMultiplexing]: String(rev.settings.max_multiplexing),
+          [RUNNER_ENV.startupTimeoutS]: String(rev.settings.startup_timeout),
+          [RUNNER_ENV.drainGraceS]: String(this.o.drainGraceSeconds ?? 30),
+        }),
+        Labels: { ...labels, [LABELS.role]: 'runner' },
+        OpenStdin: true,
+        StdinOnce: false,
+        AttachStdin: true,
+        HostConfig: { NetworkMode: `container:${t.appId}` },
+      });
+      t.stdin = await this.o.engine.attachStdin(t.runnerCid);
+      await this.o.engine.start(t.runnerCid);
+    } catch (err) {
+      for (const g of gpus) this.usedGpus.delete(g);
+      t.stdin?.destroy();
+      await this.removeBoth(t.runnerCid, t.appId).catch(() => {});
+      throw err;
+    }
+    this.runners.set(spec.runnerId, t);
+    this.watch(t, true);
+  }
+
+  /** Picks the first machine type this host can run now and the GPUs it gets. */
+  private place(machineTypes: readonly string[]): string[] {
+    const reasons: string[] = [];
+    for (const type of machineTypes) {
+      const size = MACHINE_TYPES[type];
+      if (!size) {
+        reasons.push(`${type} is not a machine type Gantry knows (${Object.keys(MACHINE_TYPES).join(', ')})`);
+        continue;
+      }
+      if (size.gpus > this.o.gpus) {
+        reasons.push(
+          `${type} needs ${size.gpus} GPU(s) and this host has ${this.o.gpus} (GANTRY_DOCKER_GPUS)`,
+        );
+        continue;
+      }
+      const free = Array.from({ length: this.o.gpus }, (_, i) => String(i)).filter(
+        (g) => !this.usedGpus.has(g),
+      );
+      if (free.length < size.gpus) {
+        reasons.push(`${type} needs ${size.gpus} GPU(s) and ${free.length} of ${this.o.gpus} are free`);
+        continue;
+      }
+      return free.slice(0, size.gpus);
+    }
+    throw new RunnerSchedulingError(`no machine type fits this host: ${reasons.join('; ')}`);
+  }
+
+  /** Pulls an image unless the engine has it; one pull per image at a time. */
+  private ensureImage(ref: string): Promise<void> {
+    const running = this.pulls.get(ref);
+    if (running) return running;
+    const p = (async () => {
+      if (await this.o.engine.hasImage(ref)) return;
+      try {
+        await this.o.engine.pull(ref, this.o.auth?.header(ref));
+      } catch (err) {
+        if (!(err instanceof EngineError)) throw err;
+        throw new RunnerSchedulingError(`image ${ref} cannot be pulled: ${err.message}`);
+      }
+    })().finally(() => this.pulls.delete(ref));
+    this.pulls.set(ref, p);
+    return p;
+  }
+
+  /** Follows both containers until the runner ends, then removes them and reports the end. */
+  private watch(t: Tracked, relay: boolean): void {
+    const { engine } = this.o;
+    const keep = (tail: string[], line: string) => {
+      tail.push(line);
+      if (tail.length > TAIL_LINES) tail.shift();
+    };
+    const appId = t.appId;
+    const runnerCid = t.runnerCid!;
+    const appOutput = appId
+      ? engine
+          .follow(appId, (stream, line) => {
+            keep(t.appTail, line);
+            if (relay && t.stdin?.writable) t.stdin.write(encodeAppOutput(stream, line));
+          })
+          .catch(() => {})
+      : Promise.resolve();
+    const runnerOutput = engine
+      .follow(runnerCid, (_stream, line) => {
+        keep(t.runnerTail, line);
+        this.o.onLine?.(t.runnerId, line);
+      })
+      .catch(() => {});
+    if (appId) {
+      void engine
+        .wait(appId)
+        .then(async (code) => {
+          if (!this.runners.has(t.runnerId)) return;
+          // The app died under the runner: in-flight requests fail and are retried by fal's rules;
+          // the runner goes too (it cannot serve), and the end is recorded with the app's code.
+          t.appExit = code === 0 ? 1 : code;
+          await engine.kill(runnerCid, 'SIGTERM');
+        })
+        .catch(() => {});
+    }
+    t.ended = engine
+      .wait(runnerCid)
+      .catch((err: Error) => {
+        this.o.log?.('waiting for a runner container failed; treating it as ended', {
+          runner: t.runnerId,
+          error: err.message,
+        });
+        return 1;
+      })
+      .then(async (code) => {
+        if (appId) await engine.kill(appId, 'SIGKILL').catch(() => {});
+        // The output streams end with their containers; their last lines make the record.
+        await Promise.race([Promise.all([appOutput, runnerOutput]), sleep(2_000)]);
+        t.stdin?.destroy();
+        await this.removeBoth(runnerCid, appId).catch((err) =>
+          this.o.log?.('removing runner containers failed', { runner: t.runnerId, error: String(err) }),
+        );
+        for (const g of t.gpus) this.usedGpus.delete(g);
+        this.runners.delete(t.runnerId);
+        const exit: RunnerExit = {
+          runnerId: t.runnerId,
+          code: t.appExit ?? code,
+          signal: null,
+          tail: t.appExit !== undefined ? [...t.runnerTail.slice(-10), ...t.appTail] : [...t.runnerTail],
+        };
+        for (const l of this.listeners) l(exit);
+      });
+  }
+
+  /** Finds the containers of an earlier control: watches live runners, removes the rest. */
+  private async adopt(): Promise<void> {
+    const found = await this.o.engine.list(LABELS.runner);
+    const byRunner = new Map<string, { app?: (typeof found)[number]; runner?: (typeof found)[number] }>();
+    for (const c of found) {
+      const id = c.Labels[LABELS.runner];
+      if (!id) continue;
+      const entry = byRunner.get(id) ?? {};
+      if (c.Labels[LABELS.role] === 'app') entry.app = c;
+      else entry.runner = c;
+      byRunner.set(id, entry);
+    }
+    for (const [runnerId, { app, runner }] of byRunner) {
+      if (runner?.State === 'running') {
+        const gpus = (runner.Labels[LABELS.gpus] ?? '').split(',').filter(Boolean);
+        for (const g of gpus) this.usedGpus.add(g);
+        const t: Tracked = {
+          runnerId,
+          appId: app?.Id,
+          runnerCid: runner.Id,
+          gpus,
+          appTail: [],
+          runnerTail: [],
+          ended: Promise.resolve(),
+        };
+        // Its stdin belongs to the control that started it; the new one only watches.
+        this.runners.set(runnerId, t);
+        this.watch(t, false);
+        this.o.log?.('adopted a running runner container', { runner: runnerId });
+      } else {
+        await this.removeBoth(runner?.Id, app?.Id);
+        this.o.log?.('removed the containers of an ended runner', { runner: runnerId });
+      }
+    }
+  }
+
+  /** The runner's container first: it joined the app's network namespace, so it depends on it. */
+  private async removeBoth(runnerCid: string | undefined, appId: string | undefined): Promise<void> {
+    if (runnerCid) await this.o.engine.remove(runnerCid);
+    if (appId) await this.o.engine.remove(appId);
+  }
+
+  async stop(runnerId: string): Promise<void> {
+    const t = this.runners.get(runnerId);
+    if (!t?.runnerCid || t.stopping) return;
+    t.stopping = true;
+    // SIGTERM: the runner stops pulling, finishes its in-flight work within the drain grace, reports
+    // and exits. The engine kills it if it is still there well after that (control unreachable).
+    const backstopS = (this.o.drainGraceSeconds ?? 30) + STOP_MARGIN_S;
+    void this.o.engine
+      .stop(t.runnerCid, backstopS)
+      .catch((err) =>
+        this.o.log?.('stopping a runner container failed', { runner: runnerId, error: String(err) }),
+      );
+  }
+
+  async kill(runnerId: string): Promise<void> {
+    const t = this.runners.get(runnerId);
+    if (!t) return;
+    await Promise.all(
+      [t.runnerCid, t.appId].map((id) => (id ? this.o.engine.kill(id, 'SIGKILL') : undefined)),
+    );
+  }
+
+  onExit(listener: (exit: RunnerExit) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Container ids of a runner, for tests that act on them from outside. */
+  containers(runnerId: string): { app?: string; runner?: string } | undefined {
+    const t = this.runners.get(runnerId);
+    if (!t) return undefined;
+    return { ...(t.appId ? { app: t.appId } : {}), ...(t.runnerCid ? { runner: t.runnerCid } : {}) };
+  }
+
+  /** Drains every runner; those still running after the drain grace (and a margin) are killed. */
+  async close(graceMs = ((this.o.drainGraceSeconds ?? 30) + 5) * 1000): Promise<void> {
+    const all = [...this.runners.values()];
+    await Promise.all(all.map((t) => this.stop(t.runnerId).catch(() => {})));
+    const timer = setTimeout(() => {
+      for (const t of all) void this.kill(t.runnerId).catch(() => {});
+    }, graceMs);
+    await Promise.all(all.map((t) => t.ended));
+    clearTimeout(timer);
+  }
+}
+
+/** Engine container names allow letters, digits, `_`, `.` and `-`. */
+function containerName(runnerId: string): string {
+  return `gantry-${runnerId.replace(/[^A-Za-z0-9_.-]/g, '-')}`;
+}
+
+function envList(env: Record<string, string>): string[] {
+  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+/** A port nobody on the host listens on, for an app on the host's network. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The driver as control's configuration describes it. */
+export function openDockerCompute(
+  config: Pick<Config, 'dockerHost' | 'dockerConfig' | 'dockerRunnerImage' | 'dockerGpus' | 'dockerNetwork'>,
+  extra: Pick<DockerComputeOptions, 'drainGraceSeconds' | 'onLine' | 'log'> = {},
+): Promise<DockerCompute> {
+  return (async () => {
+    const auth = await RegistryAuth.load(
+      path.join(config.dockerConfig ?? path.join(homedir(), '.docker'), 'config.json'),
+    );
+    return DockerCompute.connect({
+      engine: new DockerEngine(parseDockerHost(config.dockerHost)),
+      engineAddress: config.dockerHost,
+      ...(config.dockerRunnerImage ? { runnerImage: config.dockerRunnerImage } : {}),
+      gpus: config.dockerGpus,
+      network: config.dockerNetwork,
+      auth,
+      ...extra,
+    });
+  })();
+}
