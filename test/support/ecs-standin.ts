@@ -207,7 +207,6 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
         const inst = instances.find((i) => i.provider === provider && room(i, task));
         if (inst) {
           place(task, inst);
-          continue;
         }
       }
       // Managed scaling: enough instances for what still waits, as if each waiting task needed one.
@@ -291,7 +290,8 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
       }
     }
     task.pullStoppedAt = now();
-    if (task.desiredStatus === 'STOPPED') return stopped(task, task.stopCode ?? 'UserInitiated', task.stoppedReason);
+    if ((task.desiredStatus as string) === 'STOPPED')
+      return stopped(task, task.stopCode ?? 'UserInitiated', task.stoppedReason);
 
     const envOf = (c: ContainerDef): string[] => {
       const override = task.overrides.containerOverrides?.find((x) => x.name === c.name);
@@ -311,8 +311,10 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
     const order = [...td.containerDefinitions].sort(
       (a, b) => (a.dependsOn?.length ?? 0) - (b.dependsOn?.length ?? 0),
     );
+    // StopTask may come while containers start (the status is read again after every await).
+    const stopAsked = () => (task.desiredStatus as string) === 'STOPPED';
     for (const c of order) {
-      if (task.desiredStatus === 'STOPPED') break;
+      if (stopAsked()) break;
       const name = engineName(task, c.name);
       const args = ['run', '-d', '--name', name, '--network', 'host', '--label', `ecs-task=${task.taskArn}`];
       for (const e of envs.get(c.name)!) args.push('-e', e);
@@ -323,7 +325,7 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
       state.lastStatus = 'RUNNING';
       watch(task, state);
     }
-    if (task.desiredStatus === 'STOPPED') return stopContainers(task);
+    if (stopAsked()) return stopContainers(task);
     task.lastStatus = 'RUNNING';
     task.startedAt = now();
   };
@@ -396,6 +398,7 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
     schedule();
   };
 
+  // biome-ignore lint/suspicious/noExplicitAny: request bodies are ECS's JSON, read field by field as ECS documents them
   const ops: Record<string, (b: Record<string, any>) => unknown> = {
     RegisterTaskDefinition(b) {
       const family = String(b.family);
@@ -475,7 +478,9 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
       const want: string[] = b.tasks ?? [];
       const found = want.map((arn) => tasks.find((t) => t.taskArn === arn || t.taskArn.endsWith(`/${arn}`)));
       return {
-        tasks: found.filter((t): t is StandinTask => !!t).map((t) => describe(t, b.include?.includes('TAGS'))),
+        tasks: found
+          .filter((t): t is StandinTask => !!t)
+          .map((t) => describe(t, b.include?.includes('TAGS'))),
         failures: want.filter((_, i) => !found[i]).map((arn) => ({ arn, reason: 'MISSING' })),
       };
     },
@@ -519,8 +524,12 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
     DescribeClusters(b) {
       const names: string[] = b.clusters ?? ['default'];
       return {
-        clusters: names.filter((n) => o.clusters.includes(n)).map((n) => ({ clusterArn: clusterArn(n), clusterName: n, status: 'ACTIVE' })),
-        failures: names.filter((n) => !o.clusters.includes(n)).map((n) => ({ arn: clusterArn(n), reason: 'MISSING' })),
+        clusters: names
+          .filter((n) => o.clusters.includes(n))
+          .map((n) => ({ clusterArn: clusterArn(n), clusterName: n, status: 'ACTIVE' })),
+        failures: names
+          .filter((n) => !o.clusters.includes(n))
+          .map((n) => ({ arn: clusterArn(n), reason: 'MISSING' })),
       };
     },
   };
@@ -534,7 +543,9 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
     desiredStatus: t.desiredStatus,
     launchType: 'EC2',
     ...(t.startedBy ? { startedBy: t.startedBy } : {}),
-    ...(t.instance ? { containerInstanceArn: `arn:aws:ecs:${region}:${ACCOUNT}:container-instance/${t.instance.id}` } : {}),
+    ...(t.instance
+      ? { containerInstanceArn: `arn:aws:ecs:${region}:${ACCOUNT}:container-instance/${t.instance.id}` }
+      : {}),
     createdAt: t.createdAt,
     ...(t.pullStartedAt ? { pullStartedAt: t.pullStartedAt } : {}),
     ...(t.pullStoppedAt ? { pullStoppedAt: t.pullStoppedAt } : {}),
