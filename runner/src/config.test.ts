@@ -40,6 +40,17 @@ describe('loadConfig', () => {
     expect(config.appEnv).not.toHaveProperty('GANTRY_RUNNER_TOKEN');
   });
 
+  it('takes the app output relayed on stdin only when asked, and names a wrong value', async () => {
+    expect((await loadConfig(base)).appOutputOnStdin).toBe(false);
+    const beside = { ...base, GANTRY_APP_COMMAND: '', GANTRY_APP_PORT: '8000' };
+    expect((await loadConfig({ ...beside, GANTRY_APP_OUTPUT: 'stdin' })).appOutputOnStdin).toBe(true);
+    const err = await loadConfig({ ...beside, GANTRY_APP_OUTPUT: 'file' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunnerConfigError);
+    expect((err as RunnerConfigError).problems).toEqual([
+      `GANTRY_APP_OUTPUT must be "stdin" or unset (got 'file')`,
+    ]);
+  });
+
   it('reads every setting', async () => {
     const config = await loadConfig({
       ...base,

@@ -22,14 +22,19 @@ require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.e
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-const revision = (number: number, image: string | null, machineType = ['CPU']): Revision => ({
+const revision = (
+  number: number,
+  image: string | null,
+  machineType = ['CPU'],
+  startupTimeout = 60,
+): Revision => ({
   id: `rev-${number}`,
   environment_id: 'env-contract',
   number,
   image,
   command: null,
   cwd: null,
-  settings: { max_multiplexing: 1, startup_timeout: 60, machine_type: machineType },
+  settings: { max_multiplexing: 1, startup_timeout: startupTimeout, machine_type: machineType },
   commit_sha: null,
   message: null,
   annotations: {},
@@ -41,12 +46,13 @@ let registry: TestRegistry;
 let engine: TestEngine;
 let appImage: string;
 let runnerImage: string;
+let neverHealthyImage: string;
 
 beforeAll(async () => {
   registry = await startTestRegistry();
   engine = await startTestEngine({ insecureRegistries: [registry.host] });
   const base = await pushNodeBase(registry.host);
-  [runnerImage, appImage] = await Promise.all([
+  [runnerImage, appImage, neverHealthyImage] = await Promise.all([
     buildGantryImage({
       component: 'runner',
       baseImage: base,
@@ -57,6 +63,13 @@ beforeAll(async () => {
       containerfile: `FROM ${base}\nCOPY app.cjs /app.cjs\nCMD ["node", "/app.cjs"]\n`,
       files: { 'app.cjs': APP },
       tag: 'localhost/tiny-app:test',
+      env: engine.env,
+    }),
+    // An app that runs but never listens: it can never become healthy.
+    buildImageFrom({
+      containerfile: `FROM ${base}\nCMD ["node", "-e", "console.log('loading forever'); setInterval(() => {}, 1000)"]\n`,
+      files: {},
+      tag: 'localhost/never-healthy:test',
       env: engine.env,
     }),
   ]);
@@ -97,7 +110,7 @@ computeContract('a container engine (podman)', async () => {
   };
 });
 
-describe('the container driver', { timeout: 120_000 }, () => {
+describe('the container driver', { timeout: 240_000 }, () => {
   const spec = (n: number, rev: Revision) => ({
     runnerId: `runner-x${n}`,
     token: `token-${n}`,
@@ -169,6 +182,20 @@ describe('the container driver', { timeout: 120_000 }, () => {
       await engine.podman(['ps', '--all', '--quiet', '--filter', 'label=io.gantry.runner=runner-x4']),
     ).toBe('');
     await second.close(5_000);
+  });
+
+  it('an app that never becomes healthy ends its runner with a failure that says so', async () => {
+    const compute = await open();
+    const exited = new Promise<RunnerExit>((resolve) => compute.onExit(resolve));
+    await compute.start(spec(7, revision(17, neverHealthyImage, ['CPU'], 2)));
+    const exit = await exited;
+    expect(exit.runnerId).toBe('runner-x7');
+    expect(exit.code).not.toBe(0);
+    expect(exit.tail.join('\n')).toContain('did not become healthy within 2 s');
+    expect(
+      await engine.podman(['ps', '--all', '--quiet', '--filter', 'label=io.gantry.runner=runner-x7']),
+    ).toBe('');
+    await compute.close(1_000);
   });
 
   it('without GANTRY_DOCKER_RUNNER_IMAGE it builds the runner image itself, once, and runs it', async () => {
