@@ -437,6 +437,21 @@ describe('EcsCompute stop, kill and exits', () => {
     await d.close();
   });
 
+  it('reports PULLING when ECS starts the pull, then the pull time, once each', async () => {
+    const { d } = await started();
+    const progress: string[] = [];
+    d.onProgress((p) => progress.push(`${p.state}: ${p.detail}`));
+    const pulling = { taskArn: TASK_ARN, lastStatus: 'PENDING', pullStartedAt: new Date(1_000_000) };
+    ecs.on(DescribeTasksCommand).resolves({ tasks: [pulling] });
+    await d.poll();
+    await d.poll();
+    ecs.on(DescribeTasksCommand).resolves({ tasks: [{ ...pulling, pullStoppedAt: new Date(1_042_500) }] });
+    await d.poll();
+    await d.poll();
+    expect(progress).toEqual(['PULLING: pulling the image', 'PULLING: image pulled in 42.5 s']);
+    await d.close();
+  });
+
   it('a task ECS no longer knows is reported as ended', async () => {
     const { d, exits } = await started();
     ecs.on(DescribeTasksCommand).resolves({ tasks: [], failures: [{ arn: TASK_ARN, reason: 'MISSING' }] });

@@ -92,7 +92,8 @@ interface Tracked {
   /** Index in the revision's machine_type list of the type this task runs on. */
   typeIndex: number;
   runAt: number;
-  pullReported?: boolean;
+  /** What of the pull was reported: its start, then its duration. */
+  pullReported?: 'started' | 'done';
   backstop?: { cancel(): void };
 }
 
@@ -401,13 +402,10 @@ export class EcsCompute implements ComputeDriver {
           );
           continue;
         }
-        if (task.pullStartedAt && !t.pullReported) {
-          t.pullReported = true;
-          const pulled = task.pullStoppedAt
-            ? ` (pulled in ${((task.pullStoppedAt.getTime() - task.pullStartedAt.getTime()) / 1000).toFixed(1)} s)`
-            : '';
-          for (const l of this.progressListeners)
-            l({ runnerId, state: 'PULLING', detail: `image pull started${pulled}` });
+        const pull = pullProgress(task, t);
+        if (pull) {
+          t.pullReported = pull.reported;
+          for (const l of this.progressListeners) l({ runnerId, state: 'PULLING', detail: pull.detail });
         }
       }
       for (const f of out.failures ?? []) {
@@ -502,6 +500,17 @@ function exitOf(runnerId: string, task: Task): RunnerExit {
     tail,
     ...(noCapacity ? { schedulingFailure: true } : {}),
   };
+}
+
+/** The pull's news since the last poll: that it started, then how long it took. */
+function pullProgress(task: Task, t: Tracked): { reported: 'started' | 'done'; detail: string } | undefined {
+  if (!task.pullStartedAt || t.pullReported === 'done') return undefined;
+  if (task.pullStoppedAt) {
+    const s = (task.pullStoppedAt.getTime() - task.pullStartedAt.getTime()) / 1000;
+    return { reported: 'done', detail: `image pulled in ${s.toFixed(1)} s` };
+  }
+  if (t.pullReported === 'started') return undefined;
+  return { reported: 'started', detail: 'pulling the image' };
 }
 
 const tdKey = (rev: Revision, machineType: string) => `${rev.id}:${machineType}`;

@@ -53,7 +53,7 @@ export class Scaler {
       void o.store.runners
         .get(p.runnerId)
         .then((r) =>
-          r?.state === 'PENDING'
+          r?.state === 'PENDING' || r?.state === 'PULLING'
             ? o.store.runners.setState(p.runnerId, p.state, { detail: p.detail })
             : undefined,
         )
