@@ -181,8 +181,7 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
     const [family, rev] = name.split(':');
     const revision = rev ? Number(rev) : revisions.get(family!);
     const td = taskDefs.get(`${family}:${revision}`);
-    if (td?.status !== 'ACTIVE')
-      throw new EcsError('ClientException', 'Unable to describe task definition.');
+    if (td?.status !== 'ACTIVE') throw new EcsError('ClientException', 'Unable to describe task definition.');
     return td;
   };
 
