@@ -86,6 +86,8 @@ export async function startServer(
     await store.runners.requestDrain(r.id);
     await store.runners.setState(r.id, 'TERMINATED', { detail: 'control restarted' });
   }
+  // Drivers whose runners outlive control (ECS tasks) find them again; none is claimed any more.
+  await compute.reclaim?.(async () => false);
   const address = await service.app.listen({ port: config.port, host: config.host });
   const port = new URL(address).port;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;

@@ -174,6 +174,37 @@ describe('runner', () => {
     await h.control.waitFor(() => h.control.results.some((r) => r.request_id === 'busy'), "busy's result");
   });
 
+  it('drains and exits by itself when control stays unreachable past controlLostMs', async () => {
+    let cut = false;
+    const h = await startRunner({
+      timing: { controlLostMs: 1_000 },
+      fetch: (input, init) => (cut ? Promise.reject(new TypeError('fetch failed')) : fetch(input, init)),
+    });
+    await idle(h);
+    cut = true;
+    expect(await h.exit).toBe(EXIT.drained);
+    // Its last reports could not reach control either; what the test sees is the exit itself.
+  });
+
+  it('keeps running through a control outage shorter than controlLostMs', async () => {
+    let cut = false;
+    const h = await startRunner({
+      timing: { controlLostMs: 60_000 },
+      fetch: (input, init) => (cut ? Promise.reject(new TypeError('fetch failed')) : fetch(input, init)),
+    });
+    await idle(h);
+    cut = true;
+    const before = h.control.heartbeats.length;
+    // Heartbeats fail for a while (about five of them), then control is back.
+    await new Promise((r) => setTimeout(r, 1_000));
+    cut = false;
+    await h.control.waitFor(() => h.control.heartbeats.length > before, 'a heartbeat after the outage');
+    // Still serving: a request after the outage is answered, and it never drained.
+    h.control.enqueue(job({ request_id: 'req-after', path: 'echo', input: {} }));
+    await h.control.waitFor(() => h.control.results.length === 1, 'a result after the outage');
+    expect(h.states()).not.toContain('DRAINING');
+  });
+
   it('heartbeats in-flight receipts and passes a cancel on to the app', async () => {
     const h = await startRunner();
     const slow = job({ request_id: 'req-c', path: 'slow', lease_s: 0.3 });

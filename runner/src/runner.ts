@@ -37,6 +37,11 @@ export interface RunnerTiming {
   controlBackoffMs: number;
   controlBackoffMaxMs: number;
   healthIntervalMs: number;
+  /**
+   * Heartbeats failing this long mean control is gone (deleted, or its network cut): the runner
+   * drains and exits, so a cloud task is not billed for ever with nobody to send it work or stop it.
+   */
+  controlLostMs: number;
 }
 
 export const DEFAULT_TIMING: RunnerTiming = {
@@ -51,6 +56,8 @@ export const DEFAULT_TIMING: RunnerTiming = {
   controlBackoffMs: 200,
   controlBackoffMaxMs: 5_000,
   healthIntervalMs: 50,
+  // Far beyond a control restart (about a minute), well below an idle GPU-hour.
+  controlLostMs: 10 * 60_000,
 };
 
 export interface RunnerDeps {
@@ -96,6 +103,7 @@ export class Runner {
   private heartbeatDue = Number.POSITIVE_INFINITY;
   private heartbeating = false;
   private heartbeatsStopped = false;
+  private lastControlContact = Date.now();
 
   constructor(private readonly deps: RunnerDeps) {
     this.timing = { ...DEFAULT_TIMING, ...deps.timing };
@@ -376,8 +384,12 @@ export class Runner {
       for (const receipt of update.lost) this.markLost(receipt);
       for (const requestId of update.cancel) this.cancel(requestId);
       if (update.drain) this.drain('control asked the runner to drain');
+      this.lastControlContact = Date.now();
     } catch (err) {
       this.deps.log.warn('heartbeat failed', { receipts: receipts.length, error: errorMessage(err) });
+      const silentMs = Date.now() - this.lastControlContact;
+      if (silentMs >= this.timing.controlLostMs)
+        this.drain(`control unreachable for ${Math.round(silentMs / 1000)} s`);
     } finally {
       this.heartbeating = false;
       this.scheduleHeartbeat();

@@ -3,7 +3,10 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { manyAppsTick } from '../sim/many-apps.ts';
-import { runAll } from '../sim/run.ts';
+import { gantryPolicy } from '../sim/policies.ts';
+import { runAll, runOnInstances } from '../sim/run.ts';
+import { GPU_INSTANCES, GPU_MODEL, simulate } from '../sim/simulate.ts';
+import { traces } from '../sim/traces.ts';
 
 const run = promisify(execFile);
 
@@ -40,6 +43,22 @@ describe('simulator', () => {
     const rows = JSON.parse(stdout) as Record<string, unknown>[];
     expect(rows).toHaveLength(12);
     expect(rows[0]).toMatchObject({ trace: 'steady', policy: 'gantry-default' });
+  });
+
+  it('on instances, an idle instance is paid until the scale-in delay, and a warm pool shortens the wait after idle', () => {
+    const spike = traces(42, 0.05).find((t) => t.name === 'spike-after-idle')!;
+    const policy = () => gantryPolicy('gantry');
+    const quick = simulate(spike, policy(), GPU_MODEL, 7, { ...GPU_INSTANCES, scaleInDelayS: 60 });
+    const slow = simulate(spike, policy(), GPU_MODEL, 7, { ...GPU_INSTANCES, scaleInDelayS: 1800 });
+    expect(slow.instance_hours).toBeGreaterThan(quick.instance_hours);
+    // Instances cost more than the runners on them: boots and empty time are billed too.
+    expect(quick.instance_hours * 3600).toBeGreaterThan(quick.runner_seconds);
+    const warm = simulate(spike, policy(), GPU_MODEL, 7, {
+      ...GPU_INSTANCES,
+      warmPool: { size: 4, resumeS: 20 },
+    });
+    expect(warm.p95_wait_s).toBeLessThan(quick.p95_wait_s);
+    expect(runOnInstances(0.05).every((r) => r.instance_hours > 0)).toBe(true);
   });
 
   it('times one tick over many apps', () => {

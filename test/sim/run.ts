@@ -6,7 +6,7 @@
  */
 import { manyAppsTick } from './many-apps.ts';
 import { gantryPolicy, kedaPolicy } from './policies.ts';
-import { type Row, simulate } from './simulate.ts';
+import { GPU_INSTANCES, GPU_MODEL, type InstanceRow, type Row, simulate } from './simulate.ts';
 import { traces } from './traces.ts';
 
 /**
@@ -31,16 +31,37 @@ export function runAll(scale = 1): Row[] {
   return rows;
 }
 
-function table(rows: Row[]): string {
-  const head = [
-    'trace',
-    'policy',
-    'runner_seconds',
-    'p50_wait_s',
-    'p95_wait_s',
-    'p99_wait_s',
-    'cold_starts',
-  ] as const;
+/**
+ * The same policies on ECS GPU instances (one GPU each, 100 s boot, 900 s scale-in delay), without
+ * and with a warm pool of two stopped instances (30 s resume): what the AWS bill counts.
+ */
+export function runOnInstances(scale = 1): InstanceRow[] {
+  const rows: InstanceRow[] = [];
+  for (const trace of traces(42, scale)) {
+    for (const [fleet, warm] of [
+      [GPU_INSTANCES, ''],
+      [{ ...GPU_INSTANCES, warmPool: { size: 2, resumeS: 30 } }, '+warm-pool'],
+    ] as const) {
+      for (const policy of [gantryPolicy(GOAL_POLICY, { keep_alive: GOAL_KEEP_ALIVE }), kedaPolicy()]) {
+        const row = simulate(trace, policy, GPU_MODEL, 7, fleet);
+        rows.push({ ...row, policy: `${row.policy}${warm}` });
+      }
+    }
+  }
+  return rows;
+}
+
+const RUNNER_COLUMNS = [
+  'trace',
+  'policy',
+  'runner_seconds',
+  'p50_wait_s',
+  'p95_wait_s',
+  'p99_wait_s',
+  'cold_starts',
+] as const;
+
+function table<R extends Row>(rows: R[], head: readonly (keyof R & string)[] = RUNNER_COLUMNS): string {
   const cells = [head as readonly string[], ...rows.map((r) => head.map((h) => String(r[h])))];
   const width = head.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
   return cells
@@ -78,6 +99,16 @@ async function main(): Promise<void> {
       `${v.trace} (${GOAL_POLICY} vs keda-baseline): ${ok ? 'goal met' : 'goal MISSED'} (${v.cheaper ? 'fewer' : 'more'} runner-seconds, p95 wait ${v.waitNoWorse ? 'equal or lower' : 'higher'})`,
     );
   }
+  console.log(
+    '\non ECS GPU instances (1 GPU each, boot 100 s, scale-in delay 900 s; warm pool: 2, resume 30 s)\n',
+  );
+  console.log(
+    table(runOnInstances(), [
+      ...RUNNER_COLUMNS.filter((c) => c !== 'p99_wait_s'),
+      'instance_hours',
+      'instances_launched',
+    ]),
+  );
   const tick = manyAppsTick();
   console.log(
     `\none tick over ${tick.apps} apps (${tick.runners} runners): ${tick.tick_ms} ms, ${tick.per_app_us} µs per app`,

@@ -31,10 +31,44 @@ export interface Row {
   cold_starts: number;
 }
 
+/**
+ * The layer under the runners on ECS: GPU instances an Auto Scaling group boots for them. An instance
+ * is paid for from launch to termination, busy or not; managed scaling terminates one only after it
+ * has been empty for the scale-in delay. A warm pool keeps stopped instances that resume faster
+ * than a fresh boot and cost no compute while stopped.
+ */
+export interface InstanceModel {
+  /** Runners one instance holds (its GPUs, one GPU a runner). */
+  runnersPerInstance: number;
+  /** Seconds from launch until the instance takes tasks. */
+  bootS: number;
+  /** Seconds an instance stays empty before managed scaling terminates it. */
+  scaleInDelayS: number;
+  /** Stopped instances kept for a fast resume; 0 or absent: none. */
+  warmPool?: { size: number; resumeS: number };
+}
+
+/** g5.xlarge-like: one GPU; 100 s to boot and join the cluster; scale-in after 15 one-minute data points. */
+export const GPU_INSTANCES: InstanceModel = { runnersPerInstance: 1, bootS: 100, scaleInDelayS: 900 };
+
+export interface InstanceRow extends Row {
+  instance_hours: number;
+  instances_launched: number;
+}
+
+interface SimInstance {
+  id: number;
+  launchedAt: number;
+  readyAt: number;
+  runners: Set<string>;
+  emptySince: number | null;
+}
+
 type Event =
   | { t: number; kind: 'arrival' }
   | { t: number; kind: 'tick' }
-  | { t: number; kind: 'ready' | 'done'; runner: string };
+  | { t: number; kind: 'ready' | 'done'; runner: string }
+  | { t: number; kind: 'scale-in'; instance: number };
 
 /** A binary min-heap on event time; ties keep insertion order. */
 class EventQueue {
@@ -85,7 +119,21 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[i]!;
 }
 
-export function simulate(trace: Trace, policy: Policy, model: Model = GPU_MODEL, seed = 7): Row {
+export function simulate(trace: Trace, policy: Policy, model?: Model, seed?: number): Row;
+export function simulate(
+  trace: Trace,
+  policy: Policy,
+  model: Model,
+  seed: number,
+  instances: InstanceModel,
+): InstanceRow;
+export function simulate(
+  trace: Trace,
+  policy: Policy,
+  model: Model = GPU_MODEL,
+  seed = 7,
+  fleet?: InstanceModel,
+): Row | InstanceRow {
   const rng = seededRng(seed);
   const events = new EventQueue();
   for (const t of trace.arrivals) events.push({ t, kind: 'arrival' });
@@ -102,10 +150,52 @@ export function simulate(trace: Trace, policy: Policy, model: Model = GPU_MODEL,
   // What control measures: cold starts (PENDING → IDLE) and request durations.
   const sums = { cold: 0, coldN: 0, service: 0, serviceN: 0 };
   const started = new Map<string, number>();
+  const instances = new Map<number, SimInstance>();
+  const hostOf = new Map<string, SimInstance>();
+  let instanceSeconds = 0;
+  let launched = 0;
+  let warm = fleet?.warmPool?.size ?? 0;
+
+  /** The instance a new runner lands on: one with a free slot, else a launch (from the warm pool first). */
+  const host = (runnerId: string): SimInstance => {
+    let inst = [...instances.values()].find((i) => i.runners.size < fleet!.runnersPerInstance);
+    if (!inst) {
+      const resume = warm > 0;
+      if (resume) warm--;
+      launched++;
+      inst = {
+        id: launched,
+        launchedAt: now,
+        readyAt: now + (resume ? fleet!.warmPool!.resumeS : fleet!.bootS),
+        runners: new Set(),
+        emptySince: null,
+      };
+      instances.set(inst.id, inst);
+    }
+    inst.runners.add(runnerId);
+    inst.emptySince = null;
+    hostOf.set(runnerId, inst);
+    return inst;
+  };
+  const terminate = (inst: SimInstance, at: number) => {
+    instanceSeconds += at - inst.launchedAt;
+    instances.delete(inst.id);
+    // Back to the warm pool (stopped) when it has room.
+    if (fleet?.warmPool && warm < fleet.warmPool.size) warm++;
+  };
 
   const end = (r: SimRunner) => {
     runnerSeconds += now - r.createdAt;
     runners.delete(r.id);
+    const inst = hostOf.get(r.id);
+    hostOf.delete(r.id);
+    if (inst) {
+      inst.runners.delete(r.id);
+      if (inst.runners.size === 0) {
+        inst.emptySince = now;
+        events.push({ t: now + fleet!.scaleInDelayS, kind: 'scale-in', instance: inst.id });
+      }
+    }
   };
   const dispatch = () => {
     while (queue.length > 0) {
@@ -149,7 +239,9 @@ export function simulate(trace: Trace, policy: Policy, model: Model = GPU_MODEL,
       };
       runners.set(r.id, r);
       coldStarts++;
-      events.push({ t: now + model.coldStartS(rng), kind: 'ready', runner: r.id });
+      // On instances, the cold start begins once the instance under the runner has booted.
+      const from = fleet ? Math.max(now, host(r.id).readyAt) : now;
+      events.push({ t: from + model.coldStartS(rng), kind: 'ready', runner: r.id });
     }
   };
 
@@ -160,6 +252,10 @@ export function simulate(trace: Trace, policy: Policy, model: Model = GPU_MODEL,
       queue.push(now);
       dispatch();
       if (policy.reactive) evaluate();
+    } else if (e.kind === 'scale-in') {
+      const inst = instances.get(e.instance);
+      if (inst && inst.emptySince !== null && now - inst.emptySince >= fleet!.scaleInDelayS)
+        terminate(inst, now);
     } else if (e.kind === 'tick') {
       evaluate();
       const busy = queue.length > 0 || inFlight > 0 || runners.size > 0;
@@ -185,9 +281,12 @@ export function simulate(trace: Trace, policy: Policy, model: Model = GPU_MODEL,
     }
   }
   for (const r of [...runners.values()]) end(r);
+  // What is left runs out its scale-in delay, as it would on AWS.
+  for (const inst of [...instances.values()])
+    terminate(inst, (inst.emptySince ?? now) + fleet!.scaleInDelayS);
   waits.sort((a, b) => a - b);
   const round = (n: number) => Math.round(n * 100) / 100;
-  return {
+  const row: Row = {
     trace: trace.name,
     policy: policy.name,
     runner_seconds: Math.round(runnerSeconds),
@@ -196,4 +295,6 @@ export function simulate(trace: Trace, policy: Policy, model: Model = GPU_MODEL,
     p99_wait_s: round(percentile(waits, 99)),
     cold_starts: coldStarts,
   };
+  if (!fleet) return row;
+  return { ...row, instance_hours: round(instanceSeconds / 3600), instances_launched: launched };
 }

@@ -45,6 +45,13 @@ export class RunnerSchedulingError extends Error {
 export const isSchedulingFailure = (err: unknown): boolean =>
   err instanceof Error && err.name === 'RunnerSchedulingError';
 
+/** A step of a runner's start that only the infrastructure sees (the image pull on ECS). */
+export interface RunnerProgress {
+  runnerId: string;
+  state: 'PULLING';
+  detail: string;
+}
+
 export interface ComputeDriver {
   start(spec: RunnerSpec): Promise<void>;
   /** Asks the runner to drain: stop taking work, finish in-flight work, exit. */
@@ -53,6 +60,18 @@ export interface ComputeDriver {
   kill(runnerId: string): Promise<void>;
   /** Called once per runner when it has ended, however it ended. */
   onExit(listener: (exit: RunnerExit) => void): void;
+  /** Called with steps of a start the runner cannot report itself (drivers that see them). */
+  onProgress?(listener: (p: RunnerProgress) => void): void;
+  /**
+   * After a restart, for drivers whose runners outlive control: finds them again, keeps those a
+   * runner record claims and ends the rest.
+   */
+  reclaim?(isClaimed: (runnerId: string) => Promise<boolean>): Promise<void>;
+  /**
+   * True when the driver bounds the wait for capacity itself (ECS: a capacity window per machine
+   * type), so startup_timeout counts from the runner's own start, not from the request for it.
+   */
+  readonly boundsProvisioning?: boolean;
   /** Drains every runner it started (with a deadline), then forgets them. */
   close(graceMs?: number): Promise<void>;
 }

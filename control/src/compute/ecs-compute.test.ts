@@ -166,6 +166,7 @@ describe('EcsCompute.start', () => {
             { name: 'GANTRY_MAX_MULTIPLEXING', value: '2' },
             { name: 'GANTRY_STARTUP_TIMEOUT', value: '600' },
             { name: 'GANTRY_DRAIN_GRACE', value: '30' },
+            { name: 'AWS_REGION', value: 'us-east-1' },
           ],
           logConfiguration: expect.objectContaining({ logDriver: 'awslogs' }),
           stopTimeout: 40,
@@ -389,21 +390,65 @@ describe('EcsCompute stop, kill and exits', () => {
     await d.close();
   });
 
-  it('a task that never got an instance is a scheduling failure, not a crash', async () => {
+  it('a task that never got an instance moves to the next machine type; after the last, a scheduling failure', async () => {
     const { d, exits } = await started();
-    ecs.on(DescribeTasksCommand).resolves({
-      tasks: [
-        {
-          taskArn: TASK_ARN,
-          lastStatus: 'STOPPED',
-          stopCode: 'TaskFailedToStart',
-          stoppedReason: 'Timeout waiting for EC2 capacity',
-          containers: [{ name: 'runner', lastStatus: 'STOPPED' }],
-        },
-      ],
+    const second = `${TASK_ARN.slice(0, -4)}beef`;
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ ...runTaskOk.tasks[0]!, taskArn: second }], failures: [] });
+    const noInstance = (taskArn: string) => ({
+      taskArn,
+      lastStatus: 'STOPPED',
+      stopCode: 'TaskFailedToStart' as const,
+      stoppedReason: 'Timeout waiting for EC2 capacity',
+      containers: [{ name: 'runner', lastStatus: 'STOPPED' }],
     });
+    ecs.on(DescribeTasksCommand).resolves({ tasks: [noInstance(TASK_ARN)] });
+    await d.poll();
+    expect(exits).toEqual([]);
+    const runs = ecs.commandCalls(RunTaskCommand);
+    expect(runs.at(-1)!.args[0].input.capacityProviderStrategy).toEqual([
+      { capacityProvider: 'gantry-g6', weight: 1, base: 0 },
+    ]);
+    ecs.on(DescribeTasksCommand).resolves({ tasks: [noInstance(second)] });
     await d.poll();
     expect(exits[0]).toMatchObject({ runnerId: 'runner-1', code: null, schedulingFailure: true });
+    expect(exits[0]!.tail.join(' ')).toContain('GPU-L4');
+    await d.close();
+  });
+
+  it('a task still PROVISIONING after the capacity window is stopped and the next machine type tried', async () => {
+    let now = 1_000_000;
+    ecs.on(RegisterTaskDefinitionCommand).resolves(registered).on(RunTaskCommand).resolves(runTaskOk);
+    const d = driver({ capacityWindowMs: 120_000, now: () => now });
+    const exits: RunnerExit[] = [];
+    d.onExit((e) => exits.push(e));
+    await d.start(spec());
+    ecs.on(DescribeTasksCommand).resolves({ tasks: [{ taskArn: TASK_ARN, lastStatus: 'PROVISIONING' }] });
+    ecs.on(StopTaskCommand).resolves({});
+    now += 119_000;
+    await d.poll();
+    expect(ecs.commandCalls(StopTaskCommand)).toHaveLength(0);
+    now += 2_000;
+    await d.poll();
+    expect(ecs.commandCalls(StopTaskCommand)[0]!.args[0].input).toMatchObject({ task: TASK_ARN });
+    expect(ecs.commandCalls(RunTaskCommand).at(-1)!.args[0].input.capacityProviderStrategy).toEqual([
+      { capacityProvider: 'gantry-g6', weight: 1, base: 0 },
+    ]);
+    expect(exits).toEqual([]);
+    await d.close();
+  });
+
+  it('reports PULLING when ECS starts the pull, then the pull time, once each', async () => {
+    const { d } = await started();
+    const progress: string[] = [];
+    d.onProgress((p) => progress.push(`${p.state}: ${p.detail}`));
+    const pulling = { taskArn: TASK_ARN, lastStatus: 'PENDING', pullStartedAt: new Date(1_000_000) };
+    ecs.on(DescribeTasksCommand).resolves({ tasks: [pulling] });
+    await d.poll();
+    await d.poll();
+    ecs.on(DescribeTasksCommand).resolves({ tasks: [{ ...pulling, pullStoppedAt: new Date(1_042_500) }] });
+    await d.poll();
+    await d.poll();
+    expect(progress).toEqual(['PULLING: pulling the image', 'PULLING: image pulled in 42.5 s']);
     await d.close();
   });
 

@@ -24,6 +24,7 @@ import {
   DescribeTasksCommand,
   type ECSClient,
   type KeyValuePair,
+  ListTasksCommand,
   RegisterTaskDefinitionCommand,
   RunTaskCommand,
   StopTaskCommand,
@@ -34,7 +35,9 @@ import type { Revision } from '../domain.ts';
 import { isAwsError } from './aws-errors.ts';
 import {
   type ComputeDriver,
+  isSchedulingFailure,
   type RunnerExit,
+  type RunnerProgress,
   RunnerSchedulingError,
   type RunnerSpec,
 } from './compute-driver.ts';
@@ -58,6 +61,12 @@ export interface EcsComputeOptions {
   drainGraceSeconds?: number;
   /** How often task ends are looked for. */
   pollMs?: number;
+  /**
+   * How long a task may wait in PROVISIONING for an instance of one machine type (an Auto Scaling
+   * group booting a GPU instance from zero takes minutes) before the next machine type is tried.
+   */
+  capacityWindowMs?: number;
+  now?: () => number;
   /** Time source for the stop() backstop; tests pass their own timers. */
   setTimer?: (fn: () => void, ms: number) => { cancel(): void };
   log?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -68,6 +77,8 @@ export const RUNNER_CONTAINER = 'runner';
 const DEFAULT_APP_PORT = 8000;
 /** DescribeTasks takes at most 100 tasks a call. */
 const DESCRIBE_BATCH = 100;
+/** RunTask's startedBy, and ListTasks' filter after a restart. */
+const STARTED_BY = 'gantry';
 
 /** RunTask `failures[].reason` values that mean "no room for this task now". */
 const CAPACITY_REASON = /^RESOURCE:|No Container Instances|capacity/i;
@@ -76,13 +87,25 @@ const CAPACITY_STOP = /capacity|RESOURCE:|insufficient/i;
 
 interface Tracked {
   taskArn: string;
+  /** Absent for a task adopted after a restart: it is stopped or watched, never moved. */
+  spec?: RunnerSpec;
+  /** Index in the revision's machine_type list of the type this task runs on. */
+  typeIndex: number;
+  runAt: number;
+  /** What of the pull was reported: its start, then its duration. */
+  pullReported?: 'started' | 'done';
   backstop?: { cancel(): void };
 }
 
+/** Ten minutes: a GPU instance boots in 80–120 s, and an Auto Scaling group may retry a launch. */
+const DEFAULT_CAPACITY_WINDOW_MS = 10 * 60_000;
+
 export class EcsCompute implements ComputeDriver {
+  readonly boundsProvisioning = true;
   private readonly tasks = new Map<string, Tracked>();
   private readonly taskDefinitions = new Map<string, string>();
   private readonly listeners: ((e: RunnerExit) => void)[] = [];
+  private readonly progressListeners: ((p: RunnerProgress) => void)[] = [];
   private pollTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -93,9 +116,18 @@ export class EcsCompute implements ComputeDriver {
     if (!rev.image) {
       throw new Error(`revision ${rev.number} has no image; the ECS driver runs container images only`);
     }
-    const noRoom: string[] = [];
-    // machine_type is a list of fallbacks: the next one is tried only when the previous has no room.
-    for (const machineType of rev.settings.machine_type) {
+    await this.startFrom(spec, 0, []);
+  }
+
+  /**
+   * Runs the runner's task on the first machine type, from `from` on, that accepts it.
+   * machine_type is a list of fallbacks: the next one is tried when the previous has no room, or
+   * (in poll) when its task waited the whole capacity window for an instance.
+   */
+  private async startFrom(spec: RunnerSpec, from: number, noRoom: string[]): Promise<void> {
+    const types = spec.revision.settings.machine_type;
+    for (let i = from; i < types.length; i++) {
+      const machineType = types[i]!;
       const provider = this.o.capacityProviders[machineType];
       const size = MACHINE_TYPES[machineType];
       if (!provider || !size) {
@@ -104,13 +136,17 @@ export class EcsCompute implements ComputeDriver {
       }
       const outcome = await this.runTask(spec, machineType, size, provider);
       if (outcome.kind === 'started') {
-        this.tasks.set(spec.runnerId, { taskArn: outcome.taskArn });
+        this.tasks.set(spec.runnerId, { taskArn: outcome.taskArn, spec, typeIndex: i, runAt: this.now() });
         this.schedulePoll();
         return;
       }
       noRoom.push(`${machineType}: ${outcome.reason}`);
     }
     throw new RunnerSchedulingError(`no capacity for the runner: ${noRoom.join('; ')}`);
+  }
+
+  private now(): number {
+    return (this.o.now ?? Date.now)();
   }
 
   private async runTask(
@@ -141,9 +177,9 @@ export class EcsCompute implements ComputeDriver {
                 { name: APP_CONTAINER, environment: pairs(spec.env) },
               ],
             },
-            startedBy: 'gantry',
+            startedBy: STARTED_BY,
             // Idempotent per runner: the client's retry after a throttle cannot start a second task.
-            clientToken: `${spec.runnerId}-${machineType}`.slice(0, 64),
+            clientToken: `${spec.runnerId}-${machineType}`.replace(/[^A-Za-z0-9-]/g, '').slice(0, 64),
             tags: [
               { key: 'gantry:runner', value: spec.runnerId },
               { key: 'gantry:environment', value: spec.environmentId },
@@ -231,6 +267,8 @@ export class EcsCompute implements ComputeDriver {
               { name: RUNNER_ENV.maxMultiplexing, value: String(rev.settings.max_multiplexing) },
               { name: RUNNER_ENV.startupTimeoutS, value: String(rev.settings.startup_timeout) },
               { name: RUNNER_ENV.drainGraceS, value: String(grace) },
+              // The SDK in the runner needs a region, and ECS agents before 2026 set none.
+              { name: 'AWS_REGION', value: this.o.region },
             ],
             logConfiguration: logs(RUNNER_CONTAINER),
             stopTimeout: Math.min(120, grace + 10),
@@ -295,6 +333,46 @@ export class EcsCompute implements ComputeDriver {
     this.listeners.push(listener);
   }
 
+  onProgress(listener: (p: RunnerProgress) => void): void {
+    this.progressListeners.push(listener);
+  }
+
+  /**
+   * After a restart: finds the tasks Gantry started (ListTasks by startedBy) and either watches them
+   * again, for the runners a record still claims, or ends them. A task still waiting for an instance
+   * or pulling never reaches control to learn it should drain, so it is stopped at once; a running
+   * one drains at its next pull (control tells it) and is stopped after the drain grace otherwise.
+   */
+  async reclaim(isClaimed: (runnerId: string) => Promise<boolean>): Promise<void> {
+    const arns: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const out = await this.o.client.send(
+        new ListTasksCommand({ cluster: this.o.cluster, startedBy: STARTED_BY, nextToken }),
+      );
+      arns.push(...(out.taskArns ?? []));
+      nextToken = out.nextToken;
+    } while (nextToken);
+    for (let i = 0; i < arns.length; i += DESCRIBE_BATCH) {
+      const out = await this.o.client.send(
+        new DescribeTasksCommand({
+          cluster: this.o.cluster,
+          tasks: arns.slice(i, i + DESCRIBE_BATCH),
+          include: ['TAGS'],
+        }),
+      );
+      for (const task of out.tasks ?? []) {
+        const runnerId = task.tags?.find((t) => t.key === 'gantry:runner')?.value;
+        if (!task.taskArn || !runnerId || task.lastStatus === 'STOPPED') continue;
+        this.tasks.set(runnerId, { taskArn: task.taskArn, typeIndex: 0, runAt: this.now() });
+        if (await isClaimed(runnerId)) continue;
+        if (task.lastStatus === 'RUNNING') await this.stop(runnerId);
+        else await this.stopTask(runnerId, 'gantry: no runner record claims this task');
+      }
+    }
+    if (this.tasks.size > 0) this.schedulePoll();
+  }
+
   /** Looks for ended tasks once and reports them; the poll timer calls this. */
   async poll(): Promise<void> {
     const byArn = new Map([...this.tasks].map(([runnerId, t]) => [t.taskArn, runnerId]));
@@ -305,9 +383,30 @@ export class EcsCompute implements ComputeDriver {
         new DescribeTasksCommand({ cluster: this.o.cluster, tasks: batch }),
       );
       for (const task of out.tasks ?? []) {
-        if (task.lastStatus !== 'STOPPED' || !task.taskArn) continue;
-        const runnerId = byArn.get(task.taskArn);
-        if (runnerId) this.ended(runnerId, exitOf(runnerId, task));
+        const runnerId = task.taskArn ? byArn.get(task.taskArn) : undefined;
+        const t = runnerId ? this.tasks.get(runnerId) : undefined;
+        if (!runnerId || !t || t.taskArn !== task.taskArn) continue;
+        if (task.lastStatus === 'STOPPED') {
+          const exit = exitOf(runnerId, task);
+          if (exit.schedulingFailure) await this.nextMachineType(runnerId, t, exit.tail.join(' '));
+          else this.ended(runnerId, exit);
+          continue;
+        }
+        if (task.lastStatus === 'PROVISIONING' && this.now() - t.runAt > this.capacityWindowMs()) {
+          // Waited the whole window for an instance: not the app's fault; try the next machine type.
+          await this.stopTask(runnerId, 'gantry: no instance within the capacity window');
+          await this.nextMachineType(
+            runnerId,
+            t,
+            `no instance within ${Math.round(this.capacityWindowMs() / 1000)} s`,
+          );
+          continue;
+        }
+        const pull = pullProgress(task, t);
+        if (pull) {
+          t.pullReported = pull.reported;
+          for (const l of this.progressListeners) l({ runnerId, state: 'PULLING', detail: pull.detail });
+        }
       }
       for (const f of out.failures ?? []) {
         const runnerId = f.arn ? byArn.get(f.arn) : undefined;
@@ -320,6 +419,31 @@ export class EcsCompute implements ComputeDriver {
           });
         }
       }
+    }
+  }
+
+  private capacityWindowMs(): number {
+    return this.o.capacityWindowMs ?? DEFAULT_CAPACITY_WINDOW_MS;
+  }
+
+  /** The task on one machine type found no instance: the next type in the list, or the end. */
+  private async nextMachineType(runnerId: string, t: Tracked, why: string): Promise<void> {
+    const types = t.spec?.revision.settings.machine_type ?? [];
+    const here = `${types[t.typeIndex] ?? 'machine type'}: ${why}`;
+    if (!t.spec || t.typeIndex + 1 >= types.length) {
+      this.ended(runnerId, { runnerId, code: null, signal: null, tail: [here], schedulingFailure: true });
+      return;
+    }
+    try {
+      await this.startFrom(t.spec, t.typeIndex + 1, [here]);
+    } catch (err) {
+      this.ended(runnerId, {
+        runnerId,
+        code: null,
+        signal: null,
+        tail: [err instanceof Error ? err.message : String(err)],
+        schedulingFailure: isSchedulingFailure(err),
+      });
     }
   }
 
@@ -376,6 +500,17 @@ function exitOf(runnerId: string, task: Task): RunnerExit {
     tail,
     ...(noCapacity ? { schedulingFailure: true } : {}),
   };
+}
+
+/** The pull's news since the last poll: that it started, then how long it took. */
+function pullProgress(task: Task, t: Tracked): { reported: 'started' | 'done'; detail: string } | undefined {
+  if (!task.pullStartedAt || t.pullReported === 'done') return undefined;
+  if (task.pullStoppedAt) {
+    const s = (task.pullStoppedAt.getTime() - task.pullStartedAt.getTime()) / 1000;
+    return { reported: 'done', detail: `image pulled in ${s.toFixed(1)} s` };
+  }
+  if (t.pullReported === 'started') return undefined;
+  return { reported: 'started', detail: 'pulling the image' };
 }
 
 const tdKey = (rev: Revision, machineType: string) => `${rev.id}:${machineType}`;

@@ -228,6 +228,46 @@ describe('autoscale', () => {
       { start: 0, drain: [] },
     ],
     [
+      'a runner whose driver still waits for an instance has no startup clock yet, however long it waits',
+      obs({
+        queued: 1,
+        oldestQueuedAt: NOW,
+        settings: { startup_timeout: 60 },
+        runners: [
+          runner('provisioning', {
+            state: 'PENDING',
+            lastActiveAt: null,
+            createdAt: NOW - 600_000,
+            startingSince: null,
+          }),
+        ],
+      }),
+      { start: 0, drain: [] },
+    ],
+    [
+      'startup_timeout counts from when the containers started, not from the request for an instance',
+      obs({
+        queued: 1,
+        oldestQueuedAt: NOW,
+        settings: { startup_timeout: 60 },
+        runners: [
+          runner('late', {
+            state: 'SETUP',
+            lastActiveAt: null,
+            createdAt: NOW - 600_000,
+            startingSince: NOW - 59_000,
+          }),
+          runner('stuck', {
+            state: 'SETUP',
+            lastActiveAt: null,
+            createdAt: NOW - 600_000,
+            startingSince: NOW - 61_000,
+          }),
+        ],
+      }),
+      { start: 0, drain: [], stop: ['stuck'] },
+    ],
+    [
       'scale to zero drains every idle runner past keep_alive',
       obs({ runners: [runner('a'), runner('b'), runner('c')] }),
       { start: 0, drain: ['a', 'b', 'c'] },

@@ -26,6 +26,11 @@ export interface RunnerObservation {
   state: RunnerState;
   inFlight: number;
   createdAt: number;
+  /**
+   * When its startup_timeout clock started (default createdAt); null: no clock yet, because the
+   * compute driver bounds the wait for capacity and the image pull itself.
+   */
+  startingSince?: number | null;
   /** When it last finished work or became ready; null while starting. */
   lastActiveAt: number | null;
   /** It has served at least one request. */
@@ -113,7 +118,10 @@ export function autoscale(o: Observation): Decision {
   const stop = o.runners
     .filter(
       (r) =>
-        STARTING.includes(r.state) && !r.drainRequested && o.now - r.createdAt > s.startup_timeout * 1000,
+        STARTING.includes(r.state) &&
+        !r.drainRequested &&
+        r.startingSince !== null &&
+        o.now - (r.startingSince ?? r.createdAt) > s.startup_timeout * 1000,
     )
     .map((r) => r.id);
   const live = o.runners.filter((r) => LIVE.includes(r.state) && !r.drainRequested && !stop.includes(r.id));

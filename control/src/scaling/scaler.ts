@@ -48,6 +48,17 @@ export class Scaler {
   private closed = false;
 
   constructor(private readonly o: ScalerOptions) {
+    // A step only the infrastructure sees (ECS's image pull): recorded while the runner is PENDING.
+    o.compute.onProgress?.((p) => {
+      void o.store.runners
+        .get(p.runnerId)
+        .then((r) =>
+          r?.state === 'PENDING' || r?.state === 'PULLING'
+            ? o.store.runners.setState(p.runnerId, p.state, { detail: p.detail })
+            : undefined,
+        )
+        .catch((err) => o.log.error({ err, runner: p.runnerId }, 'recording runner progress failed'));
+    });
     o.compute.onExit((e) => {
       const p: Promise<void> = this.onRunnerExit(e)
         .catch((err) => o.log.error({ err, runner: e.runnerId }, 'recording runner exit failed'))
@@ -161,6 +172,7 @@ export class Scaler {
         state: r.state,
         inFlight: Math.max(r.in_flight, held.get(r.id) ?? 0),
         createdAt: r.created_at,
+        startingSince: startingSince(r, this.o.compute.boundsProvisioning === true),
         lastActiveAt: r.last_active_at,
         served: r.history.some((h) => h.state === 'RUNNING'),
         drainRequested: r.drain_requested,
@@ -324,4 +336,15 @@ export class Scaler {
     const env = await this.o.store.apps.getEnvironmentById(runner.environment_id);
     return env?.active_revision_id === runner.revision_id;
   }
+}
+
+/**
+ * Where a starting runner's startup_timeout clock starts, or null when it runs no clock. Where the
+ * driver bounds the wait for capacity (ECS), waiting for an instance and pulling the image are not
+ * the app's startup: the clock starts when the runner reports SETUP, from inside its task.
+ */
+function startingSince(r: RunnerRecord, boundsProvisioning: boolean): number | null {
+  if (!boundsProvisioning) return r.created_at;
+  const setup = r.history.find((h) => h.state === 'SETUP');
+  return setup ? setup.at : null;
 }
