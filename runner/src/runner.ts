@@ -37,6 +37,8 @@ export interface RunnerTiming {
   controlBackoffMs: number;
   controlBackoffMaxMs: number;
   healthIntervalMs: number;
+  /** How long a drain waits for the pull in flight to be answered before hanging up on it. */
+  drainPullWaitMs: number;
 }
 
 export const DEFAULT_TIMING: RunnerTiming = {
@@ -51,6 +53,8 @@ export const DEFAULT_TIMING: RunnerTiming = {
   controlBackoffMs: 200,
   controlBackoffMaxMs: 5_000,
   healthIntervalMs: 50,
+  // Longer than the longest pull control holds (20 s).
+  drainPullWaitMs: 25_000,
 };
 
 export interface RunnerDeps {
@@ -179,8 +183,18 @@ export class Runner {
     this.draining = true;
     log.info('draining', { reason, in_flight: this.runningCount() });
     this.setState('DRAINING');
-    this.pullAbort.abort(new Error('draining'));
+    // A pull already sent is answered, not abandoned: control may have started a request on this
+    // runner a moment before the drain reached it, and hanging up would lose that request with
+    // the runner. Control answers a draining runner's pull at once (its DRAINING report ends the
+    // long poll); the bound is for a control that never answers.
     this.wakePuller();
+    const answered = new AbortController();
+    const pullAnswered = await Promise.race([
+      pulling.then(() => true),
+      sleep(this.timing.drainPullWaitMs, answered.signal).then(() => false),
+    ]);
+    answered.abort();
+    if (!pullAnswered) this.pullAbort.abort(new Error('draining'));
     await pulling;
 
     const allSettled = this.allSettled();

@@ -99,12 +99,12 @@ async function report(s: RunnerSpec, state: string, extra: Record<string, unknow
   expect(res.statusCode).toBe(204);
   await svc.scaler.reconcile(s.environmentId);
 }
-async function pull(s: RunnerSpec) {
+async function pull(s: RunnerSpec, waitMs = 0) {
   const res = await svc.app.inject({
     method: 'POST',
     url: `/internal/v1/runners/${s.runnerId}/pull`,
     headers: { authorization: `Bearer ${s.token}` },
-    payload: { max: 1, wait_ms: 0 },
+    payload: { max: 1, wait_ms: waitMs },
   });
   return res.json() as { jobs: unknown[]; drain: boolean };
 }
@@ -201,6 +201,28 @@ describe('rollouts', () => {
     expect((await envId()).active_revision_id).toBe(spec(1).revision.id);
     expect(compute.stopped).toContain(spec(0).runnerId);
     expect((await pull(spec(0))).drain).toBe(true);
+  });
+
+  it('drain is a promise: a pull already waiting when its runner is told to drain starts nothing', async () => {
+    // The runner takes the queued request: its pull gate said "yes" a moment ago.
+    expect((await pull(spec(0))).jobs).toHaveLength(1);
+    const waiting = pull(spec(0), 20_000);
+    // Let the long poll reach the queue before the drain, as it would in production.
+    await new Promise((resolve) => setImmediate(resolve));
+    await svc.scaler.drain(spec(0).runnerId);
+    await submit();
+    const answer = await waiting;
+    expect(answer).toEqual({ jobs: [], drain: true });
+    const queued = await store.requests.counts((await envId()).id);
+    expect(queued.queued).toBe(1);
+  });
+
+  it('a drained runner starts nothing, whatever its pull gate said a moment ago', async () => {
+    expect((await pull(spec(0))).jobs).toHaveLength(1);
+    await store.runners.requestDrain(spec(0).runnerId); // by another control process sharing the store
+    await submit();
+    expect(await pull(spec(0))).toEqual({ jobs: [], drain: true });
+    expect((await store.requests.counts((await envId()).id)).queued).toBe(1);
   });
 
   it('rolling aborts and keeps the old revision when the new one fails to start', async () => {

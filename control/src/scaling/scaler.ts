@@ -269,6 +269,7 @@ export class Scaler {
   /** Ends a runner that failed to start in time; the record says why. */
   private async killFailedStart(runnerId: string, why: string): Promise<void> {
     await this.o.store.runners.requestDrain(runnerId);
+    this.o.requests.stopServing(runnerId);
     await this.o.store.runners.setState(runnerId, 'CRASH_BACKOFF', { detail: why, in_flight: 0 });
     await this.o.compute.kill(runnerId);
   }
@@ -276,12 +277,14 @@ export class Scaler {
   /** Stops a runner the polite way: it finishes what it holds, then exits. */
   async drain(runnerId: string): Promise<void> {
     await this.o.store.runners.requestDrain(runnerId);
+    this.o.requests.stopServing(runnerId);
     await this.o.store.runners.setState(runnerId, 'DRAINING');
     await this.o.compute.stop(runnerId);
   }
 
   async kill(runnerId: string): Promise<void> {
     await this.o.store.runners.requestDrain(runnerId);
+    this.o.requests.stopServing(runnerId);
     await this.o.compute.kill(runnerId);
   }
 

@@ -119,6 +119,11 @@ export class RequestsStore {
          -- Redelivered while still IN_PROGRESS: its last attempt's runner was lost (a crash). That
          -- is retried only within fal's rules; otherwise the caller completes it instead.
          AND NOT (r.status = 'IN_PROGRESS' AND (r.no_retry OR r.attempts >= ${MAX_ATTEMPTS}))
+         -- Drain is a promise: once a runner was told to drain (or ended, or its revision was
+         -- replaced), nothing starts on it, whatever a cached pull gate said a moment ago.
+         AND NOT EXISTS (
+           SELECT 1 FROM runners rn WHERE rn.id = $2 AND (rn.drain_requested OR rn.ended_at IS NOT NULL
+             OR (e.active_revision_id IS NOT NULL AND e.active_revision_id <> rn.revision_id)))
        RETURNING r.*, (e.scaling->>'request_timeout')::float8 AS request_timeout`,
       [id, runnerId, this.clock(), environmentId ?? null],
     );
