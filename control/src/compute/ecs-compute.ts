@@ -77,6 +77,8 @@ const CAPACITY_STOP = /capacity|RESOURCE:|insufficient/i;
 interface Tracked {
   taskArn: string;
   backstop?: { cancel(): void };
+  /** The runner's own drain grace (its environment's setting when it started). */
+  drainGraceS?: number | undefined;
 }
 
 export class EcsCompute implements ComputeDriver {
@@ -104,7 +106,7 @@ export class EcsCompute implements ComputeDriver {
       }
       const outcome = await this.runTask(spec, machineType, size, provider);
       if (outcome.kind === 'started') {
-        this.tasks.set(spec.runnerId, { taskArn: outcome.taskArn });
+        this.tasks.set(spec.runnerId, { taskArn: outcome.taskArn, drainGraceS: spec.drainGraceSeconds });
         this.schedulePoll();
         return;
       }
@@ -252,6 +254,10 @@ export class EcsCompute implements ComputeDriver {
       { name: RUNNER_ENV.runnerId, value: spec.runnerId },
       { name: RUNNER_ENV.token, value: spec.token },
       ...pairs(spec.runnerEnv ?? {}),
+      // The task definition's value is the driver's default; the environment's setting wins.
+      ...(spec.drainGraceSeconds !== undefined
+        ? [{ name: RUNNER_ENV.drainGraceS, value: String(spec.drainGraceSeconds) }]
+        : []),
     ];
   }
 
@@ -259,7 +265,7 @@ export class EcsCompute implements ComputeDriver {
     const t = this.tasks.get(runnerId);
     if (!t || t.backstop) return;
     // The runner drains on its own (control told it); StopTask only if it has not ended in time.
-    const graceMs = ((this.o.drainGraceSeconds ?? 30) + 60) * 1000;
+    const graceMs = ((t.drainGraceS ?? this.o.drainGraceSeconds ?? 30) + 60) * 1000;
     const setTimer =
       this.o.setTimer ??
       ((fn: () => void, ms: number) => {

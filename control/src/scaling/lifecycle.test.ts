@@ -157,6 +157,49 @@ describe('runner lifecycle', () => {
     expect(svc.scaler.backoff(env.id)).toBeUndefined();
   });
 
+  it("the drain grace is the environment's termination_grace_period_seconds, set without a deploy", async () => {
+    await deploy();
+    const bad = await call('PATCH', `${BASE}/scaling`, { termination_grace_period_seconds: -1 });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ code: 'GANTRY_ERR_INVALID_SETTING' });
+    const ok = await call('PATCH', `${BASE}/scaling`, { termination_grace_period_seconds: 900 });
+    expect(ok.status).toBe(200);
+    await submit();
+    expect(spec(0).drainGraceSeconds).toBe(900);
+  });
+
+  it('a request cancelled while it runs records error_type client_cancelled, whatever the app answered', async () => {
+    await deploy();
+    await submit();
+    await report(spec(0), 'IDLE');
+    const [job] = (await pull(spec(0))).jobs as { request_id: string; receipt: string }[];
+    const cancel = await svc.app.inject({
+      method: 'PUT',
+      url: `/queue/t/app/requests/${job!.request_id}/cancel`,
+    });
+    expect(cancel.statusCode).toBe(202);
+    const at = new Date(now).toISOString();
+    const res = await svc.app.inject({
+      method: 'POST',
+      url: `/internal/v1/runners/${spec(0).runnerId}/results`,
+      headers: { authorization: `Bearer ${spec(0).token}` },
+      payload: {
+        receipt: job!.receipt,
+        request_id: job!.request_id,
+        outcome: 'response',
+        status_code: 500,
+        body: { detail: 'stopped early' },
+        started_at: at,
+        finished_at: at,
+      },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(await store.requests.get(job!.request_id)).toMatchObject({
+      status: 'COMPLETED',
+      error_type: 'client_cancelled',
+    });
+  });
+
   it('no capacity: the runner is a runner_scheduling_failure and starts are retried after 20 s', async () => {
     await deploy();
     compute.failNext = new RunnerSchedulingError('no GPU-A10G capacity');

@@ -10,6 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
+import { RUNTIME_SETTINGS } from '../../../contract/src/scaling-settings.ts';
 import { type ComputeDriver, isSchedulingFailure, type RunnerExit } from '../compute/compute-driver.ts';
 import type { Environment, Revision, RolloutRecord, RunnerRecord } from '../domain.ts';
 import type { RequestService } from '../request-service.ts';
@@ -251,6 +252,9 @@ export class Scaler {
         revision,
         // Read at each start, so a restart rollout picks up changed secrets.
         env: (await this.o.secretEnv?.(env.id)) ?? {},
+        drainGraceSeconds:
+          env.scaling.termination_grace_period_seconds ??
+          RUNTIME_SETTINGS.termination_grace_period_seconds.default,
       });
       return 'started';
     } catch (err) {

@@ -147,7 +147,10 @@ export class RequestsStore {
     const r = await this.db.query<RequestRecord>(
       WITH_WEBHOOK(
         `UPDATE requests SET status='COMPLETED', result_status=$2, result_body=$3::jsonb, result_content_type=$4,
-           error=$5, error_type=$6, inference_ms=$7, completed_at=$8, dead_lettered=$10
+           -- A caller cancelled it while it ran and it did not succeed: that is the caller's
+           -- doing, as for a request cancelled while queued, whatever the app answered.
+           error_type = CASE WHEN cancel_requested AND $2 >= 400 THEN 'client_cancelled' ELSE $6 END,
+           error=$5, inference_ms=$7, completed_at=$8, dead_lettered=$10
          WHERE id=$1 AND status <> 'COMPLETED' AND ($9::text IS NULL OR runner_id = $9)`,
         '$8::float8',
       ),
