@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { GantryError } from './errors.ts';
-import { mergeRuntimeSettings, parseCodeSettings, RUNTIME_SETTINGS } from './scaling-settings.ts';
+import {
+  MACHINE_TYPE_NAMES,
+  mergeRuntimeSettings,
+  parseCodeSettings,
+  RUNTIME_SETTINGS,
+} from './scaling-settings.ts';
 
 describe('scaling settings', () => {
   it('fills defaults and applies a patch', () => {
@@ -38,5 +43,21 @@ describe('scaling settings', () => {
       /max_multiplexing must be a number from 1/,
     );
     expect(() => parseCodeSettings({ machine_type: [] })).toThrow(/machine_type/);
+  });
+
+  it('refuses an unknown machine_type, listing the allowed ones', () => {
+    let err: unknown;
+    try {
+      parseCodeSettings({ machine_type: ['GPU-A10G', 'GPU-T4'] });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(GantryError);
+    expect((err as GantryError).statusCode).toBe(400);
+    expect((err as GantryError).message).toMatch(/Unknown machine_type "GPU-T4"; use one of CPU, GPU-A10G/);
+    expect((err as GantryError).extra).toMatchObject({
+      field: 'machine_type',
+      allowed: [...MACHINE_TYPE_NAMES],
+    });
   });
 });

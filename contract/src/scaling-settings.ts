@@ -58,6 +58,13 @@ export const RUNTIME_SETTINGS = {
     integer: false,
     doc: 'Seconds one attempt may run before it is abandoned.',
   },
+  termination_grace_period_seconds: {
+    min: 0,
+    max: 86_400,
+    default: 30,
+    integer: false,
+    doc: 'Seconds a draining runner (a deploy, a scale-down) lets its requests finish before it gives them back.',
+  },
 } as const satisfies Record<string, Range>;
 
 export const CODE_SETTINGS = {
@@ -81,6 +88,13 @@ export type RuntimeSettings = { [K in keyof typeof RUNTIME_SETTINGS]: number };
 export type CodeSettings = { [K in keyof typeof CODE_SETTINGS]: number } & { machine_type: string[] };
 
 export const DEFAULT_MACHINE_TYPE = ['CPU'];
+
+/**
+ * The machine types a revision may ask for (fal's names). Control's driver sizes each
+ * (control/src/compute/machine-types.ts, tied to this list by a test); any other name would
+ * crash-loop at start, so a revision naming one is refused at the door.
+ */
+export const MACHINE_TYPE_NAMES = ['CPU', 'GPU-A10G', 'GPU-L4', 'GPU-A100', 'GPU-H100'] as const;
 
 function defaults<T extends Record<string, Range>>(table: T): { [K in keyof T]: number } {
   return Object.fromEntries(Object.entries(table).map(([k, r]) => [k, r.default])) as {
@@ -146,6 +160,16 @@ export function parseCodeSettings(input: Record<string, unknown> = {}): CodeSett
           'GANTRY_ERR_INVALID_SETTING',
           'machine_type must be a machine type name or a non-empty list of them.',
           { field: 'machine_type' },
+        );
+      }
+      const unknown = (list as string[]).filter(
+        (m) => !(MACHINE_TYPE_NAMES as readonly string[]).includes(m),
+      );
+      if (unknown.length > 0) {
+        throw new GantryError(
+          'GANTRY_ERR_INVALID_SETTING',
+          `Unknown machine_type ${unknown.map((m) => JSON.stringify(m)).join(', ')}; use one of ${MACHINE_TYPE_NAMES.join(', ')}.`,
+          { field: 'machine_type', allowed: [...MACHINE_TYPE_NAMES] },
         );
       }
       out.machine_type = list as string[];

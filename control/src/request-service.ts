@@ -61,10 +61,12 @@ export class RequestService {
   /** Deliveries handed to runners and not yet settled, by receipt. */
   private readonly outstanding = new Map<string, Outstanding>();
   /**
-   * Runners being replaced after an attempt ran past request_timeout: from that moment they get
-   * no new work, even from a poll already waiting (the drain reaches the store a moment later).
+   * Runners on their way out (told to drain, or being replaced after an attempt ran past
+   * request_timeout): from that moment they get no new work, even from a poll already waiting.
    */
   private readonly retiring = new Set<string>();
+  /** Long polls waiting for work, by runner: a drain ends them at once (see stopServing). */
+  private readonly waitingPulls = new Map<string, Set<AbortController>>();
 
   constructor(
     private readonly store: Store,
@@ -136,39 +138,75 @@ export class RequestService {
     signal?: AbortSignal,
   ): Promise<PullResponse> {
     const deadline = performance.now() + waitMs;
-    for (;;) {
-      // Only runners of the active revision take work: once a rollout switches, the old revision's
-      // runners get `drain` at their next pull even before the scaler's stop reaches them.
-      const serves = await this.gate(runner.id);
-      if (serves === 'drain') return { jobs: [], drain: true };
-      if (serves === 'not yet') {
-        // A rolling rollout's candidate: healthy and waiting for the switch, taking no work before it.
-        await sleep(Math.min(HOLD_MS, Math.max(0, deadline - performance.now())), signal);
-        return { jobs: [], drain: false };
+    // Ended by the caller hanging up, or by a drain of this runner (stopServing).
+    const ended = new AbortController();
+    const onCallerGone = () => ended.abort();
+    signal?.addEventListener('abort', onCallerGone);
+    if (signal?.aborted) ended.abort();
+    const waiting = this.waitingPulls.get(runner.id) ?? new Set<AbortController>();
+    this.waitingPulls.set(runner.id, waiting);
+    waiting.add(ended);
+    try {
+      for (;;) {
+        // Only runners of the active revision take work: once a rollout switches, the old revision's
+        // runners get `drain` at their next pull even before the scaler's stop reaches them.
+        const serves = this.retiring.has(runner.id) ? 'drain' : await this.gate(runner.id);
+        if (serves === 'drain') return { jobs: [], drain: true };
+        if (serves === 'not yet') {
+          // A rolling rollout's candidate: healthy and waiting for the switch, taking no work before it.
+          await sleep(Math.min(HOLD_MS, Math.max(0, deadline - performance.now())), ended.signal);
+          return { jobs: [], drain: false };
+        }
+        const deliveries = await this.queue.receive(runner.environment_id, {
+          max,
+          visibilitySeconds: this.opts.leaseSeconds,
+          waitMs: Math.max(0, deadline - performance.now()),
+          signal: ended.signal,
+        });
+        // A runner retiring, or one that hung up this pull: it would never see these jobs.
+        if (this.retiring.has(runner.id) || ended.signal.aborted) {
+          for (const d of deliveries) await this.queue.release(d.receipt, 0);
+          return { jobs: [], drain: this.retiring.has(runner.id) };
+        }
+        const jobs: Job[] = [];
+        for (const [i, d] of deliveries.entries()) {
+          const job = await this.startJob(runner, d.receipt, d.message.request_id, false);
+          if (job === 'refused') {
+            // Told to drain between the gate and the start: the rest go back for another runner.
+            for (const rest of deliveries.slice(i)) await this.queue.release(rest.receipt, 0);
+            return { jobs, drain: true };
+          }
+          if (job) jobs.push(job);
+          // Stale: the request will never run again (completed, cancelled, expired).
+          else await this.queue.delete(d.receipt);
+        }
+        // Every delivery was stale (cancelled, expired): look again while the poll has time left.
+        if (
+          jobs.length > 0 ||
+          deliveries.length === 0 ||
+          performance.now() >= deadline ||
+          ended.signal.aborted
+        ) {
+          return { jobs, drain: false };
+        }
       }
-      const deliveries = await this.queue.receive(runner.environment_id, {
-        max,
-        visibilitySeconds: this.opts.leaseSeconds,
-        waitMs: Math.max(0, deadline - performance.now()),
-        ...(signal ? { signal } : {}),
-      });
-      // A runner retiring, or one that hung up this pull: it would never see these jobs.
-      if (this.retiring.has(runner.id) || signal?.aborted) {
-        for (const d of deliveries) await this.queue.release(d.receipt, 0);
-        return { jobs: [], drain: this.retiring.has(runner.id) };
-      }
-      const jobs: Job[] = [];
-      for (const d of deliveries) {
-        const job = await this.startJob(runner, d.receipt, d.message.request_id, false);
-        if (job) jobs.push(job);
-        // Stale: the request will never run again (completed, cancelled, expired).
-        else await this.queue.delete(d.receipt);
-      }
-      // Every delivery was stale (cancelled, expired): look again while the poll has time left.
-      if (jobs.length > 0 || deliveries.length === 0 || performance.now() >= deadline || signal?.aborted) {
-        return { jobs, drain: false };
-      }
+    } finally {
+      signal?.removeEventListener('abort', onCallerGone);
+      waiting.delete(ended);
+      if (waiting.size === 0) this.waitingPulls.delete(runner.id);
     }
+  }
+
+  /**
+   * This runner was told to drain (by this process or, seen in its state report, by another):
+   * from now on it starts nothing, and a long poll it has waiting answers `drain` at once. The
+   * store refuses starts on a drained runner too (startAttempt), for pulls served by another
+   * control process.
+   */
+  stopServing(runnerId: string): void {
+    this.retiring.add(runnerId);
+    this.gateOpen.delete(runnerId);
+    for (const pull of this.waitingPulls.get(runnerId) ?? []) pull.abort();
   }
 
   /**
@@ -185,15 +223,17 @@ export class RequestService {
     const gate = this.retiring.has(runner.id) ? 'drain' : await this.gate(runner.id);
     if (gate !== 'yes') return { message: 'release', drain: gate === 'drain' };
     const job = await this.startJob(runner, receipt, requestId, true);
+    if (job === 'refused') return { message: 'release', drain: true };
     return job ? { job, message: 'none', drain: false } : { message: 'delete', drain: false };
   }
 
+  /** The attempt started; undefined when the request is stale; `refused` when the runner may not take work. */
   private async startJob(
     runner: Pick<RunnerRecord, 'id' | 'environment_id'>,
     receipt: string,
     requestId: string,
     direct: boolean,
-  ): Promise<Job | undefined> {
+  ): Promise<Job | 'refused' | undefined> {
     const started = await this.store.requests.startAttempt(requestId, runner.id, runner.environment_id);
     if (started) {
       // A redelivery: whatever receipt held this request before is settled (a lost runner).
@@ -215,7 +255,11 @@ export class RequestService {
         lease_s: this.opts.leaseSeconds,
       };
     }
-    // Not started. Why: it completed meanwhile (cancelled, done elsewhere), belongs to another
+    // Not started. The store refuses a runner told to drain (or of a replaced revision): the
+    // message goes back to the queue for another runner.
+    this.gateOpen.delete(runner.id);
+    if ((await this.store.runners.pullGate(runner.id)) !== 'yes') return 'refused';
+    // Otherwise, why: it completed meanwhile (cancelled, done elsewhere), belongs to another
     // environment, was redelivered after its runner was lost with no retry left, or missed its start
     // deadline. Only the last two complete it here.
     const req = await this.store.requests.get(requestId);
@@ -315,7 +359,7 @@ export class RequestService {
       r.direct ? { ...a, message } : a;
 
     if (r.outcome === 'timeout' && !byControl) {
-      this.retiring.add(runner.id);
+      this.stopServing(runner.id);
       this.opts.onAttemptTimedOut?.(runner.id);
     }
     // Fast path: an answer that is never retried completes the request in one statement.

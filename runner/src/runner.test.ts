@@ -265,6 +265,40 @@ describe('runner', () => {
     expect(h.states()).toEqual(['SETUP', 'IDLE', 'DRAINING', 'TERMINATED']);
   });
 
+  it('a drain does not hang up on a pull in flight: a job control handed out just then still runs', async () => {
+    // Pull answers are held "in the network" until the test lets them through; a hang-up (abort)
+    // loses them, as it would a real answer.
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let heldAnswers = 0;
+    const slowPulls: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (!String(input).endsWith('/pull')) return res;
+      const body = await res.text();
+      if (!body.includes('req-late')) return new Response(body, res);
+      heldAnswers++;
+      await new Promise<void>((resolve, reject) => {
+        void gate.then(resolve);
+        init?.signal?.addEventListener('abort', () => reject(init.signal?.reason));
+      });
+      return new Response(body, res);
+    };
+    const h = await startRunner({ fetch: slowPulls });
+    await idle(h);
+    // Control started this request on the runner a moment before the drain reached it.
+    h.control.enqueue(job({ request_id: 'req-late', input: { name: 'late' } }));
+    await h.control.waitFor(() => heldAnswers === 1, 'the answer on its way');
+    h.runner.drain('SIGTERM');
+    await h.control.waitFor(() => h.states().includes('DRAINING'), 'state DRAINING');
+    release();
+    expect(await h.exit).toBe(EXIT.drained);
+    expect(h.control.results).toMatchObject([
+      { request_id: 'req-late', outcome: 'response', status_code: 200 },
+    ]);
+  });
+
   it('gives unfinished requests back as crash when the drain grace runs out', async () => {
     const h = await startRunner({ env: { GANTRY_DRAIN_GRACE: '0.2' } });
     h.control.enqueue(job({ request_id: 'req-stuck', path: 'slow' }));

@@ -42,6 +42,8 @@ export interface RunnerTiming {
    * drains and exits, so a cloud task is not billed for ever with nobody to send it work or stop it.
    */
   controlLostMs: number;
+  /** How long a drain waits for the pull in flight to be answered before hanging up on it. */
+  drainPullWaitMs: number;
 }
 
 export const DEFAULT_TIMING: RunnerTiming = {
@@ -58,6 +60,8 @@ export const DEFAULT_TIMING: RunnerTiming = {
   healthIntervalMs: 50,
   // Far beyond a control restart (about a minute), well below an idle GPU-hour.
   controlLostMs: 10 * 60_000,
+  // Longer than the longest pull control holds (20 s).
+  drainPullWaitMs: 25_000,
 };
 
 export interface RunnerDeps {
@@ -192,8 +196,18 @@ export class Runner {
     this.draining = true;
     log.info('draining', { reason, in_flight: this.runningCount() });
     this.setState('DRAINING');
-    this.pullAbort.abort(new Error('draining'));
+    // A pull already sent is answered, not abandoned: control may have started a request on this
+    // runner a moment before the drain reached it, and hanging up would lose that request with
+    // the runner. Control answers a draining runner's pull at once (its DRAINING report ends the
+    // long poll); the bound is for a control that never answers.
     this.wakePuller();
+    const answered = new AbortController();
+    const pullAnswered = await Promise.race([
+      pulling.then(() => true),
+      sleep(this.timing.drainPullWaitMs, answered.signal).then(() => false),
+    ]);
+    answered.abort();
+    if (!pullAnswered) this.pullAbort.abort(new Error('draining'));
     await pulling;
 
     const allSettled = this.allSettled();

@@ -19,6 +19,11 @@ export interface RunnerSpec {
    * environment so each container gets only its own.
    */
   runnerEnv?: Record<string, string>;
+  /**
+   * How long the runner lets its requests finish once told to drain (the environment's
+   * termination_grace_period_seconds when it started); the driver's own default otherwise.
+   */
+  drainGraceSeconds?: number;
 }
 
 export interface RunnerExit {

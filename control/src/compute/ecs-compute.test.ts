@@ -217,6 +217,7 @@ describe('EcsCompute.start', () => {
     await driver().start({
       ...spec(),
       runnerEnv: { GANTRY_SQS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/1/gantry-abc' },
+      drainGraceSeconds: 900,
     });
     const overrides = ecs.commandCalls(RunTaskCommand)[0]!.args[0].input.overrides?.containerOverrides ?? [];
     const envOf = (name: string) => overrides.find((c) => c.name === name)?.environment ?? [];
@@ -224,6 +225,8 @@ describe('EcsCompute.start', () => {
       name: 'GANTRY_SQS_QUEUE_URL',
       value: 'https://sqs.eu-west-1.amazonaws.com/1/gantry-abc',
     });
+    // The environment's termination_grace_period_seconds, not the task definition's default.
+    expect(envOf('runner')).toContainEqual({ name: 'GANTRY_DRAIN_GRACE', value: '900' });
     expect(envOf('app')).toEqual([{ name: 'HF_TOKEN', value: 'hf_secret' }]);
   });
 

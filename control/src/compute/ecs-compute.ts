@@ -95,6 +95,8 @@ interface Tracked {
   /** What of the pull was reported: its start, then its duration. */
   pullReported?: 'started' | 'done';
   backstop?: { cancel(): void };
+  /** The runner's own drain grace (its environment's setting when it started). */
+  drainGraceS?: number | undefined;
 }
 
 /** Ten minutes: a GPU instance boots in 80–120 s, and an Auto Scaling group may retry a launch. */
@@ -136,7 +138,13 @@ export class EcsCompute implements ComputeDriver {
       }
       const outcome = await this.runTask(spec, machineType, size, provider);
       if (outcome.kind === 'started') {
-        this.tasks.set(spec.runnerId, { taskArn: outcome.taskArn, spec, typeIndex: i, runAt: this.now() });
+        this.tasks.set(spec.runnerId, {
+          taskArn: outcome.taskArn,
+          spec,
+          typeIndex: i,
+          runAt: this.now(),
+          drainGraceS: spec.drainGraceSeconds,
+        });
         this.schedulePoll();
         return;
       }
@@ -290,6 +298,10 @@ export class EcsCompute implements ComputeDriver {
       { name: RUNNER_ENV.runnerId, value: spec.runnerId },
       { name: RUNNER_ENV.token, value: spec.token },
       ...pairs(spec.runnerEnv ?? {}),
+      // The task definition's value is the driver's default; the environment's setting wins.
+      ...(spec.drainGraceSeconds !== undefined
+        ? [{ name: RUNNER_ENV.drainGraceS, value: String(spec.drainGraceSeconds) }]
+        : []),
     ];
   }
 
@@ -297,7 +309,7 @@ export class EcsCompute implements ComputeDriver {
     const t = this.tasks.get(runnerId);
     if (!t || t.backstop) return;
     // The runner drains on its own (control told it); StopTask only if it has not ended in time.
-    const graceMs = ((this.o.drainGraceSeconds ?? 30) + 60) * 1000;
+    const graceMs = ((t.drainGraceS ?? this.o.drainGraceSeconds ?? 30) + 60) * 1000;
     const setTimer =
       this.o.setTimer ??
       ((fn: () => void, ms: number) => {

@@ -5,6 +5,10 @@
  * Which capacity provider serves a type is configuration (GANTRY_ECS_CAPACITY_PROVIDERS).
  */
 
+import type { MACHINE_TYPE_NAMES } from '../../../contract/src/scaling-settings.ts';
+
+type MachineTypeName = (typeof MACHINE_TYPE_NAMES)[number];
+
 export interface MachineSize {
   cpu: number;
   memoryMiB: number;
@@ -13,7 +17,7 @@ export interface MachineSize {
   instance: string;
 }
 
-export const MACHINE_TYPES: Record<string, MachineSize> = {
+export const MACHINE_TYPES: Record<MachineTypeName, MachineSize> & Record<string, MachineSize | undefined> = {
   CPU: { cpu: 1024, memoryMiB: 3584, gpus: 0, instance: 'm6i.large' },
   'GPU-A10G': { cpu: 3584, memoryMiB: 14_336, gpus: 1, instance: 'g5.xlarge' },
   'GPU-L4': { cpu: 3584, memoryMiB: 14_336, gpus: 1, instance: 'g6.xlarge' },

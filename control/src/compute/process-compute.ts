@@ -23,6 +23,7 @@ interface Child {
   proc: ChildProcess;
   tail: string[];
   exited: Promise<void>;
+  drainGraceS: number;
 }
 
 export class ProcessCompute implements ComputeDriver {
@@ -47,7 +48,7 @@ export class ProcessCompute implements ComputeDriver {
       [RUNNER_ENV.appCwd]: rev.cwd ?? REPO_ROOT,
       [RUNNER_ENV.maxMultiplexing]: String(rev.settings.max_multiplexing),
       [RUNNER_ENV.startupTimeoutS]: String(rev.settings.startup_timeout),
-      [RUNNER_ENV.drainGraceS]: String(this.opts.drainGraceSeconds ?? 30),
+      [RUNNER_ENV.drainGraceS]: String(spec.drainGraceSeconds ?? this.opts.drainGraceSeconds ?? 30),
     };
     const proc = spawn(process.execPath, ['--import', 'tsx', RUNNER_MAIN], {
       cwd: REPO_ROOT,
@@ -56,7 +57,12 @@ export class ProcessCompute implements ComputeDriver {
       // Its own process group, so kill() takes the app down with the runner.
       detached: true,
     });
-    const child: Child = { proc, tail: [], exited: Promise.resolve() };
+    const child: Child = {
+      proc,
+      tail: [],
+      exited: Promise.resolve(),
+      drainGraceS: spec.drainGraceSeconds ?? this.opts.drainGraceSeconds ?? 30,
+    };
     const onLine = (line: string) => {
       child.tail.push(line);
       if (child.tail.length > TAIL_LINES) child.tail.shift();
@@ -101,8 +107,9 @@ export class ProcessCompute implements ComputeDriver {
   }
 
   /** Drains every runner; those still running after the drain grace (and a margin) are killed. */
-  async close(graceMs = ((this.opts.drainGraceSeconds ?? 30) + 5) * 1000): Promise<void> {
+  async close(graceMs?: number): Promise<void> {
     const all = [...this.children.values()];
+    graceMs ??= (Math.max(this.opts.drainGraceSeconds ?? 30, ...all.map((c) => c.drainGraceS)) + 5) * 1000;
     for (const c of all) c.proc.kill('SIGTERM');
     const timer = setTimeout(() => {
       for (const c of all) void killTree(c.proc);

@@ -69,6 +69,12 @@ export function registerRunnerRoutes(
       // Its app was deleted meanwhile: nothing to record; its next pull tells it to drain.
       if (!runner) return reply.code(204).send();
       let state = body.state;
+      // A runner draining on its own (SIGTERM from the platform) takes no more work either, and its
+      // waiting pull is answered at once so it can go.
+      if (state === 'DRAINING') {
+        if (!runner.drain_requested) await d.store.runners.requestDrain(runner.id);
+        d.requests.stopServing(runner.id);
+      }
       // Once control asked a runner to drain, it stays DRAINING until it ends.
       if (runner.drain_requested && (state === 'IDLE' || state === 'RUNNING')) state = 'DRAINING';
       // A runner that ends before it was ever ready failed to start: that is a crash, and backs off.

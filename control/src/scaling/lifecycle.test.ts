@@ -99,12 +99,12 @@ async function report(s: RunnerSpec, state: string, extra: Record<string, unknow
   expect(res.statusCode).toBe(204);
   await svc.scaler.reconcile(s.environmentId);
 }
-async function pull(s: RunnerSpec) {
+async function pull(s: RunnerSpec, waitMs = 0) {
   const res = await svc.app.inject({
     method: 'POST',
     url: `/internal/v1/runners/${s.runnerId}/pull`,
     headers: { authorization: `Bearer ${s.token}` },
-    payload: { max: 1, wait_ms: 0 },
+    payload: { max: 1, wait_ms: waitMs },
   });
   return res.json() as { jobs: unknown[]; drain: boolean };
 }
@@ -157,6 +157,49 @@ describe('runner lifecycle', () => {
     expect(svc.scaler.backoff(env.id)).toBeUndefined();
   });
 
+  it("the drain grace is the environment's termination_grace_period_seconds, set without a deploy", async () => {
+    await deploy();
+    const bad = await call('PATCH', `${BASE}/scaling`, { termination_grace_period_seconds: -1 });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ code: 'GANTRY_ERR_INVALID_SETTING' });
+    const ok = await call('PATCH', `${BASE}/scaling`, { termination_grace_period_seconds: 900 });
+    expect(ok.status).toBe(200);
+    await submit();
+    expect(spec(0).drainGraceSeconds).toBe(900);
+  });
+
+  it('a request cancelled while it runs records error_type client_cancelled, whatever the app answered', async () => {
+    await deploy();
+    await submit();
+    await report(spec(0), 'IDLE');
+    const [job] = (await pull(spec(0))).jobs as { request_id: string; receipt: string }[];
+    const cancel = await svc.app.inject({
+      method: 'PUT',
+      url: `/queue/t/app/requests/${job!.request_id}/cancel`,
+    });
+    expect(cancel.statusCode).toBe(202);
+    const at = new Date(now).toISOString();
+    const res = await svc.app.inject({
+      method: 'POST',
+      url: `/internal/v1/runners/${spec(0).runnerId}/results`,
+      headers: { authorization: `Bearer ${spec(0).token}` },
+      payload: {
+        receipt: job!.receipt,
+        request_id: job!.request_id,
+        outcome: 'response',
+        status_code: 500,
+        body: { detail: 'stopped early' },
+        started_at: at,
+        finished_at: at,
+      },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(await store.requests.get(job!.request_id)).toMatchObject({
+      status: 'COMPLETED',
+      error_type: 'client_cancelled',
+    });
+  });
+
   it('no capacity: the runner is a runner_scheduling_failure and starts are retried after 20 s', async () => {
     await deploy();
     compute.failNext = new RunnerSchedulingError('no GPU-A10G capacity');
@@ -201,6 +244,28 @@ describe('rollouts', () => {
     expect((await envId()).active_revision_id).toBe(spec(1).revision.id);
     expect(compute.stopped).toContain(spec(0).runnerId);
     expect((await pull(spec(0))).drain).toBe(true);
+  });
+
+  it('drain is a promise: a pull already waiting when its runner is told to drain starts nothing', async () => {
+    // The runner takes the queued request: its pull gate said "yes" a moment ago.
+    expect((await pull(spec(0))).jobs).toHaveLength(1);
+    const waiting = pull(spec(0), 20_000);
+    // Let the long poll reach the queue before the drain, as it would in production.
+    await new Promise((resolve) => setImmediate(resolve));
+    await svc.scaler.drain(spec(0).runnerId);
+    await submit();
+    const answer = await waiting;
+    expect(answer).toEqual({ jobs: [], drain: true });
+    const queued = await store.requests.counts((await envId()).id);
+    expect(queued.queued).toBe(1);
+  });
+
+  it('a drained runner starts nothing, whatever its pull gate said a moment ago', async () => {
+    expect((await pull(spec(0))).jobs).toHaveLength(1);
+    await store.runners.requestDrain(spec(0).runnerId); // by another control process sharing the store
+    await submit();
+    expect(await pull(spec(0))).toEqual({ jobs: [], drain: true });
+    expect((await store.requests.counts((await envId()).id)).queued).toBe(1);
   });
 
   it('rolling aborts and keeps the old revision when the new one fails to start', async () => {

@@ -10,6 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
+import { RUNTIME_SETTINGS } from '../../../contract/src/scaling-settings.ts';
 import { type ComputeDriver, isSchedulingFailure, type RunnerExit } from '../compute/compute-driver.ts';
 import type { Environment, Revision, RolloutRecord, RunnerRecord } from '../domain.ts';
 import type { RequestService } from '../request-service.ts';
@@ -263,6 +264,9 @@ export class Scaler {
         revision,
         // Read at each start, so a restart rollout picks up changed secrets.
         env: (await this.o.secretEnv?.(env.id)) ?? {},
+        drainGraceSeconds:
+          env.scaling.termination_grace_period_seconds ??
+          RUNTIME_SETTINGS.termination_grace_period_seconds.default,
       });
       return 'started';
     } catch (err) {
@@ -281,6 +285,7 @@ export class Scaler {
   /** Ends a runner that failed to start in time; the record says why. */
   private async killFailedStart(runnerId: string, why: string): Promise<void> {
     await this.o.store.runners.requestDrain(runnerId);
+    this.o.requests.stopServing(runnerId);
     await this.o.store.runners.setState(runnerId, 'CRASH_BACKOFF', { detail: why, in_flight: 0 });
     await this.o.compute.kill(runnerId);
   }
@@ -288,12 +293,14 @@ export class Scaler {
   /** Stops a runner the polite way: it finishes what it holds, then exits. */
   async drain(runnerId: string): Promise<void> {
     await this.o.store.runners.requestDrain(runnerId);
+    this.o.requests.stopServing(runnerId);
     await this.o.store.runners.setState(runnerId, 'DRAINING');
     await this.o.compute.stop(runnerId);
   }
 
   async kill(runnerId: string): Promise<void> {
     await this.o.store.runners.requestDrain(runnerId);
+    this.o.requests.stopServing(runnerId);
     await this.o.compute.kill(runnerId);
   }
 

@@ -119,6 +119,11 @@ export class RequestsStore {
          -- Redelivered while still IN_PROGRESS: its last attempt's runner was lost (a crash). That
          -- is retried only within fal's rules; otherwise the caller completes it instead.
          AND NOT (r.status = 'IN_PROGRESS' AND (r.no_retry OR r.attempts >= ${MAX_ATTEMPTS}))
+         -- Drain is a promise: once a runner was told to drain (or ended, or its revision was
+         -- replaced), nothing starts on it, whatever a cached pull gate said a moment ago.
+         AND NOT EXISTS (
+           SELECT 1 FROM runners rn WHERE rn.id = $2 AND (rn.drain_requested OR rn.ended_at IS NOT NULL
+             OR (e.active_revision_id IS NOT NULL AND e.active_revision_id <> rn.revision_id)))
        RETURNING r.*, (e.scaling->>'request_timeout')::float8 AS request_timeout`,
       [id, runnerId, this.clock(), environmentId ?? null],
     );
@@ -142,7 +147,10 @@ export class RequestsStore {
     const r = await this.db.query<RequestRecord>(
       WITH_WEBHOOK(
         `UPDATE requests SET status='COMPLETED', result_status=$2, result_body=$3::jsonb, result_content_type=$4,
-           error=$5, error_type=$6, inference_ms=$7, completed_at=$8, dead_lettered=$10
+           -- A caller cancelled it while it ran and it did not succeed: that is the caller's
+           -- doing, as for a request cancelled while queued, whatever the app answered.
+           error_type = CASE WHEN cancel_requested AND $2 >= 400 THEN 'client_cancelled' ELSE $6 END,
+           error=$5, inference_ms=$7, completed_at=$8, dead_lettered=$10
          WHERE id=$1 AND status <> 'COMPLETED' AND ($9::text IS NULL OR runner_id = $9)`,
         '$8::float8',
       ),

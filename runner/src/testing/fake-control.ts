@@ -108,6 +108,8 @@ export async function startFakeControl(token = 'test-token'): Promise<FakeContro
     switch (route) {
       case 'state':
         control.states.push(body as StateReport);
+        // As control does: a draining runner's long poll is answered at once.
+        if ((body as StateReport).state === 'DRAINING') wakeAll();
         return send(res, 204);
       case 'pull': {
         const pull = body as PullRequestBody;
