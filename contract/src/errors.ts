@@ -32,6 +32,10 @@ export const ERRORS = {
   GANTRY_ERR_REVISION_NOT_FOUND: { status: 404, message: 'No such revision.' },
   GANTRY_ERR_REQUEST_NOT_FOUND: { status: 404, message: 'No such request for this app.' },
   GANTRY_ERR_RUNNER_NOT_FOUND: { status: 404, message: 'No such runner.' },
+  GANTRY_ERR_RUNNER_ENDED: {
+    status: 410,
+    message: 'This runner has ended; its token no longer takes work. The runner should exit.',
+  },
   GANTRY_ERR_SECRET_NOT_FOUND: { status: 404, message: 'No such secret in this environment.' },
   GANTRY_ERR_KEY_NOT_FOUND: { status: 404, message: 'No such key.' },
   GANTRY_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'No such route.' },
