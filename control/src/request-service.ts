@@ -107,7 +107,7 @@ export class RequestService {
         );
       }
     }
-    const req = await this.store.requests.create({
+    const row = {
       environment_id: env.id,
       path: o.path,
       input: o.input,
@@ -116,7 +116,22 @@ export class RequestService {
       start_deadline: o.startTimeoutSeconds === null ? null : this.now() + o.startTimeoutSeconds * 1000,
       key_id: o.keyId ?? null,
       webhook_url: o.webhookUrl ?? null,
-    });
+    };
+    const sendInTransaction = this.queue.sendInTransaction?.bind(this.queue);
+    if (sendInTransaction) {
+      // The embedded queue: the request and its message are one commit, so a crash at any instant
+      // leaves both or neither.
+      let committed = () => {};
+      const req = await this.store.transaction(async (tx) => {
+        const created = await tx.requests.create(row);
+        committed = await sendInTransaction(tx.db, env.id, { request_id: created.id }, o.priority);
+        return created;
+      });
+      committed();
+      this.opts.onSubmitted?.(env.id);
+      return req;
+    }
+    const req = await this.store.requests.create(row);
     try {
       await this.queue.send(env.id, { request_id: req.id }, o.priority);
     } catch (err) {

@@ -54,13 +54,25 @@ export class StoreQueue implements QueueDriver {
   }
 
   async send(envId: string, message: QueueMessage, priority: Priority): Promise<void> {
+    (await this.sendInTransaction(this.db, envId, message, priority))();
+  }
+
+  async sendInTransaction(
+    tx: SqlClient,
+    envId: string,
+    message: QueueMessage,
+    priority: Priority,
+  ): Promise<() => void> {
     const now = this.clock();
-    await this.db.query(
+    await tx.query(
       'INSERT INTO queue_messages (queue, priority, body, visible_at, created_at) VALUES ($1,$2,$3::jsonb,$4,$4)',
       [envId, RANK[priority], JSON.stringify(message), now],
     );
-    this.emptySince.delete(envId);
-    this.wake.emit(envId);
+    // Long polls are woken only after the commit: before it, they could not see the row.
+    return () => {
+      this.emptySince.delete(envId);
+      this.wake.emit(envId);
+    };
   }
 
   async receive(envId: string, opts: ReceiveOptions): Promise<Delivery[]> {
