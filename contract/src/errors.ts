@@ -5,6 +5,10 @@
  */
 export const ERRORS = {
   GANTRY_ERR_BAD_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  GANTRY_ERR_JSON_TOO_DEEP: {
+    status: 400,
+    message: 'The request body nests arrays and objects too deeply (at most 256 levels).',
+  },
   GANTRY_ERR_VALIDATION: { status: 400, message: 'The request is not valid.' },
   GANTRY_ERR_INVALID_SETTING: { status: 400, message: 'A setting is outside its allowed range.' },
   GANTRY_ERR_UNAUTHORIZED: {

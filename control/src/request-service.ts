@@ -324,6 +324,7 @@ export class RequestService {
       await this.appendLogs(
         r.logs.map((l) => ({ ...l, request_id: r.request_id })),
         runner.environment_id,
+        byControl ? undefined : runner.id,
       );
     }
     const handed = this.outstanding.get(r.receipt);
@@ -455,8 +456,9 @@ export class RequestService {
   async appendLogs(
     logs: { request_id: string; message: string; level: string; source: string; timestamp: string }[],
     environmentId?: string,
+    heldBy?: string,
   ): Promise<void> {
-    await this.store.logs.append(logs, environmentId);
+    await this.store.logs.append(logs, environmentId, heldBy);
     // null: "something changed, but no record comes with it" (waiters for completion ignore it).
     for (const id of new Set(logs.map((l) => l.request_id))) this.events.emit(id, null);
   }

@@ -20,10 +20,18 @@ const LogLine = Type.Object({
   source: Type.String(),
   message: Type.String(),
 });
-const RequestLogsQuery = Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0, default: 0 })) });
+/** The largest `seq` a log line can have (a bigint column); larger is refused, not a 500. */
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+const RequestLogsQuery = Type.Object({
+  after: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEQ, default: 0 })),
+});
 const EnvLogsQuery = Type.Object({
   after: Type.Optional(
-    Type.Integer({ minimum: 0, description: 'Lines after this `seq`; absent: the last `limit` lines' }),
+    Type.Integer({
+      minimum: 0,
+      maximum: MAX_SEQ,
+      description: 'Lines after this `seq`; absent: the last `limit` lines',
+    }),
   ),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
   wait_ms: Type.Optional(
