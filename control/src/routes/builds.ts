@@ -4,52 +4,18 @@
  * whose `repository` claim must be the build's repository, or a deploy token (a key valid for the
  * management API) for any repository. Reading builds takes a management key.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type Static, Type } from 'typebox';
+import type { FastifyRequest } from 'fastify';
+import type { Static } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
+import { BuildList, BuildsQuery, BuildView, RegisterBuild } from '../../../contract/src/management-api.ts';
 import { hashKey, requireAdmin } from '../auth.ts';
 import type { Build } from '../domain.ts';
 import { OidcTokenError, OidcVerifier } from '../oidc-verifier.ts';
 import type { Store } from '../store/store.ts';
-
-const REPOSITORY = '^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$';
-const COMMIT = '^[0-9a-f]{7,64}$';
-const DIGEST = '^sha256:[0-9a-f]{64}$';
+import type { V1Scope } from './v1.ts';
 
 /** Key scopes that may register builds for any repository (issue 7 adds narrower deploy keys). */
 const DEPLOY_SCOPES = new Set(['ADMIN']);
-
-const BuildView = Type.Object({
-  id: Type.String(),
-  repository: Type.String(),
-  commit_sha: Type.String(),
-  ref: Type.Union([Type.String(), Type.Null()]),
-  image: Type.String({ description: 'the image by digest: `<repository>@sha256:…`' }),
-  digest: Type.String(),
-  content_hash: Type.Union([Type.String(), Type.Null()]),
-  registered_by: Type.String({ description: '`oidc:<subject>` or `key:<key id>`' }),
-  created_at: Type.String(),
-});
-
-const RegisterBuild = Type.Object(
-  {
-    repository: Type.String({ pattern: REPOSITORY, description: 'GitHub repository, `owner/name`' }),
-    commit_sha: Type.String({ pattern: COMMIT, description: 'the commit the image was built from' }),
-    ref: Type.Optional(Type.String({ maxLength: 1024, description: 'e.g. `refs/heads/main`' })),
-    image: Type.String({ minLength: 1, maxLength: 1024, description: 'the image by digest' }),
-    digest: Type.String({ pattern: DIGEST }),
-    content_hash: Type.Optional(
-      Type.String({ pattern: '^[0-9a-f]{64}$', description: 'sha256 of the build inputs' }),
-    ),
-  },
-  { additionalProperties: false },
-);
-
-const BuildsQuery = Type.Object({
-  repository: Type.String({ pattern: REPOSITORY }),
-  commit: Type.Optional(Type.String({ pattern: COMMIT })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-});
 
 const view = (b: Build): Static<typeof BuildView> => ({
   id: b.id,
@@ -123,11 +89,11 @@ async function authorizeRegistration(
   return `key:${key.id}`;
 }
 
-export function registerBuildRoutes(app: FastifyInstance, d: BuildRoutesDeps): void {
+export function registerBuildRoutes(app: V1Scope, d: BuildRoutesDeps): void {
   const TAGS = ['builds v1'];
 
   app.post(
-    '/v1/builds',
+    '/builds',
     {
       schema: {
         tags: TAGS,
@@ -137,7 +103,7 @@ export function registerBuildRoutes(app: FastifyInstance, d: BuildRoutesDeps): v
       },
     },
     async (req, reply) => {
-      const body = req.body as Static<typeof RegisterBuild>;
+      const body = req.body;
       // The image must be the very bytes the digest names, or a registration could point a digest
       // at a mutable tag (or another image) that the App would then deploy.
       if (!body.image.endsWith(`@${body.digest}`)) {
@@ -164,18 +130,18 @@ export function registerBuildRoutes(app: FastifyInstance, d: BuildRoutesDeps): v
   );
 
   app.get(
-    '/v1/builds',
+    '/builds',
     {
       schema: {
         tags: TAGS,
         summary: 'Builds of a repository (of one commit with `commit`), newest first',
         querystring: BuildsQuery,
-        response: { 200: Type.Object({ builds: Type.Array(BuildView) }) },
+        response: { 200: BuildList },
       },
     },
     async (req) => {
       await requireAdmin(d.store, req);
-      const q = req.query as Static<typeof BuildsQuery>;
+      const q = req.query;
       return { builds: (await d.store.builds.list(q.repository, q.commit, q.limit ?? 100)).map(view) };
     },
   );

@@ -3,62 +3,41 @@
  * poll (`wait_ms`) so `gantry logs --follow` sees new lines as they arrive without holding a
  * stream open through proxies.
  */
-import type { FastifyInstance } from 'fastify';
-import { type Static, Type } from 'typebox';
+
 import { GantryError } from '../../../contract/src/errors.ts';
+import {
+  EnvLogs,
+  EnvLogsQuery,
+  EnvParams,
+  RequestLogs,
+  RequestLogsQuery,
+  RequestParams,
+} from '../../../contract/src/management-api.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { EnvParams } from './management.ts';
+import type { V1Scope } from './v1.ts';
 
 const TAGS = ['management v1'];
 const POLL_MS = 250;
-const LogLine = Type.Object({
-  seq: Type.Number(),
-  request_id: Type.String(),
-  timestamp: Type.String(),
-  level: Type.String(),
-  source: Type.String(),
-  message: Type.String(),
-});
-/** The largest `seq` a log line can have (a bigint column); larger is refused, not a 500. */
-const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-const RequestLogsQuery = Type.Object({
-  after: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEQ, default: 0 })),
-});
-const EnvLogsQuery = Type.Object({
-  after: Type.Optional(
-    Type.Integer({
-      minimum: 0,
-      maximum: MAX_SEQ,
-      description: 'Lines after this `seq`; absent: the last `limit` lines',
-    }),
-  ),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
-  wait_ms: Type.Optional(
-    Type.Integer({ minimum: 0, maximum: 20_000, default: 0, description: 'Long poll when nothing is new' }),
-  ),
-});
 
-export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): void {
+export function registerLogRoutes(app: V1Scope, d: { store: Store }): void {
   const { store } = d;
   const { loadEnv } = appLoaders(store);
 
   app.get(
-    '/v1/apps/:owner/:name/environments/:env/requests/:request_id/logs',
+    '/apps/:owner/:name/environments/:env/requests/:request_id/logs',
     {
       schema: {
         tags: TAGS,
         summary: "A request's log lines, oldest first",
-        params: Type.Object({ ...EnvParams.properties, request_id: Type.String() }),
+        params: RequestParams,
         querystring: RequestLogsQuery,
-        response: {
-          200: Type.Object({ request_id: Type.String(), status: Type.String(), logs: Type.Array(LogLine) }),
-        },
+        response: { 200: RequestLogs },
       },
     },
     async (req) => {
       const { app: a, env } = await loadEnv(req);
-      const { request_id } = req.params as { request_id: string };
+      const { request_id } = req.params;
       const rec = await store.requests.get(request_id);
       if (!rec || rec.environment_id !== env.id) {
         const recent = (await store.requests.list(env.id, 5)).map((r) => r.id);
@@ -67,7 +46,7 @@ export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): vo
           `No request ${request_id} in ${a.owner}/${a.name} ${env.name} (latest: ${recent.join(', ') || 'none'}).`,
         );
       }
-      const { after = 0 } = req.query as Static<typeof RequestLogsQuery>;
+      const { after = 0 } = req.query;
       const logs = await store.logs.forRequest(rec.id, after);
       return {
         request_id: rec.id,
@@ -78,19 +57,19 @@ export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): vo
   );
 
   app.get(
-    '/v1/apps/:owner/:name/environments/:env/logs',
+    '/apps/:owner/:name/environments/:env/logs',
     {
       schema: {
         tags: TAGS,
         summary: 'Log lines of every request of the environment; long-polls with `after` and `wait_ms`',
         params: EnvParams,
         querystring: EnvLogsQuery,
-        response: { 200: Type.Object({ logs: Type.Array(LogLine), next: Type.Number() }) },
+        response: { 200: EnvLogs },
       },
     },
     async (req, reply) => {
       const { env } = await loadEnv(req);
-      const { after, limit = 200, wait_ms = 0 } = req.query as Static<typeof EnvLogsQuery>;
+      const { after, limit = 200, wait_ms = 0 } = req.query;
       if (after === undefined) {
         const logs = await store.logs.forEnvironment(env.id, 0, limit);
         return { logs, next: Math.max(await store.logs.lastSeq(), ...logs.map((l) => l.seq)) };

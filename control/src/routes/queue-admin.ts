@@ -3,37 +3,31 @@
  * still waiting. A flushed request completes as cancelled, exactly as a caller's own cancel does,
  * so its callers see it end; requests already running are left to finish.
  */
-import type { FastifyInstance } from 'fastify';
-import { Type } from 'typebox';
+
+import { EnvParams, FlushView, QueueView } from '../../../contract/src/management-api.ts';
 import type { RequestService } from '../request-service.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { EnvParams, iso } from './management.ts';
+import type { V1Scope } from './v1.ts';
+import { iso } from './views.ts';
 
 const TAGS = ['management v1'];
 
 export function registerQueueAdminRoutes(
-  app: FastifyInstance,
+  app: V1Scope,
   d: { store: Store; requests: RequestService; scaler: Scaler },
 ): void {
   const { loadEnv } = appLoaders(d.store);
 
   app.get(
-    '/v1/apps/:owner/:name/environments/:env/queue',
+    '/apps/:owner/:name/environments/:env/queue',
     {
       schema: {
         tags: TAGS,
         summary: 'Queue size: requests waiting and running',
         params: EnvParams,
-        response: {
-          200: Type.Object({
-            environment: Type.String(),
-            queued: Type.Integer(),
-            in_progress: Type.Integer(),
-            oldest_queued_at: Type.Union([Type.String(), Type.Null()]),
-          }),
-        },
+        response: { 200: QueueView },
       },
     },
     async (req) => {
@@ -49,13 +43,13 @@ export function registerQueueAdminRoutes(
   );
 
   app.delete(
-    '/v1/apps/:owner/:name/environments/:env/queue',
+    '/apps/:owner/:name/environments/:env/queue',
     {
       schema: {
         tags: TAGS,
         summary: 'Flush: cancel every queued request (running ones finish)',
         params: EnvParams,
-        response: { 200: Type.Object({ environment: Type.String(), cancelled: Type.Integer() }) },
+        response: { 200: FlushView },
       },
     },
     async (req) => {

@@ -2,59 +2,22 @@
  * Rollouts API: start one (deploy a revision, roll back, restart) and list them, per environment.
  * Under /v1, so the management API's admin-key hook guards it.
  */
-import type { FastifyInstance } from 'fastify';
-import { type Static, Type } from 'typebox';
+
+import type { Static } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
+import {
+  EnvParams,
+  RolloutList,
+  RolloutsQuery,
+  RolloutView,
+  StartRollout,
+} from '../../../contract/src/management-api.ts';
 import type { Environment, RolloutRecord } from '../domain.ts';
 import type { Rollouts } from '../scaling/rollouts.ts';
 import type { Store } from '../store/store.ts';
+import type { V1Scope } from './v1.ts';
 
-const NAME = '^(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
-const EnvParams = Type.Object({
-  owner: Type.String({ pattern: NAME }),
-  name: Type.String({ pattern: NAME }),
-  env: Type.String({ pattern: NAME }),
-});
-type EnvParams = Static<typeof EnvParams>;
-
-export const Strategy = Type.Union([Type.Literal('rolling'), Type.Literal('recreate')], {
-  description:
-    '`rolling`: start one runner of the new revision, switch when it is healthy, then drain the old ones (abort and keep the old revision if it fails). `recreate`: switch at once. Default: `rolling` when runners are live, else `recreate`.',
-});
-
-const StartRollout = Type.Object(
-  {
-    revision: Type.Optional(
-      Type.Integer({ minimum: 1, description: 'revision number; default: the active one (a restart)' }),
-    ),
-    strategy: Type.Optional(Strategy),
-    restart: Type.Optional(
-      Type.Boolean({
-        description: 'replace the runners of the active revision (e.g. after a secret change)',
-      }),
-    ),
-    reason: Type.Optional(Type.String({ maxLength: 1000 })),
-    by: Type.Optional(Type.String({ maxLength: 200, description: 'who asked: a user, `github:<login>`, …' })),
-  },
-  { additionalProperties: false },
-);
-
-export const RolloutView = Type.Object({
-  id: Type.String(),
-  environment: Type.String(),
-  from_revision: Type.Union([Type.Integer(), Type.Null()]),
-  to_revision: Type.Integer(),
-  strategy: Type.String(),
-  restart: Type.Boolean(),
-  state: Type.String({ description: '`in_progress`, `completed`, `aborted` or `superseded`' }),
-  reason: Type.Union([Type.String(), Type.Null()]),
-  created_by: Type.Union([Type.String(), Type.Null()]),
-  candidate_runner_id: Type.Union([Type.String(), Type.Null()]),
-  detail: Type.Union([Type.String(), Type.Null()]),
-  created_at: Type.String(),
-  switched_at: Type.Union([Type.String(), Type.Null()]),
-  ended_at: Type.Union([Type.String(), Type.Null()]),
-});
+type EnvPath = Static<typeof EnvParams>;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -82,12 +45,12 @@ export async function rolloutView(
   };
 }
 
-export function registerRolloutRoutes(app: FastifyInstance, d: { store: Store; rollouts: Rollouts }): void {
+export function registerRolloutRoutes(app: V1Scope, d: { store: Store; rollouts: Rollouts }): void {
   const { store } = d;
   const TAGS = ['management v1'];
-  const PATH = '/v1/apps/:owner/:name/environments/:env/rollouts';
+  const PATH = '/apps/:owner/:name/environments/:env/rollouts';
 
-  async function loadEnv(p: EnvParams): Promise<Environment> {
+  async function loadEnv(p: EnvPath): Promise<Environment> {
     const a = await store.apps.get(p.owner, p.name);
     if (!a) throw new GantryError('GANTRY_ERR_APP_NOT_FOUND', `No app ${p.owner}/${p.name}.`);
     const env = await store.apps.getEnvironment(a.id, p.env);
@@ -113,8 +76,8 @@ export function registerRolloutRoutes(app: FastifyInstance, d: { store: Store; r
       },
     },
     async (req, reply) => {
-      const env = await loadEnv(req.params as EnvParams);
-      const body = req.body as Static<typeof StartRollout>;
+      const env = await loadEnv(req.params);
+      const body = req.body;
       const revision =
         body.revision === undefined
           ? env.active_revision_id
@@ -141,9 +104,6 @@ export function registerRolloutRoutes(app: FastifyInstance, d: { store: Store; r
     },
   );
 
-  const ListQuery = Type.Object({
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
-  });
   app.get(
     PATH,
     {
@@ -151,13 +111,13 @@ export function registerRolloutRoutes(app: FastifyInstance, d: { store: Store; r
         tags: TAGS,
         summary: 'Rollouts of the environment, newest first',
         params: EnvParams,
-        querystring: ListQuery,
-        response: { 200: Type.Object({ rollouts: Type.Array(RolloutView) }) },
+        querystring: RolloutsQuery,
+        response: { 200: RolloutList },
       },
     },
     async (req) => {
-      const env = await loadEnv(req.params as EnvParams);
-      const { limit = 50 } = req.query as Static<typeof ListQuery>;
+      const env = await loadEnv(req.params);
+      const { limit = 50 } = req.query;
       const list = await store.rollouts.list(env.id, limit);
       return { rollouts: await Promise.all(list.map((r) => rolloutView(store, env, r))) };
     },

@@ -3,35 +3,24 @@
  * values), unset. Runners read them when they start, so a change reaches running code through a
  * restart rollout; the answers say so.
  */
-import type { FastifyInstance } from 'fastify';
-import { type Static, Type } from 'typebox';
+
+import type { Static } from 'typebox';
+import {
+  SecretChange as ChangeView,
+  EnvParams,
+  SecretList,
+  SecretParams,
+  SetSecrets,
+} from '../../../contract/src/management-api.ts';
 import type { App, Environment } from '../domain.ts';
 import type { EnvironmentSecrets } from '../secrets/environment-secrets.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { EnvParams, iso } from './management.ts';
+import type { V1Scope } from './v1.ts';
+import { iso } from './views.ts';
 
 const TAGS = ['management v1'];
-const SetSecrets = Type.Object(
-  {
-    secrets: Type.Record(Type.String(), Type.String(), {
-      description: 'NAME: value; names are environment variable names',
-    }),
-  },
-  { additionalProperties: false },
-);
-const ChangeView = Type.Object({
-  environment: Type.String(),
-  names: Type.Array(Type.String()),
-  restart_needed: Type.Boolean(),
-  hint: Type.String(),
-});
-const SecretParams = Type.Object({ ...EnvParams.properties, secret: Type.String() });
-
-export function registerSecretRoutes(
-  app: FastifyInstance,
-  d: { store: Store; secrets: EnvironmentSecrets },
-): void {
+export function registerSecretRoutes(app: V1Scope, d: { store: Store; secrets: EnvironmentSecrets }): void {
   const { loadEnv } = appLoaders(d.store);
 
   const changed = async (a: App, env: Environment, names: string[]): Promise<Static<typeof ChangeView>> => {
@@ -47,7 +36,7 @@ export function registerSecretRoutes(
   };
 
   app.put(
-    '/v1/apps/:owner/:name/environments/:env/secrets',
+    '/apps/:owner/:name/environments/:env/secrets',
     {
       schema: {
         tags: TAGS,
@@ -59,24 +48,19 @@ export function registerSecretRoutes(
     },
     async (req) => {
       const { app: a, env } = await loadEnv(req);
-      const names = await d.secrets.set(env.id, (req.body as Static<typeof SetSecrets>).secrets);
+      const names = await d.secrets.set(env.id, req.body.secrets);
       return changed(a, env, names);
     },
   );
 
   app.get(
-    '/v1/apps/:owner/:name/environments/:env/secrets',
+    '/apps/:owner/:name/environments/:env/secrets',
     {
       schema: {
         tags: TAGS,
         summary: 'List secret names and when they changed (never values)',
         params: EnvParams,
-        response: {
-          200: Type.Object({
-            environment: Type.String(),
-            secrets: Type.Array(Type.Object({ name: Type.String(), updated_at: Type.String() })),
-          }),
-        },
+        response: { 200: SecretList },
       },
     },
     async (req) => {
@@ -90,7 +74,7 @@ export function registerSecretRoutes(
   );
 
   app.delete(
-    '/v1/apps/:owner/:name/environments/:env/secrets/:secret',
+    '/apps/:owner/:name/environments/:env/secrets/:secret',
     {
       schema: {
         tags: TAGS,
@@ -101,7 +85,7 @@ export function registerSecretRoutes(
     },
     async (req) => {
       const { app: a, env } = await loadEnv(req);
-      const names = (req.params as { secret: string }).secret.split(',').filter((n) => n !== '');
+      const names = req.params.secret.split(',').filter((n) => n !== '');
       return changed(a, env, await d.secrets.unset(env.id, env.name, names));
     },
   );
