@@ -181,19 +181,19 @@ describe('runner isolation', () => {
     }
   });
 
-  it('a NUL in the runner id is refused as unauthorized, not a server error', async () => {
+  it('a NUL in the runner id is refused as a bad request, not a server error', async () => {
     const res = await svc.app.inject({
       method: 'POST',
       url: '/internal/v1/runners/%00/pull',
       payload: { max: 1, wait_ms: 0 },
     });
-    expect(res.statusCode).toBe(401);
+    expect(res.statusCode).toBe(400);
     const res2 = await svc.app.inject({
       method: 'POST',
       url: '/internal/v1/runners/%00/pull',
       headers: { authorization: 'Bearer x' },
       payload: { max: 1, wait_ms: 0 },
     });
-    expect(res2.statusCode).toBe(401);
+    expect(res2.statusCode).toBe(400);
   });
 });
