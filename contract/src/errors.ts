@@ -12,6 +12,11 @@ export type Fault = 'client' | 'server';
  */
 export const ERRORS = {
   GANTRY_ERR_BAD_JSON: { status: 400, fault: 'client', message: 'The request body is not valid JSON.' },
+  GANTRY_ERR_JSON_TOO_DEEP: {
+    status: 400,
+    fault: 'client',
+    message: 'The request body nests arrays and objects too deeply (at most 256 levels).',
+  },
   GANTRY_ERR_VALIDATION: { status: 400, fault: 'client', message: 'The request is not valid.' },
   GANTRY_ERR_INVALID_SETTING: {
     status: 400,
@@ -51,6 +56,11 @@ export const ERRORS = {
   GANTRY_ERR_REVISION_NOT_FOUND: { status: 404, fault: 'client', message: 'No such revision.' },
   GANTRY_ERR_REQUEST_NOT_FOUND: { status: 404, fault: 'client', message: 'No such request for this app.' },
   GANTRY_ERR_RUNNER_NOT_FOUND: { status: 404, fault: 'client', message: 'No such runner.' },
+  GANTRY_ERR_RUNNER_ENDED: {
+    status: 410,
+    fault: 'client',
+    message: 'This runner has ended; its token no longer takes work. The runner should exit.',
+  },
   GANTRY_ERR_SECRET_NOT_FOUND: {
     status: 404,
     fault: 'client',

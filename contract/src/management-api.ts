@@ -279,8 +279,10 @@ export const LogLine = Type.Object({
   message: Type.String(),
 });
 export type LogLine = Static<typeof LogLine>;
+/** The largest `seq` a log line can have; larger is refused (a bigint column cannot compare it). */
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 export const RequestLogsQuery = Type.Object({
-  after: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+  after: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEQ, default: 0 })),
 });
 export const RequestLogs = Type.Object({
   request_id: Type.String(),
@@ -290,7 +292,11 @@ export const RequestLogs = Type.Object({
 export type RequestLogs = Static<typeof RequestLogs>;
 export const EnvLogsQuery = Type.Object({
   after: Type.Optional(
-    Type.Integer({ minimum: 0, description: 'Lines after this `seq`; absent: the last `limit` lines' }),
+    Type.Integer({
+      minimum: 0,
+      maximum: MAX_SEQ,
+      description: 'Lines after this `seq`; absent: the last `limit` lines',
+    }),
   ),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
   wait_ms: Type.Optional(

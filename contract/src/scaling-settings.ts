@@ -103,7 +103,8 @@ function defaults<T extends Record<string, Range>>(table: T): { [K in keyof T]: 
 }
 
 function check(table: Record<string, Range>, key: string, value: unknown): number {
-  const r = table[key];
+  // Own keys only: `constructor`, `toString` and the rest of Object.prototype are not settings.
+  const r = Object.hasOwn(table, key) ? table[key] : undefined;
   if (!r) {
     throw new GantryError('GANTRY_ERR_INVALID_SETTING', `Unknown setting "${key}".`, {
       field: key,

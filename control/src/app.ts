@@ -11,7 +11,8 @@ import type { Config } from './config.ts';
 import { Deployments } from './deployments.ts';
 import { mountExtensions } from './extensions.ts';
 import { frameworkErrors, registerErrorHandling } from './http-errors.ts';
-import { hasEscapedNul } from './json-nul.ts';
+import { nestsDeeperThan } from './json-depth.ts';
+import { hasEscapedNul, hasLoneSurrogate, replaceUnstorable } from './json-nul.ts';
 import { OidcVerifier } from './oidc-verifier.ts';
 import { withQueueAccess } from './queue/queue-access-compute.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
@@ -60,6 +61,11 @@ export interface ControlService {
   /** Stops scaling, drains runners, closes the HTTP server, the queue and the store. */
   close(): Promise<void>;
 }
+
+/** Deeper than any real input needs; far shallower than what overflows the stack of validation or storing. */
+const MAX_JSON_DEPTH = 256;
+/** The runner protocol's routes: bodies there are app output relayed by a runner. */
+const RUNNER_PREFIX = '/internal/v1/runners/';
 
 export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const { config, store, queue } = o;
@@ -123,14 +129,27 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
 
   // JSON bodies: empty means "no input"; anything unparsable is the caller's error, with our code.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
-    const text = String(body);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    let text = String(body);
     if (text.trim() === '') return done(null, undefined);
-    if (hasEscapedNul(text)) {
+    if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+      return done(
+        new GantryError(
+          'GANTRY_ERR_JSON_TOO_DEEP',
+          `The request body nests arrays and objects more than ${MAX_JSON_DEPTH} deep.`,
+        ),
+        undefined,
+      );
+    }
+    if (req.url.startsWith(RUNNER_PREFIX)) {
+      // What a runner reports is its app's output: text Gantry cannot store is replaced, never
+      // refused, or the request would run again and again because of what it printed.
+      text = replaceUnstorable(text);
+    } else if (hasEscapedNul(text) || hasLoneSurrogate(text)) {
       return done(
         new GantryError(
           'GANTRY_ERR_BAD_JSON',
-          'The request body contains a NUL character (\\u0000), which Gantry cannot store.',
+          'The request body contains a NUL character (\\u0000) or half of a surrogate pair (a lone \\udXXX), which Gantry cannot store.',
         ),
         undefined,
       );
@@ -145,6 +164,14 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
         ),
         undefined,
       );
+    }
+  });
+
+  // PostgreSQL's text cannot hold NUL: a NUL in a path parameter or query would reach a query and
+  // fail there (a 500), on routes that need no key too. Refused at the door, for every route.
+  app.addHook('onRequest', async (req) => {
+    if (/%00/.test(req.url)) {
+      throw new GantryError('GANTRY_ERR_VALIDATION', 'The URL contains a NUL character (%00).');
     }
   });
 

@@ -106,7 +106,7 @@ export class RequestService {
         );
       }
     }
-    const req = await this.store.requests.create({
+    const row = {
       environment_id: env.id,
       path: o.path,
       input: o.input,
@@ -115,7 +115,22 @@ export class RequestService {
       start_deadline: o.startTimeoutSeconds === null ? null : this.now() + o.startTimeoutSeconds * 1000,
       key_id: o.keyId ?? null,
       webhook_url: o.webhookUrl ?? null,
-    });
+    };
+    const sendInTransaction = this.queue.sendInTransaction?.bind(this.queue);
+    if (sendInTransaction) {
+      // The embedded queue: the request and its message are one commit, so a crash at any instant
+      // leaves both or neither.
+      let committed = () => {};
+      const req = await this.store.transaction(async (tx) => {
+        const created = await tx.requests.create(row);
+        committed = await sendInTransaction(tx.db, env.id, { request_id: created.id }, o.priority);
+        return created;
+      });
+      committed();
+      this.opts.onSubmitted?.(env.id);
+      return req;
+    }
+    const req = await this.store.requests.create(row);
     try {
       await this.queue.send(env.id, { request_id: req.id }, o.priority);
     } catch (err) {
@@ -302,9 +317,15 @@ export class RequestService {
     const lost: string[] = [];
     const held: { receipt: string; requestId: string }[] = [];
     for (const receipt of receipts) {
+      const o = this.outstanding.get(receipt);
+      // Another runner's delivery is not this one's to extend, and the answer must not tell it
+      // apart from a receipt that does not exist.
+      if (o && o.runnerId !== runner.id) {
+        lost.push(receipt);
+        continue;
+      }
       // A direct runner extends its messages itself; control extends those it handed out.
       const ok = direct || (await this.queue.extend(receipt, this.opts.leaseSeconds));
-      const o = this.outstanding.get(receipt);
       if (!ok) lost.push(receipt);
       else if (o) held.push({ receipt, requestId: o.requestId });
     }
@@ -324,7 +345,7 @@ export class RequestService {
       for (const id of await this.store.requests.cancelRequestedFor(runner.id)) cancel.add(id);
     }
     // The runner lets go of lost receipts and never reports them: nor do we hold them for it.
-    for (const r of lost) this.outstanding.delete(r);
+    for (const r of lost) if (this.outstanding.get(r)?.runnerId === runner.id) this.outstanding.delete(r);
     const fresh = await this.store.runners.get(runner.id);
     return { cancel: [...cancel], lost, drain: !fresh || fresh.drain_requested };
   }
@@ -344,13 +365,18 @@ export class RequestService {
       await this.appendLogs(
         r.logs.map((l) => ({ ...l, request_id: r.request_id })),
         runner.environment_id,
+        byControl ? undefined : runner.id,
       );
     }
-    const held = this.outstanding.get(r.receipt);
-    this.outstanding.delete(r.receipt);
+    const handed = this.outstanding.get(r.receipt);
+    // A receipt handed to another runner is not this one's to settle, nor to forget.
+    const held = handed && (byControl || handed.runnerId === runner.id) ? handed : undefined;
+    if (held) this.outstanding.delete(r.receipt);
+    const foreignReceipt = handed !== undefined && held === undefined;
     const runnerSettles = r.direct === true && !byControl;
     /** The message is done with: the runner deletes it (direct), or control does. */
     const finish = async (): Promise<MessageAction> => {
+      if (foreignReceipt) return 'none';
       if (runnerSettles) return 'delete';
       await this.queue.delete(r.receipt);
       return 'none';
@@ -379,8 +405,13 @@ export class RequestService {
     const req = await this.store.requests.get(r.request_id);
     if (!req || req.status === 'COMPLETED' || req.runner_id !== runner.id) {
       // A late or duplicate result: the request completed, or another runner owns it now (then
-      // this receipt is stale and must not touch the message, which is someone else's).
-      const message = req?.status === 'COMPLETED' || !req ? await finish() : 'none';
+      // this receipt is stale and must not touch the message, which is someone else's). A request
+      // that does not exist, or is another environment's, says nothing about the message the
+      // receipt names: leave it (a stale message of our own is dropped when next received).
+      const ours =
+        req?.status === 'COMPLETED' &&
+        (byControl || runner.environment_id === undefined || req.environment_id === runner.environment_id);
+      const message = ours ? await finish() : 'none';
       return answer({ recorded: false, decision: 'ignored' }, message);
     }
     const verdict = judgeAttempt({
@@ -466,8 +497,9 @@ export class RequestService {
   async appendLogs(
     logs: { request_id: string; message: string; level: string; source: string; timestamp: string }[],
     environmentId?: string,
+    heldBy?: string,
   ): Promise<void> {
-    await this.store.logs.append(logs, environmentId);
+    await this.store.logs.append(logs, environmentId, heldBy);
     // null: "something changed, but no record comes with it" (waiters for completion ignore it).
     for (const id of new Set(logs.map((l) => l.request_id))) this.waiters.changed(id, null);
   }

@@ -5,7 +5,11 @@
  * Exit codes (what `run()` resolves to): 0 after a drain, 3 when the app failed to start,
  * 4 when the app died while the runner was serving.
  */
-import { isRetryableControlError, type RunnerClient } from '../../contract/src/runner-client.ts';
+import {
+  ControlHttpError,
+  isRetryableControlError,
+  type RunnerClient,
+} from '../../contract/src/runner-client.ts';
 import type { Job, ResultBody, RunnerReportedState } from '../../contract/src/runner-protocol.ts';
 import { type AppExit, AppProcess, AppStartError, describeExit } from './app-process.ts';
 import type { RunnerConfig } from './config.ts';
@@ -264,6 +268,11 @@ export class Runner {
         pulled = await this.deps.jobs.pull(free, this.pullAbort.signal);
       } catch (err) {
         if (this.draining) return;
+        // Control ended this runner (a restart, a kill): no work will come; finish what is held and exit.
+        if (err instanceof ControlHttpError && err.status === 410) {
+          this.drain('control says this runner has ended');
+          return;
+        }
         const delay = backoff.next();
         this.deps.log.warn('pull failed; retrying', { in_ms: delay, error: errorMessage(err) });
         await sleep(delay, this.pullAbort.signal);

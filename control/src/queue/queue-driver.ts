@@ -8,6 +8,7 @@
  * out; only the holder extends it (the runner's heartbeat); deleting happens after the result is
  * recorded, so a crash between the two redelivers rather than loses.
  */
+import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import type { Priority } from '../domain.ts';
 
 export interface QueueMessage {
@@ -52,6 +53,17 @@ export interface QueueDriver {
   /** Deletes the environment's queues and every message in them. */
   remove(envId: string): Promise<void>;
   send(envId: string, message: QueueMessage, priority: Priority): Promise<void>;
+  /**
+   * Only a queue kept in the store's own database: sends inside the caller's transaction, so the
+   * message exists exactly when the rows written beside it do (a crash between the two cannot
+   * leave a request without its message). Returns what to run once the transaction committed.
+   */
+  sendInTransaction?(
+    tx: SqlClient,
+    envId: string,
+    message: QueueMessage,
+    priority: Priority,
+  ): Promise<() => void>;
   /** Normal-priority messages are delivered before low-priority ones. */
   receive(envId: string, opts: ReceiveOptions): Promise<Delivery[]>;
   /** Extends a delivery's visibility; false when the receipt is no longer valid. */

@@ -1,8 +1,10 @@
 /**
  * The embedded queue: a table in the store. Receiving claims rows with FOR UPDATE SKIP LOCKED and
  * pushes their visibility into the future, exactly as SQS hides a received message. A receipt is
- * `<message id>.<receive count>`, so a receipt from an earlier delivery stops working the moment
- * the message is delivered again.
+ * `<message id>.<secret>`, the secret drawn anew (gen_random_uuid: the server's strong random source)
+ * at each delivery: a receipt from an earlier delivery stops working the moment the message is
+ * delivered again, and nobody can name a message they were not handed (runners of every tenant
+ * share this table).
  */
 import { EventEmitter } from 'node:events';
 import type { SqlClient } from '../../../sql/src/sql-client.ts';
@@ -20,9 +22,9 @@ const RANK: Record<Priority, number> = { normal: 0, low: 1 };
 /** How often a long poll looks again when nothing woke it (messages whose visibility ran out). */
 const REPOLL_MS = 200;
 
-function parseReceipt(receipt: string): { id: string; count: number } | undefined {
-  const m = /^(\d+)\.(\d+)$/.exec(receipt);
-  return m ? { id: m[1]!, count: Number(m[2]) } : undefined;
+function parseReceipt(receipt: string): { id: string; secret: string } | undefined {
+  const m = /^(\d{1,18})\.([0-9a-f-]{36})$/.exec(receipt);
+  return m ? { id: m[1]!, secret: m[2]! } : undefined;
 }
 
 export class StoreQueue implements QueueDriver {
@@ -52,13 +54,25 @@ export class StoreQueue implements QueueDriver {
   }
 
   async send(envId: string, message: QueueMessage, priority: Priority): Promise<void> {
+    (await this.sendInTransaction(this.db, envId, message, priority))();
+  }
+
+  async sendInTransaction(
+    tx: SqlClient,
+    envId: string,
+    message: QueueMessage,
+    priority: Priority,
+  ): Promise<() => void> {
     const now = this.clock();
-    await this.db.query(
+    await tx.query(
       'INSERT INTO queue_messages (queue, priority, body, visible_at, created_at) VALUES ($1,$2,$3::jsonb,$4,$4)',
       [envId, RANK[priority], JSON.stringify(message), now],
     );
-    this.emptySince.delete(envId);
-    this.wake.emit(envId);
+    // Long polls are woken only after the commit: before it, they could not see the row.
+    return () => {
+      this.emptySince.delete(envId);
+      this.wake.emit(envId);
+    };
   }
 
   async receive(envId: string, opts: ReceiveOptions): Promise<Delivery[]> {
@@ -91,19 +105,21 @@ export class StoreQueue implements QueueDriver {
       body: QueueMessage;
       receive_count: number;
       priority: number;
+      receipt_secret: string;
     }>(
       `WITH picked AS (
          SELECT id FROM queue_messages WHERE queue=$1 AND visible_at <= $2 AND dead_at IS NULL
          ORDER BY priority, id LIMIT $3 FOR UPDATE SKIP LOCKED)
-       UPDATE queue_messages q SET visible_at=$4, receive_count=q.receive_count+1
+       UPDATE queue_messages q SET visible_at=$4, receive_count=q.receive_count+1,
+         receipt_secret=gen_random_uuid()::text
        FROM picked WHERE q.id=picked.id
-       RETURNING q.id::text AS id, q.body, q.receive_count, q.priority`,
+       RETURNING q.id::text AS id, q.body, q.receive_count, q.priority, q.receipt_secret`,
       [envId, now, max, now + visibilitySeconds * 1000],
     );
     return r.rows
       .sort((a, b) => a.priority - b.priority || Number(a.id) - Number(b.id))
       .map((row) => ({
-        receipt: `${row.id}.${row.receive_count}`,
+        receipt: `${row.id}.${row.receipt_secret}`,
         message: row.body,
         receiveCount: row.receive_count,
         priority: row.priority === 0 ? 'normal' : 'low',
@@ -114,8 +130,8 @@ export class StoreQueue implements QueueDriver {
     const p = parseReceipt(receipt);
     if (!p) return false;
     const r = await this.db.query(
-      'UPDATE queue_messages SET visible_at=$3 WHERE id=$1 AND receive_count=$2 AND dead_at IS NULL',
-      [p.id, p.count, this.clock() + visibilitySeconds * 1000],
+      'UPDATE queue_messages SET visible_at=$3 WHERE id=$1 AND receipt_secret=$2 AND dead_at IS NULL',
+      [p.id, p.secret, this.clock() + visibilitySeconds * 1000],
     );
     return r.rowCount > 0;
   }
@@ -124,8 +140,8 @@ export class StoreQueue implements QueueDriver {
     const p = parseReceipt(receipt);
     if (!p) return;
     const r = await this.db.query<{ queue: string }>(
-      'UPDATE queue_messages SET visible_at=$3 WHERE id=$1 AND receive_count=$2 AND dead_at IS NULL RETURNING queue',
-      [p.id, p.count, this.clock() + delaySeconds * 1000],
+      'UPDATE queue_messages SET visible_at=$3 WHERE id=$1 AND receipt_secret=$2 AND dead_at IS NULL RETURNING queue',
+      [p.id, p.secret, this.clock() + delaySeconds * 1000],
     );
     const queue = r.rows[0]?.queue;
     if (queue && delaySeconds === 0) {
@@ -137,9 +153,9 @@ export class StoreQueue implements QueueDriver {
   async delete(receipt: string): Promise<boolean> {
     const p = parseReceipt(receipt);
     if (!p) return false;
-    const r = await this.db.query('DELETE FROM queue_messages WHERE id=$1 AND receive_count=$2', [
+    const r = await this.db.query('DELETE FROM queue_messages WHERE id=$1 AND receipt_secret=$2', [
       p.id,
-      p.count,
+      p.secret,
     ]);
     return r.rowCount > 0;
   }
@@ -148,9 +164,9 @@ export class StoreQueue implements QueueDriver {
     const p = parseReceipt(receipt);
     if (!p) return;
     // The dead-letter queue is the same table: the row stays, flagged, and is never delivered again.
-    await this.db.query('UPDATE queue_messages SET dead_at=$3 WHERE id=$1 AND receive_count=$2', [
+    await this.db.query('UPDATE queue_messages SET dead_at=$3 WHERE id=$1 AND receipt_secret=$2', [
       p.id,
-      p.count,
+      p.secret,
       this.clock(),
     ]);
   }

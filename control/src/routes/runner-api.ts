@@ -19,41 +19,55 @@ import {
   RUNNER_ROUTES,
   StateReport,
 } from '../../../contract/src/runner-protocol.ts';
-import type { RunnerRecord } from '../domain.ts';
+import { ENDED_RUNNER_STATES, type RunnerRecord } from '../domain.ts';
 import type { RequestService } from '../request-service.ts';
 import { hashToken, type Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';
 
 const Params = Type.Object({ id: Type.String() });
 const TAGS = ['runner protocol (internal)'];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function registerRunnerRoutes(
   app: FastifyInstance,
   d: { store: Store; requests: RequestService; scaler: Scaler },
 ): void {
   // A runner's id, environment and token never change: remember them rather than read them on
-  // every call of the hot path. Routes that need mutable fields read the record themselves.
+  // every call of the hot path. Routes that need mutable fields read the record themselves. A runner
+  // that ends leaves the cache at once (onEnded), so its next call reads the record and is refused.
   const known = new Map<string, Pick<RunnerRecord, 'id' | 'environment_id'> & { token_hash: string }>();
+  d.store.runners.onEnded((id) => known.delete(id));
 
-  async function auth(req: FastifyRequest): Promise<Pick<RunnerRecord, 'id' | 'environment_id'>> {
+  /**
+   * `ended`: what to do with a runner that has ended. Only `heartbeat` and `results` take it, so a
+   * runner that control ended on a restart can finish what it holds; they act only on requests
+   * the store says it holds.
+   */
+  async function auth(
+    req: FastifyRequest,
+    ended: 'refuse' | 'allow' = 'refuse',
+  ): Promise<Pick<RunnerRecord, 'id' | 'environment_id'>> {
     const { id } = req.params as { id: string };
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (!m) throw new GantryError('GANTRY_ERR_UNAUTHORIZED', 'Missing runner token.');
     let runner = known.get(id);
+    let hasEnded = false;
     if (!runner) {
-      const rec = await d.store.runners.get(id);
+      // Not a runner id at all (control makes UUIDs): no store read for it.
+      const rec = UUID.test(id) ? await d.store.runners.get(id) : undefined;
       if (rec) {
         runner = { id: rec.id, environment_id: rec.environment_id, token_hash: rec.token_hash };
-        known.set(id, runner);
+        hasEnded = ENDED_RUNNER_STATES.includes(rec.state);
+        if (!hasEnded) known.set(id, runner);
       }
     }
-    if (!m || !runner) {
-      throw new GantryError('GANTRY_ERR_UNAUTHORIZED', 'Unknown runner or missing runner token.');
-    }
+    if (!runner) throw new GantryError('GANTRY_ERR_UNAUTHORIZED', 'Unknown runner or missing runner token.');
     const a = Buffer.from(hashToken(m[1]!));
     const b = Buffer.from(runner.token_hash);
     if (a.length !== b.length || !timingSafeEqual(a, b)) {
       throw new GantryError('GANTRY_ERR_UNAUTHORIZED', 'Wrong runner token.');
     }
+    if (hasEnded && ended === 'refuse') throw new GantryError('GANTRY_ERR_RUNNER_ENDED');
     return runner;
   }
 
@@ -63,8 +77,6 @@ export function registerRunnerRoutes(
     async (req, reply) => {
       const { id } = await auth(req);
       const body = req.body as StateReport;
-      // A runner that has ended is done talking to us; forget it (the cache would only grow).
-      if (body.state === 'TERMINATED') known.delete(id);
       const runner = await d.store.runners.get(id);
       // Its app was deleted meanwhile: nothing to record; its next pull tells it to drain.
       if (!runner) return reply.code(204).send();
@@ -117,7 +129,7 @@ export function registerRunnerRoutes(
     RUNNER_ROUTES.heartbeat,
     { schema: { tags: TAGS, params: Params, body: HeartbeatBody, response: { 200: HeartbeatResponse } } },
     async (req) => {
-      const runner = await auth(req);
+      const runner = await auth(req, 'allow');
       const body = req.body as HeartbeatBody;
       return d.requests.heartbeat(runner, body.receipts, body.direct === true);
     },
@@ -151,7 +163,7 @@ export function registerRunnerRoutes(
     RUNNER_ROUTES.result,
     { schema: { tags: TAGS, params: Params, body: ResultBody, response: { 200: ResultResponse } } },
     async (req) => {
-      const runner = await auth(req);
+      const runner = await auth(req, 'allow');
       return d.requests.recordResult(runner, req.body as ResultBody);
     },
   );

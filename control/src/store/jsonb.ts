@@ -1,5 +1,8 @@
-import { replaceEscapedNul } from '../json-nul.ts';
+import { replaceUnstorable } from '../json-nul.ts';
 
-/** JSON for a jsonb column; a NUL (which jsonb cannot hold) becomes U+FFFD rather than an error. */
+/**
+ * JSON for a jsonb column; a NUL or a lone surrogate (which jsonb cannot hold) becomes U+FFFD rather
+ * than an error: an app's output must not make its own result unstorable.
+ */
 export const jsonb = (v: unknown): string | null =>
-  v === undefined ? null : replaceEscapedNul(JSON.stringify(v));
+  v === undefined ? null : replaceUnstorable(JSON.stringify(v));

@@ -13,7 +13,11 @@ export interface NewLog {
 export class LogsStore {
   constructor(private readonly db: SqlClient) {}
 
-  async append(logs: NewLog[], environmentId?: string): Promise<void> {
+  /**
+   * `heldBy`: store the lines only while that runner holds the request, so a result reported again
+   * (a retried call whose first answer was lost) does not store its lines twice.
+   */
+  async append(logs: NewLog[], environmentId?: string, heldBy?: string): Promise<void> {
     if (logs.length === 0) return;
     // Lines for a request deleted meanwhile (its app was deleted), or of another environment than
     // the runner's, are dropped, not an error.
@@ -23,7 +27,8 @@ export class LogsStore {
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
          WITH ORDINALITY AS l(request_id, ts, level, source, message, ord)
        WHERE EXISTS (SELECT 1 FROM requests r
-                     WHERE r.id = l.request_id AND ($6::text IS NULL OR r.environment_id = $6))
+                     WHERE r.id = l.request_id AND ($6::text IS NULL OR r.environment_id = $6)
+                       AND ($7::text IS NULL OR (r.status = 'IN_PROGRESS' AND r.runner_id = $7)))
        ORDER BY l.ord`,
       [
         logs.map((l) => l.request_id),
@@ -33,6 +38,7 @@ export class LogsStore {
         // PostgreSQL text cannot hold NUL; an app that prints one must not lose its other lines.
         logs.map((l) => l.message.replaceAll('\u0000', '\uFFFD')),
         environmentId ?? null,
+        heldBy ?? null,
       ],
     );
   }

@@ -224,6 +224,13 @@ CREATE INDEX requests_start_deadline_queued ON requests (start_deadline)
   WHERE status = 'IN_QUEUE' AND start_deadline IS NOT NULL;
 `,
   },
+  {
+    version: 8,
+    name: 'unguessable queue receipts',
+    // A receipt was `<id>.<receive count>`, which any runner could guess for another tenant's
+    // message; each delivery now also carries a random secret that the receipt must present.
+    sql: 'ALTER TABLE queue_messages ADD COLUMN receipt_secret text;',
+  },
 ];
 
 /** Brings the schema up to date; safe to call at every start, from several processes at once. */

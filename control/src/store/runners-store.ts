@@ -6,6 +6,9 @@ import type { RunnerRecord } from '../domain.ts';
 import { jsonb } from './jsonb.ts';
 
 export class RunnersStore {
+  /** Told of each runner this process moves to an ended state (the runner protocol drops its cached token). */
+  private readonly endedListeners: ((runnerId: string) => void)[] = [];
+
   constructor(
     private readonly db: SqlClient,
     private readonly clock: () => number,
@@ -51,7 +54,14 @@ export class RunnersStore {
        WHERE id=$1 AND state NOT IN ('TERMINATED','CRASH_BACKOFF') RETURNING *`,
       [id, state, opts.in_flight ?? null, opts.detail ?? null, now, jsonb([{ state, at: now }])],
     );
+    if (r.rows[0] && (state === 'TERMINATED' || state === 'CRASH_BACKOFF')) {
+      for (const l of this.endedListeners) l(id);
+    }
     return r.rows[0];
+  }
+
+  onEnded(listener: (runnerId: string) => void): void {
+    this.endedListeners.push(listener);
   }
 
   /**
