@@ -12,7 +12,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            '{tools,contract,sqs,sql,control,github-app,runner,sdk,cli,examples,action,infra}/**/*.test.ts',
+            '{tools,contract,sqs,sql,control,console,github-app,runner,sdk,cli,examples,action,infra}/**/*.test.ts',
           ],
           testTimeout: 20_000,
           // Opening an embedded database takes a second or two, far more on a loaded machine.
