@@ -14,7 +14,13 @@ import { GantryError } from '../../contract/src/errors.ts';
 import { type MountedApp, mountGitHubApp } from '../../github-app/src/control-mount.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import type { Config } from './config.ts';
+import { registerConsoleRoutes } from './console/console-routes.ts';
+import { Activity } from './events/activity.ts';
+import { EventLog } from './events/event-log.ts';
+import { registerEventRoutes } from './events/event-routes.ts';
 import { hasEscapedNul } from './json-nul.ts';
+import { ControlMetrics } from './metrics/control-metrics.ts';
+import { registerMetricsRoutes } from './metrics/metrics-routes.ts';
 import { OidcVerifier } from './oidc-verifier.ts';
 import { withQueueAccess } from './queue/queue-access-compute.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
@@ -28,6 +34,7 @@ import { registerKeyRoutes } from './routes/keys.ts';
 import { registerLogRoutes } from './routes/logs.ts';
 import { registerManagementRoutes } from './routes/management.ts';
 import { registerQueueAdminRoutes } from './routes/queue-admin.ts';
+import { registerRequestDetailRoute } from './routes/request-detail.ts';
 import { registerRolloutRoutes } from './routes/rollouts.ts';
 import { registerRunnerActionRoutes } from './routes/runner-actions.ts';
 import { registerRunnerRoutes } from './routes/runner-api.ts';
@@ -37,6 +44,9 @@ import { Scaler } from './scaling/scaler.ts';
 import { EnvironmentSecrets } from './secrets/environment-secrets.ts';
 import { openSecretBox } from './secrets/master-key.ts';
 import type { SecretBox } from './secrets/secret-box.ts';
+import { registerStatsRoutes } from './stats/stats-routes.ts';
+import { EventsStore } from './store/events-store.ts';
+import { RunnerLogsStore } from './store/runner-logs-store.ts';
 import type { Store } from './store/store.ts';
 import { WebhookSender } from './webhooks/webhook-sender.ts';
 import { loadWebhookSigner, type WebhookSigner } from './webhooks/webhook-signer.ts';
@@ -58,6 +68,8 @@ export interface BuildOptions {
   githubFetch?: typeof fetch;
   /** Signs webhooks; by default from the setting or the data dir. */
   webhookSigner?: WebhookSigner;
+  /** Prometheus metrics; server.ts makes them first so the store's statements are timed too. */
+  metrics?: ControlMetrics;
 }
 
 export interface ControlService {
@@ -65,6 +77,9 @@ export interface ControlService {
   scaler: Scaler;
   requests: RequestService;
   webhooks: WebhookSender;
+  metrics: ControlMetrics;
+  /** Events and metrics of what happened; `settle()` waits until all of it is recorded. */
+  activity: Activity;
   /** Starts the steady background work: the scaler's tick, the start-deadline reaper, webhooks. */
   start(): void;
   /** Where runners reach control; set once the server listens. */
@@ -75,6 +90,8 @@ export interface ControlService {
 
 /** How often previews past their expiry are torn down. */
 const PREVIEW_SWEEP_MS = 15 * 60_000;
+/** How often events past their retention are dropped. */
+const EVENT_PRUNE_MS = 60 * 60_000;
 
 /** Fastify's own error codes that a caller can cause, mapped onto the catalogue. */
 const FASTIFY_CODES: Record<string, ConstructorParameters<typeof GantryError>[0]> = {
@@ -106,6 +123,12 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   });
 
   let controlUrl = config.controlUrl ?? `http://127.0.0.1:${config.port}`;
+  const metrics = o.metrics ?? new ControlMetrics(o.clock ? { clock: o.clock } : {});
+  metrics.readFrom(store.db);
+  const eventsStore = new EventsStore(store.db, o.clock);
+  const events = new EventLog({ events: eventsStore, log: app.log });
+  const activity = new Activity({ store, eventsStore, events, metrics, log: app.log });
+  const runnerLogs = new RunnerLogsStore(store.db);
   let scalerRef: Scaler | undefined;
   const secrets = new EnvironmentSecrets(store, o.secretBox ?? (await openSecretBox(config)));
   const signer = o.webhookSigner ?? (await loadWebhookSigner(config.dataDir, config.webhookPrivateKey));
@@ -115,6 +138,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     log: app.log,
     allowPrivate: config.webhookAllowPrivate,
     ...(o.clock ? { clock: o.clock } : {}),
+    onOutcome: (outcome) => activity.webhook(outcome),
   });
   const requests = new RequestService(store, queue, {
     leaseSeconds: config.leaseSeconds,
@@ -129,7 +153,10 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     },
     onCompleted: (rec) => {
       if (rec.webhook_url) webhooks.wake();
+      activity.completed(rec);
     },
+    onAttemptStarted: (rec) => activity.attemptStarted(rec),
+    onRetried: (envId, errorType) => activity.retried(envId, errorType),
   });
   const scaler = new Scaler({
     store,
@@ -141,6 +168,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     ...(o.clock ? { clock: o.clock } : {}),
     ...(o.backoffStepMs !== undefined ? { backoffStepMs: o.backoffStepMs } : {}),
     secretEnv: (envId) => secrets.envFor(envId),
+    activity,
   });
   scalerRef = scaler;
   // After a rotation of the master key, move every value onto the new key; a value whose key is
@@ -228,10 +256,17 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   });
   registerFalRoutes(app, fal);
   registerFalProxy(app, fal);
-  const rollouts = new Rollouts({ store, scaler });
-  registerManagementRoutes(app, { store, queue, scaler, rollouts, ...(o.clock ? { clock: o.clock } : {}) });
+  const rollouts = new Rollouts({ store, scaler, activity });
+  registerManagementRoutes(app, {
+    store,
+    queue,
+    scaler,
+    rollouts,
+    activity,
+    ...(o.clock ? { clock: o.clock } : {}),
+  });
   registerRolloutRoutes(app, { store, rollouts });
-  registerRunnerRoutes(app, { store, requests, scaler });
+  registerRunnerRoutes(app, { store, requests, scaler, runnerLogs, activity });
   // The GitHub App, when configured, is served here and hears of every registered build at once.
   let github: MountedApp | undefined;
   let previewSweep: NodeJS.Timeout | undefined;
@@ -268,7 +303,15 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   registerKeyRoutes(app, { store });
   registerAuthModeRoutes(app, { store });
   registerRunnerActionRoutes(app, { store, scaler });
-  registerLogRoutes(app, { store });
+  registerLogRoutes(app, { store, runnerLogs });
+  registerRequestDetailRoute(app, { store });
+  registerEventRoutes(app, { store, events });
+  registerStatsRoutes(app, { store, ...(o.clock ? { clock: o.clock } : {}) });
+  registerMetricsRoutes(app, { store, metrics, token: config.metricsToken });
+  registerConsoleRoutes(app, {
+    store,
+    secureCookies: config.publicUrl?.startsWith('https:') === true,
+  });
   registerQueueAdminRoutes(app, { store, requests, scaler });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get(
@@ -280,11 +323,14 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
 
   await app.ready();
   let reaper: NodeJS.Timeout | undefined;
+  let eventPrune: NodeJS.Timeout | undefined;
   return {
     app,
     scaler,
     requests,
     webhooks,
+    metrics,
+    activity,
     start() {
       scaler.start();
       webhooks.start();
@@ -296,6 +342,12 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
           .catch((err: unknown) => app.log.error({ err }, 'start-deadline reaper failed'));
       }, config.tickMs);
       reaper.unref();
+      eventPrune = setInterval(() => {
+        events
+          .prune((o.clock ?? Date.now)())
+          .catch((err: unknown) => app.log.error({ err }, 'pruning events failed'));
+      }, EVENT_PRUNE_MS);
+      eventPrune.unref();
     },
     setControlUrl(url: string) {
       controlUrl = url;
@@ -304,10 +356,12 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       clearInterval(previewSweep);
       await github?.settle();
       clearInterval(reaper);
+      clearInterval(eventPrune);
       await webhooks.stop();
       scaler.stop();
       await compute.close();
       await scaler.settle();
+      await activity.settle();
       await app.close();
       await queue.close();
       await store.close();

@@ -287,6 +287,12 @@ export const SETTINGS = {
     optionalStr,
     'GitHub Enterprise Server host name (e.g. `github.example.com`); unset: github.com.',
   ),
+  metricsToken: setting(
+    'GANTRY_METRICS_TOKEN',
+    undefined as string | undefined,
+    optionalStr,
+    'Bearer token `GET /metrics` requires (an ADMIN key is always accepted). Unset: `/metrics` is open to anyone who can reach control.',
+  ),
   logLevel: setting(
     'GANTRY_LOG_LEVEL',
     'info' as const,

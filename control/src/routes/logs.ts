@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
+import type { RunnerLogsStore } from '../store/runner-logs-store.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
 import { EnvParams } from './management.ts';
@@ -15,6 +16,16 @@ const POLL_MS = 250;
 const LogLine = Type.Object({
   seq: Type.Number(),
   request_id: Type.String(),
+  timestamp: Type.String(),
+  level: Type.String(),
+  source: Type.String(),
+  message: Type.String(),
+});
+/** An environment's line: a request's, or its runner's app output outside any request (setup, crash). */
+const EnvLogLine = Type.Object({
+  seq: Type.Number(),
+  request_id: Type.Union([Type.String(), Type.Null()]),
+  runner_id: Type.Union([Type.String(), Type.Null()]),
   timestamp: Type.String(),
   level: Type.String(),
   source: Type.String(),
@@ -31,7 +42,18 @@ const EnvLogsQuery = Type.Object({
   ),
 });
 
-export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): void {
+type EnvLine = Static<typeof EnvLogLine>;
+
+/** Merges two runs of lines numbered from one sequence; keeps the first or last `limit`. */
+function merged(a: EnvLine[], b: EnvLine[], limit: number, keep: 'first' | 'last'): EnvLine[] {
+  const all = [...a, ...b].sort((x, y) => x.seq - y.seq);
+  return keep === 'first' ? all.slice(0, limit) : all.slice(-limit);
+}
+
+export function registerLogRoutes(
+  app: FastifyInstance,
+  d: { store: Store; runnerLogs?: RunnerLogsStore },
+): void {
   const { store } = d;
   const { loadEnv } = appLoaders(store);
 
@@ -77,14 +99,26 @@ export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): vo
         summary: 'Log lines of every request of the environment; long-polls with `after` and `wait_ms`',
         params: EnvParams,
         querystring: EnvLogsQuery,
-        response: { 200: Type.Object({ logs: Type.Array(LogLine), next: Type.Number() }) },
+        response: { 200: Type.Object({ logs: Type.Array(EnvLogLine), next: Type.Number() }) },
       },
     },
     async (req, reply) => {
       const { env } = await loadEnv(req);
       const { after, limit = 200, wait_ms = 0 } = req.query as Static<typeof EnvLogsQuery>;
+      const read = async (from: number): Promise<EnvLine[]> => {
+        const [requests, runners] = await Promise.all([
+          store.getEnvironmentLogs(env.id, from, limit),
+          d.runnerLogs?.forEnvironment(env.id, from, limit) ?? [],
+        ]);
+        return merged(
+          requests.map((l) => ({ ...l, runner_id: null })),
+          runners.map((l) => ({ ...l, request_id: null })),
+          limit,
+          from === 0 ? 'last' : 'first',
+        );
+      };
       if (after === undefined) {
-        const logs = await store.getEnvironmentLogs(env.id, 0, limit);
+        const logs = await read(0);
         return { logs, next: Math.max(await store.lastLogSeq(), ...logs.map((l) => l.seq)) };
       }
       const gone = new AbortController();
@@ -93,7 +127,7 @@ export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): vo
       try {
         const deadline = Date.now() + wait_ms;
         for (;;) {
-          const logs = await store.getEnvironmentLogs(env.id, after, limit);
+          const logs = await read(after);
           if (logs.length > 0) return { logs, next: logs[logs.length - 1]!.seq };
           if (Date.now() >= deadline || gone.signal.aborted) return { logs, next: after };
           await new Promise((r) => setTimeout(r, Math.min(POLL_MS, deadline - Date.now())));

@@ -17,6 +17,7 @@ import {
   type RevisionHealth,
   type RunnerRecord,
 } from '../domain.ts';
+import type { Activity } from '../events/activity.ts';
 import type { QueueDriver } from '../queue/queue-driver.ts';
 import type { Rollouts } from '../scaling/rollouts.ts';
 import type { Scaler } from '../scaling/scaler.ts';
@@ -79,7 +80,7 @@ export const RunnerView = Type.Object({
   detail: Type.Union([Type.String(), Type.Null()]),
   history: Type.Array(Type.Object({ state: Type.String(), at: Type.String() })),
 });
-const RequestView = Type.Object({
+export const RequestView = Type.Object({
   request_id: Type.String(),
   status: Type.String(),
   path: Type.String(),
@@ -211,7 +212,7 @@ export function runnerView(r: RunnerRecord, revisions: Map<string, number>): Sta
   };
 }
 
-function requestView(r: RequestRecord): Static<typeof RequestView> {
+export function requestView(r: RequestRecord): Static<typeof RequestView> {
   return {
     request_id: r.id,
     status: r.status,
@@ -236,6 +237,7 @@ export interface ManagementDeps {
   scaler: Scaler;
   rollouts: Rollouts;
   clock?: () => number;
+  activity?: Activity;
 }
 
 export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps): void {
@@ -347,6 +349,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
         annotations: (body.annotations ?? {}) as Record<string, unknown>,
         created_by: 'api',
       });
+      d.activity?.deployed(env, rev);
       if (body.activate !== false) {
         await d.rollouts.start(env, {
           revision: rev,
@@ -477,6 +480,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
       const { env } = await loadEnv(req);
       const next = mergeRuntimeSettings(env.scaling, req.body as Record<string, unknown>);
       await store.setScaling(env.id, next);
+      d.activity?.scalingChanged(env.id, env.scaling, next);
       await d.scaler.reconcile(env.id);
       return next;
     },

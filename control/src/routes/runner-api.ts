@@ -20,8 +20,10 @@ import {
   StateReport,
 } from '../../../contract/src/runner-protocol.ts';
 import type { RunnerRecord } from '../domain.ts';
+import type { Activity } from '../events/activity.ts';
 import type { RequestService } from '../request-service.ts';
 import { hashToken, type Scaler } from '../scaling/scaler.ts';
+import type { RunnerLogsStore } from '../store/runner-logs-store.ts';
 import type { Store } from '../store/store.ts';
 
 const Params = Type.Object({ id: Type.String() });
@@ -29,7 +31,14 @@ const TAGS = ['runner protocol (internal)'];
 
 export function registerRunnerRoutes(
   app: FastifyInstance,
-  d: { store: Store; requests: RequestService; scaler: Scaler },
+  d: {
+    store: Store;
+    requests: RequestService;
+    scaler: Scaler;
+    /** Where app output outside any request (setup, startup, crash) is kept. */
+    runnerLogs?: RunnerLogsStore;
+    activity?: Activity;
+  },
 ): void {
   // A runner's id, environment and token never change: remember them rather than read them on
   // every call of the hot path. Routes that need mutable fields read the record themselves.
@@ -73,15 +82,18 @@ export function registerRunnerRoutes(
       if (runner.drain_requested && (state === 'IDLE' || state === 'RUNNING')) state = 'DRAINING';
       // A runner that ends before it was ever ready failed to start: that is a crash, and backs off.
       if (state === 'TERMINATED' && runner.ready_at === null && !runner.drain_requested) {
-        await d.store.setRunnerState(runner.id, 'CRASH_BACKOFF', {
-          in_flight: 0,
-          detail: body.detail ?? null,
-        });
+        d.activity?.runnerChanged(
+          await d.store.setRunnerState(runner.id, 'CRASH_BACKOFF', {
+            in_flight: 0,
+            detail: body.detail ?? null,
+          }),
+        );
       } else {
         const updated = await d.store.setRunnerState(runner.id, state, {
           ...(body.in_flight !== undefined ? { in_flight: body.in_flight } : {}),
           ...(body.detail !== undefined ? { detail: body.detail } : {}),
         });
+        d.activity?.runnerChanged(updated);
         if (state === 'IDLE' && updated?.ready_at !== null) d.scaler.runnerReady(runner.environment_id);
         // A runner gone may need replacing now; idleness is the tick's business (keep_alive).
         if (state === 'TERMINATED') void d.scaler.reconcile(runner.environment_id);
@@ -127,6 +139,9 @@ export function registerRunnerRoutes(
         (l): l is typeof l & { request_id: string } => typeof l.request_id === 'string',
       );
       await d.requests.appendLogs(own, runner.environment_id);
+      // Lines of no request are the app's setup, startup or crash output: kept with the runner's id.
+      const unowned = logs.filter((l) => typeof l.request_id !== 'string');
+      await d.runnerLogs?.append(runner.id, runner.environment_id, unowned);
       return reply.code(204).send();
     },
   );

@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { type ComputeDriver, isSchedulingFailure, type RunnerExit } from '../compute/compute-driver.ts';
 import type { Environment, Revision, RolloutRecord, RunnerRecord } from '../domain.ts';
+import type { Activity } from '../events/activity.ts';
 import type { RequestService } from '../request-service.ts';
 import type { Store } from '../store/store.ts';
 import { autoscale } from './autoscaler.ts';
@@ -32,7 +33,12 @@ export interface ScalerOptions {
   backoffStepMs?: number;
   /** The decrypted secrets of an environment, given to each runner it starts as env vars. */
   secretEnv?: (envId: string) => Promise<Record<string, string>>;
+  /** Told of every runner state change, rollout step and crash loop (events and metrics). */
+  activity?: Activity;
 }
+
+/** Consecutive crashed starts from which an environment is reported as crash-looping. */
+const CRASH_LOOP_AT = 3;
 
 export class Scaler {
   private readonly running = new Map<string, Promise<void>>();
@@ -196,7 +202,9 @@ export class Scaler {
     const target = await store.getRevision(rollout.to_revision_id);
     const env = await store.getEnvironmentById(rollout.environment_id);
     if (!target || !env) {
-      await store.endRollout(rollout.id, 'aborted', 'the target revision no longer exists');
+      if (await store.endRollout(rollout.id, 'aborted', 'the target revision no longer exists')) {
+        this.o.activity?.rollout(await store.getRollout(rollout.id));
+      }
       return;
     }
     const runners = await store.listRunners(env.id, rollout.created_at);
@@ -207,13 +215,14 @@ export class Scaler {
       case 'start_candidate': {
         const outcome = await this.startRunner(env, target, rollout.id);
         if (outcome !== 'started') {
-          await store.endRollout(
+          const ended = await store.endRollout(
             rollout.id,
             'aborted',
             outcome === 'capacity'
               ? 'runner_scheduling_failure: no capacity for the new revision’s first runner'
               : 'the new revision’s first runner could not be started',
           );
+          if (ended) this.o.activity?.rollout(await store.getRollout(rollout.id));
         }
         return;
       }
@@ -222,10 +231,13 @@ export class Scaler {
           await this.killFailedStart(rollout.candidate_runner_id, 'not healthy within startup_timeout');
         }
         this.o.log.warn({ env: env.id, rollout: rollout.id, detail: step.detail }, 'rollout aborted');
-        await store.endRollout(rollout.id, 'aborted', step.detail);
+        if (await store.endRollout(rollout.id, 'aborted', step.detail)) {
+          this.o.activity?.rollout(await store.getRollout(rollout.id));
+        }
         return;
       case 'switch':
         if (!(await store.endRollout(rollout.id, 'completed', null))) return;
+        this.o.activity?.rollout(await store.getRollout(rollout.id));
         this.o.log.info({ env: env.id, rollout: rollout.id, drain: step.drain }, 'rollout switched');
         for (const id of step.drain) await this.drain(id);
         return;
@@ -241,6 +253,7 @@ export class Scaler {
     const { store } = this.o;
     const token = randomBytes(24).toString('base64url');
     const runner = await store.createRunner(env.id, revision.id, hashToken(token));
+    this.o.activity?.runnerChanged(runner);
     if (rolloutId) await store.setRolloutCandidate(rolloutId, runner.id);
     try {
       await this.o.compute.start({
@@ -257,11 +270,12 @@ export class Scaler {
       const capacity = isSchedulingFailure(err);
       this.o.log.error({ err, runner: runner.id, capacity }, 'starting a runner failed');
       // A runner that could not be placed never ran: TERMINATED with the reason, not a crash.
-      await store.setRunnerState(runner.id, capacity ? 'TERMINATED' : 'CRASH_BACKOFF', {
+      const ended = await store.setRunnerState(runner.id, capacity ? 'TERMINATED' : 'CRASH_BACKOFF', {
         detail: capacity
           ? `runner_scheduling_failure: ${(err as Error).message}`
           : `start failed: ${(err as Error).message}`,
       });
+      this.o.activity?.runnerChanged(ended);
       return capacity ? 'capacity' : 'crash';
     }
   }
@@ -269,14 +283,16 @@ export class Scaler {
   /** Ends a runner that failed to start in time; the record says why. */
   private async killFailedStart(runnerId: string, why: string): Promise<void> {
     await this.o.store.requestDrain(runnerId);
-    await this.o.store.setRunnerState(runnerId, 'CRASH_BACKOFF', { detail: why, in_flight: 0 });
+    this.o.activity?.runnerChanged(
+      await this.o.store.setRunnerState(runnerId, 'CRASH_BACKOFF', { detail: why, in_flight: 0 }),
+    );
     await this.o.compute.kill(runnerId);
   }
 
   /** Stops a runner the polite way: it finishes what it holds, then exits. */
   async drain(runnerId: string): Promise<void> {
     await this.o.store.requestDrain(runnerId);
-    await this.o.store.setRunnerState(runnerId, 'DRAINING');
+    this.o.activity?.runnerChanged(await this.o.store.setRunnerState(runnerId, 'DRAINING'));
     await this.o.compute.stop(runnerId);
   }
 
@@ -292,7 +308,11 @@ export class Scaler {
 
   private recordFailure(envId: string, kind: FailureKind): void {
     const rules = { ...BACKOFF_RULES, crashStepMs: this.o.backoffStepMs ?? BACKOFF_RULES.crashStepMs };
-    this.backoffs.set(envId, afterFailure(this.backoffs.get(envId) ?? null, kind, this.now(), rules));
+    const next = afterFailure(this.backoffs.get(envId) ?? null, kind, this.now(), rules);
+    this.backoffs.set(envId, next);
+    if (kind === 'crash' && next.crashes >= CRASH_LOOP_AT) {
+      this.o.activity?.crashLoop(envId, next.crashes, next.until);
+    }
   }
 
   private async onRunnerExit(e: RunnerExit): Promise<void> {
@@ -308,10 +328,12 @@ export class Scaler {
       : crashed
         ? `runner exited with ${e.signal ?? `code ${e.code}`}${tail}`
         : null;
-    await store.setRunnerState(e.runnerId, failedStart && !noCapacity ? 'CRASH_BACKOFF' : 'TERMINATED', {
-      detail,
-      in_flight: 0,
-    });
+    this.o.activity?.runnerChanged(
+      await store.setRunnerState(e.runnerId, failedStart && !noCapacity ? 'CRASH_BACKOFF' : 'TERMINATED', {
+        detail,
+        in_flight: 0,
+      }),
+    );
     // A rollout candidate's failure aborts its rollout; it must not hold back the revision that serves.
     if (failedStart && (await this.isActiveRevision(runner))) {
       this.recordFailure(runner.environment_id, noCapacity ? 'capacity' : 'crash');
