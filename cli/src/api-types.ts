@@ -45,7 +45,9 @@ export interface RunnerInfo {
 
 export interface LogLine {
   seq: number;
-  request_id: string;
+  /** Null for a runner's own output outside any request (then runner_id names it). */
+  request_id: string | null;
+  runner_id?: string | null;
   timestamp: string;
   level: string;
   source: string;

@@ -148,7 +148,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     // whatever else it serves finishes; the scaler starts a fresh one).
     onAttemptTimedOut: (runnerId) => {
       scalerRef
-        ?.drain(runnerId)
+        ?.drain(runnerId, 'an attempt ran past request_timeout')
         .catch((err: unknown) => app.log.error({ err, runner: runnerId }, 'drain failed'));
     },
     onCompleted: (rec) => {

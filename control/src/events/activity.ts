@@ -68,13 +68,12 @@ export class Activity {
   }
 
   /** A runner's state was written; `r` is the record the store returned. */
-  runnerChanged(r: RunnerRecord | undefined): void {
+  runnerChanged(r: RunnerRecord | undefined, why?: string): void {
     if (!r) return;
     this.inOrder(r.environment_id, 'runner state', async () => {
       const rev = await this.d.store.getRevision(r.revision_id);
-      await this.d.events.runnerState(r, rev?.number ?? null);
-      const becameReady = r.state === 'IDLE' && r.ready_at !== null && r.ready_at === r.state_changed_at;
-      if (becameReady && r.cold_start_ms !== null) {
+      const outcome = await this.d.events.runnerState(r, rev?.number ?? null, why);
+      if (outcome === 'ready' && r.cold_start_ms !== null) {
         const w = await this.where(r.environment_id);
         if (w) {
           const machine_type = rev?.settings.machine_type[0] ?? 'CPU';
@@ -135,7 +134,7 @@ export class Activity {
       const kind = r.state === 'in_progress' ? 'started' : r.state;
       const who = r.created_by ? ` by ${r.created_by}` : '';
       const why = r.reason ? ` (${r.reason})` : '';
-      const what = r.restart ? `restart of #${to}` : `#${from ?? '-'} → #${to}`;
+      const what = r.restart ? `restart of #${to}` : from === null ? `to #${to}` : `#${from} → #${to}`;
       const how = kind === 'started' ? `, ${r.strategy}` : '';
       const detail = r.detail ? `: ${r.detail}` : '';
       await this.d.events.record({

@@ -46,27 +46,34 @@ export class EventLog {
     }
   }
 
-  /** A runner's new state, from the record the store returned after the change. */
-  async runnerState(r: RunnerRecord | undefined, revision: number | null = null): Promise<void> {
-    if (!r) return;
-    if (this.runnerStates.get(r.id) === r.state) return;
+  /**
+   * A runner's new state, from the record the store returned after the change. Says whether it
+   * was recorded, and whether it was the runner becoming ready (a cold start, measured once).
+   */
+  async runnerState(
+    r: RunnerRecord | undefined,
+    revision: number | null = null,
+    why?: string,
+  ): Promise<'ready' | 'recorded' | 'not an event'> {
+    if (!r) return 'not an event';
+    if (this.runnerStates.get(r.id) === r.state) return 'not an event';
     if (r.ended_at === null) this.runnerStates.set(r.id, r.state);
     else this.runnerStates.delete(r.id);
     const last = r.history[r.history.length - 1];
     const prev = r.history[r.history.length - 2];
-    if (!last || last.state !== r.state) return;
+    if (!last || last.state !== r.state) return 'not an event';
     // A ready runner going between IDLE and RUNNING with each request is traffic, not an event.
     const traffic =
       prev &&
       (prev.state === 'IDLE' || prev.state === 'RUNNING') &&
       (r.state === 'IDLE' || r.state === 'RUNNING');
-    if (traffic) return;
+    if (traffic) return 'not an event';
     const ready = r.state === 'IDLE' && r.cold_start_ms !== null && r.ready_at === last.at;
-    const why =
-      r.detail && (r.state === 'CRASH_BACKOFF' || r.state === 'TERMINATED' || r.state === 'DRAINING');
+    const ending = r.state === 'CRASH_BACKOFF' || r.state === 'TERMINATED' || r.state === 'DRAINING';
+    const reason = why ?? (ending ? r.detail : null);
     const message = ready
       ? `runner ${r.id.slice(0, 8)} ready after ${(r.cold_start_ms! / 1000).toFixed(2)} s`
-      : `runner ${r.id.slice(0, 8)} ${r.state}${why ? `: ${r.detail}` : ''}`;
+      : `runner ${r.id.slice(0, 8)} ${r.state}${reason ? `: ${reason}` : ''}`;
     await this.record({
       environment_id: r.environment_id,
       type: 'runner.state',
@@ -76,10 +83,11 @@ export class EventLog {
       data: {
         state: r.state,
         from: prev?.state ?? null,
-        detail: r.detail,
+        detail: reason ?? r.detail,
         ...(ready ? { cold_start_ms: r.cold_start_ms } : {}),
       },
     });
+    return ready ? 'ready' : 'recorded';
   }
 
   list(envId: string, after: number | undefined, limit: number): Promise<EventRecord[]> {

@@ -86,7 +86,7 @@ export function registerEnvironmentRoutes(
           `production is deleted only with its app (delete ${a.owner}/${a.name} to remove it).`,
         );
       }
-      for (const r of await store.listRunners(env.id)) await d.scaler.drain(r.id);
+      for (const r of await store.listRunners(env.id)) await d.scaler.drain(r.id, 'environment deleted');
       await d.queue.remove(env.id);
       await store.deleteEnvironment(env.id);
       return reply.code(204).send();

@@ -310,7 +310,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
     async (req, reply) => {
       const a = await loadApp(req);
       for (const e of await store.listEnvironments(a.id)) {
-        for (const r of await store.listRunners(e.id)) await d.scaler.drain(r.id);
+        for (const r of await store.listRunners(e.id)) await d.scaler.drain(r.id, 'app deleted');
         await d.queue.remove(e.id);
       }
       await store.deleteApp(a.id);

@@ -143,7 +143,10 @@ export class Scaler {
     // Runners of any other revision are on their way out, unless one is the rollout's candidate.
     for (const r of runners) {
       if (r.revision_id !== revision?.id && r.ended_at === null && !r.drain_requested && r.id !== holding) {
-        await this.drain(r.id);
+        await this.drain(
+          r.id,
+          revision ? `replaced: revision #${revision.number} is active` : 'its revision is no longer active',
+        );
       }
     }
     if (!revision) return;
@@ -186,9 +189,9 @@ export class Scaler {
       );
       this.recordFailure(envId, 'crash');
     }
-    for (const id of decision.drain) await this.drain(id);
+    for (const id of decision.drain) await this.drain(id, `${decision.reason}: idle past keep_alive`);
     for (let i = 0; i < decision.start; i++) {
-      const outcome = await this.startRunner(env, revision);
+      const outcome = await this.startRunner(env, revision, undefined, decision.reason);
       if (outcome !== 'started') {
         this.recordFailure(envId, outcome);
         break;
@@ -239,7 +242,7 @@ export class Scaler {
         if (!(await store.endRollout(rollout.id, 'completed', null))) return;
         this.o.activity?.rollout(await store.getRollout(rollout.id));
         this.o.log.info({ env: env.id, rollout: rollout.id, drain: step.drain }, 'rollout switched');
-        for (const id of step.drain) await this.drain(id);
+        for (const id of step.drain) await this.drain(id, `rollout switched to revision #${target.number}`);
         return;
     }
   }
@@ -249,11 +252,12 @@ export class Scaler {
     env: Environment,
     revision: Revision,
     rolloutId?: string,
+    why = rolloutId ? 'rollout: first runner of the new revision' : undefined,
   ): Promise<'started' | FailureKind> {
     const { store } = this.o;
     const token = randomBytes(24).toString('base64url');
     const runner = await store.createRunner(env.id, revision.id, hashToken(token));
-    this.o.activity?.runnerChanged(runner);
+    this.o.activity?.runnerChanged(runner, why);
     if (rolloutId) await store.setRolloutCandidate(rolloutId, runner.id);
     try {
       await this.o.compute.start({
@@ -289,10 +293,12 @@ export class Scaler {
     await this.o.compute.kill(runnerId);
   }
 
-  /** Stops a runner the polite way: it finishes what it holds, then exits. */
-  async drain(runnerId: string): Promise<void> {
+  /** Stops a runner the polite way: it finishes what it holds, then exits. `reason` is kept as its detail. */
+  async drain(runnerId: string, reason?: string): Promise<void> {
     await this.o.store.requestDrain(runnerId);
-    this.o.activity?.runnerChanged(await this.o.store.setRunnerState(runnerId, 'DRAINING'));
+    this.o.activity?.runnerChanged(
+      await this.o.store.setRunnerState(runnerId, 'DRAINING', reason ? { detail: reason } : {}),
+    );
     await this.o.compute.stop(runnerId);
   }
 
