@@ -15,28 +15,46 @@ const APP = { application: 'test/hello', environment: 'production' };
 interface Family {
   name: string;
   type: string;
-  metrics: {
-    labels?: Record<string, string>;
-    value?: string;
-    count?: string;
-    buckets?: Record<string, string>;
-  }[];
 }
 
-async function scrape(): Promise<Map<string, Family>> {
+interface Scrape {
+  families: Map<string, Family>;
+  /** Every sample line: name, labels, value. */
+  samples: { name: string; labels: Record<string, string>; value: number }[];
+}
+
+const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/;
+const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+
+/**
+ * Scrapes /metrics. The text must parse (parse-prometheus-text-format); samples are read from the
+ * lines themselves, because that parser drops the labels of histogram series.
+ */
+async function scrape(): Promise<Scrape> {
   const res = await fetch(`${c.url}/metrics`);
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-  const families = parsePrometheusTextFormat(await res.text()) as Family[];
-  return new Map(families.map((f) => [f.name, f]));
+  const text = await res.text();
+  const families = parsePrometheusTextFormat(text) as Family[];
+  const samples = text
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => {
+      const m = SAMPLE.exec(l);
+      expect(m, `a sample line: ${l}`).not.toBeNull();
+      const labels = Object.fromEntries([...(m![2] ?? '').matchAll(LABEL)].map((x) => [x[1]!, x[2]!]));
+      return { name: m![1]!, labels, value: Number(m![3]) };
+    });
+  return { families: new Map(families.map((f) => [f.name, f])), samples };
 }
 
-/** The value of one sample (a histogram's count) whose labels include `labels`; 0 when absent. */
-function sample(m: Map<string, Family>, name: string, labels: Record<string, string>): number {
-  const f = m.get(name);
-  const hit = f?.metrics.find((x) => Object.entries(labels).every(([k, v]) => x.labels?.[k] === v));
-  if (!hit) return 0;
-  return Number(hit.value ?? hit.count);
+/** The value of the sample `name` (a histogram: its `_count`) whose labels include `labels`; 0 when absent. */
+function sample(m: Scrape, name: string, labels: Record<string, string>): number {
+  const wanted = m.families.get(name)?.type === 'HISTOGRAM' ? `${name}_count` : name;
+  const hit = m.samples.find(
+    (x) => x.name === wanted && Object.entries(labels).every(([k, v]) => x.labels[k] === v),
+  );
+  return hit?.value ?? 0;
 }
 
 async function run(name: string): Promise<void> {
@@ -107,8 +125,8 @@ afterAll(async () => {
 describe('GET /metrics', () => {
   it('parses as Prometheus text and moves as requests flow', async () => {
     const before = await scrape();
-    expect(before.get('fal_app_runners')?.type).toBe('GAUGE');
-    expect(before.get('fal_app_request_latency')?.type).toBe('HISTOGRAM');
+    expect(before.families.get('fal_app_runners')?.type).toBe('GAUGE');
+    expect(before.families.get('fal_app_request_latency')?.type).toBe('HISTOGRAM');
     expect(sample(before, 'fal_app_runners', { ...APP, state: 'idle' })).toBe(0);
 
     await run('Ada');
