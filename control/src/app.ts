@@ -9,15 +9,15 @@ import Fastify, {
   type FastifyReply,
   type FastifyServerOptions,
 } from 'fastify';
-import type { Logger } from 'probot';
 import { GantryError } from '../../contract/src/errors.ts';
-import { type MountedApp, mountGitHubApp } from '../../github-app/src/control-mount.ts';
+import type { ControlExtension } from '../../contract/src/extension.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import type { Config } from './config.ts';
 import { registerConsoleRoutes } from './console/console-routes.ts';
 import { Activity } from './events/activity.ts';
 import { EventLog } from './events/event-log.ts';
 import { registerEventRoutes } from './events/event-routes.ts';
+import { mountExtensions } from './extensions.ts';
 import { hasEscapedNul } from './json-nul.ts';
 import { ControlMetrics } from './metrics/control-metrics.ts';
 import { registerMetricsRoutes } from './metrics/metrics-routes.ts';
@@ -45,8 +45,6 @@ import { EnvironmentSecrets } from './secrets/environment-secrets.ts';
 import { openSecretBox } from './secrets/master-key.ts';
 import type { SecretBox } from './secrets/secret-box.ts';
 import { registerStatsRoutes } from './stats/stats-routes.ts';
-import { EventsStore } from './store/events-store.ts';
-import { RunnerLogsStore } from './store/runner-logs-store.ts';
 import type { Store } from './store/store.ts';
 import { WebhookSender } from './webhooks/webhook-sender.ts';
 import { loadWebhookSigner, type WebhookSigner } from './webhooks/webhook-signer.ts';
@@ -64,8 +62,8 @@ export interface BuildOptions {
   oidc?: OidcVerifier;
   /** Seals secrets; default: the master key from the settings (or `<data dir>/secrets.key`). */
   secretBox?: SecretBox;
-  /** The GitHub App reaches GitHub's API with this fetch (tests answer it in process). */
-  githubFetch?: typeof fetch;
+  /** Add-ons control serves (the GitHub App); the process entry composes them. */
+  extensions?: readonly ControlExtension[];
   /** Signs webhooks; by default from the setting or the data dir. */
   webhookSigner?: WebhookSigner;
   /** Prometheus metrics; server.ts makes them first so the store's statements are timed too. */
@@ -88,8 +86,6 @@ export interface ControlService {
   close(): Promise<void>;
 }
 
-/** How often previews past their expiry are torn down. */
-const PREVIEW_SWEEP_MS = 15 * 60_000;
 /** How often events past their retention are dropped. */
 const EVENT_PRUNE_MS = 60 * 60_000;
 
@@ -125,10 +121,8 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   let controlUrl = config.controlUrl ?? `http://127.0.0.1:${config.port}`;
   const metrics = o.metrics ?? new ControlMetrics(o.clock ? { clock: o.clock } : {});
   metrics.readFrom(store.db);
-  const eventsStore = new EventsStore(store.db, o.clock);
-  const events = new EventLog({ events: eventsStore, log: app.log });
-  const activity = new Activity({ store, eventsStore, events, metrics, log: app.log });
-  const runnerLogs = new RunnerLogsStore(store.db);
+  const events = new EventLog({ events: store.events, log: app.log });
+  const activity = new Activity({ store, events, metrics, log: app.log });
   let scalerRef: Scaler | undefined;
   const secrets = new EnvironmentSecrets(store, o.secretBox ?? (await openSecretBox(config)));
   const signer = o.webhookSigner ?? (await loadWebhookSigner(config.dataDir, config.webhookPrivateKey));
@@ -266,30 +260,17 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     ...(o.clock ? { clock: o.clock } : {}),
   });
   registerRolloutRoutes(app, { store, rollouts });
-  registerRunnerRoutes(app, { store, requests, scaler, runnerLogs, activity });
-  // The GitHub App, when configured, is served here and hears of every registered build at once.
-  let github: MountedApp | undefined;
-  let previewSweep: NodeJS.Timeout | undefined;
-  if (config.githubAppId && config.githubPrivateKey && config.githubWebhookSecret) {
-    github = await mountGitHubApp(app, {
-      appId: config.githubAppId,
-      privateKey: config.githubPrivateKey,
-      webhookSecret: config.githubWebhookSecret,
-      ...(config.gheHost ? { gheHost: config.gheHost } : {}),
-      store,
-      publicUrl: () => config.publicUrl ?? controlUrl,
-      log: app.log.child({ component: 'github-app' }) as unknown as Logger,
-      ...(o.clock ? { clock: o.clock } : {}),
-      ...(o.githubFetch ? { githubFetch: o.githubFetch } : {}),
-    });
-    previewSweep = setInterval(() => {
-      github?.expirePreviews().catch((err: unknown) => app.log.error({ err }, 'expiring previews failed'));
-    }, PREVIEW_SWEEP_MS);
-    previewSweep.unref();
-  }
+  registerRunnerRoutes(app, { store, requests, scaler, activity });
+  // Extensions (the GitHub App) are served here and hear of every registered build at once.
+  const extensions = await mountExtensions(app, o.extensions ?? [], {
+    store,
+    sql: store.db,
+    clock: o.clock ?? Date.now,
+    publicUrl: () => config.publicUrl ?? controlUrl,
+  });
   registerBuildRoutes(app, {
     store,
-    ...(github ? { onRegistered: github.buildRegistered } : {}),
+    onRegistered: extensions.buildRegistered,
     oidc:
       o.oidc ??
       new OidcVerifier({
@@ -303,7 +284,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   registerKeyRoutes(app, { store });
   registerAuthModeRoutes(app, { store });
   registerRunnerActionRoutes(app, { store, scaler });
-  registerLogRoutes(app, { store, runnerLogs });
+  registerLogRoutes(app, { store });
   registerRequestDetailRoute(app, { store });
   registerEventRoutes(app, { store, events });
   registerStatsRoutes(app, { store, ...(o.clock ? { clock: o.clock } : {}) });
@@ -353,8 +334,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       controlUrl = url;
     },
     async close() {
-      clearInterval(previewSweep);
-      await github?.settle();
+      await extensions.close();
       clearInterval(reaper);
       clearInterval(eventPrune);
       await webhooks.stop();

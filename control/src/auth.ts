@@ -57,7 +57,7 @@ export async function ensureAdminKey(
     await writeFile(file, `${key}\n`, { mode: 0o600 });
     await chmod(file, 0o600);
   }
-  await store.putKey(ADMIN_KEY_ID, hashKey(key), 'ADMIN', 'admin key');
+  await store.keys.put(ADMIN_KEY_ID, hashKey(key), 'ADMIN', 'admin key');
   return { key, source, file };
 }
 
@@ -68,10 +68,10 @@ export async function ensureAdminKey(
  */
 export async function identify(store: Store, req: FastifyRequest): Promise<Caller | undefined> {
   const header = keyFromHeader(req.headers.authorization);
-  if (header) return store.findKey(hashKey(header));
+  if (header) return store.keys.find(hashKey(header));
   const cookie = sessionKey(req);
   if (!cookie) return undefined;
-  const who = await store.findKey(hashKey(cookie));
+  const who = await store.keys.find(hashKey(cookie));
   if (who) checkCsrf(req, cookie);
   return who;
 }

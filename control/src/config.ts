@@ -263,30 +263,6 @@ export const SETTINGS = {
     str,
     "Audience (`aud`) those tokens must carry: the Action's `audience` input.",
   ),
-  githubAppId: setting(
-    'APP_ID',
-    undefined as string | undefined,
-    optionalStr,
-    "The GitHub App's id. With PRIVATE_KEY and WEBHOOK_SECRET, control serves the App at `/api/github/webhooks`.",
-  ),
-  githubPrivateKey: setting(
-    'PRIVATE_KEY',
-    undefined as string | undefined,
-    optionalStr,
-    "The GitHub App's private key (PEM; `\\n` escapes or base64 are accepted).",
-  ),
-  githubWebhookSecret: setting(
-    'WEBHOOK_SECRET',
-    undefined as string | undefined,
-    optionalStr,
-    "The GitHub App's webhook secret; deliveries without a valid signature get 401.",
-  ),
-  gheHost: setting(
-    'GHE_HOST',
-    undefined as string | undefined,
-    optionalStr,
-    'GitHub Enterprise Server host name (e.g. `github.example.com`); unset: github.com.',
-  ),
   metricsToken: setting(
     'GANTRY_METRICS_TOKEN',
     undefined as string | undefined,
@@ -344,7 +320,19 @@ export function loadConfig(
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   const config = out as Config;
   config.dataDir = path.resolve(cwd, config.dataDir);
-  return config;
+  return deepFreeze(config);
+}
+
+/**
+ * Parsed once, read everywhere: frozen, so code that changes a setting after start (and with it
+ * what other parts of control already read) throws at once instead of half-applying.
+ */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 /** Names the CLI and the runner read; they may be set in the same shell without being a typo. */

@@ -6,7 +6,6 @@
  * is deleted only after its result is recorded, so a crash in between redelivers, never loses.
  */
 import { EventEmitter } from 'node:events';
-import { setTimeout as sleepFor } from 'node:timers/promises';
 import { GantryError } from '../../contract/src/errors.ts';
 import type {
   ClaimResponse,
@@ -21,7 +20,9 @@ import { RUNTIME_SETTINGS } from '../../contract/src/scaling-settings.ts';
 import type { Environment, Priority, RequestRecord, RunnerRecord } from './domain.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { ERROR_TYPES, judgeAttempt } from './retry-policy.ts';
-import { type Completion, START_TIMEOUT_MESSAGE, type Store } from './store/store.ts';
+import { sleep } from './sleep.ts';
+import { type Completion, START_TIMEOUT_MESSAGE } from './store/requests-store.ts';
+import type { Store } from './store/store.ts';
 
 export interface SubmitOptions {
   path: string;
@@ -89,13 +90,19 @@ export class RequestService {
     this.events.setMaxListeners(0);
   }
 
+  /**
+   * Domain time: what is stored and compared with stored times (start deadlines, attempt times).
+   * Tests move it by hand. How long a poll is held, or the pull gate is cached, is elapsed time on
+   * this process's monotonic clock (`performance.now()`): a test clock standing still must not
+   * hold a runner's connection forever, and a wall-clock step must not cut one short.
+   */
   private now(): number {
     return (this.opts.clock ?? Date.now)();
   }
 
   async submit(env: Environment, o: SubmitOptions): Promise<RequestRecord> {
     if (o.maxQueueLength !== undefined && o.maxQueueLength !== null) {
-      const { queued } = await this.store.requestCounts(env.id);
+      const { queued } = await this.store.requests.counts(env.id);
       if (queued >= o.maxQueueLength) {
         throw new GantryError(
           'GANTRY_ERR_QUEUE_FULL',
@@ -104,7 +111,7 @@ export class RequestService {
         );
       }
     }
-    const req = await this.store.createRequest({
+    const req = await this.store.requests.create({
       environment_id: env.id,
       path: o.path,
       input: o.input,
@@ -118,7 +125,7 @@ export class RequestService {
       await this.queue.send(env.id, { request_id: req.id }, o.priority);
     } catch (err) {
       // The caller gets an error; no request is left behind that nothing would ever run.
-      await this.store.discardRequest(req.id).catch(() => {});
+      await this.store.requests.discard(req.id).catch(() => {});
       throw new GantryError(
         'GANTRY_ERR_QUEUE_UNAVAILABLE',
         `The queue did not take the request: ${(err as Error).message}`,
@@ -135,7 +142,7 @@ export class RequestService {
     waitMs: number,
     signal?: AbortSignal,
   ): Promise<PullResponse> {
-    const deadline = Date.now() + waitMs;
+    const deadline = performance.now() + waitMs;
     for (;;) {
       // Only runners of the active revision take work: once a rollout switches, the old revision's
       // runners get `drain` at their next pull even before the scaler's stop reaches them.
@@ -143,13 +150,13 @@ export class RequestService {
       if (serves === 'drain') return { jobs: [], drain: true };
       if (serves === 'not yet') {
         // A rolling rollout's candidate: healthy and waiting for the switch, taking no work before it.
-        await sleep(Math.min(HOLD_MS, Math.max(0, deadline - Date.now())), signal);
+        await sleep(Math.min(HOLD_MS, Math.max(0, deadline - performance.now())), signal);
         return { jobs: [], drain: false };
       }
       const deliveries = await this.queue.receive(runner.environment_id, {
         max,
         visibilitySeconds: this.opts.leaseSeconds,
-        waitMs: Math.max(0, deadline - Date.now()),
+        waitMs: Math.max(0, deadline - performance.now()),
         ...(signal ? { signal } : {}),
       });
       // A runner retiring, or one that hung up this pull: it would never see these jobs.
@@ -165,7 +172,7 @@ export class RequestService {
         else await this.queue.delete(d.receipt);
       }
       // Every delivery was stale (cancelled, expired): look again while the poll has time left.
-      if (jobs.length > 0 || deliveries.length === 0 || Date.now() >= deadline || signal?.aborted) {
+      if (jobs.length > 0 || deliveries.length === 0 || performance.now() >= deadline || signal?.aborted) {
         return { jobs, drain: false };
       }
     }
@@ -194,7 +201,7 @@ export class RequestService {
     requestId: string,
     direct: boolean,
   ): Promise<Job | undefined> {
-    const started = await this.store.startAttempt(requestId, runner.id, runner.environment_id);
+    const started = await this.store.requests.startAttempt(requestId, runner.id, runner.environment_id);
     if (started) {
       this.opts.onAttemptStarted?.(started);
       // A redelivery: whatever receipt held this request before is settled (a lost runner).
@@ -219,7 +226,7 @@ export class RequestService {
     // Not started. Why: it completed meanwhile (cancelled, done elsewhere), belongs to another
     // environment, was redelivered after its runner was lost with no retry left, or missed its start
     // deadline. Only the last two complete it here.
-    const req = await this.store.getRequest(requestId);
+    const req = await this.store.requests.get(requestId);
     if (!req || req.status === 'COMPLETED' || req.environment_id !== runner.environment_id) return undefined;
     // The start deadline wins: past it, nothing starts again, whatever happened before.
     const expired = req.start_deadline !== null && this.now() > req.start_deadline;
@@ -228,7 +235,7 @@ export class RequestService {
     const message = lost
       ? 'The runner serving the request was lost, and no retry is left.'
       : START_TIMEOUT_MESSAGE;
-    const done = await this.store.completeRequest(req.id, {
+    const done = await this.store.requests.complete(req.id, {
       result_status: lost ? 500 : 504,
       result_body: { detail: message },
       result_content_type: 'application/json',
@@ -246,7 +253,7 @@ export class RequestService {
    * messages are dropped when next received.
    */
   async expireStartDeadlines(): Promise<number> {
-    const expired = await this.store.expireStartDeadlines();
+    const expired = await this.store.requests.expireStartDeadlines();
     for (const rec of expired) this.completed(rec);
     return expired.length;
   }
@@ -267,7 +274,7 @@ export class RequestService {
     }
     // The store, not the queue, says who holds a request: SQS accepts stale receipts silently.
     const holders = new Map(
-      (await this.store.attemptHolders(held.map((h) => h.requestId))).map((h) => [h.id, h]),
+      (await this.store.requests.attemptHolders(held.map((h) => h.requestId))).map((h) => [h.id, h]),
     );
     const cancel = new Set<string>();
     for (const h of held) {
@@ -278,11 +285,11 @@ export class RequestService {
     // Requests this control did not hand out itself (a runner of an earlier control process) are
     // known to the store only: their callers' cancels must reach the runner too.
     if (held.length < receipts.length) {
-      for (const id of await this.store.cancelRequestedFor(runner.id)) cancel.add(id);
+      for (const id of await this.store.requests.cancelRequestedFor(runner.id)) cancel.add(id);
     }
     // The runner lets go of lost receipts and never reports them: nor do we hold them for it.
     for (const r of lost) this.outstanding.delete(r);
-    const fresh = await this.store.getRunner(runner.id);
+    const fresh = await this.store.runners.get(runner.id);
     return { cancel: [...cancel], lost, drain: !fresh || fresh.drain_requested };
   }
 
@@ -326,14 +333,14 @@ export class RequestService {
       r.status_code !== 503 &&
       r.status_code !== 504
     ) {
-      const done = await this.store.completeRequest(r.request_id, responseCompletion(r), runner.id);
+      const done = await this.store.requests.complete(r.request_id, responseCompletion(r), runner.id);
       if (done) {
         const message = await finish();
         this.completed(done);
         return answer({ recorded: true, decision: 'completed' }, message);
       }
     }
-    const req = await this.store.getRequest(r.request_id);
+    const req = await this.store.requests.get(r.request_id);
     if (!req || req.status === 'COMPLETED' || req.runner_id !== runner.id) {
       // A late or duplicate result: the request completed, or another runner owns it now (then
       // this receipt is stale and must not touch the message, which is someone else's).
@@ -349,7 +356,7 @@ export class RequestService {
     if (verdict.retry) {
       // Tied to this runner: if its lease lapsed and another runner took the request meanwhile,
       // this late verdict must not pull it back from under that runner.
-      await this.store.requeue(req.id, runner.id);
+      await this.store.requests.requeue(req.id, runner.id);
       // Control puts it back whoever received it, so there is one retry path for every queue.
       await this.queue.release(r.receipt, 0);
       // A retried answer (503, 504) has no fal error type: its status names it (bounded: two values).
@@ -370,7 +377,7 @@ export class RequestService {
             inference_ms: inferenceMs(r),
           };
     if (verdict.exhausted) completion.dead_lettered = true;
-    const done = await this.store.completeRequest(req.id, completion, runner.id);
+    const done = await this.store.requests.complete(req.id, completion, runner.id);
     let message: MessageAction = 'none';
     if (done && verdict.exhausted) {
       await this.queue.deadLetter(held?.environmentId ?? req.environment_id, r.receipt, {
@@ -411,7 +418,7 @@ export class RequestService {
   }
 
   async cancel(req: RequestRecord): Promise<'CANCELLATION_REQUESTED' | 'ALREADY_COMPLETED'> {
-    const was = await this.store.cancelRequest(req.id);
+    const was = await this.store.requests.cancel(req.id);
     if (was === 'COMPLETED' || was === undefined) return 'ALREADY_COMPLETED';
     if (was === 'IN_QUEUE') this.opts.onCompleted?.(req);
     this.changed(req);
@@ -427,7 +434,7 @@ export class RequestService {
     logs: { request_id: string; message: string; level: string; source: string; timestamp: string }[],
     environmentId?: string,
   ): Promise<void> {
-    await this.store.appendLogs(logs, environmentId);
+    await this.store.logs.append(logs, environmentId);
     // null: "something changed, but no record comes with it" (waiters for completion ignore it).
     for (const id of new Set(logs.map((l) => l.request_id))) this.events.emit(id, null);
   }
@@ -451,7 +458,7 @@ export class RequestService {
     });
   }
 
-  /** Waits until the request completes or the deadline passes; returns the last record seen. */
+  /** Waits until the request completes or `deadline` (wall-clock ms, as the route sets it) passes; returns the last record seen. */
   async waitForCompletion(
     requestId: string,
     deadline: number,
@@ -459,7 +466,7 @@ export class RequestService {
     known?: RequestRecord,
   ): Promise<RequestRecord> {
     let waiting = this.waitForChange(requestId, signal);
-    let req = known ?? (await this.store.getRequest(requestId));
+    let req = known ?? (await this.store.requests.get(requestId));
     for (;;) {
       if (!req) throw new GantryError('GANTRY_ERR_REQUEST_NOT_FOUND');
       if (req.status === 'COMPLETED' || Date.now() >= deadline || signal?.aborted) return req;
@@ -467,7 +474,7 @@ export class RequestService {
       waiting = this.waitForChange(requestId, signal);
       // Events carry the record: read it back only when the fallback timer fired (undefined),
       // which covers changes made by another control process.
-      if (changed === undefined) req = await this.store.getRequest(requestId);
+      if (changed === undefined) req = await this.store.requests.get(requestId);
       else if (changed !== null) req = changed;
     }
   }
@@ -479,9 +486,9 @@ export class RequestService {
    */
   private async gate(runnerId: string): Promise<'yes' | 'not yet' | 'drain'> {
     const until = this.gateOpen.get(runnerId);
-    if (until !== undefined && Date.now() < until) return 'yes';
-    const answer = await this.store.pullGate(runnerId);
-    if (answer === 'yes') this.gateOpen.set(runnerId, Date.now() + GATE_CACHE_MS);
+    if (until !== undefined && performance.now() < until) return 'yes';
+    const answer = await this.store.runners.pullGate(runnerId);
+    if (answer === 'yes') this.gateOpen.set(runnerId, performance.now() + GATE_CACHE_MS);
     else this.gateOpen.delete(runnerId);
     return answer;
   }
@@ -519,11 +526,6 @@ function responseCompletion(r: ResultBody, errorType: string | null = null): Com
     error_type: errorType ?? (status >= 500 ? 'runner_server_error' : null),
     inference_ms: inferenceMs(r),
   };
-}
-
-/** Sleeps, ending early (without throwing) when the caller hangs up. */
-async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  await sleepFor(ms, undefined, signal ? { signal } : {}).catch(() => {});
 }
 
 function errorText(body: unknown, status: number): string {

@@ -3,7 +3,6 @@
  * main.ts adds the start-up chores of `npm start`; tests use startServer directly.
  */
 import path from 'node:path';
-import { ECSClient } from '@aws-sdk/client-ecs';
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import { PgClient } from '../../sql/src/pg-client.ts';
 import { PgliteClient } from '../../sql/src/pglite-client.ts';
@@ -11,6 +10,7 @@ import type { SqlClient } from '../../sql/src/sql-client.ts';
 import { createSqsClient } from '../../sqs/src/sqs-client.ts';
 import { type BuildOptions, buildApp, type ControlService } from './app.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
+import { createEcsClient } from './compute/ecs-client.ts';
 import { EcsCompute } from './compute/ecs-compute.ts';
 import { ProcessCompute } from './compute/process-compute.ts';
 import type { Config } from './config.ts';
@@ -40,7 +40,7 @@ export async function startServer(
     db?: SqlClient;
     backoffStepMs?: number;
     drainGraceSeconds?: number;
-    githubFetch?: typeof fetch;
+    extensions?: BuildOptions['extensions'];
   } = {},
 ): Promise<Started> {
   const opened = extra.db ?? (await openDatabase(config));
@@ -54,7 +54,7 @@ export async function startServer(
   const compute: ComputeDriver =
     config.compute === 'ecs'
       ? new EcsCompute({
-          client: new ECSClient({ region: config.ecsRegion! }),
+          client: createEcsClient({ region: config.ecsRegion! }),
           cluster: config.ecsCluster,
           subnets: config.ecsSubnets,
           securityGroups: config.ecsSecurityGroups,
@@ -75,14 +75,14 @@ export async function startServer(
   const opts: BuildOptions = { config, store, queue, compute, metrics };
   if (extra.logger !== undefined) opts.logger = extra.logger;
   if (extra.backoffStepMs !== undefined) opts.backoffStepMs = extra.backoffStepMs;
-  if (extra.githubFetch) opts.githubFetch = extra.githubFetch;
+  if (extra.extensions) opts.extensions = extra.extensions;
   const service = await buildApp(opts);
   log = service.app.log;
   // Runners left from an earlier run of control on this machine are no longer ours to manage:
   // mark them ended, so their next pull tells them to drain and exit.
-  for (const r of await store.listLiveRunners()) {
-    await store.requestDrain(r.id);
-    await store.setRunnerState(r.id, 'TERMINATED', { detail: 'control restarted' });
+  for (const r of await store.runners.listLive()) {
+    await store.runners.requestDrain(r.id);
+    await store.runners.setState(r.id, 'TERMINATED', { detail: 'control restarted' });
   }
   const address = await service.app.listen({ port: config.port, host: config.host });
   const port = new URL(address).port;

@@ -100,9 +100,9 @@ export function registerConsoleRoutes(app: FastifyInstance, d: ConsoleDeps): voi
     const base = { scope: who.scope, owner: who.owner, csrf: csrfToken(key) };
     if (who.scope === 'ADMIN') return base;
     const endpoints: SessionView['endpoints'] = [];
-    for (const a of await store.listApps()) {
+    for (const a of await store.apps.list()) {
       if (a.auth_mode === 'private' && a.owner !== who.owner) continue;
-      for (const e of await store.listEnvironments(a.id)) {
+      for (const e of await store.apps.listEnvironments(a.id)) {
         endpoints.push({ endpoint_id: endpointId(a, e.name), auth_mode: a.auth_mode });
       }
     }
@@ -111,7 +111,7 @@ export function registerConsoleRoutes(app: FastifyInstance, d: ConsoleDeps): voi
 
   async function signedIn(req: FastifyRequest): Promise<{ who: Caller; key: string }> {
     const key = sessionKey(req);
-    const who = key ? await store.findKey(hashKey(key)) : undefined;
+    const who = key ? await store.keys.find(hashKey(key)) : undefined;
     if (!key || !who) {
       throw new GantryError(
         'GANTRY_ERR_UNAUTHORIZED',
@@ -133,7 +133,7 @@ export function registerConsoleRoutes(app: FastifyInstance, d: ConsoleDeps): voi
     },
     async (req, reply) => {
       const { key } = req.body as Static<typeof SignIn>;
-      const who = await store.findKey(hashKey(key.trim()));
+      const who = await store.keys.find(hashKey(key.trim()));
       if (!who) {
         throw new GantryError(
           'GANTRY_ERR_UNAUTHORIZED',

@@ -7,7 +7,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Environment, RequestRecord, Revision, RolloutRecord, RunnerRecord } from '../domain.ts';
 import type { ControlMetrics, Where } from '../metrics/control-metrics.ts';
-import type { EventsStore } from '../store/events-store.ts';
 import type { Store } from '../store/store.ts';
 import type { EventLog } from './event-log.ts';
 
@@ -19,7 +18,6 @@ export class Activity {
   constructor(
     private readonly d: {
       store: Store;
-      eventsStore: EventsStore;
       events: EventLog;
       metrics: ControlMetrics;
       log: FastifyBaseLogger;
@@ -58,20 +56,20 @@ export class Activity {
   private async where(envId: string): Promise<Where | undefined> {
     const known = this.places.get(envId);
     if (known) return known;
-    const w = await this.d.eventsStore.whereIs(envId);
+    const w = await this.d.store.events.whereIs(envId);
     if (w) this.places.set(envId, w);
     return w && this.d.metrics.where(w);
   }
 
   private async revisionNumber(id: string | null): Promise<number | null> {
-    return id ? ((await this.d.store.getRevision(id))?.number ?? null) : null;
+    return id ? ((await this.d.store.revisions.get(id))?.number ?? null) : null;
   }
 
   /** A runner's state was written; `r` is the record the store returned. */
   runnerChanged(r: RunnerRecord | undefined, why?: string): void {
     if (!r) return;
     this.inOrder(r.environment_id, 'runner state', async () => {
-      const rev = await this.d.store.getRevision(r.revision_id);
+      const rev = await this.d.store.revisions.get(r.revision_id);
       const outcome = await this.d.events.runnerState(r, rev?.number ?? null, why);
       if (outcome === 'ready' && r.cold_start_ms !== null) {
         const w = await this.where(r.environment_id);

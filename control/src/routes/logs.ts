@@ -6,7 +6,6 @@
 import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
-import type { RunnerLogsStore } from '../store/runner-logs-store.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
 import { EnvParams } from './management.ts';
@@ -50,10 +49,7 @@ function merged(a: EnvLine[], b: EnvLine[], limit: number, keep: 'first' | 'last
   return keep === 'first' ? all.slice(0, limit) : all.slice(-limit);
 }
 
-export function registerLogRoutes(
-  app: FastifyInstance,
-  d: { store: Store; runnerLogs?: RunnerLogsStore },
-): void {
+export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): void {
   const { store } = d;
   const { loadEnv } = appLoaders(store);
 
@@ -73,16 +69,16 @@ export function registerLogRoutes(
     async (req) => {
       const { app: a, env } = await loadEnv(req);
       const { request_id } = req.params as { request_id: string };
-      const rec = await store.getRequest(request_id);
+      const rec = await store.requests.get(request_id);
       if (!rec || rec.environment_id !== env.id) {
-        const recent = (await store.listRequests(env.id, 5)).map((r) => r.id);
+        const recent = (await store.requests.list(env.id, 5)).map((r) => r.id);
         throw new GantryError(
           'GANTRY_ERR_REQUEST_NOT_FOUND',
           `No request ${request_id} in ${a.owner}/${a.name} ${env.name} (latest: ${recent.join(', ') || 'none'}).`,
         );
       }
       const { after = 0 } = req.query as Static<typeof RequestLogsQuery>;
-      const logs = await store.getLogs(rec.id, after);
+      const logs = await store.logs.forRequest(rec.id, after);
       return {
         request_id: rec.id,
         status: rec.status,
@@ -107,8 +103,8 @@ export function registerLogRoutes(
       const { after, limit = 200, wait_ms = 0 } = req.query as Static<typeof EnvLogsQuery>;
       const read = async (from: number): Promise<EnvLine[]> => {
         const [requests, runners] = await Promise.all([
-          store.getEnvironmentLogs(env.id, from, limit),
-          d.runnerLogs?.forEnvironment(env.id, from, limit) ?? [],
+          store.logs.forEnvironment(env.id, from, limit),
+          store.runnerLogs.forEnvironment(env.id, from, limit),
         ]);
         return merged(
           requests.map((l) => ({ ...l, runner_id: null })),
@@ -119,7 +115,7 @@ export function registerLogRoutes(
       };
       if (after === undefined) {
         const logs = await read(0);
-        return { logs, next: Math.max(await store.lastLogSeq(), ...logs.map((l) => l.seq)) };
+        return { logs, next: Math.max(await store.logs.lastSeq(), ...logs.map((l) => l.seq)) };
       }
       const gone = new AbortController();
       const onClose = () => gone.abort();

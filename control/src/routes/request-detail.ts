@@ -33,7 +33,7 @@ export function registerRequestDetailRoute(app: FastifyInstance, d: { store: Sto
     async (req) => {
       const { app: a, env } = await loadEnv(req);
       const { request_id } = req.params as { request_id: string };
-      const rec = await d.store.getRequest(request_id);
+      const rec = await d.store.requests.get(request_id);
       if (!rec || rec.environment_id !== env.id) {
         throw new GantryError(
           'GANTRY_ERR_REQUEST_NOT_FOUND',

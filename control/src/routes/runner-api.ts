@@ -23,7 +23,6 @@ import type { RunnerRecord } from '../domain.ts';
 import type { Activity } from '../events/activity.ts';
 import type { RequestService } from '../request-service.ts';
 import { hashToken, type Scaler } from '../scaling/scaler.ts';
-import type { RunnerLogsStore } from '../store/runner-logs-store.ts';
 import type { Store } from '../store/store.ts';
 
 const Params = Type.Object({ id: Type.String() });
@@ -35,8 +34,6 @@ export function registerRunnerRoutes(
     store: Store;
     requests: RequestService;
     scaler: Scaler;
-    /** Where app output outside any request (setup, startup, crash) is kept. */
-    runnerLogs?: RunnerLogsStore;
     activity?: Activity;
   },
 ): void {
@@ -49,7 +46,7 @@ export function registerRunnerRoutes(
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     let runner = known.get(id);
     if (!runner) {
-      const rec = await d.store.getRunner(id);
+      const rec = await d.store.runners.get(id);
       if (rec) {
         runner = { id: rec.id, environment_id: rec.environment_id, token_hash: rec.token_hash };
         known.set(id, runner);
@@ -74,7 +71,7 @@ export function registerRunnerRoutes(
       const body = req.body as StateReport;
       // A runner that has ended is done talking to us; forget it (the cache would only grow).
       if (body.state === 'TERMINATED') known.delete(id);
-      const runner = await d.store.getRunner(id);
+      const runner = await d.store.runners.get(id);
       // Its app was deleted meanwhile: nothing to record; its next pull tells it to drain.
       if (!runner) return reply.code(204).send();
       let state = body.state;
@@ -83,13 +80,13 @@ export function registerRunnerRoutes(
       // A runner that ends before it was ever ready failed to start: that is a crash, and backs off.
       if (state === 'TERMINATED' && runner.ready_at === null && !runner.drain_requested) {
         d.activity?.runnerChanged(
-          await d.store.setRunnerState(runner.id, 'CRASH_BACKOFF', {
+          await d.store.runners.setState(runner.id, 'CRASH_BACKOFF', {
             in_flight: 0,
             detail: body.detail ?? null,
           }),
         );
       } else {
-        const updated = await d.store.setRunnerState(runner.id, state, {
+        const updated = await d.store.runners.setState(runner.id, state, {
           ...(body.in_flight !== undefined ? { in_flight: body.in_flight } : {}),
           ...(body.detail !== undefined ? { detail: body.detail } : {}),
         });
@@ -141,7 +138,7 @@ export function registerRunnerRoutes(
       await d.requests.appendLogs(own, runner.environment_id);
       // Lines of no request are the app's setup, startup or crash output: kept with the runner's id.
       const unowned = logs.filter((l) => typeof l.request_id !== 'string');
-      await d.runnerLogs?.append(runner.id, runner.environment_id, unowned);
+      await d.store.runnerLogs.append(runner.id, runner.environment_id, unowned);
       return reply.code(204).send();
     },
   );
