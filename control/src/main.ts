@@ -44,6 +44,7 @@ async function main(): Promise<void> {
         : `Admin key: in ${admin.file}`;
   console.log(`
 Gantry control is listening on ${u}
+Web console: ${u}/ (sign in with the admin key)
 ${deployed}
 
 Try it:
@@ -59,6 +60,7 @@ Watch runners start and stop:
 
 ${keyLine}
 API reference: ${u}/openapi.json
+Metrics: ${u}/metrics   Events: gantry events local/hello --follow
 `);
   let closing = false;
   const shutdown = (signal: string) => {
