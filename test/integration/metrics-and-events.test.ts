@@ -4,9 +4,11 @@
  * server-sent events that follow and resume, and the app's setup output is kept as log lines with
  * its runner's id.
  */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startTestControl, type TestControl } from '../support/control.ts';
+import { eventually, REPO_ROOT, startTestControl, type TestControl } from '../support/control.ts';
 
 let c: TestControl;
 const ENV = '/v1/apps/test/hello/environments/production';
@@ -206,6 +208,40 @@ describe('the event stream', () => {
     });
     const again = await readSse(resumed, () => true);
     expect(again.id).toBe(got.id);
+  });
+});
+
+describe('gantry events', () => {
+  it('prints the recent events, then follows new ones', async () => {
+    const cli = spawn(
+      process.execPath,
+      [path.join(REPO_ROOT, 'cli/bin/gantry.mjs'), 'events', 'test/hello', '--follow', '--tail', '5'],
+      {
+        env: { PATH: process.env.PATH ?? '', GANTRY_URL: c.url, GANTRY_KEY: c.adminKey, HOME: REPO_ROOT },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    cli.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    const exited = new Promise<number | null>((r) => cli.on('close', r));
+    try {
+      // The last five events come first; one of them is the scaling change made above.
+      await eventually(async () => (out.includes('scaling.changed') ? true : undefined), 30_000, 'the tail');
+      const before = out.split('\n').filter(Boolean).length;
+      expect(before).toBe(5);
+      const patched = await c.admin(`${ENV}/scaling`, { method: 'PATCH', body: { keep_alive: 90 } });
+      expect(patched.status).toBe(200);
+      await eventually(
+        async () => (/keep_alive 120 → 90/.test(out) ? true : undefined),
+        30_000,
+        'the new event',
+      );
+    } finally {
+      cli.kill('SIGTERM');
+    }
+    expect(await exited).not.toBe(1);
   });
 });
 
