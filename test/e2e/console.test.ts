@@ -53,7 +53,8 @@ beforeAll(async () => {
   });
   admin = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   page = await admin.newPage();
-});
+  // Control, two revisions and a browser: minutes, not seconds, when both cores are busy.
+}, 240_000);
 
 afterAll(async () => {
   await browser?.close();

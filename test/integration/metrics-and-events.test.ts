@@ -119,7 +119,8 @@ async function readSse(
 beforeAll(async () => {
   c = await startTestControl();
   await c.deploy({ name: 'hello', scaling: { keep_alive: 120 } });
-});
+  // Opening the embedded database takes minutes, not seconds, when both cores are busy.
+}, 180_000);
 afterAll(async () => {
   await c?.close();
 });

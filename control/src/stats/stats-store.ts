@@ -117,7 +117,13 @@ export function runnerSecondsByDay(
       const [day, machine_type, app, environment] = JSON.parse(key) as [string, string, string, string];
       return { day, machine_type, app, environment, runner_seconds: Math.round(seconds * 10) / 10 };
     })
-    .sort((a, b) => a.day.localeCompare(b.day) || a.app.localeCompare(b.app));
+    .sort(
+      (a, b) =>
+        a.day.localeCompare(b.day) ||
+        a.app.localeCompare(b.app) ||
+        a.environment.localeCompare(b.environment) ||
+        a.machine_type.localeCompare(b.machine_type),
+    );
 }
 
 /** One label set of a scrape-time figure, and its value. */
