@@ -4,17 +4,11 @@
  * ones as they happen (server-sent events, resumed after a dropped connection).
  */
 
-import { envPath, parseAppRef } from '../args.ts';
+import type { EventView } from '../../../contract/src/management-api.ts';
+import { parseAppRef } from '../args.ts';
 import { type Command, type Context, ENV_OPTION } from '../command.ts';
 
-interface EventLine {
-  seq: number;
-  at: string;
-  type: string;
-  message: string;
-}
-
-function print(ctx: Context, e: EventLine): void {
+function print(ctx: Context, e: EventView): void {
   if (ctx.out.json) ctx.out.line(JSON.stringify(e));
   else ctx.out.line(`${e.at}  ${e.type.padEnd(21)} ${e.message}`);
 }
@@ -36,10 +30,9 @@ export const eventsCommand: Command = {
   async run(ctx, a) {
     const ref = parseAppRef(a.positionals[0], a.values.env);
     const api = await ctx.api();
-    const path = `${envPath(ref)}/events`;
     const tail = Number(typeof a.values.tail === 'string' ? a.values.tail : 50);
-    const first = await api.call<{ events: EventLine[]; next: number }>('GET', path, {
-      query: { limit: Number.isInteger(tail) && tail > 0 ? Math.min(tail, 1000) : 50 },
+    const first = await api.events(ref, {
+      limit: Number.isInteger(tail) && tail > 0 ? Math.min(tail, 1000) : 50,
     });
     for (const e of first.events) print(ctx, e);
     if (a.values.follow !== true) {
@@ -48,12 +41,11 @@ export const eventsCommand: Command = {
     }
     let after = first.next;
     for (;;) {
-      const res = await api.raw('GET', path, { query: { follow: 'true', after } });
-      if (!res.ok || !res.body) throw api.toError(res.status, await res.json().catch(() => undefined));
+      const res = await api.followEvents(ref, after);
       const decoder = new TextDecoder();
       let buffer = '';
       try {
-        for await (const chunk of res.body) {
+        for await (const chunk of res.body!) {
           buffer += decoder.decode(chunk as Uint8Array, { stream: true });
           let end = buffer.indexOf('\n\n');
           while (end >= 0) {
@@ -62,7 +54,7 @@ export const eventsCommand: Command = {
             end = buffer.indexOf('\n\n');
             const data = /^data: (.*)$/m.exec(block)?.[1];
             if (!data) continue;
-            const e = JSON.parse(data) as EventLine;
+            const e = JSON.parse(data) as EventView;
             print(ctx, e);
             after = e.seq;
           }

@@ -4,20 +4,20 @@
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LogLine } from '../api-types.ts';
-import { envPath, parseAppRef } from '../args.ts';
+import type { EnvLogLine, LogLine } from '../../../contract/src/management-api.ts';
+import { parseAppRef } from '../args.ts';
 import { type Command, type Context, ENV_OPTION } from '../command.ts';
 
 const FOLLOW_WAIT_MS = 10_000;
 
-function printLines(ctx: Context, lines: LogLine[], withRequest: boolean): void {
+function printLines(ctx: Context, lines: (LogLine | EnvLogLine)[], withRequest: boolean): void {
   for (const l of lines) {
     if (ctx.out.json) ctx.out.line(JSON.stringify(l));
     else {
       // A line of no request is the app's own output (setup, startup, crash): its runner is named.
       const who = l.request_id
         ? `[${l.request_id.slice(0, 8)}] `
-        : `[runner ${(l.runner_id ?? '').slice(0, 8)}] `;
+        : `[runner ${('runner_id' in l ? (l.runner_id ?? '') : '').slice(0, 8)}] `;
       ctx.out.line(`${l.timestamp} ${withRequest || !l.request_id ? who : ''}${l.message}`);
     }
   }
@@ -41,10 +41,9 @@ export const logsCommand: Command = {
     const follow = a.values.follow === true;
     // With --json, lines are printed one JSON object per line (NDJSON), so --follow can stream them.
     if (typeof a.values.request === 'string') {
-      const path = `${envPath(ref)}/requests/${encodeURIComponent(a.values.request)}/logs`;
       let after = 0;
       for (;;) {
-        const r = await api.call<{ status: string; logs: LogLine[] }>('GET', path, { query: { after } });
+        const r = await api.requestLogs(ref, a.values.request, { after });
         printLines(ctx, r.logs, false);
         if (r.logs.length > 0) after = r.logs[r.logs.length - 1]!.seq;
         if (!follow || r.status === 'COMPLETED') return;
@@ -52,8 +51,8 @@ export const logsCommand: Command = {
       }
     }
     const tail = Number(typeof a.values.tail === 'string' ? a.values.tail : 100);
-    const first = await api.call<{ logs: LogLine[]; next: number }>('GET', `${envPath(ref)}/logs`, {
-      query: { limit: Number.isInteger(tail) && tail > 0 ? Math.min(tail, 1000) : 100 },
+    const first = await api.environmentLogs(ref, {
+      limit: Number.isInteger(tail) && tail > 0 ? Math.min(tail, 1000) : 100,
     });
     printLines(ctx, first.logs, true);
     if (!follow) {
@@ -62,9 +61,7 @@ export const logsCommand: Command = {
     }
     let next = first.next;
     for (;;) {
-      const r = await api.call<{ logs: LogLine[]; next: number }>('GET', `${envPath(ref)}/logs`, {
-        query: { after: next, wait_ms: FOLLOW_WAIT_MS, limit: 1000 },
-      });
+      const r = await api.environmentLogs(ref, { after: next, wait_ms: FOLLOW_WAIT_MS, limit: 1000 });
       printLines(ctx, r.logs, true);
       next = r.next;
     }

@@ -4,43 +4,19 @@
  * open (each event's `id:` is its cursor, so a reconnecting EventSource resumes where it was).
  */
 import type { FastifyInstance } from 'fastify';
-import { type Static, Type } from 'typebox';
+import type { Static } from 'typebox';
+import { EventList, EventsQuery, type EventView } from '../../../contract/src/management-api.ts';
 import { appLoaders } from '../routes/load-app.ts';
 import { EnvParams, iso } from '../routes/management.ts';
 import type { EventRecord } from '../store/events-store.ts';
 import type { Store } from '../store/store.ts';
 import type { EventLog } from './event-log.ts';
 
-const EventView = Type.Object({
-  seq: Type.Number({ description: 'the cursor: pass it as `after` to get what came next' }),
-  at: Type.String(),
-  type: Type.String({
-    description:
-      '`runner.state`, `rollout.started`, `rollout.completed`, `rollout.aborted`, `rollout.superseded`, `deploy`, `scaling.changed`, `runner.crash_loop`, `request.dead_lettered`',
-  }),
-  message: Type.String(),
-  runner_id: Type.Union([Type.String(), Type.Null()]),
-  revision: Type.Union([Type.Integer(), Type.Null()]),
-  data: Type.Object({}, { additionalProperties: true }),
-});
-const EventsQuery = Type.Object({
-  after: Type.Optional(
-    Type.Integer({ minimum: 0, description: 'events after this cursor; absent: the last `limit` events' }),
-  ),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-  follow: Type.Optional(
-    Type.Boolean({
-      default: false,
-      description: 'stream as server-sent events and stay open; without `after`, from now on',
-    }),
-  ),
-});
-
 /** How often a follower looks for events written by another control process. */
 const FOLLOW_POLL_MS = 2_000;
 const KEEPALIVE_MS = 15_000;
 
-const view = (e: EventRecord): Static<typeof EventView> => ({
+const view = (e: EventRecord): EventView => ({
   seq: e.seq,
   at: iso(e.at)!,
   type: e.type,
@@ -61,7 +37,7 @@ export function registerEventRoutes(app: FastifyInstance, d: { store: Store; eve
           'What happened to the environment (runners, rollouts, deploys, scaling, crash loops, dead letters); `follow=true` streams it (SSE)',
         params: EnvParams,
         querystring: EventsQuery,
-        response: { 200: Type.Object({ events: Type.Array(EventView), next: Type.Number() }) },
+        response: { 200: EventList },
       },
     },
     async (req, reply) => {

@@ -5,9 +5,10 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
+import { RequestView } from '../../../contract/src/management-api.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { EnvParams, RequestView, requestView } from './management.ts';
+import { EnvParams, requestView } from './management.ts';
 
 const RequestDetail = Type.Intersect([
   RequestView,
