@@ -5,6 +5,7 @@
 export { buildApp, type ControlService } from './src/app.ts';
 export { ensureAdminKey } from './src/auth.ts';
 export type { ComputeDriver, RunnerSpec } from './src/compute/compute-driver.ts';
+export { MACHINE_TYPES } from './src/compute/machine-types.ts';
 export { loadConfig } from './src/config.ts';
 export { StoreQueue } from './src/queue/store-queue.ts';
 export { autoscale, type Observation } from './src/scaling/autoscaler.ts';

@@ -3,21 +3,17 @@
  * same real drivers production uses. server.ts listens.
  */
 import swagger from '@fastify/swagger';
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyServerOptions,
-} from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { GantryError } from '../../contract/src/errors.ts';
 import type { ControlExtension } from '../../contract/src/extension.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import type { Config } from './config.ts';
 import { registerConsoleRoutes } from './console/console-routes.ts';
+import { Deployments } from './deployments.ts';
 import { Activity } from './events/activity.ts';
 import { EventLog } from './events/event-log.ts';
-import { registerEventRoutes } from './events/event-routes.ts';
 import { mountExtensions } from './extensions.ts';
+import { frameworkErrors, registerErrorHandling } from './http-errors.ts';
 import { hasEscapedNul } from './json-nul.ts';
 import { ControlMetrics } from './metrics/control-metrics.ts';
 import { registerMetricsRoutes } from './metrics/metrics-routes.ts';
@@ -25,20 +21,10 @@ import { OidcVerifier } from './oidc-verifier.ts';
 import { withQueueAccess } from './queue/queue-access-compute.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { RequestService } from './request-service.ts';
-import { registerAuthModeRoutes } from './routes/auth-mode.ts';
-import { registerBuildRoutes } from './routes/builds.ts';
-import { registerEnvironmentRoutes } from './routes/environments.ts';
 import { createFalHandlers, registerFalRoutes } from './routes/fal-api.ts';
 import { registerFalProxy } from './routes/fal-proxy.ts';
-import { registerKeyRoutes } from './routes/keys.ts';
-import { registerLogRoutes } from './routes/logs.ts';
-import { registerManagementRoutes } from './routes/management.ts';
-import { registerQueueAdminRoutes } from './routes/queue-admin.ts';
-import { registerRequestDetailRoute } from './routes/request-detail.ts';
-import { registerRolloutRoutes } from './routes/rollouts.ts';
-import { registerRunnerActionRoutes } from './routes/runner-actions.ts';
 import { registerRunnerRoutes } from './routes/runner-api.ts';
-import { registerSecretRoutes } from './routes/secrets.ts';
+import { managementApi } from './routes/v1.ts';
 import { Rollouts } from './scaling/rollouts.ts';
 import { Scaler } from './scaling/scaler.ts';
 import { EnvironmentSecrets } from './secrets/environment-secrets.ts';
@@ -89,14 +75,6 @@ export interface ControlService {
 /** How often events past their retention are dropped. */
 const EVENT_PRUNE_MS = 60 * 60_000;
 
-/** Fastify's own error codes that a caller can cause, mapped onto the catalogue. */
-const FASTIFY_CODES: Record<string, ConstructorParameters<typeof GantryError>[0]> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'GANTRY_ERR_PAYLOAD_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'GANTRY_ERR_UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'GANTRY_ERR_VALIDATION',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'GANTRY_ERR_BAD_JSON',
-};
-
 export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const { config, store, queue } = o;
   // With SQS, runners receive from their queues themselves; compute hands them the queue URLs.
@@ -111,10 +89,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     // Long polls and SSE streams hold requests open; let close() end them.
     forceCloseConnections: true,
     // Errors fastify raises before routing (a malformed URL, say) answer in the catalogue's shape.
-    frameworkErrors: (err, _req, reply) => {
-      const e = new GantryError('GANTRY_ERR_VALIDATION', err.message);
-      void (reply as unknown as FastifyReply).code(400).type('application/json').send(e.toBody());
-    },
+    frameworkErrors,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
 
@@ -196,33 +171,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     }
   });
 
-  app.setErrorHandler((err, req, reply) => {
-    let e: GantryError;
-    const fe = err as { code?: string; validation?: unknown; message: string; statusCode?: number };
-    if (err instanceof GantryError) e = err;
-    else if (fe.validation) e = new GantryError('GANTRY_ERR_VALIDATION', fe.message);
-    else if (fe.code && FASTIFY_CODES[fe.code]) e = new GantryError(FASTIFY_CODES[fe.code]!);
-    else if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500)
-      e = new GantryError('GANTRY_ERR_VALIDATION', fe.message);
-    else {
-      req.log.error({ err }, 'unhandled error');
-      e = new GantryError('GANTRY_ERR_INTERNAL');
-    }
-    if (e.statusCode === 413) {
-      e = new GantryError(
-        'GANTRY_ERR_PAYLOAD_TOO_LARGE',
-        `The request body is larger than the limit of ${config.bodyLimit} bytes.`,
-      );
-    }
-    return reply.code(e.statusCode).type('application/json').send(e.toBody());
-  });
-  app.setNotFoundHandler((req, reply) => {
-    const e = new GantryError(
-      'GANTRY_ERR_ROUTE_NOT_FOUND',
-      `No route ${req.method} ${req.url.split('?')[0]}.`,
-    );
-    return reply.code(e.statusCode).send(e.toBody());
-  });
+  registerErrorHandling(app, { bodyLimit: config.bodyLimit });
 
   await app.register(swagger, {
     openapi: {
@@ -251,15 +200,6 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   registerFalRoutes(app, fal);
   registerFalProxy(app, fal);
   const rollouts = new Rollouts({ store, scaler, activity });
-  registerManagementRoutes(app, {
-    store,
-    queue,
-    scaler,
-    rollouts,
-    activity,
-    ...(o.clock ? { clock: o.clock } : {}),
-  });
-  registerRolloutRoutes(app, { store, rollouts });
   registerRunnerRoutes(app, { store, requests, scaler, activity });
   // Extensions (the GitHub App) are served here and hear of every registered build at once.
   const extensions = await mountExtensions(app, o.extensions ?? [], {
@@ -268,32 +208,34 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     clock: o.clock ?? Date.now,
     publicUrl: () => config.publicUrl ?? controlUrl,
   });
-  registerBuildRoutes(app, {
-    store,
-    onRegistered: extensions.buildRegistered,
-    oidc:
-      o.oidc ??
-      new OidcVerifier({
-        issuer: config.oidcIssuer,
-        audience: config.oidcAudience,
-        ...(o.clock ? { clock: o.clock } : {}),
-      }),
-  });
-  registerEnvironmentRoutes(app, { store, queue, scaler });
-  registerSecretRoutes(app, { store, secrets });
-  registerKeyRoutes(app, { store });
-  registerAuthModeRoutes(app, { store });
-  registerRunnerActionRoutes(app, { store, scaler });
-  registerLogRoutes(app, { store });
-  registerRequestDetailRoute(app, { store });
-  registerEventRoutes(app, { store, events });
-  registerStatsRoutes(app, { store, ...(o.clock ? { clock: o.clock } : {}) });
+  await app.register(
+    managementApi({
+      store,
+      queue,
+      scaler,
+      rollouts,
+      deployments: new Deployments({ store, queue, scaler, rollouts, activity }),
+      requests,
+      secrets,
+      activity,
+      events,
+      onRegistered: extensions.buildRegistered,
+      oidc:
+        o.oidc ??
+        new OidcVerifier({
+          issuer: config.oidcIssuer,
+          audience: config.oidcAudience,
+          ...(o.clock ? { clock: o.clock } : {}),
+        }),
+      ...(o.clock ? { clock: o.clock } : {}),
+    }),
+    { prefix: '/v1' },
+  );
   registerMetricsRoutes(app, { store, metrics, token: config.metricsToken });
   registerConsoleRoutes(app, {
     store,
     secureCookies: config.publicUrl?.startsWith('https:') === true,
   });
-  registerQueueAdminRoutes(app, { store, requests, scaler });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get(
     '/.well-known/jwks.json',

@@ -5,7 +5,6 @@
  * A request is completed exactly once (store.completeRequest is conditional); a delivery's message
  * is deleted only after its result is recorded, so a crash in between redelivers, never loses.
  */
-import { EventEmitter } from 'node:events';
 import { GantryError } from '../../contract/src/errors.ts';
 import type {
   ClaimResponse,
@@ -19,6 +18,7 @@ import type {
 import { RUNTIME_SETTINGS } from '../../contract/src/scaling-settings.ts';
 import type { Environment, Priority, RequestRecord, RunnerRecord } from './domain.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
+import { RequestWaiters } from './request-waiters.ts';
 import { ERROR_TYPES, judgeAttempt } from './retry-policy.ts';
 import { sleep } from './sleep.ts';
 import { type Completion, START_TIMEOUT_MESSAGE } from './store/requests-store.ts';
@@ -53,12 +53,9 @@ const HOLD_MS = 1000;
 /** How long a runner's "yes" from the pull gate is trusted. */
 const GATE_CACHE_MS = 1000;
 
-/** Fallback poll for waiters, for changes made by another control process sharing the database. */
-const WAIT_REPOLL_MS = 1000;
-
 export class RequestService {
-  /** Emits `<request id>` whenever that request's status or logs change. */
-  readonly events = new EventEmitter();
+  /** Callers waiting on a request's next change or its completion. */
+  private readonly waiters: RequestWaiters;
   /** Runners whose pull gate said "yes", until when (see gate()). */
   private readonly gateOpen = new Map<string, number>();
   /** Deliveries handed to runners and not yet settled, by receipt. */
@@ -87,7 +84,7 @@ export class RequestService {
       onRetried?: (envId: string, errorType: string) => void;
     },
   ) {
-    this.events.setMaxListeners(0);
+    this.waiters = new RequestWaiters(store);
   }
 
   /**
@@ -436,47 +433,22 @@ export class RequestService {
   ): Promise<void> {
     await this.store.logs.append(logs, environmentId);
     // null: "something changed, but no record comes with it" (waiters for completion ignore it).
-    for (const id of new Set(logs.map((l) => l.request_id))) this.events.emit(id, null);
+    for (const id of new Set(logs.map((l) => l.request_id))) this.waiters.changed(id, null);
   }
 
-  /**
-   * Resolves when the request changes (or after a short fallback interval, or when aborted), with
-   * the changed record when the change carried one.
-   */
+  /** See RequestWaiters.waitForChange. */
   waitForChange(requestId: string, signal?: AbortSignal): Promise<RequestRecord | null | undefined> {
-    return new Promise((resolve) => {
-      const done = (rec?: RequestRecord | null) => {
-        clearTimeout(timer);
-        this.events.off(requestId, done);
-        signal?.removeEventListener('abort', onAbort);
-        resolve(rec);
-      };
-      const onAbort = () => done();
-      const timer = setTimeout(() => done(), WAIT_REPOLL_MS);
-      this.events.on(requestId, done);
-      signal?.addEventListener('abort', onAbort);
-    });
+    return this.waiters.waitForChange(requestId, signal);
   }
 
-  /** Waits until the request completes or `deadline` (wall-clock ms, as the route sets it) passes; returns the last record seen. */
-  async waitForCompletion(
+  /** See RequestWaiters.waitForCompletion. */
+  waitForCompletion(
     requestId: string,
     deadline: number,
     signal?: AbortSignal,
     known?: RequestRecord,
   ): Promise<RequestRecord> {
-    let waiting = this.waitForChange(requestId, signal);
-    let req = known ?? (await this.store.requests.get(requestId));
-    for (;;) {
-      if (!req) throw new GantryError('GANTRY_ERR_REQUEST_NOT_FOUND');
-      if (req.status === 'COMPLETED' || Date.now() >= deadline || signal?.aborted) return req;
-      const changed = await waiting;
-      waiting = this.waitForChange(requestId, signal);
-      // Events carry the record: read it back only when the fallback timer fired (undefined),
-      // which covers changes made by another control process.
-      if (changed === undefined) req = await this.store.requests.get(requestId);
-      else if (changed !== null) req = changed;
-    }
+    return this.waiters.waitForCompletion(requestId, deadline, signal, known);
   }
 
   /**
@@ -501,7 +473,7 @@ export class RequestService {
   }
 
   private changed(rec: RequestRecord): void {
-    this.events.emit(rec.id, rec);
+    this.waiters.changed(rec.id, rec);
   }
 
   private completed(rec: RequestRecord): void {

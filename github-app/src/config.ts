@@ -50,6 +50,8 @@ export const SETTINGS = [
   'GANTRY_DATA_DIR',
   'PORT',
   'HOST',
+  // Registering the App (no credentials yet): the GitHub organisation to register it under.
+  'GH_ORG',
 ] as const;
 const KNOWN: ReadonlySet<string> = new Set(SETTINGS);
 
@@ -119,6 +121,54 @@ export function loadMountedConfig(
   return github;
 }
 
+/** Registering the App from its manifest, before it has credentials. */
+export interface RegistrationConfig {
+  /** Control as GitHub reaches it (its webhooks go to `<controlUrl>/api/github/webhooks`); unset: asked on the page. */
+  controlUrl?: string;
+  port: number;
+  host: string;
+  gheHost?: string;
+  /** Register under this organisation; unset: under the signed-in user. */
+  org?: string;
+}
+
+function port(env: Env, problems: string[]): number {
+  const raw = value(env, 'PORT');
+  const n = raw === undefined ? 3000 : Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    problems.push(`PORT must be a whole number from 0 to 65535, got "${raw}"`);
+  }
+  return n;
+}
+
+/**
+ * `npm run github-app` before the App exists: undefined as soon as any credential is set (then
+ * `loadConfig` applies, and names whatever is missing). Control's URL is GANTRY_PUBLIC_URL, else
+ * GANTRY_URL; neither is required, the registration page asks for it.
+ */
+export function loadRegistrationConfig(
+  env: Env = process.env,
+  cwd = process.cwd(),
+): RegistrationConfig | undefined {
+  const problems: string[] = [];
+  if (credentials(env, cwd, problems) !== undefined || problems.length > 0) return undefined;
+  const controlUrl = value(env, 'GANTRY_PUBLIC_URL') ?? value(env, 'GANTRY_URL');
+  if (controlUrl !== undefined && !URL.canParse(controlUrl)) {
+    problems.push(`GANTRY_PUBLIC_URL (or GANTRY_URL) must be a URL, got "${controlUrl}"`);
+  }
+  const listen = port(env, problems);
+  if (problems.length > 0) throw fail(problems);
+  const gheHost = value(env, 'GHE_HOST');
+  const org = value(env, 'GH_ORG');
+  return {
+    ...(controlUrl ? { controlUrl: controlUrl.replace(/\/+$/, '') } : {}),
+    port: listen,
+    host: value(env, 'HOST') ?? '127.0.0.1',
+    ...(gheHost ? { gheHost } : {}),
+    ...(org ? { org } : {}),
+  };
+}
+
 /** The App on its own (`npm run github-app`). Throws naming every missing, invalid or unknown setting. */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): StandaloneConfig {
   const problems: string[] = [];
@@ -132,11 +182,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Standal
   if (publicUrl !== undefined && !URL.canParse(publicUrl)) {
     problems.push(`GANTRY_PUBLIC_URL must be a URL, got "${publicUrl}"`);
   }
-  const rawPort = value(env, 'PORT');
-  const port = rawPort === undefined ? 3000 : Number(rawPort);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    problems.push(`PORT must be a whole number from 0 to 65535, got "${rawPort}"`);
-  }
+  const listen = port(env, problems);
   // GANTRY_* names are Gantry's: one the App does not know is a typo, not something to ignore.
   for (const name of Object.keys(env)) {
     if (name.startsWith('GANTRY_') && !KNOWN.has(name) && env[name] !== undefined) {
@@ -153,7 +199,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Standal
     publicUrl: publicUrl ?? controlUrl!,
     ...(databaseUrl ? { databaseUrl } : {}),
     dataDir: path.resolve(cwd, value(env, 'GANTRY_DATA_DIR') ?? '.gantry'),
-    port,
+    port: listen,
     ...(host ? { host } : {}),
   };
 }

@@ -1,18 +1,26 @@
 /**
  * The App on its own, apart from control: Probot's server on PORT (3000), webhooks at
- * `/api/github/webhooks`, signatures checked by Probot. Without APP_ID and PRIVATE_KEY, Probot serves
- * its setup page, which registers the App from `github-app/app.yml` (run it from `github-app/`) and
- * writes the credentials to `.env`, read here at the next start.
+ * `/api/github/webhooks`, signatures checked by Probot. Before the App has credentials, it serves
+ * the registration page instead (app-registration.ts): the App is registered from
+ * `github-app/app.yml` against control's webhook URL and its credentials written to `.env` (read
+ * here at the next start) and to the AWS install's secret shape.
  *
  * It talks to control over HTTP (GANTRY_URL, GANTRY_KEY) and never opens control's store: its
  * ledger is its own, PGlite in `<GANTRY_DATA_DIR>/github-app` or PostgreSQL at DATABASE_URL.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { run } from 'probot';
 import { PgClient } from '../../sql/src/pg-client.ts';
 import { PgliteClient } from '../../sql/src/pglite-client.ts';
-import { GitHubAppConfigError, loadConfig, type StandaloneConfig } from './config.ts';
+import { startRegistration } from './app-registration.ts';
+import {
+  GitHubAppConfigError,
+  loadConfig,
+  loadRegistrationConfig,
+  type RegistrationConfig,
+  type StandaloneConfig,
+} from './config.ts';
 import { HttpControlClient } from './control-client.ts';
 import { createGantryApp } from './index.ts';
 import { migrate } from './migrations.ts';
@@ -24,6 +32,8 @@ async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   let config: StandaloneConfig;
   try {
+    const registration = loadRegistrationConfig(process.env);
+    if (registration) return register(registration);
     config = loadConfig(process.env);
   } catch (err) {
     if (err instanceof GitHubAppConfigError) {
@@ -61,6 +71,20 @@ async function main(): Promise<void> {
   setInterval(() => {
     gantry.expirePreviews().catch((err: unknown) => console.error('expiring previews failed', err));
   }, PREVIEW_SWEEP_MS).unref();
+}
+
+/** No credentials yet: serve the registration page until an App is registered, then stop. */
+async function register(config: RegistrationConfig): Promise<void> {
+  const server = await startRegistration({
+    config,
+    manifestYaml: readFileSync(new URL('../app.yml', import.meta.url), 'utf8'),
+    outDir: process.cwd(),
+  });
+  console.log(`gantry github-app: no App credentials yet. Open ${server.url} to register the App on GitHub.`);
+  await server.registered;
+  // Let the browser get the last page before stopping.
+  setTimeout(() => void server.close(), 1_000).unref();
+  console.log('Start `npm run github-app` again (or control) to serve the App with these credentials.');
 }
 
 void main();

@@ -47,7 +47,7 @@ async function start(env: Record<string, string> = {}): Promise<Started> {
   });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 30 s:\n${out}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`no banner within 120 s:\n${out}`)), 120_000);
     const check = () => {
       const m = /Gantry control is listening on (http:\/\/\S+)/.exec(out);
       if (m && out.includes('API reference')) {

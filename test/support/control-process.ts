@@ -70,7 +70,7 @@ export async function controlProcess(opts: {
           const r = await fetch(`${url}/healthz`).catch(() => undefined);
           return r?.ok ? true : undefined;
         },
-        30_000,
+        120_000,
         'control to listen',
       );
     },

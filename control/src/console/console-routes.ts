@@ -12,7 +12,7 @@ import { type Static, Type } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
 import { hashKey } from '../auth.ts';
 import type { Caller } from '../domain.ts';
-import { endpointId } from '../routes/management.ts';
+import { endpointId } from '../routes/views.ts';
 import type { Store } from '../store/store.ts';
 import { clearedSessionCookie, csrfToken, sessionCookie, sessionKey } from './session-cookie.ts';
 

@@ -5,9 +5,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';
-import { EventList, EventsQuery, type EventView } from '../../../contract/src/management-api.ts';
+import { EnvParams, EventList, EventsQuery, type EventView } from '../../../contract/src/management-api.ts';
 import { appLoaders } from '../routes/load-app.ts';
-import { EnvParams, iso } from '../routes/management.ts';
+import { iso } from '../routes/views.ts';
 import type { EventRecord } from '../store/events-store.ts';
 import type { Store } from '../store/store.ts';
 import type { EventLog } from './event-log.ts';
@@ -29,7 +29,7 @@ const view = (e: EventRecord): EventView => ({
 export function registerEventRoutes(app: FastifyInstance, d: { store: Store; events: EventLog }): void {
   const { loadEnv } = appLoaders(d.store);
   app.get(
-    '/v1/apps/:owner/:name/environments/:env/events',
+    '/apps/:owner/:name/environments/:env/events',
     {
       schema: {
         tags: ['management v1'],

@@ -1,15 +1,15 @@
 /** Changing an app's auth mode (private, public, shared) after it was created. */
-import type { FastifyInstance } from 'fastify';
-import type { Static } from 'typebox';
+
 import { AppParams, AppView, PatchApp } from '../../../contract/src/management-api.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { appView } from './management.ts';
+import type { V1Scope } from './v1.ts';
+import { appView } from './views.ts';
 
-export function registerAuthModeRoutes(app: FastifyInstance, d: { store: Store }): void {
+export function registerAuthModeRoutes(app: V1Scope, d: { store: Store }): void {
   const { loadApp } = appLoaders(d.store);
   app.patch(
-    '/v1/apps/:owner/:name',
+    '/apps/:owner/:name',
     {
       schema: {
         tags: ['management v1'],
@@ -21,7 +21,7 @@ export function registerAuthModeRoutes(app: FastifyInstance, d: { store: Store }
     },
     async (req) => {
       const a = await loadApp(req);
-      const { auth_mode } = req.body as Static<typeof PatchApp>;
+      const { auth_mode } = req.body;
       await d.store.apps.setAuthMode(a.id, auth_mode);
       return appView({ ...a, auth_mode });
     },

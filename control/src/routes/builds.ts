@@ -4,7 +4,7 @@
  * whose `repository` claim must be the build's repository, or a deploy token (a key valid for the
  * management API) for any repository. Reading builds takes a management key.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Static } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
 import { BuildList, BuildsQuery, BuildView, RegisterBuild } from '../../../contract/src/management-api.ts';
@@ -12,6 +12,7 @@ import { hashKey, requireAdmin } from '../auth.ts';
 import type { Build } from '../domain.ts';
 import { OidcTokenError, OidcVerifier } from '../oidc-verifier.ts';
 import type { Store } from '../store/store.ts';
+import type { V1Scope } from './v1.ts';
 
 /** Key scopes that may register builds for any repository (issue 7 adds narrower deploy keys). */
 const DEPLOY_SCOPES = new Set(['ADMIN']);
@@ -88,11 +89,11 @@ async function authorizeRegistration(
   return `key:${key.id}`;
 }
 
-export function registerBuildRoutes(app: FastifyInstance, d: BuildRoutesDeps): void {
+export function registerBuildRoutes(app: V1Scope, d: BuildRoutesDeps): void {
   const TAGS = ['builds v1'];
 
   app.post(
-    '/v1/builds',
+    '/builds',
     {
       schema: {
         tags: TAGS,
@@ -102,7 +103,7 @@ export function registerBuildRoutes(app: FastifyInstance, d: BuildRoutesDeps): v
       },
     },
     async (req, reply) => {
-      const body = req.body as Static<typeof RegisterBuild>;
+      const body = req.body;
       // The image must be the very bytes the digest names, or a registration could point a digest
       // at a mutable tag (or another image) that the App would then deploy.
       if (!body.image.endsWith(`@${body.digest}`)) {
@@ -129,7 +130,7 @@ export function registerBuildRoutes(app: FastifyInstance, d: BuildRoutesDeps): v
   );
 
   app.get(
-    '/v1/builds',
+    '/builds',
     {
       schema: {
         tags: TAGS,
@@ -140,7 +141,7 @@ export function registerBuildRoutes(app: FastifyInstance, d: BuildRoutesDeps): v
     },
     async (req) => {
       await requireAdmin(d.store, req);
-      const q = req.query as Static<typeof BuildsQuery>;
+      const q = req.query;
       return { builds: (await d.store.builds.list(q.repository, q.commit, q.limit ?? 100)).map(view) };
     },
   );

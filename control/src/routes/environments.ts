@@ -2,9 +2,8 @@
  * Environments of an app: create, list, delete. Each has its own queue, runners, scaling, active
  * revision and secrets; deleting one removes all of that. `production` goes only with its app.
  */
-import type { FastifyInstance } from 'fastify';
+
 import type { Static } from 'typebox';
-import { GantryError } from '../../../contract/src/errors.ts';
 import {
   AppParams,
   CreateEnvironment,
@@ -12,18 +11,14 @@ import {
   EnvironmentListView,
   EnvParams,
 } from '../../../contract/src/management-api.ts';
+import type { Deployments } from '../deployments.ts';
 import type { App, Environment } from '../domain.ts';
-import type { QueueDriver } from '../queue/queue-driver.ts';
-import type { Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { environmentView } from './management.ts';
+import { TAGS, type V1Scope } from './v1.ts';
+import { environmentView } from './views.ts';
 
-const TAGS = ['management v1'];
-export function registerEnvironmentRoutes(
-  app: FastifyInstance,
-  d: { store: Store; queue: QueueDriver; scaler: Scaler },
-): void {
+export function registerEnvironmentRoutes(app: V1Scope, d: { store: Store; deployments: Deployments }): void {
   const { store } = d;
   const { loadApp, loadEnv } = appLoaders(store);
 
@@ -34,7 +29,7 @@ export function registerEnvironmentRoutes(
   });
 
   app.post(
-    '/v1/apps/:owner/:name/environments',
+    '/apps/:owner/:name/environments',
     {
       schema: {
         tags: TAGS,
@@ -46,15 +41,14 @@ export function registerEnvironmentRoutes(
     },
     async (req, reply) => {
       const a = await loadApp(req);
-      const { name } = req.body as Static<typeof CreateEnvironment>;
-      const env = await store.apps.createEnvironment(a.id, name);
-      await d.queue.ensure(env.id);
+      const { name } = req.body;
+      const env = await d.deployments.createEnvironment(a, name);
       return reply.code(201).send(await view(a, env));
     },
   );
 
   app.get(
-    '/v1/apps/:owner/:name/environments',
+    '/apps/:owner/:name/environments',
     {
       schema: {
         tags: TAGS,
@@ -71,7 +65,7 @@ export function registerEnvironmentRoutes(
   );
 
   app.delete(
-    '/v1/apps/:owner/:name/environments/:env',
+    '/apps/:owner/:name/environments/:env',
     {
       schema: {
         tags: TAGS,
@@ -81,15 +75,7 @@ export function registerEnvironmentRoutes(
     },
     async (req, reply) => {
       const { app: a, env } = await loadEnv(req);
-      if (env.name === 'production') {
-        throw new GantryError(
-          'GANTRY_ERR_ENVIRONMENT_PROTECTED',
-          `production is deleted only with its app (delete ${a.owner}/${a.name} to remove it).`,
-        );
-      }
-      for (const r of await store.runners.list(env.id)) await d.scaler.drain(r.id, 'environment deleted');
-      await d.queue.remove(env.id);
-      await store.apps.deleteEnvironment(env.id);
+      await d.deployments.deleteEnvironment(a, env);
       return reply.code(204).send();
     },
   );

@@ -4,7 +4,6 @@
  * shared and public apps of anyone.
  */
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
 import {
@@ -17,7 +16,8 @@ import {
 import { ADMIN_KEY_ID, hashKey, newKey } from '../auth.ts';
 import type { KeyRecord } from '../domain.ts';
 import type { Store } from '../store/store.ts';
-import { iso } from './management.ts';
+import type { V1Scope } from './v1.ts';
+import { iso } from './views.ts';
 
 const TAGS = ['management v1'];
 const view = (k: KeyRecord): Static<typeof KeyView> => ({
@@ -28,9 +28,9 @@ const view = (k: KeyRecord): Static<typeof KeyView> => ({
   created_at: iso(k.created_at)!,
 });
 
-export function registerKeyRoutes(app: FastifyInstance, d: { store: Store }): void {
+export function registerKeyRoutes(app: V1Scope, d: { store: Store }): void {
   app.post(
-    '/v1/keys',
+    '/keys',
     {
       schema: {
         tags: TAGS,
@@ -40,7 +40,7 @@ export function registerKeyRoutes(app: FastifyInstance, d: { store: Store }): vo
       },
     },
     async (req, reply) => {
-      const body = req.body as Static<typeof CreateKey>;
+      const body = req.body;
       if (body.scope === 'API' && !body.owner) {
         throw new GantryError(
           'GANTRY_ERR_VALIDATION',
@@ -60,7 +60,7 @@ export function registerKeyRoutes(app: FastifyInstance, d: { store: Store }): vo
   );
 
   app.get(
-    '/v1/keys',
+    '/keys',
     {
       schema: {
         tags: TAGS,
@@ -78,10 +78,10 @@ export function registerKeyRoutes(app: FastifyInstance, d: { store: Store }): vo
   );
 
   app.delete(
-    '/v1/keys/:id',
+    '/keys/:id',
     { schema: { tags: TAGS, summary: 'Revoke a key', params: KeyParams } },
     async (req, reply) => {
-      const { id } = req.params as { id: string };
+      const { id } = req.params;
       if (id === ADMIN_KEY_ID) {
         throw new GantryError(
           'GANTRY_ERR_FORBIDDEN',

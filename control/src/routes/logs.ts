@@ -3,8 +3,7 @@
  * poll (`wait_ms`) so `gantry logs --follow` sees new lines as they arrive without holding a
  * stream open through proxies.
  */
-import type { FastifyInstance } from 'fastify';
-import type { Static } from 'typebox';
+
 import { GantryError } from '../../../contract/src/errors.ts';
 import {
   type EnvLogLine,
@@ -17,6 +16,7 @@ import {
 } from '../../../contract/src/management-api.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
+import type { V1Scope } from './v1.ts';
 
 const TAGS = ['management v1'];
 const POLL_MS = 250;
@@ -29,12 +29,12 @@ function merged(a: EnvLine[], b: EnvLine[], limit: number, keep: 'first' | 'last
   return keep === 'first' ? all.slice(0, limit) : all.slice(-limit);
 }
 
-export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): void {
+export function registerLogRoutes(app: V1Scope, d: { store: Store }): void {
   const { store } = d;
   const { loadEnv } = appLoaders(store);
 
   app.get(
-    '/v1/apps/:owner/:name/environments/:env/requests/:request_id/logs',
+    '/apps/:owner/:name/environments/:env/requests/:request_id/logs',
     {
       schema: {
         tags: TAGS,
@@ -46,7 +46,7 @@ export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): vo
     },
     async (req) => {
       const { app: a, env } = await loadEnv(req);
-      const { request_id } = req.params as { request_id: string };
+      const { request_id } = req.params;
       const rec = await store.requests.get(request_id);
       if (!rec || rec.environment_id !== env.id) {
         const recent = (await store.requests.list(env.id, 5)).map((r) => r.id);
@@ -55,7 +55,7 @@ export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): vo
           `No request ${request_id} in ${a.owner}/${a.name} ${env.name} (latest: ${recent.join(', ') || 'none'}).`,
         );
       }
-      const { after = 0 } = req.query as Static<typeof RequestLogsQuery>;
+      const { after = 0 } = req.query;
       const logs = await store.logs.forRequest(rec.id, after);
       return {
         request_id: rec.id,
@@ -66,7 +66,7 @@ export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): vo
   );
 
   app.get(
-    '/v1/apps/:owner/:name/environments/:env/logs',
+    '/apps/:owner/:name/environments/:env/logs',
     {
       schema: {
         tags: TAGS,
@@ -78,7 +78,7 @@ export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): vo
     },
     async (req, reply) => {
       const { env } = await loadEnv(req);
-      const { after, limit = 200, wait_ms = 0 } = req.query as Static<typeof EnvLogsQuery>;
+      const { after, limit = 200, wait_ms = 0 } = req.query;
       const read = async (from: number): Promise<EnvLine[]> => {
         const [requests, runners] = await Promise.all([
           store.logs.forEnvironment(env.id, from, limit),

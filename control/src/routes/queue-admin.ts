@@ -3,24 +3,25 @@
  * still waiting. A flushed request completes as cancelled, exactly as a caller's own cancel does,
  * so its callers see it end; requests already running are left to finish.
  */
-import type { FastifyInstance } from 'fastify';
+
 import { EnvParams, FlushView, QueueView } from '../../../contract/src/management-api.ts';
 import type { RequestService } from '../request-service.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { iso } from './management.ts';
+import type { V1Scope } from './v1.ts';
+import { iso } from './views.ts';
 
 const TAGS = ['management v1'];
 
 export function registerQueueAdminRoutes(
-  app: FastifyInstance,
+  app: V1Scope,
   d: { store: Store; requests: RequestService; scaler: Scaler },
 ): void {
   const { loadEnv } = appLoaders(d.store);
 
   app.get(
-    '/v1/apps/:owner/:name/environments/:env/queue',
+    '/apps/:owner/:name/environments/:env/queue',
     {
       schema: {
         tags: TAGS,
@@ -42,7 +43,7 @@ export function registerQueueAdminRoutes(
   );
 
   app.delete(
-    '/v1/apps/:owner/:name/environments/:env/queue',
+    '/apps/:owner/:name/environments/:env/queue',
     {
       schema: {
         tags: TAGS,

@@ -5,10 +5,10 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
-import { RequestView } from '../../../contract/src/management-api.ts';
+import { EnvParams, RequestView } from '../../../contract/src/management-api.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { EnvParams, requestView } from './management.ts';
+import { requestView } from './views.ts';
 
 const RequestDetail = Type.Intersect([
   RequestView,
@@ -22,7 +22,7 @@ const RequestDetail = Type.Intersect([
 export function registerRequestDetailRoute(app: FastifyInstance, d: { store: Store }): void {
   const { loadEnv } = appLoaders(d.store);
   app.get(
-    '/v1/apps/:owner/:name/environments/:env/requests/:request_id',
+    '/apps/:owner/:name/environments/:env/requests/:request_id',
     {
       schema: {
         tags: ['management v1'],

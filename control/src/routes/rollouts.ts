@@ -2,7 +2,7 @@
  * Rollouts API: start one (deploy a revision, roll back, restart) and list them, per environment.
  * Under /v1, so the management API's admin-key hook guards it.
  */
-import type { FastifyInstance } from 'fastify';
+
 import type { Static } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
 import {
@@ -15,6 +15,7 @@ import {
 import type { Environment, RolloutRecord } from '../domain.ts';
 import type { Rollouts } from '../scaling/rollouts.ts';
 import type { Store } from '../store/store.ts';
+import type { V1Scope } from './v1.ts';
 
 type EnvPath = Static<typeof EnvParams>;
 
@@ -44,10 +45,10 @@ export async function rolloutView(
   };
 }
 
-export function registerRolloutRoutes(app: FastifyInstance, d: { store: Store; rollouts: Rollouts }): void {
+export function registerRolloutRoutes(app: V1Scope, d: { store: Store; rollouts: Rollouts }): void {
   const { store } = d;
   const TAGS = ['management v1'];
-  const PATH = '/v1/apps/:owner/:name/environments/:env/rollouts';
+  const PATH = '/apps/:owner/:name/environments/:env/rollouts';
 
   async function loadEnv(p: EnvPath): Promise<Environment> {
     const a = await store.apps.get(p.owner, p.name);
@@ -75,8 +76,8 @@ export function registerRolloutRoutes(app: FastifyInstance, d: { store: Store; r
       },
     },
     async (req, reply) => {
-      const env = await loadEnv(req.params as EnvPath);
-      const body = req.body as Static<typeof StartRollout>;
+      const env = await loadEnv(req.params);
+      const body = req.body;
       const revision =
         body.revision === undefined
           ? env.active_revision_id
@@ -115,8 +116,8 @@ export function registerRolloutRoutes(app: FastifyInstance, d: { store: Store; r
       },
     },
     async (req) => {
-      const env = await loadEnv(req.params as EnvPath);
-      const { limit = 50 } = req.query as Static<typeof RolloutsQuery>;
+      const env = await loadEnv(req.params);
+      const { limit = 50 } = req.query;
       const list = await store.rollouts.list(env.id, limit);
       return { rollouts: await Promise.all(list.map((r) => rolloutView(store, env, r))) };
     },

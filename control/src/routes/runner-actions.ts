@@ -3,23 +3,24 @@
  * at once (what it held is retried under fal's rules). The autoscaler starts a replacement if the
  * environment still needs one.
  */
-import type { FastifyInstance } from 'fastify';
+
 import { GantryError } from '../../../contract/src/errors.ts';
 import { RunnerParams as Params, RunnerView } from '../../../contract/src/management-api.ts';
 import { ENDED_RUNNER_STATES } from '../domain.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { runnerView } from './management.ts';
+import type { V1Scope } from './v1.ts';
+import { runnerView } from './views.ts';
 
 const TAGS = ['management v1'];
 
-export function registerRunnerActionRoutes(app: FastifyInstance, d: { store: Store; scaler: Scaler }): void {
+export function registerRunnerActionRoutes(app: V1Scope, d: { store: Store; scaler: Scaler }): void {
   const { loadEnv } = appLoaders(d.store);
 
   for (const action of ['stop', 'kill'] as const) {
     app.post(
-      `/v1/apps/:owner/:name/environments/:env/runners/:runner/${action}`,
+      `/apps/:owner/:name/environments/:env/runners/:runner/${action}`,
       {
         schema: {
           tags: TAGS,
@@ -31,7 +32,7 @@ export function registerRunnerActionRoutes(app: FastifyInstance, d: { store: Sto
       },
       async (req) => {
         const { env } = await loadEnv(req);
-        const wanted = (req.params as { runner: string }).runner;
+        const wanted = req.params.runner;
         const runners = await d.store.runners.list(env.id);
         const matches = runners.filter(
           (r) => r.id === wanted || (wanted.length >= 4 && r.id.startsWith(wanted)),

@@ -3,7 +3,7 @@
  * values), unset. Runners read them when they start, so a change reaches running code through a
  * restart rollout; the answers say so.
  */
-import type { FastifyInstance } from 'fastify';
+
 import type { Static } from 'typebox';
 import {
   SecretChange as ChangeView,
@@ -16,13 +16,11 @@ import type { App, Environment } from '../domain.ts';
 import type { EnvironmentSecrets } from '../secrets/environment-secrets.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { iso } from './management.ts';
+import type { V1Scope } from './v1.ts';
+import { iso } from './views.ts';
 
 const TAGS = ['management v1'];
-export function registerSecretRoutes(
-  app: FastifyInstance,
-  d: { store: Store; secrets: EnvironmentSecrets },
-): void {
+export function registerSecretRoutes(app: V1Scope, d: { store: Store; secrets: EnvironmentSecrets }): void {
   const { loadEnv } = appLoaders(d.store);
 
   const changed = async (a: App, env: Environment, names: string[]): Promise<Static<typeof ChangeView>> => {
@@ -38,7 +36,7 @@ export function registerSecretRoutes(
   };
 
   app.put(
-    '/v1/apps/:owner/:name/environments/:env/secrets',
+    '/apps/:owner/:name/environments/:env/secrets',
     {
       schema: {
         tags: TAGS,
@@ -50,13 +48,13 @@ export function registerSecretRoutes(
     },
     async (req) => {
       const { app: a, env } = await loadEnv(req);
-      const names = await d.secrets.set(env.id, (req.body as Static<typeof SetSecrets>).secrets);
+      const names = await d.secrets.set(env.id, req.body.secrets);
       return changed(a, env, names);
     },
   );
 
   app.get(
-    '/v1/apps/:owner/:name/environments/:env/secrets',
+    '/apps/:owner/:name/environments/:env/secrets',
     {
       schema: {
         tags: TAGS,
@@ -76,7 +74,7 @@ export function registerSecretRoutes(
   );
 
   app.delete(
-    '/v1/apps/:owner/:name/environments/:env/secrets/:secret',
+    '/apps/:owner/:name/environments/:env/secrets/:secret',
     {
       schema: {
         tags: TAGS,
@@ -87,7 +85,7 @@ export function registerSecretRoutes(
     },
     async (req) => {
       const { app: a, env } = await loadEnv(req);
-      const names = (req.params as { secret: string }).secret.split(',').filter((n) => n !== '');
+      const names = req.params.secret.split(',').filter((n) => n !== '');
       return changed(a, env, await d.secrets.unset(env.id, env.name, names));
     },
   );

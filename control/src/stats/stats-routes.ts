@@ -3,10 +3,12 @@
  * `GET …/environments/{env}/series` (the last hour, minute by minute) and `GET /v1/cost`
  * (runner-seconds by day and machine type).
  */
+
 import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
+import { EnvParams } from '../../../contract/src/management-api.ts';
 import { appLoaders } from '../routes/load-app.ts';
-import { EnvParams, iso } from '../routes/management.ts';
+import { iso } from '../routes/views.ts';
 import type { Store } from '../store/store.ts';
 import { runnerSecondsByDay, StatsStore } from './stats-store.ts';
 
@@ -48,7 +50,7 @@ export function registerStatsRoutes(app: FastifyInstance, d: { store: Store; clo
   const now = d.clock ?? Date.now;
 
   app.get(
-    '/v1/apps/:owner/:name/environments/:env/series',
+    '/apps/:owner/:name/environments/:env/series',
     {
       schema: {
         tags: TAGS,
@@ -67,7 +69,7 @@ export function registerStatsRoutes(app: FastifyInstance, d: { store: Store; clo
   );
 
   app.get(
-    '/v1/cost',
+    '/cost',
     {
       schema: {
         tags: TAGS,
