@@ -30,7 +30,6 @@ import { Scaler } from './scaling/scaler.ts';
 import { EnvironmentSecrets } from './secrets/environment-secrets.ts';
 import { openSecretBox } from './secrets/master-key.ts';
 import type { SecretBox } from './secrets/secret-box.ts';
-import { registerStatsRoutes } from './stats/stats-routes.ts';
 import type { Store } from './store/store.ts';
 import { WebhookSender } from './webhooks/webhook-sender.ts';
 import { loadWebhookSigner, type WebhookSigner } from './webhooks/webhook-signer.ts';
