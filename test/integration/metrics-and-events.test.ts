@@ -136,7 +136,12 @@ describe('GET /metrics', () => {
     // The ready runner's cold start and the request's outcome are recorded just after the answer.
     const after = await eventually(async () => {
       const m = await scrape();
-      return sample(m, 'gantry_runner_cold_start_seconds', APP) === 1 ? m : undefined;
+      // …and the runner reports itself idle again after the request, a moment later still.
+      const settled =
+        sample(m, 'gantry_runner_cold_start_seconds', APP) === 1 &&
+        sample(m, 'fal_app_runners', { ...APP, state: 'idle' }) === 1 &&
+        sample(m, 'fal_app_request_latency', APP) === 1;
+      return settled ? m : undefined;
     });
     expect(
       sample(after, 'fal_app_runners', { ...APP, state: 'idle', revision: '1', machine_type: 'CPU' }),
