@@ -92,7 +92,11 @@ describe('the web console', () => {
     });
     expect(res.status).toBe(200);
     // No reload: the page follows the environment's event stream.
-    await page.getByTestId('runner-row').filter({ hasText: 'IDLE' }).first().waitFor({ timeout: SLOW });
+    await page
+      .getByTestId('runner-row')
+      .filter({ hasText: /IDLE|RUNNING/ })
+      .first()
+      .waitFor({ timeout: SLOW });
     expect(await page.getByTestId('live-runners').textContent()).toBe('1');
     await shot(page, 'overview');
   });

@@ -3,6 +3,7 @@
  * (overview, revisions, requests, rollouts, events, logs, playground). Every tab reloads when the
  * environment's event stream says something happened.
  */
+import { useEffect, useState } from 'preact/hooks';
 import { api, envPath } from '../api.ts';
 import type { QueueView, RevisionView, RunnerView, SeriesView } from '../api-types.ts';
 import { RunnerTimeline, Sparkline, stateClass } from '../charts.tsx';
@@ -85,8 +86,16 @@ interface OverviewData {
   series: SeriesView;
 }
 
+/** In-flight counts and IDLE⇄RUNNING flips are not events: the overview also refreshes on this beat. */
+const OVERVIEW_REFRESH_MS = 5_000;
+
 function Overview(p: EnvProps) {
   const base = envPath(p.owner, p.name, p.env);
+  const [beat, setBeat] = useState(0);
+  useEffect(() => {
+    const t = setInterval(() => setBeat((b) => b + 1), OVERVIEW_REFRESH_MS);
+    return () => clearInterval(t);
+  }, []);
   const data = useLoad<OverviewData>(async () => {
     const [revisions, runners, queue, series] = await Promise.all([
       api.get<{ revisions: RevisionView[] }>(`${base}/revisions`),
@@ -95,7 +104,7 @@ function Overview(p: EnvProps) {
       api.get<SeriesView>(`${base}/series`),
     ]);
     return { revisions: revisions.revisions, runners: runners.runners, queue, series };
-  }, [base, p.live.tick]);
+  }, [base, p.live.tick, beat]);
   if (data.error && !data.data)
     return (
       <p class="error" role="alert">
