@@ -12,7 +12,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            '{tools,contract,sqs,sql,control,github-app,runner,sdk,cli,examples,action,infra}/**/*.test.ts',
+            '{tools,contract,sqs,sql,control,console,github-app,runner,sdk,cli,examples,action,infra}/**/*.test.ts',
           ],
           // Safety nets for a hung test, not speed limits: on a machine whose cores are busy with
           // other work, spawning a runner or opening an embedded database takes many times longer.

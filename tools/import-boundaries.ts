@@ -17,6 +17,7 @@ export const ALLOWED: Record<string, readonly string[]> = {
   'github-app': ['contract', 'sql'],
   action: ['contract'],
   cli: ['contract'],
+  console: ['contract'],
   sdk: ['contract'],
   examples: ['sdk', 'contract'],
   infra: ['contract'],
@@ -94,7 +95,7 @@ function* sourceFiles(root: string, dir = ''): Generator<string> {
     // This checker's own tests hold offending imports as examples.
     if (rel === 'tools/import-boundaries.test.ts') continue;
     if (entry.isDirectory()) yield* sourceFiles(root, rel);
-    else if (/\.(ts|mts|mjs)$/.test(entry.name)) yield rel;
+    else if (/\.(ts|tsx|mts|mjs)$/.test(entry.name)) yield rel;
   }
 }
 

@@ -335,6 +335,34 @@ export class ControlApiClient {
     });
   }
 
+  // ---- events ----
+
+  /** The environment's events after `after`, or its last `limit`. */
+  async events(env: EnvRef, query: { after?: number; limit?: number } = {}): Promise<api.EventList> {
+    return this.get(api.EventList, `${envPath(env)}/events`, { query });
+  }
+  /**
+   * The environment's events after `after` as a server-sent event stream that stays open; the
+   * caller reads the body (each event's `id:` is its cursor).
+   */
+  async followEvents(env: EnvRef, after: number, signal?: AbortSignal): Promise<Response> {
+    const res = await this.send('GET', `${envPath(env)}/events`, {
+      query: { follow: true, after },
+      ...(signal ? { signal } : {}),
+    });
+    if (!res.ok || !res.body) {
+      const text = await res.text().catch(() => '');
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // Not JSON: errorFrom keeps the text.
+      }
+      throw ControlApiClient.errorFrom(res.status, body);
+    }
+    return res;
+  }
+
   // ---- secrets ----
 
   async setSecrets(env: EnvRef, secrets: Record<string, string>): Promise<api.SecretChange> {

@@ -29,6 +29,12 @@ export const ERRORS = {
     message: 'A valid key is required: send `Authorization: Key <key>`.',
   },
   GANTRY_ERR_FORBIDDEN: { status: 403, fault: 'client', message: 'This key may not do that.' },
+  GANTRY_ERR_CSRF: {
+    status: 403,
+    fault: 'client',
+    message:
+      'This change came with the console session cookie but without its `x-gantry-csrf` token: reload the console and try again, or send `Authorization: Key <key>` instead.',
+  },
   GANTRY_ERR_INVALID_TOKEN: {
     status: 401,
     fault: 'client',

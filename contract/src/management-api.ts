@@ -304,8 +304,50 @@ export const EnvLogsQuery = Type.Object({
   ),
 });
 export type EnvLogsQuery = Static<typeof EnvLogsQuery>;
-export const EnvLogs = Type.Object({ logs: Type.Array(LogLine), next: Type.Number() });
+/** An environment's line: a request's, or its runner's app output outside any request (setup, crash). */
+export const EnvLogLine = Type.Object({
+  seq: Type.Number(),
+  request_id: Nullable(Type.String()),
+  runner_id: Nullable(Type.String()),
+  timestamp: Type.String(),
+  level: Type.String(),
+  source: Type.String(),
+  message: Type.String(),
+});
+export type EnvLogLine = Static<typeof EnvLogLine>;
+export const EnvLogs = Type.Object({ logs: Type.Array(EnvLogLine), next: Type.Number() });
 export type EnvLogs = Static<typeof EnvLogs>;
+
+// ---- events ----
+
+export const EventView = Type.Object({
+  seq: Type.Number({ description: 'the cursor: pass it as `after` to get what came next' }),
+  at: Type.String(),
+  type: Type.String({
+    description:
+      '`runner.state`, `rollout.started`, `rollout.completed`, `rollout.aborted`, `rollout.superseded`, `deploy`, `scaling.changed`, `runner.crash_loop`, `request.dead_lettered`',
+  }),
+  message: Type.String(),
+  runner_id: Nullable(Type.String()),
+  revision: Nullable(Type.Integer()),
+  data: Type.Object({}, { additionalProperties: true }),
+});
+export type EventView = Static<typeof EventView>;
+export const EventsQuery = Type.Object({
+  after: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'events after this cursor; absent: the last `limit` events' }),
+  ),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  follow: Type.Optional(
+    Type.Boolean({
+      default: false,
+      description: 'stream as server-sent events and stay open; without `after`, from now on',
+    }),
+  ),
+});
+export type EventsQuery = Static<typeof EventsQuery>;
+export const EventList = Type.Object({ events: Type.Array(EventView), next: Type.Number() });
+export type EventList = Static<typeof EventList>;
 
 // ---- secrets ----
 

@@ -8,11 +8,16 @@ import { GantryError } from '../../contract/src/errors.ts';
 import type { ControlExtension } from '../../contract/src/extension.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import type { Config } from './config.ts';
+import { registerConsoleRoutes } from './console/console-routes.ts';
 import { Deployments } from './deployments.ts';
+import { Activity } from './events/activity.ts';
+import { EventLog } from './events/event-log.ts';
 import { mountExtensions } from './extensions.ts';
 import { frameworkErrors, registerErrorHandling } from './http-errors.ts';
 import { nestsDeeperThan } from './json-depth.ts';
 import { hasEscapedNul, hasLoneSurrogate, replaceUnstorable } from './json-nul.ts';
+import { ControlMetrics } from './metrics/control-metrics.ts';
+import { registerMetricsRoutes } from './metrics/metrics-routes.ts';
 import { OidcVerifier } from './oidc-verifier.ts';
 import { withQueueAccess } from './queue/queue-access-compute.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
@@ -47,6 +52,8 @@ export interface BuildOptions {
   extensions?: readonly ControlExtension[];
   /** Signs webhooks; by default from the setting or the data dir. */
   webhookSigner?: WebhookSigner;
+  /** Prometheus metrics; server.ts makes them first so the store's statements are timed too. */
+  metrics?: ControlMetrics;
 }
 
 export interface ControlService {
@@ -54,6 +61,9 @@ export interface ControlService {
   scaler: Scaler;
   requests: RequestService;
   webhooks: WebhookSender;
+  metrics: ControlMetrics;
+  /** Events and metrics of what happened; `settle()` waits until all of it is recorded. */
+  activity: Activity;
   /** Starts the steady background work: the scaler's tick, the start-deadline reaper, webhooks. */
   start(): void;
   /** Where runners reach control; set once the server listens. */
@@ -66,6 +76,8 @@ export interface ControlService {
 const MAX_JSON_DEPTH = 256;
 /** The runner protocol's routes: bodies there are app output relayed by a runner. */
 const RUNNER_PREFIX = '/internal/v1/runners/';
+/** How often events past their retention are dropped. */
+const EVENT_PRUNE_MS = 60 * 60_000;
 
 export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const { config, store, queue } = o;
@@ -86,6 +98,10 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   });
 
   let controlUrl = config.controlUrl ?? `http://127.0.0.1:${config.port}`;
+  const metrics = o.metrics ?? new ControlMetrics(o.clock ? { clock: o.clock } : {});
+  metrics.readFrom(store.db);
+  const events = new EventLog({ events: store.events, log: app.log });
+  const activity = new Activity({ store, events, metrics, log: app.log });
   let scalerRef: Scaler | undefined;
   const secrets = new EnvironmentSecrets(store, o.secretBox ?? (await openSecretBox(config)));
   const signer = o.webhookSigner ?? (await loadWebhookSigner(config.dataDir, config.webhookPrivateKey));
@@ -95,6 +111,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     log: app.log,
     allowPrivate: config.webhookAllowPrivate,
     ...(o.clock ? { clock: o.clock } : {}),
+    onOutcome: (outcome) => activity.webhook(outcome),
   });
   const requests = new RequestService(store, queue, {
     leaseSeconds: config.leaseSeconds,
@@ -104,12 +121,15 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     // whatever else it serves finishes; the scaler starts a fresh one).
     onAttemptTimedOut: (runnerId) => {
       scalerRef
-        ?.drain(runnerId)
+        ?.drain(runnerId, 'an attempt ran past request_timeout')
         .catch((err: unknown) => app.log.error({ err, runner: runnerId }, 'drain failed'));
     },
     onCompleted: (rec) => {
       if (rec.webhook_url) webhooks.wake();
+      activity.completed(rec);
     },
+    onAttemptStarted: (rec) => activity.attemptStarted(rec),
+    onRetried: (envId, errorType) => activity.retried(envId, errorType),
   });
   const scaler = new Scaler({
     store,
@@ -121,6 +141,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     ...(o.clock ? { clock: o.clock } : {}),
     ...(o.backoffStepMs !== undefined ? { backoffStepMs: o.backoffStepMs } : {}),
     secretEnv: (envId) => secrets.envFor(envId),
+    activity,
   });
   scalerRef = scaler;
   // After a rotation of the master key, move every value onto the new key; a value whose key is
@@ -203,8 +224,8 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   });
   registerFalRoutes(app, fal);
   registerFalProxy(app, fal);
-  const rollouts = new Rollouts({ store, scaler });
-  registerRunnerRoutes(app, { store, requests, scaler });
+  const rollouts = new Rollouts({ store, scaler, activity });
+  registerRunnerRoutes(app, { store, requests, scaler, activity });
   // Extensions (the GitHub App) are served here and hear of every registered build at once.
   const extensions = await mountExtensions(app, o.extensions ?? [], {
     store,
@@ -218,9 +239,11 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       queue,
       scaler,
       rollouts,
-      deployments: new Deployments({ store, queue, scaler, rollouts }),
+      deployments: new Deployments({ store, queue, scaler, rollouts, activity }),
       requests,
       secrets,
+      activity,
+      events,
       onRegistered: extensions.buildRegistered,
       oidc:
         o.oidc ??
@@ -233,6 +256,11 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     }),
     { prefix: '/v1' },
   );
+  registerMetricsRoutes(app, { store, metrics, token: config.metricsToken });
+  registerConsoleRoutes(app, {
+    store,
+    secureCookies: config.publicUrl?.startsWith('https:') === true,
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get(
     '/.well-known/jwks.json',
@@ -243,11 +271,14 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
 
   await app.ready();
   let reaper: NodeJS.Timeout | undefined;
+  let eventPrune: NodeJS.Timeout | undefined;
   return {
     app,
     scaler,
     requests,
     webhooks,
+    metrics,
+    activity,
     start() {
       scaler.start();
       webhooks.start();
@@ -259,6 +290,12 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
           .catch((err: unknown) => app.log.error({ err }, 'start-deadline reaper failed'));
       }, config.tickMs);
       reaper.unref();
+      eventPrune = setInterval(() => {
+        events
+          .prune((o.clock ?? Date.now)())
+          .catch((err: unknown) => app.log.error({ err }, 'pruning events failed'));
+      }, EVENT_PRUNE_MS);
+      eventPrune.unref();
     },
     setControlUrl(url: string) {
       controlUrl = url;
@@ -266,10 +303,12 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     async close() {
       await extensions.close();
       clearInterval(reaper);
+      clearInterval(eventPrune);
       await webhooks.stop();
       scaler.stop();
       await compute.close();
       await scaler.settle();
+      await activity.settle();
       await app.close();
       await queue.close();
       await store.close();

@@ -7,6 +7,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyRequest } from 'fastify';
 import { GantryError } from '../../contract/src/errors.ts';
+import { checkCsrf, sessionKey } from './console/session-cookie.ts';
 import type { App, Caller } from './domain.ts';
 import type { Store } from './store/store.ts';
 
@@ -60,11 +61,19 @@ export async function ensureAdminKey(
   return { key, source, file };
 }
 
-/** Who is calling: the key's id, scope and owner, or undefined for no (valid) key. */
+/**
+ * Who is calling: the key's id, scope and owner, or undefined for no (valid) key. The key comes
+ * from the Authorization header or, for the web console, its session cookie; a change made with
+ * the cookie must carry the session's CSRF token.
+ */
 export async function identify(store: Store, req: FastifyRequest): Promise<Caller | undefined> {
-  const key = keyFromHeader(req.headers.authorization);
-  if (!key) return undefined;
-  return store.keys.find(hashKey(key));
+  const header = keyFromHeader(req.headers.authorization);
+  if (header) return store.keys.find(hashKey(header));
+  const cookie = sessionKey(req);
+  if (!cookie) return undefined;
+  const who = await store.keys.find(hashKey(cookie));
+  if (who) checkCsrf(req, cookie);
+  return who;
 }
 
 /** Management calls need an ADMIN key; an API key is refused (403), no key is 401. */

@@ -296,6 +296,12 @@ export const SETTINGS = {
     str,
     "Audience (`aud`) those tokens must carry: the Action's `audience` input.",
   ),
+  metricsToken: setting(
+    'GANTRY_METRICS_TOKEN',
+    undefined as string | undefined,
+    optionalStr,
+    'Bearer token `GET /metrics` requires (an ADMIN key is always accepted). Unset: `/metrics` is open to anyone who can reach control.',
+  ),
   logLevel: setting(
     'GANTRY_LOG_LEVEL',
     'info' as const,

@@ -7,6 +7,7 @@
  */
 import { GantryError } from '../../contract/src/errors.ts';
 import type { App, Environment, Revision, RevisionHealth, RolloutRecord, RolloutStrategy } from './domain.ts';
+import type { Activity } from './events/activity.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import type { Rollouts } from './scaling/rollouts.ts';
 import type { Scaler } from './scaling/scaler.ts';
@@ -21,7 +22,15 @@ export interface DeployRequest {
 }
 
 export class Deployments {
-  constructor(private readonly d: { store: Store; queue: QueueDriver; scaler: Scaler; rollouts: Rollouts }) {}
+  constructor(
+    private readonly d: {
+      store: Store;
+      queue: QueueDriver;
+      scaler: Scaler;
+      rollouts: Rollouts;
+      activity?: Activity;
+    },
+  ) {}
 
   /** A new environment of an app, with its queue. */
   async createEnvironment(a: App, name: string): Promise<Environment> {
@@ -39,6 +48,7 @@ export class Deployments {
     const env = await store.apps.ensureEnvironment(a.id, envName);
     await this.d.queue.ensure(env.id, labels(a, env));
     const revision = await store.revisions.create(env.id, o.revision);
+    this.d.activity?.deployed(env, revision);
     if (o.activate) {
       await this.d.rollouts.start(env, {
         revision,

@@ -61,11 +61,13 @@ Watch runners start and stop:
 `;
   console.log(`
 Gantry control is listening on ${u}
+Web console: ${u}/ (sign in with the admin key)
 ${deployed}
 
 ${tryIt}
 ${keyLine}
 API reference: ${u}/openapi.json
+Metrics: ${u}/metrics   Events: gantry events local/hello --follow
 `);
   let closing = false;
   const shutdown = (signal: string) => {

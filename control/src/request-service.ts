@@ -80,6 +80,10 @@ export class RequestService {
       onAttemptTimedOut?: (runnerId: string) => void;
       /** A request completed (webhooks wake on it). */
       onCompleted?: (rec: RequestRecord) => void;
+      /** An attempt started on a runner (metrics: attempts, queue wait). */
+      onAttemptStarted?: (rec: RequestRecord) => void;
+      /** A failed attempt went back on the queue, with fal's error type (metrics: retries). */
+      onRetried?: (envId: string, errorType: string) => void;
     },
   ) {
     this.waiters = new RequestWaiters(store);
@@ -251,6 +255,7 @@ export class RequestService {
   ): Promise<Job | 'refused' | undefined> {
     const started = await this.store.requests.startAttempt(requestId, runner.id, runner.environment_id);
     if (started) {
+      this.opts.onAttemptStarted?.(started);
       // A redelivery: whatever receipt held this request before is settled (a lost runner).
       for (const [r, o] of this.outstanding) if (o.requestId === requestId) this.outstanding.delete(r);
       this.outstanding.set(receipt, {
@@ -426,6 +431,9 @@ export class RequestService {
       await this.store.requests.requeue(req.id, runner.id);
       // Control puts it back whoever received it, so there is one retry path for every queue.
       await this.queue.release(r.receipt, 0);
+      // A retried answer (503, 504) has no fal error type: its status names it (bounded: two values).
+      const why = verdict.errorType ?? (r.outcome === 'response' ? `http_${r.status_code}` : r.outcome);
+      this.opts.onRetried?.(req.environment_id, why);
       this.changed({ ...req, status: 'IN_QUEUE', runner_id: null });
       return answer({ recorded: true, decision: 'retry' }, 'none');
     }

@@ -15,6 +15,8 @@ import { createEcsClient } from './compute/ecs-client.ts';
 import { EcsCompute } from './compute/ecs-compute.ts';
 import { ProcessCompute } from './compute/process-compute.ts';
 import type { Config } from './config.ts';
+import { ControlMetrics } from './metrics/control-metrics.ts';
+import { TimedSqlClient } from './metrics/timed-sql-client.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { SqsQueue } from './queue/sqs-queue.ts';
 import { StoreQueue } from './queue/store-queue.ts';
@@ -42,7 +44,10 @@ export async function startServer(
     extensions?: BuildOptions['extensions'];
   } = {},
 ): Promise<Started> {
-  const db = extra.db ?? (await openDatabase(config));
+  const opened = extra.db ?? (await openDatabase(config));
+  // Every statement the store runs is timed for /metrics (gantry_store_query_duration_seconds).
+  const metrics = new ControlMetrics();
+  const db = new TimedSqlClient(opened, metrics.observeQuery);
   const store = new Store(db);
   await store.migrate();
   const queue = openQueue(config, db);
@@ -74,7 +79,7 @@ export async function startServer(
             onLine: (runner, line) => log?.debug({ runner }, line),
             ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
           });
-  const opts: BuildOptions = { config, store, queue, compute };
+  const opts: BuildOptions = { config, store, queue, compute, metrics };
   if (extra.logger !== undefined) opts.logger = extra.logger;
   if (extra.backoffStepMs !== undefined) opts.backoffStepMs = extra.backoffStepMs;
   if (extra.extensions) opts.extensions = extra.extensions;

@@ -13,7 +13,7 @@
 import type { GantryDeps, Octokit, Repo } from './app-deps.ts';
 import { ControlApiError, type ControlBuild } from './control-client.ts';
 import type { DeploymentPlan, DeploymentRecord, DeploymentState } from './deployment-ledger.ts';
-import { endpointId, endpointUrl, shortSha } from './endpoint.ts';
+import { consoleUrl, endpointId, endpointUrl, shortSha } from './endpoint.ts';
 import { commentOnMergedPullRequest, findMergedPullRequest, revisionNote } from './merged-pull-request.ts';
 import { previewLive } from './previews-comment.ts';
 
@@ -209,7 +209,8 @@ export async function rollOut(
       const url = endpointUrl(deps.publicUrl(), id);
       await setStatus(gh, repo, record.deployment_id, 'success', `Revision ${rev.number} of ${id} is live`, {
         environment_url: url,
-        log_url: `${deps.publicUrl().replace(/\/$/, '')}/v1/apps/${owner}/${plan.app}/environments/${environment}/runners`,
+        // The console's page of the environment: runners, requests and logs, after signing in.
+        log_url: consoleUrl(deps.publicUrl(), id),
       });
       if (pr)
         await commentOnMergedPullRequest(deps, gh, repo, pr, {

@@ -11,6 +11,17 @@ export function endpointUrl(publicUrl: string, id: string): string {
   return `${publicUrl.replace(/\/$/, '')}/queue/${id}`;
 }
 
+/**
+ * The environment's page in control's web console (`<control>/#/apps/<owner>/<app>/<env>`), or
+ * one of its tabs: where a deployment's log and a comment's reader should land.
+ */
+export function consoleUrl(publicUrl: string, id: string, tab?: 'revisions' | 'requests'): string {
+  const [owner = '', rest = ''] = id.split('/');
+  const [app = '', environment = 'production'] = rest.split('--');
+  const parts = ['apps', owner, app, environment, ...(tab ? [tab] : [])].map(encodeURIComponent);
+  return `${publicUrl.replace(/\/$/, '')}/#/${parts.join('/')}`;
+}
+
 /** Markdown telling a reader how to call the endpoint. */
 export function howToCall(publicUrl: string, id: string): string {
   const base = publicUrl.replace(/\/$/, '');

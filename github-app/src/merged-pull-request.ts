@@ -5,7 +5,7 @@
  * same whether the push or the `pull_request.closed` event arrives first.
  */
 import type { GantryDeps, Octokit, Repo } from './app-deps.ts';
-import { howToCall, shortSha } from './endpoint.ts';
+import { consoleUrl, howToCall, shortSha } from './endpoint.ts';
 
 export interface MergedPullRequest {
   number: number;
@@ -60,7 +60,7 @@ export function mergedComment(
     '',
     howToCall(publicUrl, d.endpoint),
     '',
-    `Roll back with \`/gantry rollback ${d.environment}\`.`,
+    `Roll back with \`/gantry rollback ${d.environment}\`, or from [the console](${consoleUrl(publicUrl, d.endpoint, 'revisions')}).`,
   ].join('\n');
 }
 

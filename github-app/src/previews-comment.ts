@@ -3,7 +3,7 @@
  * is found again by a hidden HTML marker, so GitHub itself remembers it: nothing to store.
  */
 import type { GantryDeps, Octokit, Repo } from './app-deps.ts';
-import { howToCall, shortSha } from './endpoint.ts';
+import { consoleUrl, howToCall, shortSha } from './endpoint.ts';
 
 export const PREVIEW_MARKER = '<!-- gantry:preview -->';
 
@@ -43,6 +43,8 @@ export async function previewLive(
       `✅ Preview **${d.environment}** is live: ${shortSha(d.commit)} is revision ${d.revision} of \`${d.endpoint}\`.`,
       '',
       howToCall(deps.publicUrl(), d.endpoint),
+      '',
+      `Runners, requests and logs: [the console](${consoleUrl(deps.publicUrl(), d.endpoint)}).`,
     ].join('\n'),
   );
 }

@@ -82,6 +82,15 @@ describe('npm start', () => {
       expect(first.output()).toContain(key);
       const apps = await fetch(`${first.url}/v1/apps`, { headers: { authorization: `Key ${key}` } });
       expect(apps.status).toBe(200);
+
+      // The web console at the printed URL, with nothing built beforehand.
+      expect(first.output()).toContain(`Web console: ${first.url}/`);
+      const page = await fetch(`${first.url}/`);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      const html = await page.text();
+      expect(html).toContain('<title>Gantry console</title>');
+      const script = /src="([^"]+\.js)"/.exec(html)?.[1];
+      expect((await fetch(`${first.url}${script}`)).status).toBe(200);
     } finally {
       first.proc.kill('SIGTERM');
     }

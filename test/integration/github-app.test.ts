@@ -124,6 +124,8 @@ describe('the GitHub App in control', () => {
     ]);
     expect(gh.bodies('POST', /statuses$/)[2]).toMatchObject({
       environment_url: 'https://gantry.example.com/queue/codertocat/hello',
+      // The console's page of the environment, not an API route a browser cannot open.
+      log_url: 'https://gantry.example.com/#/apps/codertocat/hello/production',
     });
     const scaling = (await (
       await control.admin('/v1/apps/codertocat/hello/environments/production/scaling')

@@ -3,6 +3,7 @@ import type { Command } from '../command.ts';
 import { appsCommands } from './apps.ts';
 import { deployCommand } from './deploy.ts';
 import { environmentCommands } from './environments.ts';
+import { eventsCommand } from './events.ts';
 import { keyCommands } from './keys.ts';
 import { loginCommand } from './login.ts';
 import { logsCommand } from './logs.ts';
@@ -23,6 +24,7 @@ export const COMMANDS: Command[] = [
   scaleCommand,
   ...runnerCommands,
   logsCommand,
+  eventsCommand,
   runCommand,
   ...secretCommands,
   ...environmentCommands,

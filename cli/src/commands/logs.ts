@@ -1,16 +1,25 @@
-/** `gantry logs`: the log lines of an environment's requests, or of one request; --follow keeps going. */
+/**
+ * `gantry logs`: the log lines of an environment (its requests' and its runners' setup, startup and
+ * crash output), or of one request; --follow keeps going.
+ */
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LogLine } from '../../../contract/src/management-api.ts';
+import type { EnvLogLine, LogLine } from '../../../contract/src/management-api.ts';
 import { parseAppRef } from '../args.ts';
 import { type Command, type Context, ENV_OPTION } from '../command.ts';
 
 const FOLLOW_WAIT_MS = 10_000;
 
-function printLines(ctx: Context, lines: LogLine[], withRequest: boolean): void {
+function printLines(ctx: Context, lines: (LogLine | EnvLogLine)[], withRequest: boolean): void {
   for (const l of lines) {
     if (ctx.out.json) ctx.out.line(JSON.stringify(l));
-    else ctx.out.line(`${l.timestamp} ${withRequest ? `[${l.request_id.slice(0, 8)}] ` : ''}${l.message}`);
+    else {
+      // A line of no request is the app's own output (setup, startup, crash): its runner is named.
+      const who = l.request_id
+        ? `[${l.request_id.slice(0, 8)}] `
+        : `[runner ${('runner_id' in l ? (l.runner_id ?? '') : '').slice(0, 8)}] `;
+      ctx.out.line(`${l.timestamp} ${withRequest || !l.request_id ? who : ''}${l.message}`);
+    }
   }
 }
 

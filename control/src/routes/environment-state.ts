@@ -10,6 +10,7 @@ import {
   ScalingView,
 } from '../../../contract/src/management-api.ts';
 import { mergeRuntimeSettings } from '../../../contract/src/scaling-settings.ts';
+import type { Activity } from '../events/activity.ts';
 import type { QueueDriver } from '../queue/queue-driver.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';
@@ -19,7 +20,7 @@ import { requestView, runnerView } from './views.ts';
 
 export function registerEnvironmentStateRoutes(
   app: V1Scope,
-  d: { store: Store; queue: QueueDriver; scaler: Scaler; clock?: () => number },
+  d: { store: Store; queue: QueueDriver; scaler: Scaler; clock?: () => number; activity?: Activity },
 ): void {
   const { store } = d;
   const { loadEnv } = appLoaders(store);
@@ -52,6 +53,7 @@ export function registerEnvironmentStateRoutes(
       const { env } = await loadEnv(req);
       const next = mergeRuntimeSettings(env.scaling, req.body as Record<string, unknown>);
       await store.apps.setScaling(env.id, next);
+      d.activity?.scalingChanged(env.id, env.scaling, next);
       await d.scaler.reconcile(env.id);
       return next;
     },

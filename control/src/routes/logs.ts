@@ -6,6 +6,7 @@
 
 import { GantryError } from '../../../contract/src/errors.ts';
 import {
+  type EnvLogLine,
   EnvLogs,
   EnvLogsQuery,
   EnvParams,
@@ -19,6 +20,14 @@ import type { V1Scope } from './v1.ts';
 
 const TAGS = ['management v1'];
 const POLL_MS = 250;
+
+type EnvLine = EnvLogLine;
+
+/** Merges two runs of lines numbered from one sequence; keeps the first or last `limit`. */
+function merged(a: EnvLine[], b: EnvLine[], limit: number, keep: 'first' | 'last'): EnvLine[] {
+  const all = [...a, ...b].sort((x, y) => x.seq - y.seq);
+  return keep === 'first' ? all.slice(0, limit) : all.slice(-limit);
+}
 
 export function registerLogRoutes(app: V1Scope, d: { store: Store }): void {
   const { store } = d;
@@ -70,8 +79,20 @@ export function registerLogRoutes(app: V1Scope, d: { store: Store }): void {
     async (req, reply) => {
       const { env } = await loadEnv(req);
       const { after, limit = 200, wait_ms = 0 } = req.query;
+      const read = async (from: number): Promise<EnvLine[]> => {
+        const [requests, runners] = await Promise.all([
+          store.logs.forEnvironment(env.id, from, limit),
+          store.runnerLogs.forEnvironment(env.id, from, limit),
+        ]);
+        return merged(
+          requests.map((l) => ({ ...l, runner_id: null })),
+          runners.map((l) => ({ ...l, request_id: null })),
+          limit,
+          from === 0 ? 'last' : 'first',
+        );
+      };
       if (after === undefined) {
-        const logs = await store.logs.forEnvironment(env.id, 0, limit);
+        const logs = await read(0);
         return { logs, next: Math.max(await store.logs.lastSeq(), ...logs.map((l) => l.seq)) };
       }
       const gone = new AbortController();
@@ -80,7 +101,7 @@ export function registerLogRoutes(app: V1Scope, d: { store: Store }): void {
       try {
         const deadline = Date.now() + wait_ms;
         for (;;) {
-          const logs = await store.logs.forEnvironment(env.id, after, limit);
+          const logs = await read(after);
           if (logs.length > 0) return { logs, next: logs[logs.length - 1]!.seq };
           if (Date.now() >= deadline || gone.signal.aborted) return { logs, next: after };
           await new Promise((r) => setTimeout(r, Math.min(POLL_MS, deadline - Date.now())));

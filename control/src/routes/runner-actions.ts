@@ -47,7 +47,7 @@ export function registerRunnerActionRoutes(app: V1Scope, d: { store: Store; scal
         }
         const runner = matches[0]!;
         if (!ENDED_RUNNER_STATES.includes(runner.state)) {
-          if (action === 'stop') await d.scaler.drain(runner.id);
+          if (action === 'stop') await d.scaler.drain(runner.id, 'stopped through the API');
           else await d.scaler.kill(runner.id);
         }
         const numbers = new Map((await d.store.revisions.list(env.id)).map((r) => [r.id, r.number]));

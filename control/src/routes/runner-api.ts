@@ -20,6 +20,7 @@ import {
   StateReport,
 } from '../../../contract/src/runner-protocol.ts';
 import { ENDED_RUNNER_STATES, type RunnerRecord } from '../domain.ts';
+import type { Activity } from '../events/activity.ts';
 import type { RequestService } from '../request-service.ts';
 import { hashToken, type Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';
@@ -30,7 +31,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function registerRunnerRoutes(
   app: FastifyInstance,
-  d: { store: Store; requests: RequestService; scaler: Scaler },
+  d: {
+    store: Store;
+    requests: RequestService;
+    scaler: Scaler;
+    activity?: Activity;
+  },
 ): void {
   // A runner's id, environment and token never change: remember them rather than read them on
   // every call of the hot path. Routes that need mutable fields read the record themselves. A runner
@@ -91,15 +97,18 @@ export function registerRunnerRoutes(
       if (runner.drain_requested && (state === 'IDLE' || state === 'RUNNING')) state = 'DRAINING';
       // A runner that ends before it was ever ready failed to start: that is a crash, and backs off.
       if (state === 'TERMINATED' && runner.ready_at === null && !runner.drain_requested) {
-        await d.store.runners.setState(runner.id, 'CRASH_BACKOFF', {
-          in_flight: 0,
-          detail: body.detail ?? null,
-        });
+        d.activity?.runnerChanged(
+          await d.store.runners.setState(runner.id, 'CRASH_BACKOFF', {
+            in_flight: 0,
+            detail: body.detail ?? null,
+          }),
+        );
       } else {
         const updated = await d.store.runners.setState(runner.id, state, {
           ...(body.in_flight !== undefined ? { in_flight: body.in_flight } : {}),
           ...(body.detail !== undefined ? { detail: body.detail } : {}),
         });
+        d.activity?.runnerChanged(updated);
         if (state === 'IDLE' && updated?.ready_at !== null) d.scaler.runnerReady(runner.environment_id);
         // A runner gone may need replacing now; idleness is the tick's business (keep_alive).
         if (state === 'TERMINATED') void d.scaler.reconcile(runner.environment_id);
@@ -145,6 +154,9 @@ export function registerRunnerRoutes(
         (l): l is typeof l & { request_id: string } => typeof l.request_id === 'string',
       );
       await d.requests.appendLogs(own, runner.environment_id);
+      // Lines of no request are the app's setup, startup or crash output: kept with the runner's id.
+      const unowned = logs.filter((l) => typeof l.request_id !== 'string');
+      await d.store.runnerLogs.append(runner.id, runner.environment_id, unowned);
       return reply.code(204).send();
     },
   );

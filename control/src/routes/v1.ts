@@ -20,12 +20,16 @@ import type {
 import type { RegisteredBuild } from '../../../contract/src/extension.ts';
 import { requireAdmin } from '../auth.ts';
 import type { Deployments } from '../deployments.ts';
+import type { Activity } from '../events/activity.ts';
+import type { EventLog } from '../events/event-log.ts';
+import { registerEventRoutes } from '../events/event-routes.ts';
 import type { OidcVerifier } from '../oidc-verifier.ts';
 import type { QueueDriver } from '../queue/queue-driver.ts';
 import type { RequestService } from '../request-service.ts';
 import type { Rollouts } from '../scaling/rollouts.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import type { EnvironmentSecrets } from '../secrets/environment-secrets.ts';
+import { registerStatsRoutes } from '../stats/stats-routes.ts';
 import type { Store } from '../store/store.ts';
 import { registerAppRoutes } from './apps.ts';
 import { registerAuthModeRoutes } from './auth-mode.ts';
@@ -35,6 +39,7 @@ import { registerEnvironmentRoutes } from './environments.ts';
 import { registerKeyRoutes } from './keys.ts';
 import { registerLogRoutes } from './logs.ts';
 import { registerQueueAdminRoutes } from './queue-admin.ts';
+import { registerRequestDetailRoute } from './request-detail.ts';
 import { registerRevisionRoutes } from './revisions.ts';
 import { registerRolloutRoutes } from './rollouts.ts';
 import { registerRunnerActionRoutes } from './runner-actions.ts';
@@ -62,6 +67,10 @@ export interface ManagementApiDeps {
   oidc: OidcVerifier;
   /** Tells the extensions of a registered build. */
   onRegistered: (build: RegisteredBuild) => Promise<void>;
+  /** Told of scaling changes (events). */
+  activity?: Activity;
+  /** The environments' events, for `…/events`. */
+  events?: EventLog;
   clock?: () => number;
 }
 
@@ -87,6 +96,9 @@ export function managementApi(d: ManagementApiDeps): FastifyPluginAsync {
       registerRunnerActionRoutes(admin, { store, scaler: d.scaler });
       registerLogRoutes(admin, { store });
       registerQueueAdminRoutes(admin, { store, requests: d.requests, scaler: d.scaler });
+      registerRequestDetailRoute(admin, { store });
+      if (d.events) registerEventRoutes(admin, { store, events: d.events });
+      registerStatsRoutes(admin, { store, ...(d.clock ? { clock: d.clock } : {}) });
     });
   };
 }

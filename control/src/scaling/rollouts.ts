@@ -7,6 +7,7 @@
 import { GantryError } from '../../../contract/src/errors.ts';
 import type { Environment, Revision, RolloutRecord, RolloutStrategy } from '../domain.ts';
 import { LIVE_RUNNER_STATES } from '../domain.ts';
+import type { Activity } from '../events/activity.ts';
 import type { Store } from '../store/store.ts';
 import type { Scaler } from './scaler.ts';
 
@@ -21,7 +22,7 @@ export interface RolloutRequest {
 }
 
 export class Rollouts {
-  constructor(private readonly d: { store: Store; scaler: Scaler }) {}
+  constructor(private readonly d: { store: Store; scaler: Scaler; activity?: Activity }) {}
 
   /** Records a rollout and takes its first step at once; returns the record after that step. */
   async start(env: Environment, o: RolloutRequest): Promise<RolloutRecord> {
@@ -39,7 +40,7 @@ export class Rollouts {
     let strategy = o.strategy ?? (live.length > 0 ? 'rolling' : 'recreate');
     // Naming the revision that already serves changes nothing to roll: no new runners for it.
     if (!restart && o.revision.id === env.active_revision_id) strategy = 'recreate';
-    const { rollout } = await store.rollouts.create({
+    const { rollout, superseded } = await store.rollouts.create({
       environment_id: env.id,
       from_revision_id: env.active_revision_id,
       to_revision_id: o.revision.id,
@@ -48,6 +49,8 @@ export class Rollouts {
       reason: o.reason ?? null,
       created_by: o.by ?? null,
     });
+    for (const old of superseded) this.d.activity?.rollout(old);
+    this.d.activity?.rollout(rollout);
     await scaler.reconcile(env.id);
     return (await store.rollouts.get(rollout.id)) ?? rollout;
   }

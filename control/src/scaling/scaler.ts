@@ -13,6 +13,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { RUNTIME_SETTINGS } from '../../../contract/src/scaling-settings.ts';
 import { type ComputeDriver, isSchedulingFailure, type RunnerExit } from '../compute/compute-driver.ts';
 import type { Environment, Revision, RolloutRecord, RunnerRecord } from '../domain.ts';
+import type { Activity } from '../events/activity.ts';
 import type { RequestService } from '../request-service.ts';
 import type { Store } from '../store/store.ts';
 import { autoscale } from './autoscaler.ts';
@@ -33,7 +34,12 @@ export interface ScalerOptions {
   backoffStepMs?: number;
   /** The decrypted secrets of an environment, given to each runner it starts as env vars. */
   secretEnv?: (envId: string) => Promise<Record<string, string>>;
+  /** Told of every runner state change, rollout step and crash loop (events and metrics). */
+  activity?: Activity;
 }
+
+/** Consecutive crashed starts from which an environment is reported as crash-looping. */
+const CRASH_LOOP_AT = 3;
 
 export class Scaler {
   private readonly running = new Map<string, Promise<void>>();
@@ -149,7 +155,10 @@ export class Scaler {
     // Runners of any other revision are on their way out, unless one is the rollout's candidate.
     for (const r of runners) {
       if (r.revision_id !== revision?.id && r.ended_at === null && !r.drain_requested && r.id !== holding) {
-        await this.drain(r.id);
+        await this.drain(
+          r.id,
+          revision ? `replaced: revision #${revision.number} is active` : 'its revision is no longer active',
+        );
       }
     }
     if (!revision) return;
@@ -193,9 +202,9 @@ export class Scaler {
       );
       this.recordFailure(envId, 'crash');
     }
-    for (const id of decision.drain) await this.drain(id);
+    for (const id of decision.drain) await this.drain(id, `${decision.reason}: idle past keep_alive`);
     for (let i = 0; i < decision.start; i++) {
-      const outcome = await this.startRunner(env, revision);
+      const outcome = await this.startRunner(env, revision, undefined, decision.reason);
       if (outcome !== 'started') {
         this.recordFailure(envId, outcome);
         break;
@@ -209,7 +218,9 @@ export class Scaler {
     const target = await store.revisions.get(rollout.to_revision_id);
     const env = await store.apps.getEnvironmentById(rollout.environment_id);
     if (!target || !env) {
-      await store.rollouts.end(rollout.id, 'aborted', 'the target revision no longer exists');
+      if (await store.rollouts.end(rollout.id, 'aborted', 'the target revision no longer exists')) {
+        this.o.activity?.rollout(await store.rollouts.get(rollout.id));
+      }
       return;
     }
     const runners = await store.runners.list(env.id, rollout.created_at);
@@ -220,13 +231,14 @@ export class Scaler {
       case 'start_candidate': {
         const outcome = await this.startRunner(env, target, rollout.id);
         if (outcome !== 'started') {
-          await store.rollouts.end(
+          const ended = await store.rollouts.end(
             rollout.id,
             'aborted',
             outcome === 'capacity'
               ? 'runner_scheduling_failure: no capacity for the new revision’s first runner'
               : 'the new revision’s first runner could not be started',
           );
+          if (ended) this.o.activity?.rollout(await store.rollouts.get(rollout.id));
         }
         return;
       }
@@ -235,12 +247,15 @@ export class Scaler {
           await this.killFailedStart(rollout.candidate_runner_id, 'not healthy within startup_timeout');
         }
         this.o.log.warn({ env: env.id, rollout: rollout.id, detail: step.detail }, 'rollout aborted');
-        await store.rollouts.end(rollout.id, 'aborted', step.detail);
+        if (await store.rollouts.end(rollout.id, 'aborted', step.detail)) {
+          this.o.activity?.rollout(await store.rollouts.get(rollout.id));
+        }
         return;
       case 'switch':
         if (!(await store.rollouts.end(rollout.id, 'completed', null))) return;
+        this.o.activity?.rollout(await store.rollouts.get(rollout.id));
         this.o.log.info({ env: env.id, rollout: rollout.id, drain: step.drain }, 'rollout switched');
-        for (const id of step.drain) await this.drain(id);
+        for (const id of step.drain) await this.drain(id, `rollout switched to revision #${target.number}`);
         return;
     }
   }
@@ -250,10 +265,12 @@ export class Scaler {
     env: Environment,
     revision: Revision,
     rolloutId?: string,
+    why = rolloutId ? 'rollout: first runner of the new revision' : undefined,
   ): Promise<'started' | FailureKind> {
     const { store } = this.o;
     const token = randomBytes(24).toString('base64url');
     const runner = await store.runners.create(env.id, revision.id, hashToken(token));
+    this.o.activity?.runnerChanged(runner, why);
     if (rolloutId) await store.rollouts.setCandidate(rolloutId, runner.id);
     try {
       await this.o.compute.start({
@@ -273,11 +290,12 @@ export class Scaler {
       const capacity = isSchedulingFailure(err);
       this.o.log.error({ err, runner: runner.id, capacity }, 'starting a runner failed');
       // A runner that could not be placed never ran: TERMINATED with the reason, not a crash.
-      await store.runners.setState(runner.id, capacity ? 'TERMINATED' : 'CRASH_BACKOFF', {
+      const ended = await store.runners.setState(runner.id, capacity ? 'TERMINATED' : 'CRASH_BACKOFF', {
         detail: capacity
           ? `runner_scheduling_failure: ${(err as Error).message}`
           : `start failed: ${(err as Error).message}`,
       });
+      this.o.activity?.runnerChanged(ended);
       return capacity ? 'capacity' : 'crash';
     }
   }
@@ -286,15 +304,19 @@ export class Scaler {
   private async killFailedStart(runnerId: string, why: string): Promise<void> {
     await this.o.store.runners.requestDrain(runnerId);
     this.o.requests.stopServing(runnerId);
-    await this.o.store.runners.setState(runnerId, 'CRASH_BACKOFF', { detail: why, in_flight: 0 });
+    this.o.activity?.runnerChanged(
+      await this.o.store.runners.setState(runnerId, 'CRASH_BACKOFF', { detail: why, in_flight: 0 }),
+    );
     await this.o.compute.kill(runnerId);
   }
 
-  /** Stops a runner the polite way: it finishes what it holds, then exits. */
-  async drain(runnerId: string): Promise<void> {
+  /** Stops a runner the polite way: it finishes what it holds, then exits. `reason` is kept as its detail. */
+  async drain(runnerId: string, reason?: string): Promise<void> {
     await this.o.store.runners.requestDrain(runnerId);
     this.o.requests.stopServing(runnerId);
-    await this.o.store.runners.setState(runnerId, 'DRAINING');
+    this.o.activity?.runnerChanged(
+      await this.o.store.runners.setState(runnerId, 'DRAINING', reason ? { detail: reason } : {}),
+    );
     await this.o.compute.stop(runnerId);
   }
 
@@ -311,7 +333,11 @@ export class Scaler {
 
   private recordFailure(envId: string, kind: FailureKind): void {
     const rules = { ...BACKOFF_RULES, crashStepMs: this.o.backoffStepMs ?? BACKOFF_RULES.crashStepMs };
-    this.backoffs.set(envId, afterFailure(this.backoffs.get(envId) ?? null, kind, this.now(), rules));
+    const next = afterFailure(this.backoffs.get(envId) ?? null, kind, this.now(), rules);
+    this.backoffs.set(envId, next);
+    if (kind === 'crash' && next.crashes >= CRASH_LOOP_AT) {
+      this.o.activity?.crashLoop(envId, next.crashes, next.until);
+    }
   }
 
   private async onRunnerExit(e: RunnerExit): Promise<void> {
@@ -327,10 +353,12 @@ export class Scaler {
       : crashed
         ? `runner exited with ${e.signal ?? `code ${e.code}`}${tail}`
         : null;
-    await store.runners.setState(e.runnerId, failedStart && !noCapacity ? 'CRASH_BACKOFF' : 'TERMINATED', {
-      detail,
-      in_flight: 0,
-    });
+    this.o.activity?.runnerChanged(
+      await store.runners.setState(e.runnerId, failedStart && !noCapacity ? 'CRASH_BACKOFF' : 'TERMINATED', {
+        detail,
+        in_flight: 0,
+      }),
+    );
     // A rollout candidate's failure aborts its rollout; it must not hold back the revision that serves.
     if (failedStart && (await this.isActiveRevision(runner))) {
       this.recordFailure(runner.environment_id, noCapacity ? 'capacity' : 'crash');

@@ -231,6 +231,36 @@ CREATE INDEX requests_start_deadline_queued ON requests (start_deadline)
     // message; each delivery now also carries a random secret that the receipt must present.
     sql: 'ALTER TABLE queue_messages ADD COLUMN receipt_secret text;',
   },
+  {
+    version: 9,
+    name: 'events and runner output',
+    // Runner lines share the request lines' sequence, so one cursor follows an environment's logs.
+    sql: `
+CREATE TABLE events (
+  seq bigserial PRIMARY KEY,
+  environment_id text NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+  at float8 NOT NULL,
+  type text NOT NULL,
+  message text NOT NULL,
+  runner_id text,
+  revision integer,
+  data jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX events_environment ON events (environment_id, seq);
+CREATE INDEX events_at ON events (at);
+
+CREATE TABLE runner_logs (
+  seq bigint PRIMARY KEY DEFAULT nextval('request_logs_seq_seq'),
+  runner_id text NOT NULL,
+  environment_id text NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+  ts text NOT NULL,
+  level text NOT NULL,
+  source text NOT NULL,
+  message text NOT NULL
+);
+CREATE INDEX runner_logs_environment ON runner_logs (environment_id, seq);
+`,
+  },
 ];
 
 /** Brings the schema up to date; safe to call at every start, from several processes at once. */

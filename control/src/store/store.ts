@@ -9,12 +9,14 @@
 import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import { AppsStore } from './apps-store.ts';
 import { BuildsStore } from './builds-store.ts';
+import { EventsStore } from './events-store.ts';
 import { KeysStore } from './keys-store.ts';
 import { LogsStore } from './logs-store.ts';
 import { migrate } from './migrations.ts';
 import { RequestsStore } from './requests-store.ts';
 import { RevisionsStore } from './revisions-store.ts';
 import { RolloutsStore } from './rollouts-store.ts';
+import { RunnerLogsStore } from './runner-logs-store.ts';
 import { RunnersStore } from './runners-store.ts';
 import { SecretsStore } from './secrets-store.ts';
 import { WebhooksStore } from './webhooks-store.ts';
@@ -30,6 +32,8 @@ export class Store {
   readonly runners: RunnersStore;
   readonly rollouts: RolloutsStore;
   readonly keys: KeysStore;
+  readonly events: EventsStore;
+  readonly runnerLogs: RunnerLogsStore;
 
   constructor(
     readonly db: SqlClient,
@@ -45,6 +49,8 @@ export class Store {
     this.runners = new RunnersStore(db, clock);
     this.rollouts = new RolloutsStore(db, clock);
     this.keys = new KeysStore(db, clock);
+    this.events = new EventsStore(db, clock);
+    this.runnerLogs = new RunnerLogsStore(db);
   }
 
   async migrate(): Promise<void> {

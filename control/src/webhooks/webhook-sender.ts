@@ -30,6 +30,8 @@ export interface WebhookSenderOptions {
   fetch?: typeof globalThis.fetch;
   pollMs?: number;
   clock?: () => number;
+  /** Each delivery attempt's outcome (metrics). */
+  onOutcome?: (outcome: 'delivered' | 'failed' | 'given_up') => void;
 }
 
 /** fal's webhook body for a completed request. */
@@ -124,6 +126,7 @@ export class WebhookSender {
       }
       if (status >= 200 && status < 300) {
         await this.o.store.webhooks.delivered(d.request_id);
+        this.o.onOutcome?.('delivered');
         return;
       }
       error = `the receiver answered HTTP ${status}`;
@@ -137,6 +140,7 @@ export class WebhookSender {
       'webhook delivery failed',
     );
     await this.o.store.webhooks.failed(d.request_id, error, next);
+    this.o.onOutcome?.(next === null ? 'given_up' : 'failed');
   }
 }
 
