@@ -44,7 +44,7 @@ describe('push to an environment branch', () => {
       state: 'success',
       description: 'Revision 1 of codertocat/hello is live',
       environment_url: `${PUBLIC_URL}/queue/codertocat/hello`,
-      log_url: `${PUBLIC_URL}/v1/apps/codertocat/hello/environments/production/runners`,
+      log_url: `${PUBLIC_URL}/#/apps/codertocat/hello/production`,
     });
     expect(h.control.calls).toEqual([
       'ensureApp codertocat/hello public',
