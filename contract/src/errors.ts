@@ -83,6 +83,40 @@ export const ERRORS = {
     status: 503,
     message: 'The queue service did not take the request: try again shortly.',
   },
+  GANTRY_ERR_FILE_TOO_LARGE: {
+    status: 413,
+    message: 'The file is larger than the upload limit (GANTRY_FILES_MAX_BYTES).',
+  },
+  GANTRY_ERR_FILE_URL_INVALID: {
+    status: 403,
+    message: 'The file URL is not one control signed, or it was changed: use the URL exactly as given.',
+  },
+  GANTRY_ERR_FILE_URL_EXPIRED: {
+    status: 403,
+    message: 'The upload URL has run out: initiate the upload again for a fresh one.',
+  },
+  GANTRY_ERR_FILE_EXPIRED: {
+    status: 410,
+    message: "The file was removed when its environment's retention ran out.",
+  },
+  GANTRY_ERR_FILE_NOT_FOUND: {
+    status: 404,
+    message: 'No file was uploaded to this URL (yet): PUT the bytes to its upload_url first.',
+  },
+  GANTRY_ERR_BAD_UPLOAD_PARTS: {
+    status: 400,
+    message:
+      "The parts named to complete the upload are not the parts uploaded: send each part's etag as answered.",
+  },
+  GANTRY_ERR_FILE_OTHER_ENVIRONMENT: {
+    status: 400,
+    message:
+      'The input names a file of another environment: pass files of this environment, or upload it again.',
+  },
+  GANTRY_ERR_REQUEST_EXPIRED: {
+    status: 410,
+    message: "The request's input and result were removed when its environment's retention ran out.",
+  },
   GANTRY_ERR_INTERNAL: { status: 500, message: 'Internal error. The log of the control service says more.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
