@@ -503,14 +503,28 @@ function inferenceMs(r: ResultBody): number | null {
 /** What a request completes with when the app answered. */
 function responseCompletion(r: ResultBody, errorType: string | null = null): Completion {
   const status = r.status_code ?? 500;
+  const body = r.body_base64 === undefined ? r.body : decodeBody(r.body_base64, r.content_type);
   return {
     result_status: status,
-    result_body: r.body ?? null,
+    result_body: body ?? null,
     result_content_type: r.content_type ?? 'application/json',
-    error: status >= 400 ? errorText(r.body, status) : null,
+    error: status >= 400 ? errorText(body, status) : null,
     error_type: errorType ?? (status >= 500 ? 'runner_server_error' : null),
     inference_ms: inferenceMs(r),
   };
+}
+
+/** A runner's exact bytes, as the JSON column keeps them: parsed when JSON, text otherwise. */
+function decodeBody(base64: string, contentType: string | undefined): unknown {
+  const text = Buffer.from(base64, 'base64').toString('utf8');
+  if (contentType && /[/+]json\b/i.test(contentType)) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+  return text;
 }
 
 /** Sleeps, ending early (without throwing) when the caller hangs up. */
