@@ -8,6 +8,8 @@
  */
 import { type Static, type TLiteral, type TUnion, Type } from 'typebox';
 
+export { FILES_URL_HEADER } from './app-files.ts';
+
 /**
  * `Type.Union(values.map(Type.Literal))` types as `never` (an array, not a tuple, of literals);
  * this keeps the same schema and gives the union of the values as its static type.
@@ -227,9 +229,6 @@ export const RUNNER_ROUTES = {
    */
   stream: '/internal/v1/runners/:id/requests/:request_id/events',
 } as const;
-
-/** Header that hands an app the URL its output files go to (Job.files_url). */
-export const FILES_URL_HEADER = 'x-gantry-files-url';
 
 /**
  * The event a broken stream ends with (the app broke off mid-stream, or timed out): its data is

@@ -7,6 +7,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { FILE_NAME_PARAM } from '../../../contract/src/app-files.ts';
 import { GantryError } from '../../../contract/src/errors.ts';
 import type { UploadedPart } from './files-driver.ts';
 import { FILES_PREFIX, type FilesService } from './files-service.ts';
@@ -123,7 +124,7 @@ export async function filesRoutes(app: FastifyInstance, o: FilesRoutesOptions): 
       return files.receiveOutput(o.baseUrl(req), {
         scope,
         retentionS: Number(keep),
-        fileName: q.file_name || 'file',
+        fileName: q[FILE_NAME_PARAM] || 'file',
         contentType,
         body: bodyOf(req),
         ...sizeField(lengthOf(req)),

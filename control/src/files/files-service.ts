@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import type { FalFile } from '../../../contract/src/app-files.ts';
 import { GantryError } from '../../../contract/src/errors.ts';
 import {
   BadPartsError,
@@ -20,13 +21,6 @@ import {
 } from './files-driver.ts';
 import { keyToPath, type SignedFields, type UrlSigner } from './signed-url.ts';
 
-/** fal's file object, as results carry it. */
-export interface FalFile {
-  url: string;
-  content_type: string;
-  file_name: string;
-  file_size: number;
-}
 
 export interface UploadTarget {
   upload_url: string;
