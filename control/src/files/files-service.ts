@@ -21,7 +21,6 @@ import {
 } from './files-driver.ts';
 import { keyToPath, type SignedFields, type UrlSigner } from './signed-url.ts';
 
-
 export interface UploadTarget {
   upload_url: string;
   file_url: string;

@@ -36,16 +36,17 @@ export interface S3FilesOptions {
 }
 
 /**
- * A client for the files bucket: path-style when an endpoint is set (S3-compatible servers).
+ * A client for the files bucket: path-style by default when an endpoint is given (S3-compatible
+ * servers).
  * Checksums only where S3 requires them: the SDK's default wraps streamed bodies in aws-chunked
  * framing with a trailer, which S3-compatible servers store as part of the bytes.
  */
-export function createS3Client(o: S3ClientConfig & { endpoint?: string }): S3Client {
+export function createS3Client(o: S3ClientConfig): S3Client {
   return new S3Client({
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    ...o,
     forcePathStyle: o.endpoint !== undefined,
+    ...o,
   });
 }
 
