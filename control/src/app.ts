@@ -9,11 +9,11 @@ import Fastify, {
   type FastifyReply,
   type FastifyServerOptions,
 } from 'fastify';
-import type { Logger } from 'probot';
 import { GantryError } from '../../contract/src/errors.ts';
-import { type MountedApp, mountGitHubApp } from '../../github-app/src/control-mount.ts';
+import type { ControlExtension } from '../../contract/src/extension.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import type { Config } from './config.ts';
+import { mountExtensions } from './extensions.ts';
 import { hasEscapedNul } from './json-nul.ts';
 import { OidcVerifier } from './oidc-verifier.ts';
 import { withQueueAccess } from './queue/queue-access-compute.ts';
@@ -54,8 +54,8 @@ export interface BuildOptions {
   oidc?: OidcVerifier;
   /** Seals secrets; default: the master key from the settings (or `<data dir>/secrets.key`). */
   secretBox?: SecretBox;
-  /** The GitHub App reaches GitHub's API with this fetch (tests answer it in process). */
-  githubFetch?: typeof fetch;
+  /** Add-ons control serves (the GitHub App); the process entry composes them. */
+  extensions?: readonly ControlExtension[];
   /** Signs webhooks; by default from the setting or the data dir. */
   webhookSigner?: WebhookSigner;
 }
@@ -72,9 +72,6 @@ export interface ControlService {
   /** Stops scaling, drains runners, closes the HTTP server, the queue and the store. */
   close(): Promise<void>;
 }
-
-/** How often previews past their expiry are torn down. */
-const PREVIEW_SWEEP_MS = 15 * 60_000;
 
 /** Fastify's own error codes that a caller can cause, mapped onto the catalogue. */
 const FASTIFY_CODES: Record<string, ConstructorParameters<typeof GantryError>[0]> = {
@@ -232,29 +229,16 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   registerManagementRoutes(app, { store, queue, scaler, rollouts, ...(o.clock ? { clock: o.clock } : {}) });
   registerRolloutRoutes(app, { store, rollouts });
   registerRunnerRoutes(app, { store, requests, scaler });
-  // The GitHub App, when configured, is served here and hears of every registered build at once.
-  let github: MountedApp | undefined;
-  let previewSweep: NodeJS.Timeout | undefined;
-  if (config.githubAppId && config.githubPrivateKey && config.githubWebhookSecret) {
-    github = await mountGitHubApp(app, {
-      appId: config.githubAppId,
-      privateKey: config.githubPrivateKey,
-      webhookSecret: config.githubWebhookSecret,
-      ...(config.gheHost ? { gheHost: config.gheHost } : {}),
-      store,
-      publicUrl: () => config.publicUrl ?? controlUrl,
-      log: app.log.child({ component: 'github-app' }) as unknown as Logger,
-      ...(o.clock ? { clock: o.clock } : {}),
-      ...(o.githubFetch ? { githubFetch: o.githubFetch } : {}),
-    });
-    previewSweep = setInterval(() => {
-      github?.expirePreviews().catch((err: unknown) => app.log.error({ err }, 'expiring previews failed'));
-    }, PREVIEW_SWEEP_MS);
-    previewSweep.unref();
-  }
+  // Extensions (the GitHub App) are served here and hear of every registered build at once.
+  const extensions = await mountExtensions(app, o.extensions ?? [], {
+    store,
+    sql: store.db,
+    clock: o.clock ?? Date.now,
+    publicUrl: () => config.publicUrl ?? controlUrl,
+  });
   registerBuildRoutes(app, {
     store,
-    ...(github ? { onRegistered: github.buildRegistered } : {}),
+    onRegistered: extensions.buildRegistered,
     oidc:
       o.oidc ??
       new OidcVerifier({
@@ -301,8 +285,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       controlUrl = url;
     },
     async close() {
-      clearInterval(previewSweep);
-      await github?.settle();
+      await extensions.close();
       clearInterval(reaper);
       await webhooks.stop();
       scaler.stop();

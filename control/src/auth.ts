@@ -56,7 +56,7 @@ export async function ensureAdminKey(
     await writeFile(file, `${key}\n`, { mode: 0o600 });
     await chmod(file, 0o600);
   }
-  await store.putKey(ADMIN_KEY_ID, hashKey(key), 'ADMIN', 'admin key');
+  await store.keys.put(ADMIN_KEY_ID, hashKey(key), 'ADMIN', 'admin key');
   return { key, source, file };
 }
 
@@ -64,7 +64,7 @@ export async function ensureAdminKey(
 export async function identify(store: Store, req: FastifyRequest): Promise<Caller | undefined> {
   const key = keyFromHeader(req.headers.authorization);
   if (!key) return undefined;
-  return store.findKey(hashKey(key));
+  return store.keys.find(hashKey(key));
 }
 
 /** Management calls need an ADMIN key; an API key is refused (403), no key is 401. */

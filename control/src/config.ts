@@ -263,30 +263,6 @@ export const SETTINGS = {
     str,
     "Audience (`aud`) those tokens must carry: the Action's `audience` input.",
   ),
-  githubAppId: setting(
-    'APP_ID',
-    undefined as string | undefined,
-    optionalStr,
-    "The GitHub App's id. With PRIVATE_KEY and WEBHOOK_SECRET, control serves the App at `/api/github/webhooks`.",
-  ),
-  githubPrivateKey: setting(
-    'PRIVATE_KEY',
-    undefined as string | undefined,
-    optionalStr,
-    "The GitHub App's private key (PEM; `\\n` escapes or base64 are accepted).",
-  ),
-  githubWebhookSecret: setting(
-    'WEBHOOK_SECRET',
-    undefined as string | undefined,
-    optionalStr,
-    "The GitHub App's webhook secret; deliveries without a valid signature get 401.",
-  ),
-  gheHost: setting(
-    'GHE_HOST',
-    undefined as string | undefined,
-    optionalStr,
-    'GitHub Enterprise Server host name (e.g. `github.example.com`); unset: github.com.',
-  ),
   files: setting(
     'GANTRY_FILES',
     'embedded' as 'embedded' | 's3',

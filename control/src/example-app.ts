@@ -11,12 +11,12 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export async function deployExample(store: Store): Promise<{ revision: number; created: boolean }> {
   const app =
-    (await store.getApp(EXAMPLE.owner, EXAMPLE.name)) ??
-    (await store.createApp(EXAMPLE.owner, EXAMPLE.name, 'public'));
-  const env = await store.ensureEnvironment(app.id, 'production');
+    (await store.apps.get(EXAMPLE.owner, EXAMPLE.name)) ??
+    (await store.apps.create(EXAMPLE.owner, EXAMPLE.name, 'public'));
+  const env = await store.apps.ensureEnvironment(app.id, 'production');
   const command = ['node', '--import', 'tsx', 'examples/hello/app.ts'];
   const settings = parseCodeSettings({ max_multiplexing: 4, startup_timeout: 60 });
-  const active = env.active_revision_id ? await store.getRevision(env.active_revision_id) : undefined;
+  const active = env.active_revision_id ? await store.revisions.get(env.active_revision_id) : undefined;
   if (
     active &&
     JSON.stringify(active.command) === JSON.stringify(command) &&
@@ -25,14 +25,14 @@ export async function deployExample(store: Store): Promise<{ revision: number; c
   ) {
     return { revision: active.number, created: false };
   }
-  const rev = await store.createRevision(env.id, {
+  const rev = await store.revisions.create(env.id, {
     command,
     cwd: REPO_ROOT,
     settings,
     message: 'examples/hello, deployed by npm start',
     created_by: 'npm start',
   });
-  await store.setActiveRevision(env.id, rev.id);
+  await store.apps.setActiveRevision(env.id, rev.id);
   return { revision: rev.number, created: true };
 }
 

@@ -1,6 +1,9 @@
 /**
  * `npm start`: control on the embedded defaults, with examples/hello deployed as local/hello.
  */
+
+import type { ControlExtension } from '../../contract/src/extension.ts';
+import { GitHubAppConfigError, gitHubAppExtension, loadMountedConfig } from '../../github-app/index.ts';
 import { ensureAdminKey } from './auth.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { deployExample, EXAMPLE } from './example-app.ts';
@@ -8,16 +11,20 @@ import { startServer } from './server.ts';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
+  // The one place control is composed with its extensions: the GitHub App, when configured.
+  const extensions: ControlExtension[] = [];
   try {
     config = loadConfig();
+    const github = loadMountedConfig();
+    if (github) extensions.push(gitHubAppExtension({ github }));
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof GitHubAppConfigError) {
       console.error(err.message);
       process.exit(2);
     }
     throw err;
   }
-  const service = await startServer(config).catch((err: Error) => {
+  const service = await startServer(config, { extensions }).catch((err: Error) => {
     console.error(`gantry: could not start: ${err.message}`);
     process.exit(1);
   });

@@ -21,7 +21,8 @@ import { RUNTIME_SETTINGS } from '../../contract/src/scaling-settings.ts';
 import type { Environment, Priority, RequestRecord, RunnerRecord } from './domain.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { ERROR_TYPES, judgeAttempt } from './retry-policy.ts';
-import { type Completion, START_TIMEOUT_MESSAGE, type Store } from './store/store.ts';
+import { type Completion, START_TIMEOUT_MESSAGE } from './store/requests-store.ts';
+import type { Store } from './store/store.ts';
 
 export interface SubmitOptions {
   path: string;
@@ -91,7 +92,7 @@ export class RequestService {
 
   async submit(env: Environment, o: SubmitOptions): Promise<RequestRecord> {
     if (o.maxQueueLength !== undefined && o.maxQueueLength !== null) {
-      const { queued } = await this.store.requestCounts(env.id);
+      const { queued } = await this.store.requests.counts(env.id);
       if (queued >= o.maxQueueLength) {
         throw new GantryError(
           'GANTRY_ERR_QUEUE_FULL',
@@ -100,7 +101,7 @@ export class RequestService {
         );
       }
     }
-    const req = await this.store.createRequest({
+    const req = await this.store.requests.create({
       environment_id: env.id,
       path: o.path,
       input: o.input,
@@ -114,7 +115,7 @@ export class RequestService {
       await this.queue.send(env.id, { request_id: req.id }, o.priority);
     } catch (err) {
       // The caller gets an error; no request is left behind that nothing would ever run.
-      await this.store.discardRequest(req.id).catch(() => {});
+      await this.store.requests.discard(req.id).catch(() => {});
       throw new GantryError(
         'GANTRY_ERR_QUEUE_UNAVAILABLE',
         `The queue did not take the request: ${(err as Error).message}`,
@@ -190,7 +191,7 @@ export class RequestService {
     requestId: string,
     direct: boolean,
   ): Promise<Job | undefined> {
-    const started = await this.store.startAttempt(requestId, runner.id, runner.environment_id);
+    const started = await this.store.requests.startAttempt(requestId, runner.id, runner.environment_id);
     if (started) {
       // A redelivery: whatever receipt held this request before is settled (a lost runner).
       for (const [r, o] of this.outstanding) if (o.requestId === requestId) this.outstanding.delete(r);
@@ -214,7 +215,7 @@ export class RequestService {
     // Not started. Why: it completed meanwhile (cancelled, done elsewhere), belongs to another
     // environment, was redelivered after its runner was lost with no retry left, or missed its start
     // deadline. Only the last two complete it here.
-    const req = await this.store.getRequest(requestId);
+    const req = await this.store.requests.get(requestId);
     if (!req || req.status === 'COMPLETED' || req.environment_id !== runner.environment_id) return undefined;
     // The start deadline wins: past it, nothing starts again, whatever happened before.
     const expired = req.start_deadline !== null && this.now() > req.start_deadline;
@@ -223,7 +224,7 @@ export class RequestService {
     const message = lost
       ? 'The runner serving the request was lost, and no retry is left.'
       : START_TIMEOUT_MESSAGE;
-    const done = await this.store.completeRequest(req.id, {
+    const done = await this.store.requests.complete(req.id, {
       result_status: lost ? 500 : 504,
       result_body: { detail: message },
       result_content_type: 'application/json',
@@ -241,7 +242,7 @@ export class RequestService {
    * messages are dropped when next received.
    */
   async expireStartDeadlines(): Promise<number> {
-    const expired = await this.store.expireStartDeadlines();
+    const expired = await this.store.requests.expireStartDeadlines();
     for (const rec of expired) this.completed(rec);
     return expired.length;
   }
@@ -262,7 +263,7 @@ export class RequestService {
     }
     // The store, not the queue, says who holds a request: SQS accepts stale receipts silently.
     const holders = new Map(
-      (await this.store.attemptHolders(held.map((h) => h.requestId))).map((h) => [h.id, h]),
+      (await this.store.requests.attemptHolders(held.map((h) => h.requestId))).map((h) => [h.id, h]),
     );
     const cancel = new Set<string>();
     for (const h of held) {
@@ -273,11 +274,11 @@ export class RequestService {
     // Requests this control did not hand out itself (a runner of an earlier control process) are
     // known to the store only: their callers' cancels must reach the runner too.
     if (held.length < receipts.length) {
-      for (const id of await this.store.cancelRequestedFor(runner.id)) cancel.add(id);
+      for (const id of await this.store.requests.cancelRequestedFor(runner.id)) cancel.add(id);
     }
     // The runner lets go of lost receipts and never reports them: nor do we hold them for it.
     for (const r of lost) this.outstanding.delete(r);
-    const fresh = await this.store.getRunner(runner.id);
+    const fresh = await this.store.runners.get(runner.id);
     return { cancel: [...cancel], lost, drain: !fresh || fresh.drain_requested };
   }
 
@@ -321,14 +322,14 @@ export class RequestService {
       r.status_code !== 503 &&
       r.status_code !== 504
     ) {
-      const done = await this.store.completeRequest(r.request_id, responseCompletion(r), runner.id);
+      const done = await this.store.requests.complete(r.request_id, responseCompletion(r), runner.id);
       if (done) {
         const message = await finish();
         this.completed(done);
         return answer({ recorded: true, decision: 'completed' }, message);
       }
     }
-    const req = await this.store.getRequest(r.request_id);
+    const req = await this.store.requests.get(r.request_id);
     if (!req || req.status === 'COMPLETED' || req.runner_id !== runner.id) {
       // A late or duplicate result: the request completed, or another runner owns it now (then
       // this receipt is stale and must not touch the message, which is someone else's).
@@ -344,7 +345,7 @@ export class RequestService {
     if (verdict.retry) {
       // Tied to this runner: if its lease lapsed and another runner took the request meanwhile,
       // this late verdict must not pull it back from under that runner.
-      await this.store.requeue(req.id, runner.id);
+      await this.store.requests.requeue(req.id, runner.id);
       // Control puts it back whoever received it, so there is one retry path for every queue.
       await this.queue.release(r.receipt, 0);
       this.changed({ ...req, status: 'IN_QUEUE', runner_id: null });
@@ -362,7 +363,7 @@ export class RequestService {
             inference_ms: inferenceMs(r),
           };
     if (verdict.exhausted) completion.dead_lettered = true;
-    const done = await this.store.completeRequest(req.id, completion, runner.id);
+    const done = await this.store.requests.complete(req.id, completion, runner.id);
     let message: MessageAction = 'none';
     if (done && verdict.exhausted) {
       await this.queue.deadLetter(held?.environmentId ?? req.environment_id, r.receipt, {
@@ -403,7 +404,7 @@ export class RequestService {
   }
 
   async cancel(req: RequestRecord): Promise<'CANCELLATION_REQUESTED' | 'ALREADY_COMPLETED'> {
-    const was = await this.store.cancelRequest(req.id);
+    const was = await this.store.requests.cancel(req.id);
     if (was === 'COMPLETED' || was === undefined) return 'ALREADY_COMPLETED';
     if (was === 'IN_QUEUE') this.opts.onCompleted?.(req);
     this.changed(req);
@@ -419,7 +420,7 @@ export class RequestService {
     logs: { request_id: string; message: string; level: string; source: string; timestamp: string }[],
     environmentId?: string,
   ): Promise<void> {
-    await this.store.appendLogs(logs, environmentId);
+    await this.store.logs.append(logs, environmentId);
     // null: "something changed, but no record comes with it" (waiters for completion ignore it).
     for (const id of new Set(logs.map((l) => l.request_id))) this.events.emit(id, null);
   }
@@ -451,7 +452,7 @@ export class RequestService {
     known?: RequestRecord,
   ): Promise<RequestRecord> {
     let waiting = this.waitForChange(requestId, signal);
-    let req = known ?? (await this.store.getRequest(requestId));
+    let req = known ?? (await this.store.requests.get(requestId));
     for (;;) {
       if (!req) throw new GantryError('GANTRY_ERR_REQUEST_NOT_FOUND');
       if (req.status === 'COMPLETED' || Date.now() >= deadline || signal?.aborted) return req;
@@ -459,7 +460,7 @@ export class RequestService {
       waiting = this.waitForChange(requestId, signal);
       // Events carry the record: read it back only when the fallback timer fired (undefined),
       // which covers changes made by another control process.
-      if (changed === undefined) req = await this.store.getRequest(requestId);
+      if (changed === undefined) req = await this.store.requests.get(requestId);
       else if (changed !== null) req = changed;
     }
   }
@@ -472,7 +473,7 @@ export class RequestService {
   private async gate(runnerId: string): Promise<'yes' | 'not yet' | 'drain'> {
     const until = this.gateOpen.get(runnerId);
     if (until !== undefined && Date.now() < until) return 'yes';
-    const answer = await this.store.pullGate(runnerId);
+    const answer = await this.store.runners.pullGate(runnerId);
     if (answer === 'yes') this.gateOpen.set(runnerId, Date.now() + GATE_CACHE_MS);
     else this.gateOpen.delete(runnerId);
     return answer;

@@ -38,7 +38,7 @@ export async function startServer(
     db?: SqlClient;
     backoffStepMs?: number;
     drainGraceSeconds?: number;
-    githubFetch?: typeof fetch;
+    extensions?: BuildOptions['extensions'];
   } = {},
 ): Promise<Started> {
   const db = extra.db ?? (await openDatabase(config));
@@ -70,14 +70,14 @@ export async function startServer(
   const opts: BuildOptions = { config, store, queue, compute };
   if (extra.logger !== undefined) opts.logger = extra.logger;
   if (extra.backoffStepMs !== undefined) opts.backoffStepMs = extra.backoffStepMs;
-  if (extra.githubFetch) opts.githubFetch = extra.githubFetch;
+  if (extra.extensions) opts.extensions = extra.extensions;
   const service = await buildApp(opts);
   log = service.app.log;
   // Runners left from an earlier run of control on this machine are no longer ours to manage:
   // mark them ended, so their next pull tells them to drain and exit.
-  for (const r of await store.listLiveRunners()) {
-    await store.requestDrain(r.id);
-    await store.setRunnerState(r.id, 'TERMINATED', { detail: 'control restarted' });
+  for (const r of await store.runners.listLive()) {
+    await store.runners.requestDrain(r.id);
+    await store.runners.setState(r.id, 'TERMINATED', { detail: 'control restarted' });
   }
   const address = await service.app.listen({ port: config.port, host: config.host });
   const port = new URL(address).port;

@@ -1,11 +1,11 @@
 /** One contract for both ledgers: in memory, and SQL on PGlite (and PostgreSQL when DATABASE_URL is set). */
 import { randomBytes } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
-import { Store } from '../../control/src/store/store.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgClient } from '../../sql/src/pg-client.ts';
 import { PgliteClient } from '../../sql/src/pglite-client.ts';
 import type { SqlClient } from '../../sql/src/sql-client.ts';
 import { type DeploymentLedger, MemoryLedger, type NewDeployment } from './deployment-ledger.ts';
+import { migrate } from './migrations.ts';
 import { SqlLedger } from './sql-ledger.ts';
 
 const clients: SqlClient[] = [];
@@ -16,7 +16,7 @@ afterAll(async () => {
 async function sql(open: () => Promise<SqlClient>, clock: () => number): Promise<DeploymentLedger> {
   const db = await open();
   clients.push(db);
-  await new Store(db).migrate();
+  await migrate(db);
   return new SqlLedger(db, clock);
 }
 
@@ -43,9 +43,14 @@ const dep = (environment: string, commit: string, deployment_id: number): NewDep
 });
 
 describe.each(kinds)('%s ledger', (_name, make) => {
+  const now = { t: 1000 };
+  let l: DeploymentLedger;
+  // Opening an embedded database is slow on a loaded machine: a hook, with the hook's timeout.
+  beforeAll(async () => {
+    l = await make(() => now.t);
+  });
+
   it('queues, claims once, supersedes older unfinished deployments, keeps rollouts', async () => {
-    const now = { t: 1000 };
-    const l = await make(() => now.t);
     const a = await l.add(dep('production', 'a', 1));
     const b = await l.add(dep('production', 'b', 2));
     const p = await l.add(dep('pr-3', 'c', 3));

@@ -1,9 +1,9 @@
 /**
- * The deployment ledger in control's database (tables of migration 6), so pushes waiting for a
+ * The deployment ledger in SQL (the App's own tables, migrations.ts), so pushes waiting for a
  * build and the rollout record survive restarts. Each state change is one conditional UPDATE, so
  * two handlers racing for one deployment cannot both move it.
  */
-import type { SqlClient } from '../../sql/src/sql-client.ts';
+import type { SqlHandle } from '../../contract/src/extension.ts';
 import type {
   DeploymentLedger,
   DeploymentRecord,
@@ -27,7 +27,7 @@ const norm = (r: Row): DeploymentRecord => ({
 
 export class SqlLedger implements DeploymentLedger {
   constructor(
-    private readonly db: SqlClient,
+    private readonly db: SqlHandle,
     private readonly clock: () => number = Date.now,
   ) {}
 

@@ -9,8 +9,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Probot } from 'probot';
 import { GantryError } from '../../contract/src/errors.ts';
 
-export const WEBHOOK_PATH = '/api/github/webhooks';
-
 /** GitHub gives up on a delivery after 10 s; answer 202 by then and let the work finish. */
 const ANSWER_WITHIN_MS = 9_000;
 
@@ -19,7 +17,7 @@ type Delivery = Parameters<Probot['receive']>[0];
 export async function registerWebhookRoute(
   app: FastifyInstance,
   probot: Probot,
-  path: string = WEBHOOK_PATH,
+  path: string,
 ): Promise<void> {
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();

@@ -87,7 +87,10 @@ describe('secrets', () => {
     while (new Set(c.compute.specs.map((s) => s.environmentId)).size < 2 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    const prodEnv = (await c.store.getEnvironment((await c.store.getApp('acme', 'echo'))!.id, 'production'))!;
+    const prodEnv = (await c.store.apps.getEnvironment(
+      (await c.store.apps.get('acme', 'echo'))!.id,
+      'production',
+    ))!;
     const prod = c.compute.specs.find((s) => s.environmentId === prodEnv.id)!;
     const staging = c.compute.specs.find((s) => s.environmentId !== prodEnv.id)!;
     expect(prod.env).toEqual({ API_TOKEN: VALUE, REGION: 'eu' });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureAdminKey, loadConfig, type Started, startServer } from '../../control/index.ts';
+import { gitHubAppExtension, loadMountedConfig } from '../../github-app/index.ts';
 import { PgClient } from '../../sql/src/pg-client.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -45,17 +46,17 @@ export async function startTestControl(
 ): Promise<TestControl> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gantry-test-'));
   const adminKey = `gk_test_${randomBytes(12).toString('hex')}`;
-  const config = loadConfig(
-    {
-      PORT: '0',
-      GANTRY_DATA_DIR: dataDir,
-      GANTRY_ADMIN_KEY: adminKey,
-      GANTRY_LOG_LEVEL: process.env.GANTRY_TEST_LOG ? 'debug' : 'warn',
-      GANTRY_TICK_MS: '200',
-      ...opts.env,
-    },
-    REPO_ROOT,
-  );
+  const env = {
+    PORT: '0',
+    GANTRY_DATA_DIR: dataDir,
+    GANTRY_ADMIN_KEY: adminKey,
+    GANTRY_LOG_LEVEL: process.env.GANTRY_TEST_LOG ? 'debug' : 'warn',
+    GANTRY_TICK_MS: '200',
+    ...opts.env,
+  };
+  const config = loadConfig(env, REPO_ROOT);
+  // Composed as control's process entry does: the App is mounted when its credentials are set.
+  const github = loadMountedConfig(env, REPO_ROOT);
   const db =
     opts.postgres && process.env.DATABASE_URL
       ? await PgClient.open(process.env.DATABASE_URL, { schema: `e_${randomBytes(6).toString('hex')}` })
@@ -64,7 +65,13 @@ export async function startTestControl(
     ...(db ? { db } : {}),
     backoffStepMs: opts.backoffStepMs ?? 1000,
     drainGraceSeconds: opts.drainGraceSeconds ?? 10,
-    ...(opts.githubFetch ? { githubFetch: opts.githubFetch } : {}),
+    ...(github
+      ? {
+          extensions: [
+            gitHubAppExtension({ github, ...(opts.githubFetch ? { githubFetch: opts.githubFetch } : {}) }),
+          ],
+        }
+      : {}),
   });
   await ensureAdminKey(service.store, dataDir, adminKey);
   const admin = (pathname: string, init: { method?: string; body?: unknown } = {}) =>

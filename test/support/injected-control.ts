@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyServerOptions } from 'fastify';
+import type { ControlExtension } from '../../contract/src/extension.ts';
 import type { ComputeDriver, RunnerSpec } from '../../control/index.ts';
 import {
   buildApp,
@@ -41,7 +42,11 @@ export interface InjectedControl {
 }
 
 export async function startInjectedControl(
-  opts: { env?: Record<string, string>; logger?: FastifyServerOptions['logger'] } = {},
+  opts: {
+    env?: Record<string, string>;
+    logger?: FastifyServerOptions['logger'];
+    extensions?: ControlExtension[];
+  } = {},
 ): Promise<InjectedControl> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gantry-inject-'));
   const config = loadConfig({
@@ -61,6 +66,7 @@ export async function startInjectedControl(
     // One failed start per environment, then a long backoff: no retry storm in the log.
     backoffStepMs: 60_000,
     ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
+    ...(opts.extensions ? { extensions: opts.extensions } : {}),
   });
   const adminKey = `gk_admin_${randomBytes(12).toString('hex')}`;
   await ensureAdminKey(store, dataDir, adminKey);

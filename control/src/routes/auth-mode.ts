@@ -26,7 +26,7 @@ export function registerAuthModeRoutes(app: FastifyInstance, d: { store: Store }
     async (req) => {
       const a = await loadApp(req);
       const { auth_mode } = req.body as Static<typeof PatchApp>;
-      await d.store.setAuthMode(a.id, auth_mode);
+      await d.store.apps.setAuthMode(a.id, auth_mode);
       return appView({ ...a, auth_mode });
     },
   );

@@ -115,7 +115,7 @@ async function authorizeRegistration(
     }
     return `oidc:${claims.sub}`;
   }
-  const key = await d.store.findKey(hashKey(credential));
+  const key = await d.store.keys.find(hashKey(credential));
   if (!key) throw new GantryError('GANTRY_ERR_UNAUTHORIZED', 'The deploy token is not a key control knows.');
   if (!DEPLOY_SCOPES.has(key.scope)) {
     throw new GantryError('GANTRY_ERR_FORBIDDEN', `A ${key.scope} key may not register builds.`);
@@ -147,7 +147,7 @@ export function registerBuildRoutes(app: FastifyInstance, d: BuildRoutesDeps): v
         );
       }
       const registeredBy = await authorizeRegistration(d, req, body);
-      const { build, created } = await d.store.registerBuild({
+      const { build, created } = await d.store.builds.register({
         repository: body.repository,
         commit_sha: body.commit_sha,
         ref: body.ref ?? null,
@@ -176,7 +176,7 @@ export function registerBuildRoutes(app: FastifyInstance, d: BuildRoutesDeps): v
     async (req) => {
       await requireAdmin(d.store, req);
       const q = req.query as Static<typeof BuildsQuery>;
-      return { builds: (await d.store.listBuilds(q.repository, q.commit, q.limit ?? 100)).map(view) };
+      return { builds: (await d.store.builds.list(q.repository, q.commit, q.limit ?? 100)).map(view) };
     },
   );
 }

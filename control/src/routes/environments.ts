@@ -28,7 +28,7 @@ export function registerEnvironmentRoutes(
 
   const view = async (a: App, e: Environment): Promise<Static<typeof EnvironmentListView>> => ({
     ...(await environmentView(store, a, e)),
-    secrets: (await store.listSecrets(e.id)).length,
+    secrets: (await store.secrets.list(e.id)).length,
     created_at: new Date(e.created_at).toISOString(),
   });
 
@@ -46,7 +46,7 @@ export function registerEnvironmentRoutes(
     async (req, reply) => {
       const a = await loadApp(req);
       const { name } = req.body as Static<typeof CreateEnvironment>;
-      const env = await store.createEnvironment(a.id, name);
+      const env = await store.apps.createEnvironment(a.id, name);
       await d.queue.ensure(env.id);
       return reply.code(201).send(await view(a, env));
     },
@@ -64,7 +64,7 @@ export function registerEnvironmentRoutes(
     },
     async (req) => {
       const a = await loadApp(req);
-      const envs = await store.listEnvironments(a.id);
+      const envs = await store.apps.listEnvironments(a.id);
       return { environments: await Promise.all(envs.map((e) => view(a, e))) };
     },
   );
@@ -86,9 +86,9 @@ export function registerEnvironmentRoutes(
           `production is deleted only with its app (delete ${a.owner}/${a.name} to remove it).`,
         );
       }
-      for (const r of await store.listRunners(env.id)) await d.scaler.drain(r.id);
+      for (const r of await store.runners.list(env.id)) await d.scaler.drain(r.id);
       await d.queue.remove(env.id);
-      await store.deleteEnvironment(env.id);
+      await store.apps.deleteEnvironment(env.id);
       return reply.code(204).send();
     },
   );

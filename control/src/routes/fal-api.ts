@@ -9,7 +9,8 @@ import { GantryError } from '../../../contract/src/errors.ts';
 import { requireAppAccess } from '../auth.ts';
 import type { App, Caller, Environment, Priority, RequestRecord } from '../domain.ts';
 import type { RequestService } from '../request-service.ts';
-import { START_TIMEOUT_MESSAGE, type Store } from '../store/store.ts';
+import { START_TIMEOUT_MESSAGE } from '../store/requests-store.ts';
+import type { Store } from '../store/store.ts';
 import { checkWebhookUrl } from '../webhooks/webhook-url.ts';
 
 export interface FalDeps {
@@ -54,7 +55,7 @@ export function createFalHandlers(d: FalDeps) {
     // Names are lower-case letters, digits and dashes (management.ts); anything else (NUL, spaces,
     // other scripts) cannot name an app, so it is not found without asking the database.
     const plausible = [call.owner, name, envName].every((s) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(s));
-    const found = plausible ? await d.store.getAppEnvironment(call.owner, name, envName) : undefined;
+    const found = plausible ? await d.store.apps.getWithEnvironment(call.owner, name, envName) : undefined;
     if (!found) throw new GantryError('GANTRY_ERR_APP_NOT_FOUND', `No app ${call.owner}/${name}.`);
     const { app, env } = found;
     const caller = await requireAppAccess(d.store, req, app);
@@ -73,7 +74,7 @@ export function createFalHandlers(d: FalDeps) {
   ): Promise<{ rec: RequestRecord; env: Environment }> {
     const { env } = await resolve(call, req);
     const id = call.requestId;
-    const rec = id && /^[0-9a-zA-Z-]{1,64}$/.test(id) ? await d.store.getRequest(id) : undefined;
+    const rec = id && /^[0-9a-zA-Z-]{1,64}$/.test(id) ? await d.store.requests.get(id) : undefined;
     if (!rec || rec.environment_id !== env.id) {
       throw new GantryError(
         'GANTRY_ERR_REQUEST_NOT_FOUND',
@@ -94,7 +95,7 @@ export function createFalHandlers(d: FalDeps) {
       request_id: rec.id,
       ...urls(req, call, rec.id),
     };
-    if (rec.status === 'IN_QUEUE') out.queue_position = await d.store.queuePosition(rec);
+    if (rec.status === 'IN_QUEUE') out.queue_position = await d.store.requests.queuePosition(rec);
     if (logs) out.logs = logs;
     if (rec.status === 'COMPLETED') {
       out.metrics = rec.inference_ms === null ? {} : { inference_time: rec.inference_ms / 1000 };
@@ -106,7 +107,7 @@ export function createFalHandlers(d: FalDeps) {
     return out;
   }
 
-  const toFalLogs = (logs: Awaited<ReturnType<Store['getLogs']>>) =>
+  const toFalLogs = (logs: Awaited<ReturnType<Store['logs']['forRequest']>>) =>
     logs.map((l) => ({ message: l.message, level: l.level, source: l.source, timestamp: l.timestamp }));
 
   function parseSubmitHeaders(call: FalCall) {
@@ -197,14 +198,14 @@ export function createFalHandlers(d: FalDeps) {
         request_id: rec.id,
         gateway_request_id: rec.id,
         ...urls(req, call, rec.id),
-        queue_position: await d.store.queuePosition(rec),
+        queue_position: await d.store.requests.queuePosition(rec),
       };
     },
 
     async status(call: FalCall, req: FastifyRequest, reply: FastifyReply) {
       const { rec } = await findRequest(call, req);
       reply.header('x-fal-request-id', rec.id);
-      const logs = call.query.logs === '1' ? toFalLogs(await d.store.getLogs(rec.id)) : undefined;
+      const logs = call.query.logs === '1' ? toFalLogs(await d.store.logs.forRequest(rec.id)) : undefined;
       // fal answers 202 while the request is not done, 200 when it is.
       reply.code(rec.status === 'COMPLETED' ? 200 : 202);
       return statusBody(req, call, rec, logs);
@@ -231,8 +232,8 @@ export function createFalHandlers(d: FalDeps) {
       try {
         while (!abort.signal.aborted) {
           const changed = d.requests.waitForChange(first.id, abort.signal);
-          const rec = (await d.store.getRequest(first.id)) ?? first;
-          const newLogs = withLogs ? await d.store.getLogs(rec.id, lastSeq) : [];
+          const rec = (await d.store.requests.get(first.id)) ?? first;
+          const newLogs = withLogs ? await d.store.logs.forRequest(rec.id, lastSeq) : [];
           if (newLogs.length > 0) lastSeq = newLogs[newLogs.length - 1]!.seq;
           const body = await statusBody(req, call, rec, withLogs ? toFalLogs(newLogs) : undefined);
           const key = `${rec.status}:${String(body.queue_position)}`;

@@ -64,7 +64,7 @@ export function registerKeyRoutes(app: FastifyInstance, d: { store: Store }): vo
         );
       }
       const key = newKey(body.scope === 'ADMIN' ? 'gk_admin' : 'gk_api');
-      const rec = await d.store.createKey({
+      const rec = await d.store.keys.create({
         id: `key_${randomBytes(6).toString('hex')}`,
         keyHash: hashKey(key),
         scope: body.scope,
@@ -85,7 +85,7 @@ export function registerKeyRoutes(app: FastifyInstance, d: { store: Store }): vo
       },
     },
     async () => ({
-      keys: (await d.store.listKeys()).map((k) => ({
+      keys: (await d.store.keys.list()).map((k) => ({
         ...view(k),
         requests: k.requests,
         last_used_at: iso(k.last_used_at),
@@ -104,8 +104,8 @@ export function registerKeyRoutes(app: FastifyInstance, d: { store: Store }): vo
           'The admin key comes from GANTRY_ADMIN_KEY or <data dir>/admin.key; change it there.',
         );
       }
-      if (!(await d.store.revokeKey(id))) {
-        const ids = (await d.store.listKeys()).map((k) => k.id);
+      if (!(await d.store.keys.revoke(id))) {
+        const ids = (await d.store.keys.list()).map((k) => k.id);
         throw new GantryError(
           'GANTRY_ERR_KEY_NOT_FOUND',
           `No key ${id} (keys: ${ids.join(', ') || 'none'}).`,

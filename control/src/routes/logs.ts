@@ -51,16 +51,16 @@ export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): vo
     async (req) => {
       const { app: a, env } = await loadEnv(req);
       const { request_id } = req.params as { request_id: string };
-      const rec = await store.getRequest(request_id);
+      const rec = await store.requests.get(request_id);
       if (!rec || rec.environment_id !== env.id) {
-        const recent = (await store.listRequests(env.id, 5)).map((r) => r.id);
+        const recent = (await store.requests.list(env.id, 5)).map((r) => r.id);
         throw new GantryError(
           'GANTRY_ERR_REQUEST_NOT_FOUND',
           `No request ${request_id} in ${a.owner}/${a.name} ${env.name} (latest: ${recent.join(', ') || 'none'}).`,
         );
       }
       const { after = 0 } = req.query as Static<typeof RequestLogsQuery>;
-      const logs = await store.getLogs(rec.id, after);
+      const logs = await store.logs.forRequest(rec.id, after);
       return {
         request_id: rec.id,
         status: rec.status,
@@ -84,8 +84,8 @@ export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): vo
       const { env } = await loadEnv(req);
       const { after, limit = 200, wait_ms = 0 } = req.query as Static<typeof EnvLogsQuery>;
       if (after === undefined) {
-        const logs = await store.getEnvironmentLogs(env.id, 0, limit);
-        return { logs, next: Math.max(await store.lastLogSeq(), ...logs.map((l) => l.seq)) };
+        const logs = await store.logs.forEnvironment(env.id, 0, limit);
+        return { logs, next: Math.max(await store.logs.lastSeq(), ...logs.map((l) => l.seq)) };
       }
       const gone = new AbortController();
       const onClose = () => gone.abort();
@@ -93,7 +93,7 @@ export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): vo
       try {
         const deadline = Date.now() + wait_ms;
         for (;;) {
-          const logs = await store.getEnvironmentLogs(env.id, after, limit);
+          const logs = await store.logs.forEnvironment(env.id, after, limit);
           if (logs.length > 0) return { logs, next: logs[logs.length - 1]!.seq };
           if (Date.now() >= deadline || gone.signal.aborted) return { logs, next: after };
           await new Promise((r) => setTimeout(r, Math.min(POLL_MS, deadline - Date.now())));

@@ -157,7 +157,7 @@ export async function environmentView(
   a: App,
   e: Environment,
 ): Promise<Static<typeof EnvironmentView>> {
-  const rev = e.active_revision_id ? await store.getRevision(e.active_revision_id) : undefined;
+  const rev = e.active_revision_id ? await store.revisions.get(e.active_revision_id) : undefined;
   return {
     name: e.name,
     endpoint_id: endpointId(a, e.name),
@@ -260,7 +260,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
     { schema: { tags: TAGS, summary: 'Create an app', body: CreateApp, response: { 201: AppView } } },
     async (req, reply) => {
       const body = req.body as Static<typeof CreateApp>;
-      const created = await store.createApp(body.owner, body.name, body.auth_mode ?? 'private');
+      const created = await store.apps.create(body.owner, body.name, body.auth_mode ?? 'private');
       return reply.code(201).send(appView(created));
     },
   );
@@ -274,7 +274,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
         response: { 200: Type.Object({ apps: Type.Array(AppView) }) },
       },
     },
-    async () => ({ apps: (await store.listApps()).map(appView) }),
+    async () => ({ apps: (await store.apps.list()).map(appView) }),
   );
 
   app.get(
@@ -291,7 +291,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
     },
     async (req) => {
       const a = await loadApp(req);
-      const envs = await store.listEnvironments(a.id);
+      const envs = await store.apps.listEnvironments(a.id);
       return { ...appView(a), environments: await Promise.all(envs.map((e) => envView(a, e))) };
     },
   );
@@ -307,11 +307,11 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
     },
     async (req, reply) => {
       const a = await loadApp(req);
-      for (const e of await store.listEnvironments(a.id)) {
-        for (const r of await store.listRunners(e.id)) await d.scaler.drain(r.id);
+      for (const e of await store.apps.listEnvironments(a.id)) {
+        for (const r of await store.runners.list(e.id)) await d.scaler.drain(r.id);
         await d.queue.remove(e.id);
       }
-      await store.deleteApp(a.id);
+      await store.apps.delete(a.id);
       return reply.code(204).send();
     },
   );
@@ -335,9 +335,9 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
       }
       const settings = parseCodeSettings(body.settings as Record<string, unknown> | undefined);
       const { env: envName } = req.params as { env: string };
-      const env = await store.ensureEnvironment(a.id, envName);
+      const env = await store.apps.ensureEnvironment(a.id, envName);
       await d.queue.ensure(env.id, { app: `${a.owner}/${a.name}`, environment: env.name });
-      const rev = await store.createRevision(env.id, {
+      const rev = await store.revisions.create(env.id, {
         command: body.command ?? null,
         cwd: body.cwd ?? null,
         image: body.image ?? null,
@@ -355,7 +355,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
           ...(body.strategy ? { strategy: body.strategy } : {}),
         });
       }
-      const fresh = (await store.getEnvironmentById(env.id))!;
+      const fresh = (await store.apps.getEnvironmentById(env.id))!;
       return reply.code(201).send(revisionView(rev, fresh));
     },
   );
@@ -372,9 +372,9 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
     },
     async (req) => {
       const { env } = await loadEnv(req);
-      const health = await store.revisionHealth(env.id);
+      const health = await store.revisions.health(env.id);
       return {
-        revisions: (await store.listRevisions(env.id)).map((r) => revisionView(r, env, health.get(r.id))),
+        revisions: (await store.revisions.list(env.id)).map((r) => revisionView(r, env, health.get(r.id))),
       };
     },
   );
@@ -395,7 +395,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
       const { env } = await loadEnv(req);
       const { revision, strategy, reason, by } = req.body as Static<typeof SetActive>;
       const rev = await revisionByNumber(env, revision);
-      const health = (await store.revisionHealth(env.id)).get(rev.id);
+      const health = (await store.revisions.health(env.id)).get(rev.id);
       if (health?.status === 'failed' && env.active_revision_id !== rev.id) {
         throw new GantryError(
           'GANTRY_ERR_REVISION_FAILED',
@@ -408,15 +408,15 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
         reason: reason ?? 'set active revision',
         by: by ?? 'api',
       });
-      const fresh = (await store.getEnvironmentById(env.id))!;
+      const fresh = (await store.apps.getEnvironmentById(env.id))!;
       return { ...revisionView(rev, fresh, health), rollout: await rolloutView(store, fresh, rollout) };
     },
   );
 
   async function revisionByNumber(env: Environment, n: number): Promise<Revision> {
-    const rev = await store.getRevisionByNumber(env.id, n);
+    const rev = await store.revisions.getByNumber(env.id, n);
     if (!rev) {
-      const known = (await store.listRevisions(env.id)).map((r) => r.number);
+      const known = (await store.revisions.list(env.id)).map((r) => r.number);
       throw new GantryError(
         'GANTRY_ERR_REVISION_NOT_FOUND',
         `Environment ${env.name} has no revision ${n} (it has: ${known.join(', ') || 'none'}).`,
@@ -443,7 +443,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
           `Revision ${rev.number} is the active revision of ${env.name}: roll back or deploy another first.`,
         );
       }
-      await store.deleteRevision(rev.id);
+      await store.revisions.delete(rev.id);
       return reply.code(204).send();
     },
   );
@@ -476,7 +476,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
     async (req) => {
       const { env } = await loadEnv(req);
       const next = mergeRuntimeSettings(env.scaling, req.body as Record<string, unknown>);
-      await store.setScaling(env.id, next);
+      await store.apps.setScaling(env.id, next);
       await d.scaler.reconcile(env.id);
       return next;
     },
@@ -497,8 +497,8 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
       const { env } = await loadEnv(req);
       const { ended_within_hours = 24 } = req.query as Static<typeof RunnersQuery>;
       const now = (d.clock ?? Date.now)();
-      const runners = await store.listRunners(env.id, now - ended_within_hours * 3_600_000);
-      const numbers = new Map((await store.listRevisions(env.id)).map((r) => [r.id, r.number]));
+      const runners = await store.runners.list(env.id, now - ended_within_hours * 3_600_000);
+      const numbers = new Map((await store.revisions.list(env.id)).map((r) => [r.id, r.number]));
       return { runners: runners.map((r) => runnerView(r, numbers)) };
     },
   );
@@ -517,7 +517,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
     async (req) => {
       const { env } = await loadEnv(req);
       const { limit = 100 } = req.query as Static<typeof Limit>;
-      return { requests: (await store.listRequests(env.id, limit)).map(requestView) };
+      return { requests: (await store.requests.list(env.id, limit)).map(requestView) };
     },
   );
 
@@ -540,7 +540,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
       const depth = await d.queue.depth(env.id);
       return {
         dead_letter_queue_depth: depth.deadLettered,
-        requests: (await store.listDeadLettered(env.id, limit)).map(requestView),
+        requests: (await store.requests.listDeadLettered(env.id, limit)).map(requestView),
       };
     },
   );

@@ -38,7 +38,7 @@ export function registerQueueAdminRoutes(
     },
     async (req) => {
       const { env } = await loadEnv(req);
-      const c = await d.store.requestCounts(env.id);
+      const c = await d.store.requests.counts(env.id);
       return {
         environment: env.name,
         queued: c.queued,
@@ -60,7 +60,7 @@ export function registerQueueAdminRoutes(
     },
     async (req) => {
       const { env } = await loadEnv(req);
-      const cancelled = await d.store.cancelQueued(env.id);
+      const cancelled = await d.store.requests.cancelQueued(env.id);
       d.requests.notify(cancelled);
       void d.scaler.reconcile(env.id);
       return { environment: env.name, cancelled: cancelled.length };

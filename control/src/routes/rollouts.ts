@@ -63,7 +63,7 @@ export async function rolloutView(
   env: Environment,
   r: RolloutRecord,
 ): Promise<Static<typeof RolloutView>> {
-  const number = async (id: string | null) => (id ? ((await store.getRevision(id))?.number ?? null) : null);
+  const number = async (id: string | null) => (id ? ((await store.revisions.get(id))?.number ?? null) : null);
   return {
     id: r.id,
     environment: env.name,
@@ -88,11 +88,11 @@ export function registerRolloutRoutes(app: FastifyInstance, d: { store: Store; r
   const PATH = '/v1/apps/:owner/:name/environments/:env/rollouts';
 
   async function loadEnv(p: EnvParams): Promise<Environment> {
-    const a = await store.getApp(p.owner, p.name);
+    const a = await store.apps.get(p.owner, p.name);
     if (!a) throw new GantryError('GANTRY_ERR_APP_NOT_FOUND', `No app ${p.owner}/${p.name}.`);
-    const env = await store.getEnvironment(a.id, p.env);
+    const env = await store.apps.getEnvironment(a.id, p.env);
     if (!env) {
-      const names = (await store.listEnvironments(a.id)).map((e) => e.name);
+      const names = (await store.apps.listEnvironments(a.id)).map((e) => e.name);
       throw new GantryError(
         'GANTRY_ERR_ENVIRONMENT_NOT_FOUND',
         `${a.owner}/${a.name} has no environment "${p.env}" (it has: ${names.join(', ')}).`,
@@ -118,12 +118,12 @@ export function registerRolloutRoutes(app: FastifyInstance, d: { store: Store; r
       const revision =
         body.revision === undefined
           ? env.active_revision_id
-            ? await store.getRevision(env.active_revision_id)
+            ? await store.revisions.get(env.active_revision_id)
             : undefined
-          : await store.getRevisionByNumber(env.id, body.revision);
+          : await store.revisions.getByNumber(env.id, body.revision);
       if (!revision) {
         if (body.revision === undefined) throw new GantryError('GANTRY_ERR_NO_ACTIVE_REVISION');
-        const known = (await store.listRevisions(env.id)).map((r) => r.number);
+        const known = (await store.revisions.list(env.id)).map((r) => r.number);
         throw new GantryError(
           'GANTRY_ERR_REVISION_NOT_FOUND',
           `Environment ${env.name} has no revision ${body.revision} (it has: ${known.join(', ') || 'none'}).`,
@@ -158,7 +158,7 @@ export function registerRolloutRoutes(app: FastifyInstance, d: { store: Store; r
     async (req) => {
       const env = await loadEnv(req.params as EnvParams);
       const { limit = 50 } = req.query as Static<typeof ListQuery>;
-      const list = await store.listRollouts(env.id, limit);
+      const list = await store.rollouts.list(env.id, limit);
       return { rollouts: await Promise.all(list.map((r) => rolloutView(store, env, r))) };
     },
   );

@@ -33,7 +33,7 @@ export function registerRunnerActionRoutes(app: FastifyInstance, d: { store: Sto
       async (req) => {
         const { env } = await loadEnv(req);
         const wanted = (req.params as { runner: string }).runner;
-        const runners = await d.store.listRunners(env.id);
+        const runners = await d.store.runners.list(env.id);
         const matches = runners.filter(
           (r) => r.id === wanted || (wanted.length >= 4 && r.id.startsWith(wanted)),
         );
@@ -50,8 +50,8 @@ export function registerRunnerActionRoutes(app: FastifyInstance, d: { store: Sto
           if (action === 'stop') await d.scaler.drain(runner.id);
           else await d.scaler.kill(runner.id);
         }
-        const numbers = new Map((await d.store.listRevisions(env.id)).map((r) => [r.id, r.number]));
-        return runnerView((await d.store.getRunner(runner.id)) ?? runner, numbers);
+        const numbers = new Map((await d.store.revisions.list(env.id)).map((r) => [r.id, r.number]));
+        return runnerView((await d.store.runners.get(runner.id)) ?? runner, numbers);
       },
     );
   }

@@ -40,7 +40,7 @@ export function registerRunnerRoutes(
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     let runner = known.get(id);
     if (!runner) {
-      const rec = await d.store.getRunner(id);
+      const rec = await d.store.runners.get(id);
       if (rec) {
         runner = { id: rec.id, environment_id: rec.environment_id, token_hash: rec.token_hash };
         known.set(id, runner);
@@ -65,7 +65,7 @@ export function registerRunnerRoutes(
       const body = req.body as StateReport;
       // A runner that has ended is done talking to us; forget it (the cache would only grow).
       if (body.state === 'TERMINATED') known.delete(id);
-      const runner = await d.store.getRunner(id);
+      const runner = await d.store.runners.get(id);
       // Its app was deleted meanwhile: nothing to record; its next pull tells it to drain.
       if (!runner) return reply.code(204).send();
       let state = body.state;
@@ -73,12 +73,12 @@ export function registerRunnerRoutes(
       if (runner.drain_requested && (state === 'IDLE' || state === 'RUNNING')) state = 'DRAINING';
       // A runner that ends before it was ever ready failed to start: that is a crash, and backs off.
       if (state === 'TERMINATED' && runner.ready_at === null && !runner.drain_requested) {
-        await d.store.setRunnerState(runner.id, 'CRASH_BACKOFF', {
+        await d.store.runners.setState(runner.id, 'CRASH_BACKOFF', {
           in_flight: 0,
           detail: body.detail ?? null,
         });
       } else {
-        const updated = await d.store.setRunnerState(runner.id, state, {
+        const updated = await d.store.runners.setState(runner.id, state, {
           ...(body.in_flight !== undefined ? { in_flight: body.in_flight } : {}),
           ...(body.detail !== undefined ? { detail: body.detail } : {}),
         });

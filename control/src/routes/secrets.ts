@@ -35,7 +35,7 @@ export function registerSecretRoutes(
   const { loadEnv } = appLoaders(d.store);
 
   const changed = async (a: App, env: Environment, names: string[]): Promise<Static<typeof ChangeView>> => {
-    const live = (await d.store.listRunners(env.id)).some((r) => r.ended_at === null);
+    const live = (await d.store.runners.list(env.id)).some((r) => r.ended_at === null);
     return {
       environment: env.name,
       names,

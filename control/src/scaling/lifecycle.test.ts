@@ -56,7 +56,7 @@ beforeEach(async () => {
   const db = await PgliteClient.open(undefined);
   store = new Store(db, () => now);
   await store.migrate();
-  await store.putKey('admin', hashKey(KEY), 'ADMIN', 'test');
+  await store.keys.put('admin', hashKey(KEY), 'ADMIN', 'test');
   compute = new FakeCompute();
   svc = await buildApp({
     config: loadConfig({ GANTRY_LOG_LEVEL: 'silent' }),
@@ -108,7 +108,7 @@ async function pull(s: RunnerSpec) {
   });
   return res.json() as { jobs: unknown[]; drain: boolean };
 }
-const runnerOf = (id: string) => store.getRunner(id);
+const runnerOf = (id: string) => store.runners.get(id);
 async function deploy(settings: Record<string, unknown> = {}) {
   const r = await call('POST', `${BASE}/revisions`, { command: ['app'], settings });
   expect(r.status).toBe(201);
@@ -118,7 +118,8 @@ async function submit() {
   const r = await svc.app.inject({ method: 'POST', url: '/queue/t/app', payload: { name: 'x' } });
   expect(r.statusCode).toBe(200);
 }
-const envId = async () => (await store.getEnvironment((await store.getApp('t', 'app'))!.id, 'production'))!;
+const envId = async () =>
+  (await store.apps.getEnvironment((await store.apps.get('t', 'app'))!.id, 'production'))!;
 
 describe('runner lifecycle', () => {
   beforeEach(async () => {
@@ -161,7 +162,7 @@ describe('runner lifecycle', () => {
     compute.failNext = new RunnerSchedulingError('no GPU-A10G capacity');
     await submit();
     const env = await envId();
-    const [r] = await store.listRunners(env.id, 0);
+    const [r] = await store.runners.list(env.id, 0);
     expect(r).toMatchObject({ state: 'TERMINATED' });
     expect(r?.detail).toMatch(/^runner_scheduling_failure: no GPU-A10G capacity/);
     expect(svc.scaler.backoff(env.id)).toMatchObject({ kind: 'capacity', until: now + 20_000 });

@@ -33,13 +33,13 @@ export class Rollouts {
         'A restart rollout restarts the active revision; leave `revision` out or name the active one.',
       );
     }
-    const live = (await store.listRunners(env.id)).filter(
+    const live = (await store.runners.list(env.id)).filter(
       (r) => LIVE_RUNNER_STATES.includes(r.state) && !r.drain_requested,
     );
     let strategy = o.strategy ?? (live.length > 0 ? 'rolling' : 'recreate');
     // Naming the revision that already serves changes nothing to roll: no new runners for it.
     if (!restart && o.revision.id === env.active_revision_id) strategy = 'recreate';
-    const { rollout } = await store.createRollout({
+    const { rollout } = await store.rollouts.create({
       environment_id: env.id,
       from_revision_id: env.active_revision_id,
       to_revision_id: o.revision.id,
@@ -49,6 +49,6 @@ export class Rollouts {
       created_by: o.by ?? null,
     });
     await scaler.reconcile(env.id);
-    return (await store.getRollout(rollout.id)) ?? rollout;
+    return (await store.rollouts.get(rollout.id)) ?? rollout;
   }
 }

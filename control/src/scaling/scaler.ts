@@ -63,7 +63,7 @@ export class Scaler {
   start(): void {
     const tick = async () => {
       try {
-        const envs = await this.o.store.listActiveEnvironments();
+        const envs = await this.o.store.apps.listActiveEnvironments();
         await Promise.all(envs.map((e) => this.reconcile(e.id)));
       } catch (err) {
         this.o.log.error({ err }, 'scaler tick failed');
@@ -126,14 +126,14 @@ export class Scaler {
   private async reconcileOnce(envId: string): Promise<void> {
     if (this.closed) return;
     const { store } = this.o;
-    const rollout = await store.getOpenRollout(envId);
+    const rollout = await store.rollouts.getOpen(envId);
     if (rollout) await this.advanceRollout(rollout);
 
-    const env = await store.getEnvironmentById(envId);
+    const env = await store.apps.getEnvironmentById(envId);
     if (!env) return;
-    const runners = await store.listRunners(envId);
-    const revision = env.active_revision_id ? await store.getRevision(env.active_revision_id) : undefined;
-    const holding = rollout ? ((await store.getOpenRollout(envId))?.candidate_runner_id ?? null) : null;
+    const runners = await store.runners.list(envId);
+    const revision = env.active_revision_id ? await store.revisions.get(env.active_revision_id) : undefined;
+    const holding = rollout ? ((await store.rollouts.getOpen(envId))?.candidate_runner_id ?? null) : null;
     // Runners of any other revision are on their way out, unless one is the rollout's candidate.
     for (const r of runners) {
       if (r.revision_id !== revision?.id && r.ended_at === null && !r.drain_requested && r.id !== holding) {
@@ -142,7 +142,7 @@ export class Scaler {
     }
     if (!revision) return;
 
-    const counts = await store.requestCounts(envId);
+    const counts = await store.requests.counts(envId);
     const own = runners.filter((r) => r.revision_id === revision.id && r.ended_at === null);
     const backoff = this.backoffs.get(envId) ?? null;
     // What control handed out is authoritative; a runner's own report may lag behind it.
@@ -166,7 +166,7 @@ export class Scaler {
         drainRequested: r.drain_requested,
       })),
       backoff,
-      estimates: await store.recentTimings(envId),
+      estimates: await store.requests.recentTimings(envId),
     });
     if (decision.start > 0 || decision.drain.length > 0 || decision.stop.length > 0) {
       this.o.log.info({ env: envId, ...decision }, 'scaling');
@@ -193,13 +193,13 @@ export class Scaler {
   /** Carries out the next step of an open rollout. */
   private async advanceRollout(rollout: RolloutRecord): Promise<void> {
     const { store } = this.o;
-    const target = await store.getRevision(rollout.to_revision_id);
-    const env = await store.getEnvironmentById(rollout.environment_id);
+    const target = await store.revisions.get(rollout.to_revision_id);
+    const env = await store.apps.getEnvironmentById(rollout.environment_id);
     if (!target || !env) {
-      await store.endRollout(rollout.id, 'aborted', 'the target revision no longer exists');
+      await store.rollouts.end(rollout.id, 'aborted', 'the target revision no longer exists');
       return;
     }
-    const runners = await store.listRunners(env.id, rollout.created_at);
+    const runners = await store.runners.list(env.id, rollout.created_at);
     const step = planRollout(rollout, runners, this.now(), target.settings.startup_timeout * 1000);
     switch (step.kind) {
       case 'wait':
@@ -207,7 +207,7 @@ export class Scaler {
       case 'start_candidate': {
         const outcome = await this.startRunner(env, target, rollout.id);
         if (outcome !== 'started') {
-          await store.endRollout(
+          await store.rollouts.end(
             rollout.id,
             'aborted',
             outcome === 'capacity'
@@ -222,10 +222,10 @@ export class Scaler {
           await this.killFailedStart(rollout.candidate_runner_id, 'not healthy within startup_timeout');
         }
         this.o.log.warn({ env: env.id, rollout: rollout.id, detail: step.detail }, 'rollout aborted');
-        await store.endRollout(rollout.id, 'aborted', step.detail);
+        await store.rollouts.end(rollout.id, 'aborted', step.detail);
         return;
       case 'switch':
-        if (!(await store.endRollout(rollout.id, 'completed', null))) return;
+        if (!(await store.rollouts.end(rollout.id, 'completed', null))) return;
         this.o.log.info({ env: env.id, rollout: rollout.id, drain: step.drain }, 'rollout switched');
         for (const id of step.drain) await this.drain(id);
         return;
@@ -240,8 +240,8 @@ export class Scaler {
   ): Promise<'started' | FailureKind> {
     const { store } = this.o;
     const token = randomBytes(24).toString('base64url');
-    const runner = await store.createRunner(env.id, revision.id, hashToken(token));
-    if (rolloutId) await store.setRolloutCandidate(rolloutId, runner.id);
+    const runner = await store.runners.create(env.id, revision.id, hashToken(token));
+    if (rolloutId) await store.rollouts.setCandidate(rolloutId, runner.id);
     try {
       await this.o.compute.start({
         runnerId: runner.id,
@@ -257,7 +257,7 @@ export class Scaler {
       const capacity = isSchedulingFailure(err);
       this.o.log.error({ err, runner: runner.id, capacity }, 'starting a runner failed');
       // A runner that could not be placed never ran: TERMINATED with the reason, not a crash.
-      await store.setRunnerState(runner.id, capacity ? 'TERMINATED' : 'CRASH_BACKOFF', {
+      await store.runners.setState(runner.id, capacity ? 'TERMINATED' : 'CRASH_BACKOFF', {
         detail: capacity
           ? `runner_scheduling_failure: ${(err as Error).message}`
           : `start failed: ${(err as Error).message}`,
@@ -268,20 +268,20 @@ export class Scaler {
 
   /** Ends a runner that failed to start in time; the record says why. */
   private async killFailedStart(runnerId: string, why: string): Promise<void> {
-    await this.o.store.requestDrain(runnerId);
-    await this.o.store.setRunnerState(runnerId, 'CRASH_BACKOFF', { detail: why, in_flight: 0 });
+    await this.o.store.runners.requestDrain(runnerId);
+    await this.o.store.runners.setState(runnerId, 'CRASH_BACKOFF', { detail: why, in_flight: 0 });
     await this.o.compute.kill(runnerId);
   }
 
   /** Stops a runner the polite way: it finishes what it holds, then exits. */
   async drain(runnerId: string): Promise<void> {
-    await this.o.store.requestDrain(runnerId);
-    await this.o.store.setRunnerState(runnerId, 'DRAINING');
+    await this.o.store.runners.requestDrain(runnerId);
+    await this.o.store.runners.setState(runnerId, 'DRAINING');
     await this.o.compute.stop(runnerId);
   }
 
   async kill(runnerId: string): Promise<void> {
-    await this.o.store.requestDrain(runnerId);
+    await this.o.store.runners.requestDrain(runnerId);
     await this.o.compute.kill(runnerId);
   }
 
@@ -297,7 +297,7 @@ export class Scaler {
 
   private async onRunnerExit(e: RunnerExit): Promise<void> {
     const { store } = this.o;
-    const runner = await store.getRunner(e.runnerId);
+    const runner = await store.runners.get(e.runnerId);
     if (!runner) return;
     const failedStart = runner.ready_at === null && !runner.drain_requested;
     const crashed = e.code !== 0 && !runner.drain_requested;
@@ -308,7 +308,7 @@ export class Scaler {
       : crashed
         ? `runner exited with ${e.signal ?? `code ${e.code}`}${tail}`
         : null;
-    await store.setRunnerState(e.runnerId, failedStart && !noCapacity ? 'CRASH_BACKOFF' : 'TERMINATED', {
+    await store.runners.setState(e.runnerId, failedStart && !noCapacity ? 'CRASH_BACKOFF' : 'TERMINATED', {
       detail,
       in_flight: 0,
     });
@@ -321,7 +321,7 @@ export class Scaler {
   }
 
   private async isActiveRevision(runner: RunnerRecord): Promise<boolean> {
-    const env = await this.o.store.getEnvironmentById(runner.environment_id);
+    const env = await this.o.store.apps.getEnvironmentById(runner.environment_id);
     return env?.active_revision_id === runner.revision_id;
   }
 }

@@ -48,7 +48,7 @@ export class EnvironmentSecrets {
         );
       }
     }
-    await this.store.putSecrets(
+    await this.store.secrets.put(
       envId,
       names.map((name) => ({ name, value: this.box.seal(envId, name, values[name]!) })),
     );
@@ -56,12 +56,12 @@ export class EnvironmentSecrets {
   }
 
   list(envId: string): Promise<{ name: string; updated_at: number }[]> {
-    return this.store.listSecrets(envId);
+    return this.store.secrets.list(envId);
   }
 
   /** Removes secrets; refuses (removing none) when one of the names is not set. */
   async unset(envId: string, envName: string, names: string[]): Promise<string[]> {
-    const have = new Set((await this.store.listSecrets(envId)).map((s) => s.name));
+    const have = new Set((await this.store.secrets.list(envId)).map((s) => s.name));
     const missing = names.filter((n) => !have.has(n));
     if (missing.length > 0) {
       throw new GantryError(
@@ -69,13 +69,13 @@ export class EnvironmentSecrets {
         `Environment ${envName} has no secret ${missing.join(', ')} (it has: ${[...have].join(', ') || 'none'}).`,
       );
     }
-    return this.store.deleteSecrets(envId, names);
+    return this.store.secrets.delete(envId, names);
   }
 
   /** The decrypted variables for a runner of this environment. */
   async envFor(envId: string): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
-    for (const s of await this.store.sealedSecrets(envId))
+    for (const s of await this.store.secrets.sealed(envId))
       out[s.name] = this.box.open(envId, s.name, s.value);
     return out;
   }
@@ -83,10 +83,10 @@ export class EnvironmentSecrets {
   /** Seals again, under the current key, every value sealed under an earlier one (after a rotation). */
   async reseal(): Promise<number> {
     let n = 0;
-    for (const envId of await this.store.environmentsWithSecrets()) {
-      const stale = (await this.store.sealedSecrets(envId)).filter((s) => this.box.isStale(s.value));
+    for (const envId of await this.store.secrets.environmentsWithSecrets()) {
+      const stale = (await this.store.secrets.sealed(envId)).filter((s) => this.box.isStale(s.value));
       if (stale.length === 0) continue;
-      await this.store.putSecrets(
+      await this.store.secrets.put(
         envId,
         stale.map((s) => ({
           name: s.name,

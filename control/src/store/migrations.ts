@@ -209,38 +209,10 @@ CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at)
   {
     version: 6,
     name: 'github app',
-    // The GitHub App's own records (github-app/src/sql-ledger.ts): deployments it created, pushes
-    // waiting for their build, and rollouts with who and why. GitHub ids are float8: below 2^53.
-    sql: `
-CREATE TABLE github_deployments (
-  id serial PRIMARY KEY,
-  repository text NOT NULL,
-  installation_id float8 NOT NULL,
-  environment text NOT NULL,
-  commit_sha text NOT NULL,
-  ref text NOT NULL,
-  deployment_id float8 NOT NULL,
-  state text NOT NULL,
-  plan jsonb NOT NULL,
-  revision integer,
-  created_at float8 NOT NULL,
-  updated_at float8 NOT NULL
-);
-CREATE INDEX github_deployments_commit ON github_deployments (repository, commit_sha);
-CREATE INDEX github_deployments_environment ON github_deployments (repository, environment, id);
-
-CREATE TABLE github_rollouts (
-  id serial PRIMARY KEY,
-  repository text NOT NULL,
-  environment text NOT NULL,
-  revision integer NOT NULL,
-  kind text NOT NULL,
-  by text NOT NULL,
-  reason text NOT NULL,
-  at float8 NOT NULL
-);
-CREATE INDEX github_rollouts_environment ON github_rollouts (repository, environment, id);
-`,
+    // Once created the GitHub App's tables; the App now owns them and its own migrations
+    // (github-app/src/migrations.ts), which adopt the tables where this step already ran. The
+    // version stays as a marker so the history of existing databases is unchanged.
+    sql: 'SELECT 1',
   },
   {
     version: 7,

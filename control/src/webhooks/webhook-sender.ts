@@ -12,7 +12,8 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { FastifyBaseLogger } from 'fastify';
-import type { DueWebhook, Store } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
+import type { DueWebhook } from '../store/webhooks-store.ts';
 import type { WebhookSigner } from './webhook-signer.ts';
 import { checkWebhookUrl, publicOnlyLookup } from './webhook-url.ts';
 
@@ -92,7 +93,7 @@ export class WebhookSender {
 
   private async runOnce(): Promise<void> {
     for (;;) {
-      const due = await this.o.store.takeDueWebhooks(BATCH, DELIVERY_TIMEOUT_MS + 5_000);
+      const due = await this.o.store.webhooks.takeDue(BATCH, DELIVERY_TIMEOUT_MS + 5_000);
       await Promise.all(due.map((d) => this.deliver(d)));
       if (due.length < BATCH || this.closed) return;
     }
@@ -122,7 +123,7 @@ export class WebhookSender {
         status = await postOnce(d.url, body, headers, this.o.allowPrivate);
       }
       if (status >= 200 && status < 300) {
-        await this.o.store.webhookDelivered(d.request_id);
+        await this.o.store.webhooks.delivered(d.request_id);
         return;
       }
       error = `the receiver answered HTTP ${status}`;
@@ -135,7 +136,7 @@ export class WebhookSender {
       { request_id: d.request_id, attempt: d.attempts + 1, error, retry: next !== null },
       'webhook delivery failed',
     );
-    await this.o.store.webhookFailed(d.request_id, error, next);
+    await this.o.store.webhooks.failed(d.request_id, error, next);
   }
 }
 

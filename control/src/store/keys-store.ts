@@ -1,0 +1,61 @@
+/** API keys, held as hashes only. */
+import type { SqlClient } from '../../../sql/src/sql-client.ts';
+import type { Caller, KeyRecord, KeyScope } from '../domain.ts';
+
+export class KeysStore {
+  constructor(
+    private readonly db: SqlClient,
+    private readonly clock: () => number,
+  ) {}
+
+  /** Adds a key (only its hash). */
+  async create(k: {
+    id: string;
+    keyHash: string;
+    scope: KeyScope;
+    owner: string | null;
+    description: string;
+  }): Promise<KeyRecord> {
+    const r = await this.db.query<KeyRecord>(
+      `INSERT INTO api_keys (id, key_hash, scope, owner, description, created_at) VALUES ($1,$2,$3,$4,$5,$6)
+       RETURNING id, scope, owner, description, created_at, revoked_at`,
+      [k.id, k.keyHash, k.scope, k.owner, k.description, this.clock()],
+    );
+    return r.rows[0]!;
+  }
+
+  /** Keys not revoked, with how many requests each made (usage of shared and private apps). */
+  async list(): Promise<(KeyRecord & { requests: number; last_used_at: number | null })[]> {
+    const r = await this.db.query<KeyRecord & { requests: number; last_used_at: number | null }>(
+      `SELECT k.id, k.scope, k.owner, k.description, k.created_at, k.revoked_at,
+              COUNT(q.id)::int AS requests, MAX(q.created_at) AS last_used_at
+       FROM api_keys k LEFT JOIN requests q ON q.key_id = k.id
+       WHERE k.revoked_at IS NULL GROUP BY k.id ORDER BY k.created_at, k.id`,
+    );
+    return r.rows.map((k) => ({ ...k, requests: Number(k.requests) }));
+  }
+
+  async revoke(id: string): Promise<boolean> {
+    const r = await this.db.query('UPDATE api_keys SET revoked_at=$2 WHERE id=$1 AND revoked_at IS NULL', [
+      id,
+      this.clock(),
+    ]);
+    return r.rowCount > 0;
+  }
+
+  async put(id: string, keyHash: string, scope: string, description: string): Promise<void> {
+    await this.db.query(
+      `INSERT INTO api_keys (id, key_hash, scope, description, created_at) VALUES ($1,$2,$3,$4,$5)
+       ON CONFLICT (id) DO UPDATE SET key_hash=EXCLUDED.key_hash, revoked_at=NULL`,
+      [id, keyHash, scope, description, this.clock()],
+    );
+  }
+
+  async find(keyHash: string): Promise<Caller | undefined> {
+    const r = await this.db.query<Caller>(
+      'SELECT id, scope, owner FROM api_keys WHERE key_hash=$1 AND revoked_at IS NULL',
+      [keyHash],
+    );
+    return r.rows[0];
+  }
+}

@@ -1,0 +1,235 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { SqlClient } from '../../../sql/src/sql-client.ts';
+import { databaseTargets, truncateAll } from '../testing/databases.ts';
+import { appWithRevision, newRequest } from '../testing/store-fixtures.ts';
+import { Store } from './store.ts';
+
+describe.each(databaseTargets())('requests store contract on $name', (target) => {
+  let db: SqlClient;
+  let store: Store;
+  let now = 1_000_000;
+
+  beforeAll(async () => {
+    db = await target.open();
+    store = new Store(db, () => now);
+    await store.migrate();
+  });
+  beforeEach(async () => {
+    await truncateAll(db);
+  });
+  afterAll(async () => {
+    await store.close();
+  });
+
+  it('completes a request exactly once', async () => {
+    const { env } = await appWithRevision(store);
+    const req = await store.requests.create({
+      environment_id: env.id,
+      path: '',
+      input: { name: 'Ada' },
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: null,
+    });
+    expect(req.status).toBe('IN_QUEUE');
+    expect(req.input).toEqual({ name: 'Ada' });
+    const started = await store.requests.startAttempt(req.id, 'runner-1');
+    expect(started).toMatchObject({ status: 'IN_PROGRESS', attempts: 1, runner_id: 'runner-1' });
+    const c = {
+      result_status: 200,
+      result_body: { message: 'hi' },
+      result_content_type: 'application/json',
+      error: null,
+      error_type: null,
+      inference_ms: 12,
+    };
+    const first = await store.requests.complete(req.id, c);
+    const second = await store.requests.complete(req.id, { ...c, result_body: { message: 'late' } });
+    expect(first?.result_body).toEqual({ message: 'hi' });
+    expect(second).toBeUndefined();
+    expect((await store.requests.get(req.id))?.result_body).toEqual({ message: 'hi' });
+    expect(await store.requests.startAttempt(req.id, 'runner-2')).toBeUndefined();
+  });
+
+  it('cancels a queued request for good, flags an in-progress one, refuses a completed one', async () => {
+    const { env } = await appWithRevision(store);
+    const mk = () => newRequest(store, env.id);
+    const queued = await mk();
+    expect(await store.requests.cancel(queued.id)).toBe('IN_QUEUE');
+    expect(await store.requests.get(queued.id)).toMatchObject({
+      status: 'COMPLETED',
+      error_type: 'client_cancelled',
+    });
+    expect(await store.requests.startAttempt(queued.id, 'r')).toBeUndefined();
+    expect(await store.requests.cancel(queued.id)).toBe('COMPLETED');
+
+    const running = await mk();
+    await store.requests.startAttempt(running.id, 'r');
+    expect(await store.requests.cancel(running.id)).toBe('IN_PROGRESS');
+    expect(await store.requests.cancelRequested([running.id, queued.id])).toEqual([running.id]);
+    expect(await store.requests.cancel('no-such-id')).toBeUndefined();
+  });
+
+  it('reports queue positions with normal priority ahead of low', async () => {
+    const { env } = await appWithRevision(store);
+    const mk = (priority: 'normal' | 'low') => {
+      now += 1;
+      return store.requests.create({
+        environment_id: env.id,
+        path: '',
+        input: {},
+        priority,
+        no_retry: false,
+        start_deadline: null,
+      });
+    };
+    const low = await mk('low');
+    const a = await mk('normal');
+    const b = await mk('normal');
+    expect(await store.requests.queuePosition(a)).toBe(0);
+    expect(await store.requests.queuePosition(b)).toBe(1);
+    expect(await store.requests.queuePosition(low)).toBe(2);
+    await store.requests.startAttempt(a.id, 'r');
+    expect(await store.requests.queuePosition(b)).toBe(0);
+    expect(await store.requests.counts(env.id)).toEqual({
+      queued: 2,
+      inProgress: 1,
+      oldestQueuedAt: low.created_at,
+      byPriority: { normal: { queued: 1, inFlight: 1 }, low: { queued: 1, inFlight: 0 } },
+    });
+  });
+
+  it('keeps request logs in order and drops lines of unknown requests', async () => {
+    const { env } = await appWithRevision(store);
+    const req = await newRequest(store, env.id);
+    const line = (message: string, request_id = req.id) => ({
+      request_id,
+      message,
+      level: 'STDOUT',
+      source: 'user',
+      timestamp: new Date(now).toISOString(),
+    });
+    await store.logs.append([line('one'), line('two'), line('ghost', 'nope')]);
+    const logs = await store.logs.forRequest(req.id);
+    expect(logs.map((l) => l.message)).toEqual(['one', 'two']);
+    await store.logs.append([line('three')]);
+    expect((await store.logs.forRequest(req.id, logs[1]!.seq)).map((l) => l.message)).toEqual(['three']);
+  });
+
+  it("a runner never starts or logs for another environment's request", async () => {
+    const { env } = await appWithRevision(store);
+    const other = await store.apps.ensureEnvironment(env.app_id, 'staging');
+    const req = await newRequest(store, env.id);
+    expect(await store.requests.startAttempt(req.id, 'intruder', other.id)).toBeUndefined();
+    expect((await store.requests.get(req.id))?.status).toBe('IN_QUEUE');
+    const line = { request_id: req.id, message: 'x', level: 'STDOUT', source: 'user', timestamp: 't' };
+    await store.logs.append([line], other.id);
+    expect(await store.logs.forRequest(req.id)).toEqual([]);
+    await store.logs.append([{ ...line, message: 'nul \u0000 inside' }], env.id);
+    expect((await store.logs.forRequest(req.id)).map((l) => l.message)).toEqual(['nul \uFFFD inside']);
+    expect(await store.requests.startAttempt(req.id, 'runner', env.id)).toMatchObject({
+      status: 'IN_PROGRESS',
+    });
+  });
+
+  it('flushing a queue completes its requests as cancelled and queues their webhooks once', async () => {
+    const { env } = await appWithRevision(store);
+    const hooked = await store.requests.create({
+      environment_id: env.id,
+      path: '',
+      input: {},
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: null,
+      webhook_url: 'https://hooks.example.com/done',
+    });
+    const plain = await newRequest(store, env.id);
+    const flushed = await store.requests.cancelQueued(env.id);
+    expect(flushed.map((r) => r.id).sort()).toEqual([hooked.id, plain.id].sort());
+    expect(flushed.every((r) => r.status === 'COMPLETED' && r.error_type === 'client_cancelled')).toBe(true);
+    expect(await store.requests.cancelQueued(env.id)).toEqual([]);
+    const rows = await db.query<{ request_id: string }>('SELECT request_id FROM webhook_deliveries');
+    expect(rows.rows.map((r) => r.request_id)).toEqual([hooked.id]);
+  });
+
+  it('a start deadline covers retries: past it, a requeued request never starts again and the reaper ends it', async () => {
+    const { env } = await appWithRevision(store);
+    const req = await store.requests.create({
+      environment_id: env.id,
+      path: '',
+      input: {},
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: now + 1000,
+    });
+    expect(await store.requests.startAttempt(req.id, 'r1', env.id)).toMatchObject({ attempts: 1 });
+    await store.requests.requeue(req.id, 'r1'); // the app answered 503: back in the queue
+    now += 2000;
+    expect(await store.requests.startAttempt(req.id, 'r2', env.id)).toBeUndefined();
+    const expired = await store.requests.expireStartDeadlines();
+    expect(expired.map((r) => r.id)).toEqual([req.id]);
+    expect(expired[0]).toMatchObject({
+      status: 'COMPLETED',
+      result_status: 504,
+      error_type: 'request_timeout',
+    });
+  });
+
+  it('finds the requests a runner serves whose caller asked to cancel', async () => {
+    const { env } = await appWithRevision(store);
+    const mk = () => newRequest(store, env.id);
+    const a = await mk();
+    const b = await mk();
+    await store.requests.startAttempt(a.id, 'r1', env.id);
+    await store.requests.startAttempt(b.id, 'r1', env.id);
+    expect(await store.requests.cancelRequestedFor('r1')).toEqual([]);
+    expect(await store.requests.cancel(a.id)).toBe('IN_PROGRESS');
+    expect(await store.requests.cancelRequestedFor('r1')).toEqual([a.id]);
+    expect(await store.requests.cancelRequestedFor('r2')).toEqual([]);
+  });
+
+  it('flushes only queued requests, and tells a failed revision from one that ran', async () => {
+    const { env, rev } = await appWithRevision(store);
+    const mk = () => newRequest(store, env.id);
+    const queued = await mk();
+    const running = await mk();
+    await store.requests.startAttempt(running.id, 'r');
+    expect((await store.requests.cancelQueued(env.id)).map((r) => r.id)).toEqual([queued.id]);
+    expect(await store.requests.get(queued.id)).toMatchObject({
+      status: 'COMPLETED',
+      error_type: 'client_cancelled',
+    });
+    expect((await store.requests.get(running.id))?.status).toBe('IN_PROGRESS');
+
+    expect((await store.revisions.health(env.id)).get(rev.id)).toBeUndefined();
+    const crashed = await store.runners.create(env.id, rev.id, 'h');
+    await store.runners.setState(crashed.id, 'CRASH_BACKOFF', { detail: 'setup failed: boom' });
+    expect((await store.revisions.health(env.id)).get(rev.id)).toEqual({
+      status: 'failed',
+      failure: 'setup failed: boom',
+    });
+    const ok = await store.runners.create(env.id, rev.id, 'h');
+    await store.runners.setState(ok.id, 'IDLE');
+    expect((await store.revisions.health(env.id)).get(rev.id)).toEqual({ status: 'ok', failure: null });
+  });
+
+  it('knows recent cold start and request times once it has seen both', async () => {
+    const { env, rev } = await appWithRevision(store);
+    expect(await store.requests.recentTimings(env.id)).toBeNull();
+    const runner = await store.runners.create(env.id, rev.id, 'h');
+    await store.runners.setState(runner.id, 'IDLE');
+    const req = await newRequest(store, env.id);
+    await store.requests.complete(req.id, {
+      result_status: 200,
+      result_body: {},
+      result_content_type: 'application/json',
+      error: null,
+      error_type: null,
+      inference_ms: 1500,
+    });
+    expect(await store.requests.recentTimings(env.id)).toEqual({
+      coldStartMs: expect.any(Number),
+      serviceMs: 1500,
+    });
+  });
+});

@@ -1,0 +1,101 @@
+/** Runners: their states and history, and whether each may take work. */
+import { randomUUID } from 'node:crypto';
+import type { RunnerState } from '../../../contract/src/runner-protocol.ts';
+import type { SqlClient } from '../../../sql/src/sql-client.ts';
+import type { RunnerRecord } from '../domain.ts';
+import { jsonb } from './jsonb.ts';
+
+export class RunnersStore {
+  constructor(
+    private readonly db: SqlClient,
+    private readonly clock: () => number,
+  ) {}
+
+  async create(envId: string, revisionId: string, tokenHash: string): Promise<RunnerRecord> {
+    const now = this.clock();
+    const r = await this.db.query<RunnerRecord>(
+      `INSERT INTO runners (id, environment_id, revision_id, state, token_hash, created_at, state_changed_at, history)
+       VALUES ($1,$2,$3,'PENDING',$4,$5,$5,$6::jsonb) RETURNING *`,
+      [randomUUID(), envId, revisionId, tokenHash, now, jsonb([{ state: 'PENDING', at: now }])],
+    );
+    return r.rows[0]!;
+  }
+
+  async get(id: string): Promise<(RunnerRecord & { token_hash: string }) | undefined> {
+    return (
+      await this.db.query<RunnerRecord & { token_hash: string }>('SELECT * FROM runners WHERE id=$1', [id])
+    ).rows[0];
+  }
+
+  /**
+   * Moves a runner to a state. Ended runners stay ended. The first IDLE fixes ready_at and the
+   * cold start time; every IDLE refreshes last_active_at (the keep_alive clock).
+   */
+  async setState(
+    id: string,
+    state: RunnerState,
+    opts: { in_flight?: number; detail?: string | null } = {},
+  ): Promise<RunnerRecord | undefined> {
+    const now = this.clock();
+    const r = await this.db.query<RunnerRecord>(
+      `UPDATE runners SET
+         state=$2,
+         in_flight=COALESCE($3, in_flight),
+         detail=COALESCE($4, detail),
+         history = CASE WHEN state=$2 THEN history ELSE history || $6::jsonb END,
+         state_changed_at = CASE WHEN state=$2 THEN state_changed_at ELSE $5 END,
+         ready_at = CASE WHEN $2='IDLE' AND ready_at IS NULL THEN $5 ELSE ready_at END,
+         cold_start_ms = CASE WHEN $2='IDLE' AND ready_at IS NULL THEN $5 - created_at ELSE cold_start_ms END,
+         last_active_at = CASE WHEN $2 IN ('IDLE','RUNNING') THEN $5 ELSE last_active_at END,
+         ended_at = CASE WHEN $2 IN ('TERMINATED','CRASH_BACKOFF') THEN $5 ELSE ended_at END
+       WHERE id=$1 AND state NOT IN ('TERMINATED','CRASH_BACKOFF') RETURNING *`,
+      [id, state, opts.in_flight ?? null, opts.detail ?? null, now, jsonb([{ state, at: now }])],
+    );
+    return r.rows[0];
+  }
+
+  /**
+   * Whether a runner may take work now, in one round trip (it runs on every pull): `drain` when it
+   * was asked to drain, has ended, or serves a revision that is no longer active; `not yet` for a
+   * rolling rollout's candidate, healthy and waiting for the switch; `yes` otherwise.
+   */
+  async pullGate(runnerId: string): Promise<'yes' | 'not yet' | 'drain'> {
+    const r = await this.db.query<{
+      drain_requested: boolean;
+      ended: boolean;
+      serves_active: boolean;
+      candidate: string | null;
+    }>(
+      `SELECT r.drain_requested, r.ended_at IS NOT NULL AS ended,
+              (e.active_revision_id IS NULL OR e.active_revision_id = r.revision_id) AS serves_active,
+              (SELECT o.candidate_runner_id FROM rollouts o
+                WHERE o.environment_id = e.id AND o.state = 'in_progress'
+                ORDER BY o.created_at DESC LIMIT 1) AS candidate
+       FROM runners r JOIN environments e ON e.id = r.environment_id WHERE r.id = $1`,
+      [runnerId],
+    );
+    const row = r.rows[0];
+    if (!row || row.drain_requested || row.ended) return 'drain';
+    if (row.serves_active) return 'yes';
+    return row.candidate === runnerId ? 'not yet' : 'drain';
+  }
+
+  async requestDrain(id: string): Promise<void> {
+    await this.db.query('UPDATE runners SET drain_requested=true WHERE id=$1', [id]);
+  }
+
+  /** Runners of an environment: those not ended, plus those that ended after `endedSince`. */
+  async list(envId: string, endedSince = Number.POSITIVE_INFINITY): Promise<RunnerRecord[]> {
+    const r = await this.db.query<RunnerRecord>(
+      `SELECT * FROM runners WHERE environment_id=$1 AND (ended_at IS NULL OR ended_at >= $2)
+       ORDER BY created_at`,
+      [envId, Number.isFinite(endedSince) ? endedSince : 1e300],
+    );
+    return r.rows;
+  }
+
+  /** Runners not ended, in any environment (for shutdown and for reconciling with compute). */
+  async listLive(): Promise<RunnerRecord[]> {
+    return (await this.db.query<RunnerRecord>('SELECT * FROM runners WHERE ended_at IS NULL')).rows;
+  }
+}
