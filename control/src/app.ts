@@ -14,6 +14,9 @@ import type { ControlExtension } from '../../contract/src/extension.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import type { Config } from './config.ts';
 import { mountExtensions } from './extensions.ts';
+import { filesRoutes } from './files/files-routes.ts';
+import { FilesService } from './files/files-service.ts';
+import { openFiles } from './files/open-files.ts';
 import { hasEscapedNul } from './json-nul.ts';
 import { OidcVerifier } from './oidc-verifier.ts';
 import { withQueueAccess } from './queue/queue-access-compute.ts';
@@ -22,7 +25,7 @@ import { RequestService } from './request-service.ts';
 import { registerAuthModeRoutes } from './routes/auth-mode.ts';
 import { registerBuildRoutes } from './routes/builds.ts';
 import { registerEnvironmentRoutes } from './routes/environments.ts';
-import { createFalHandlers, registerFalRoutes } from './routes/fal-api.ts';
+import { createFalHandlers, keepRawJson, registerFalRoutes } from './routes/fal-api.ts';
 import { registerFalProxy } from './routes/fal-proxy.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerLogRoutes } from './routes/logs.ts';
@@ -38,6 +41,7 @@ import { EnvironmentSecrets } from './secrets/environment-secrets.ts';
 import { openSecretBox } from './secrets/master-key.ts';
 import type { SecretBox } from './secrets/secret-box.ts';
 import type { Store } from './store/store.ts';
+import { EventRelays } from './streaming/event-relay.ts';
 import { WebhookSender } from './webhooks/webhook-sender.ts';
 import { loadWebhookSigner, type WebhookSigner } from './webhooks/webhook-signer.ts';
 
@@ -56,6 +60,8 @@ export interface BuildOptions {
   secretBox?: SecretBox;
   /** Add-ons control serves (the GitHub App); the process entry composes them. */
   extensions?: readonly ControlExtension[];
+  /** Where files live; by default from the settings (the data folder, or S3). */
+  files?: FilesService;
   /** Signs webhooks; by default from the setting or the data dir. */
   webhookSigner?: WebhookSigner;
 }
@@ -65,6 +71,9 @@ export interface ControlService {
   scaler: Scaler;
   requests: RequestService;
   webhooks: WebhookSender;
+  files: FilesService;
+  /** Runs the retention sweep now (it also runs on its own every few minutes once started). */
+  sweepRetention(): Promise<void>;
   /** Starts the steady background work: the scaler's tick, the start-deadline reaper, webhooks. */
   start(): void;
   /** Where runners reach control; set once the server listens. */
@@ -72,6 +81,9 @@ export interface ControlService {
   /** Stops scaling, drains runners, closes the HTTP server, the queue and the store. */
   close(): Promise<void>;
 }
+
+/** How often retention empties old requests and deletes old files (files expire by the hour). */
+const RETENTION_SWEEP_MS = 10 * 60_000;
 
 /** Fastify's own error codes that a caller can cause, mapped onto the catalogue. */
 const FASTIFY_CODES: Record<string, ConstructorParameters<typeof GantryError>[0]> = {
@@ -113,8 +125,19 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     allowPrivate: config.webhookAllowPrivate,
     ...(o.clock ? { clock: o.clock } : {}),
   });
+  const files = o.files ?? (await openFiles(config, o.clock ? { clock: o.clock } : {}));
+  const relays = new EventRelays();
+  /** Where callers reach control: file URLs handed out must work from there. */
+  const callerBase = () => config.publicUrl ?? controlUrl;
   const requests = new RequestService(store, queue, {
     leaseSeconds: config.leaseSeconds,
+    // Apps reach control where their runner does; the file URLs they get back are the callers'.
+    jobFilesUrl: (envId, ttlS) =>
+      files.outputUploadUrl(controlUrl, {
+        scope: FilesService.envScope(envId),
+        retentionS: config.retention,
+        ttlS,
+      }),
     ...(o.clock ? { clock: o.clock } : {}),
     onSubmitted: (envId) => scalerRef?.submitted(envId),
     // fal: an attempt past request_timeout is abandoned and its runner replaced (drained, so
@@ -183,7 +206,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       req.log.error({ err }, 'unhandled error');
       e = new GantryError('GANTRY_ERR_INTERNAL');
     }
-    if (e.statusCode === 413) {
+    if (e.statusCode === 413 && e.code === 'GANTRY_ERR_PAYLOAD_TOO_LARGE') {
       e = new GantryError(
         'GANTRY_ERR_PAYLOAD_TOO_LARGE',
         `The request body is larger than the limit of ${config.bodyLimit} bytes.`,
@@ -219,16 +242,22 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const fal = createFalHandlers({
     store,
     requests,
+    files,
+    relays,
     publicUrl: config.publicUrl,
     syncTimeoutSeconds: config.syncTimeoutSeconds,
     webhookAllowPrivate: config.webhookAllowPrivate,
   });
-  registerFalRoutes(app, fal);
-  registerFalProxy(app, fal);
+  await app.register(async (scope) => {
+    keepRawJson(scope);
+    registerFalRoutes(scope, fal);
+    registerFalProxy(scope, fal);
+  });
+  await app.register(filesRoutes, { files, baseUrl: callerBase });
   const rollouts = new Rollouts({ store, scaler });
   registerManagementRoutes(app, { store, queue, scaler, rollouts, ...(o.clock ? { clock: o.clock } : {}) });
   registerRolloutRoutes(app, { store, rollouts });
-  registerRunnerRoutes(app, { store, requests, scaler });
+  registerRunnerRoutes(app, { store, requests, scaler, relays });
   // Extensions (the GitHub App) are served here and hear of every registered build at once.
   const extensions = await mountExtensions(app, o.extensions ?? [], {
     store,
@@ -264,11 +293,20 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
 
   await app.ready();
   let reaper: NodeJS.Timeout | undefined;
+  let retention: NodeJS.Timeout | undefined;
+  const sweepRetention = async () => {
+    const requestsGone = await store.requests.expireRetained(config.retention);
+    const filesGone = await files.sweep();
+    if (requestsGone + filesGone > 0)
+      app.log.info({ requests: requestsGone, files: filesGone }, 'retention sweep');
+  };
   return {
     app,
     scaler,
     requests,
     webhooks,
+    files,
+    sweepRetention,
     start() {
       scaler.start();
       webhooks.start();
@@ -280,6 +318,11 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
           .catch((err: unknown) => app.log.error({ err }, 'start-deadline reaper failed'));
       }, config.tickMs);
       reaper.unref();
+      // Retention: requests' bodies and logs, and files, past their time.
+      retention = setInterval(() => {
+        sweepRetention().catch((err: unknown) => app.log.error({ err }, 'retention sweep failed'));
+      }, RETENTION_SWEEP_MS);
+      retention.unref();
     },
     setControlUrl(url: string) {
       controlUrl = url;
@@ -287,6 +330,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     async close() {
       await extensions.close();
       clearInterval(reaper);
+      clearInterval(retention);
       await webhooks.stop();
       scaler.stop();
       await compute.close();

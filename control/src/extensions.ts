@@ -30,7 +30,12 @@ export async function mountExtensions(
   for (const ext of extensions) {
     // Renewed at every start, so a key that leaked from an earlier run is already dead.
     const key = `gk_ext_${randomBytes(24).toString('base64url')}`;
-    await o.store.keys.put(ext.name, hashKey(key), 'ADMIN', `${ext.name} (in process, renewed at every start)`);
+    await o.store.keys.put(
+      ext.name,
+      hashKey(key),
+      'ADMIN',
+      `${ext.name} (in process, renewed at every start)`,
+    );
     const log = app.log.child({ component: ext.name });
     await app.register(
       async (scope) => {

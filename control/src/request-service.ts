@@ -26,7 +26,10 @@ import type { Store } from './store/store.ts';
 
 export interface SubmitOptions {
   path: string;
-  input: unknown;
+  /** The input as the caller sent it: bytes and content type, kept and forwarded unchanged. */
+  input: { bytes: Uint8Array; contentType: string };
+  /** x-fal-runner-hint. */
+  runnerHint?: string | null;
   priority: Priority;
   noRetry: boolean;
   /** Seconds the request may wait to start (x-fal-request-timeout). */
@@ -81,6 +84,8 @@ export class RequestService {
       onAttemptTimedOut?: (runnerId: string) => void;
       /** A request completed (webhooks wake on it). */
       onCompleted?: (rec: RequestRecord) => void;
+      /** Where the app stores output files for a job of this environment, valid `ttlS` seconds. */
+      jobFilesUrl?: (environmentId: string, ttlS: number) => string | undefined;
     },
   ) {
     this.events.setMaxListeners(0);
@@ -104,7 +109,9 @@ export class RequestService {
     const req = await this.store.requests.create({
       environment_id: env.id,
       path: o.path,
-      input: o.input,
+      input_raw: o.input.bytes,
+      input_content_type: o.input.contentType,
+      runner_hint: o.runnerHint ?? null,
       priority: o.priority,
       no_retry: o.noRetry,
       start_deadline: o.startTimeoutSeconds === null ? null : this.now() + o.startTimeoutSeconds * 1000,
@@ -202,13 +209,23 @@ export class RequestService {
         direct,
       });
       this.changed(started);
+      const timeout_s = started.request_timeout ?? RUNTIME_SETTINGS.request_timeout.default;
+      const files_url = this.opts.jobFilesUrl?.(started.environment_id, timeout_s + this.opts.leaseSeconds);
       return {
         receipt,
         request_id: started.id,
         path: started.path,
-        input: started.input,
+        // The caller's bytes when they were kept; JSON of the input for older requests.
+        ...(started.input_raw
+          ? {
+              input: null,
+              input_base64: Buffer.from(started.input_raw).toString('base64'),
+              content_type: started.input_content_type ?? 'application/json',
+            }
+          : { input: started.input }),
+        ...(files_url ? { files_url } : {}),
         attempt: started.attempts,
-        timeout_s: started.request_timeout ?? RUNTIME_SETTINGS.request_timeout.default,
+        timeout_s,
         lease_s: this.opts.leaseSeconds,
       };
     }
@@ -479,6 +496,14 @@ export class RequestService {
     return answer;
   }
 
+  /** Whether this runner holds this request now, as control handed it out (its event stream may come in). */
+  holds(runnerId: string, requestId: string): boolean {
+    for (const o of this.outstanding.values()) {
+      if (o.runnerId === runnerId && o.requestId === requestId) return true;
+    }
+    return false;
+  }
+
   /** Requests each runner holds right now, as control handed them out (authoritative, unlike reports). */
   inFlightByRunner(): Map<string, number> {
     const out = new Map<string, number>();
@@ -504,10 +529,12 @@ function inferenceMs(r: ResultBody): number | null {
 /** What a request completes with when the app answered. */
 function responseCompletion(r: ResultBody, errorType: string | null = null): Completion {
   const status = r.status_code ?? 500;
-  const body = r.body_base64 === undefined ? r.body : decodeBody(r.body_base64, r.content_type);
+  const raw = r.body_base64 === undefined ? undefined : Buffer.from(r.body_base64, 'base64');
+  const body = raw === undefined ? r.body : decodeBody(raw, r.content_type);
   return {
     result_status: status,
     result_body: body ?? null,
+    ...(raw ? { result_raw: raw } : {}),
     result_content_type: r.content_type ?? 'application/json',
     error: status >= 400 ? errorText(body, status) : null,
     error_type: errorType ?? (status >= 500 ? 'runner_server_error' : null),
@@ -515,9 +542,9 @@ function responseCompletion(r: ResultBody, errorType: string | null = null): Com
   };
 }
 
-/** A runner's exact bytes, as the JSON column keeps them: parsed when JSON, text otherwise. */
-function decodeBody(base64: string, contentType: string | undefined): unknown {
-  const text = Buffer.from(base64, 'base64').toString('utf8');
+/** An answer's bytes decoded, for webhooks and error texts: parsed when JSON, text otherwise. */
+function decodeBody(raw: Buffer, contentType: string | undefined): unknown {
+  const text = raw.toString('utf8');
   if (contentType && /[/+]json\b/i.test(contentType)) {
     try {
       return JSON.parse(text);

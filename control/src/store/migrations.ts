@@ -224,6 +224,22 @@ CREATE INDEX requests_start_deadline_queued ON requests (start_deadline)
   WHERE status = 'IN_QUEUE' AND start_deadline IS NOT NULL;
 `,
   },
+  {
+    version: 8,
+    name: 'byte-exact bodies, retention, runner hints',
+    // Inputs and results as the bytes that were sent (jsonb reorders keys and cannot hold binary);
+    // rows from before keep their jsonb columns and are served from them. Retention empties a
+    // request's bodies and marks when (expired_at), so a late read can answer 410.
+    sql: `
+ALTER TABLE requests ADD COLUMN input_raw bytea;
+ALTER TABLE requests ADD COLUMN input_content_type text;
+ALTER TABLE requests ADD COLUMN result_raw bytea;
+ALTER TABLE requests ADD COLUMN expired_at float8;
+ALTER TABLE requests ADD COLUMN runner_hint text;
+CREATE INDEX requests_retention ON requests (completed_at)
+  WHERE status = 'COMPLETED' AND expired_at IS NULL;
+`,
+  },
 ];
 
 /** Brings the schema up to date; safe to call at every start, from several processes at once. */

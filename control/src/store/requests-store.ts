@@ -15,7 +15,12 @@ import { jsonb } from './jsonb.ts';
 export interface NewRequest {
   environment_id: string;
   path: string;
-  input: unknown;
+  /** The input as JSON, for requests control makes itself; callers' inputs come as `input_raw`. */
+  input?: unknown;
+  /** The input's bytes as the caller sent them, with their content type. */
+  input_raw?: Uint8Array;
+  input_content_type?: string;
+  runner_hint?: string | null;
   priority: Priority;
   no_retry: boolean;
   start_deadline: number | null;
@@ -26,7 +31,10 @@ export interface NewRequest {
 
 export interface Completion {
   result_status: number;
+  /** The result as JSON, when control composes it (errors), or for the webhook of an app's answer. */
   result_body: unknown;
+  /** The app's answer byte for byte: what callers get back. */
+  result_raw?: Uint8Array | null;
   result_content_type: string | null;
   error: string | null;
   error_type: string | null;
@@ -63,19 +71,22 @@ export class RequestsStore {
   async create(req: NewRequest): Promise<RequestRecord> {
     const r = await this.db.query<RequestRecord>(
       `INSERT INTO requests (id, environment_id, path, input, status, priority, no_retry, start_deadline, created_at,
-         key_id, webhook_url)
-       VALUES ($1,$2,$3,$4::jsonb,'IN_QUEUE',$5,$6,$7,$8,$9,$10) RETURNING *`,
+         key_id, webhook_url, input_raw, input_content_type, runner_hint)
+       VALUES ($1,$2,$3,$4::jsonb,'IN_QUEUE',$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING *`,
       [
         randomUUID(),
         req.environment_id,
         req.path,
-        jsonb(req.input ?? null),
+        req.input_raw ? null : jsonb(req.input ?? null),
         req.priority,
         req.no_retry,
         req.start_deadline,
         this.clock(),
         req.key_id ?? null,
         req.webhook_url ?? null,
+        req.input_raw ?? null,
+        req.input_raw ? (req.input_content_type ?? 'application/json') : null,
+        req.runner_hint ?? null,
       ],
     );
     return r.rows[0]!;
@@ -141,7 +152,11 @@ export class RequestsStore {
   async complete(id: string, c: Completion, runnerId?: string): Promise<RequestRecord | undefined> {
     const r = await this.db.query<RequestRecord>(
       WITH_WEBHOOK(
-        `UPDATE requests SET status='COMPLETED', result_status=$2, result_body=$3::jsonb, result_content_type=$4,
+        // The decoded body is kept only where something reads it: a webhook's payload, or a result
+        // control composed itself (there are no bytes then).
+        `UPDATE requests SET status='COMPLETED', result_status=$2,
+           result_body=CASE WHEN $11::bytea IS NULL OR webhook_url IS NOT NULL THEN $3::jsonb END,
+           result_raw=$11, result_content_type=$4,
            error=$5, error_type=$6, inference_ms=$7, completed_at=$8, dead_lettered=$10
          WHERE id=$1 AND status <> 'COMPLETED' AND ($9::text IS NULL OR runner_id = $9)`,
         '$8::float8',
@@ -149,7 +164,7 @@ export class RequestsStore {
       [
         id,
         c.result_status,
-        jsonb(c.result_body ?? null),
+        c.result_raw && c.result_body === undefined ? null : jsonb(c.result_body ?? null),
         c.result_content_type,
         c.error,
         c.error_type,
@@ -157,9 +172,30 @@ export class RequestsStore {
         this.clock(),
         runnerId ?? null,
         c.dead_lettered ?? false,
+        c.result_raw ?? null,
       ],
     );
     return r.rows[0];
+  }
+
+  /**
+   * Retention: empties the input and result and deletes the logs of every request completed
+   * longer ago than its environment's `retention` (seconds; `defaultSeconds` when unset), marking
+   * it expired so reads answer 410. Returns how many requests it emptied.
+   */
+  async expireRetained(defaultSeconds: number): Promise<number> {
+    const r = await this.db.query<{ id: string }>(
+      `WITH gone AS (
+         UPDATE requests r SET input=NULL, input_raw=NULL, result_body=NULL, result_raw=NULL, expired_at=$1
+         FROM environments e
+         WHERE e.id = r.environment_id AND r.status = 'COMPLETED' AND r.expired_at IS NULL
+           AND r.completed_at < $1 - COALESCE((e.scaling->>'retention')::float8, $2) * 1000
+         RETURNING r.id),
+       logs AS (DELETE FROM request_logs WHERE request_id IN (SELECT id FROM gone))
+       SELECT id FROM gone`,
+      [this.clock(), defaultSeconds],
+    );
+    return r.rows.length;
   }
 
   /**
