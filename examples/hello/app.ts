@@ -58,7 +58,7 @@ export const app = defineApp({
 });
 
 /** A 64×64 badge whose colours come from the name, so each name gets its own image. */
-function badge(name: string): Buffer {
+export function badge(name: string): Buffer {
   let seed = 0;
   for (const ch of name) seed = (seed * 31 + (ch.codePointAt(0) ?? 0)) >>> 0;
   const size = 64;
