@@ -14,8 +14,9 @@ export default defineConfig({
           include: [
             '{tools,contract,sqs,sql,control,github-app,runner,sdk,cli,examples,action,infra}/**/*.test.ts',
           ],
-          testTimeout: 20_000,
-          // Opening an embedded database takes a second or two, far more on a loaded machine.
+          // Safety nets for a hung test, not speed limits: on a machine whose cores are busy with
+          // other work, spawning a runner or opening an embedded database takes many times longer.
+          testTimeout: 60_000,
           hookTimeout: 60_000,
         },
       },

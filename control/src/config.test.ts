@@ -16,6 +16,16 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({ port: 9000, dataDir: '/data', deployExample: false });
   });
 
+  it('is frozen once parsed, nested values too: a later change throws', () => {
+    const c = loadConfig({ GANTRY_ECS_SUBNETS: 'subnet-a,subnet-b' }, '/srv');
+    expect(() => {
+      (c as { port: number }).port = 1;
+    }).toThrow(TypeError);
+    expect(() => (c.ecsSubnets as string[]).push('subnet-c')).toThrow(TypeError);
+    expect(c.port).toBe(8080);
+    expect(c.ecsSubnets).toEqual(['subnet-a', 'subnet-b']);
+  });
+
   it('names every bad setting at once', () => {
     expect(() => loadConfig({ PORT: 'eighty', GANTRY_BODY_LIMIT: '1', GANTRY_TYPO: 'x' })).toThrow(
       /PORT must be a whole number[\s\S]*GANTRY_BODY_LIMIT must be a whole number[\s\S]*GANTRY_TYPO is not a setting/,

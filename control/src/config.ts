@@ -365,7 +365,19 @@ export function loadConfig(
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   const config = out as Config;
   config.dataDir = path.resolve(cwd, config.dataDir);
-  return config;
+  return deepFreeze(config);
+}
+
+/**
+ * Parsed once, read everywhere: frozen, so code that changes a setting after start (and with it
+ * what other parts of control already read) throws at once instead of half-applying.
+ */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 /** Names the CLI and the runner read; they may be set in the same shell without being a typo. */

@@ -6,7 +6,6 @@
  * is deleted only after its result is recorded, so a crash in between redelivers, never loses.
  */
 import { EventEmitter } from 'node:events';
-import { setTimeout as sleepFor } from 'node:timers/promises';
 import { GantryError } from '../../contract/src/errors.ts';
 import type {
   ClaimResponse,
@@ -21,6 +20,7 @@ import { RUNTIME_SETTINGS } from '../../contract/src/scaling-settings.ts';
 import type { Environment, Priority, RequestRecord, RunnerRecord } from './domain.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { ERROR_TYPES, judgeAttempt } from './retry-policy.ts';
+import { sleep } from './sleep.ts';
 import { type Completion, START_TIMEOUT_MESSAGE } from './store/requests-store.ts';
 import type { Store } from './store/store.ts';
 
@@ -91,6 +91,12 @@ export class RequestService {
     this.events.setMaxListeners(0);
   }
 
+  /**
+   * Domain time: what is stored and compared with stored times (start deadlines, attempt times).
+   * Tests move it by hand. How long a poll is held, or the pull gate is cached, is elapsed time on
+   * this process's monotonic clock (`performance.now()`): a test clock standing still must not
+   * hold a runner's connection forever, and a wall-clock step must not cut one short.
+   */
   private now(): number {
     return (this.opts.clock ?? Date.now)();
   }
@@ -139,7 +145,7 @@ export class RequestService {
     waitMs: number,
     signal?: AbortSignal,
   ): Promise<PullResponse> {
-    const deadline = Date.now() + waitMs;
+    const deadline = performance.now() + waitMs;
     for (;;) {
       // Only runners of the active revision take work: once a rollout switches, the old revision's
       // runners get `drain` at their next pull even before the scaler's stop reaches them.
@@ -147,13 +153,13 @@ export class RequestService {
       if (serves === 'drain') return { jobs: [], drain: true };
       if (serves === 'not yet') {
         // A rolling rollout's candidate: healthy and waiting for the switch, taking no work before it.
-        await sleep(Math.min(HOLD_MS, Math.max(0, deadline - Date.now())), signal);
+        await sleep(Math.min(HOLD_MS, Math.max(0, deadline - performance.now())), signal);
         return { jobs: [], drain: false };
       }
       const deliveries = await this.queue.receive(runner.environment_id, {
         max,
         visibilitySeconds: this.opts.leaseSeconds,
-        waitMs: Math.max(0, deadline - Date.now()),
+        waitMs: Math.max(0, deadline - performance.now()),
         ...(signal ? { signal } : {}),
       });
       // A runner retiring, or one that hung up this pull: it would never see these jobs.
@@ -169,7 +175,7 @@ export class RequestService {
         else await this.queue.delete(d.receipt);
       }
       // Every delivery was stale (cancelled, expired): look again while the poll has time left.
-      if (jobs.length > 0 || deliveries.length === 0 || Date.now() >= deadline || signal?.aborted) {
+      if (jobs.length > 0 || deliveries.length === 0 || performance.now() >= deadline || signal?.aborted) {
         return { jobs, drain: false };
       }
     }
@@ -461,7 +467,7 @@ export class RequestService {
     });
   }
 
-  /** Waits until the request completes or the deadline passes; returns the last record seen. */
+  /** Waits until the request completes or `deadline` (wall-clock ms, as the route sets it) passes; returns the last record seen. */
   async waitForCompletion(
     requestId: string,
     deadline: number,
@@ -489,9 +495,9 @@ export class RequestService {
    */
   private async gate(runnerId: string): Promise<'yes' | 'not yet' | 'drain'> {
     const until = this.gateOpen.get(runnerId);
-    if (until !== undefined && Date.now() < until) return 'yes';
+    if (until !== undefined && performance.now() < until) return 'yes';
     const answer = await this.store.runners.pullGate(runnerId);
-    if (answer === 'yes') this.gateOpen.set(runnerId, Date.now() + GATE_CACHE_MS);
+    if (answer === 'yes') this.gateOpen.set(runnerId, performance.now() + GATE_CACHE_MS);
     else this.gateOpen.delete(runnerId);
     return answer;
   }
@@ -553,11 +559,6 @@ function decodeBody(raw: Buffer, contentType: string | undefined): unknown {
     }
   }
   return text;
-}
-
-/** Sleeps, ending early (without throwing) when the caller hangs up. */
-async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  await sleepFor(ms, undefined, signal ? { signal } : {}).catch(() => {});
 }
 
 function errorText(body: unknown, status: number): string {

@@ -3,7 +3,6 @@
  * main.ts adds the start-up chores of `npm start`; tests use startServer directly.
  */
 import path from 'node:path';
-import { ECSClient } from '@aws-sdk/client-ecs';
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import { PgClient } from '../../sql/src/pg-client.ts';
 import { PgliteClient } from '../../sql/src/pglite-client.ts';
@@ -11,6 +10,7 @@ import type { SqlClient } from '../../sql/src/sql-client.ts';
 import { createSqsClient } from '../../sqs/src/sqs-client.ts';
 import { type BuildOptions, buildApp, type ControlService } from './app.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
+import { createEcsClient } from './compute/ecs-client.ts';
 import { EcsCompute } from './compute/ecs-compute.ts';
 import { ProcessCompute } from './compute/process-compute.ts';
 import type { Config } from './config.ts';
@@ -49,7 +49,7 @@ export async function startServer(
   const compute: ComputeDriver =
     config.compute === 'ecs'
       ? new EcsCompute({
-          client: new ECSClient({ region: config.ecsRegion! }),
+          client: createEcsClient({ region: config.ecsRegion! }),
           cluster: config.ecsCluster,
           subnets: config.ecsSubnets,
           securityGroups: config.ecsSecurityGroups,

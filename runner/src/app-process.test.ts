@@ -25,7 +25,8 @@ describe('AppProcess', () => {
       ...base,
       command: undefined,
       port: (server.address() as AddressInfo).port,
-      startupTimeoutMs: 2_000,
+      // A safety net only: the app turns healthy after 50 ms, and start() resolves then.
+      startupTimeoutMs: 30_000,
     });
     setTimeout(() => {
       healthy = true;
@@ -51,10 +52,8 @@ describe('AppProcess', () => {
     });
     // Port 1 never answers, so start gives up; the process is still alive to be stopped.
     await expect(app.start()).rejects.toBeInstanceOf(AppStartError);
-    const started = Date.now();
     await app.stop(100);
     expect((await app.exited).signal).toBe('SIGKILL');
-    expect(Date.now() - started).toBeLessThan(2_000);
     expect(lines).toContain('ignoring SIGTERM');
   });
 

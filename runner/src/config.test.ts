@@ -27,6 +27,19 @@ describe('loadConfig', () => {
     expect(config.appEnv).not.toHaveProperty('GANTRY_RUNNER_TOKEN');
   });
 
+  it('is frozen once parsed, nested values too: a later change throws', async () => {
+    const config = await loadConfig({ ...base, GANTRY_APP_PORT: '8000' });
+    expect(() => {
+      (config as { maxMultiplexing: number }).maxMultiplexing = 64;
+    }).toThrow(TypeError);
+    expect(() => {
+      (config.appEnv as Record<string, string>)['GANTRY_RUNNER_TOKEN'] = 'leaked';
+    }).toThrow(TypeError);
+    expect(() => (config.appCommand as string[]).push('--inspect')).toThrow(TypeError);
+    expect(config.maxMultiplexing).toBe(1);
+    expect(config.appEnv).not.toHaveProperty('GANTRY_RUNNER_TOKEN');
+  });
+
   it('reads every setting', async () => {
     const config = await loadConfig({
       ...base,

@@ -118,7 +118,7 @@ export async function loadConfig(
   }
   appEnv['PORT'] = String(appPort);
 
-  return {
+  return deepFreeze({
     controlUrl,
     runnerId,
     token,
@@ -130,7 +130,16 @@ export async function loadConfig(
     startupTimeoutS,
     drainGraceS,
     sqs: sqsNormal && sqsLow ? { normal: sqsNormal, low: sqsLow, leaseS } : undefined,
-  };
+  });
+}
+
+/** Parsed once, read everywhere: frozen, so a change after start throws instead of half-applying. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 function parseCommand(raw: string): string[] | undefined {

@@ -55,8 +55,9 @@ describe('runner process', () => {
   it('on SIGTERM finishes the request in flight, reports TERMINATED and exits 0', async () => {
     const control = await withControl();
     const runner = spawnRunner(runnerEnv(control));
-    await control.waitFor(() => control.states.some((s) => s.state === 'IDLE'), 'state IDLE', 10_000);
-    control.enqueue(job({ request_id: 'req-drain', input: { delay_ms: 300 } }));
+    await control.waitFor(() => control.states.some((s) => s.state === 'IDLE'), 'state IDLE');
+    // Still in flight when SIGTERM lands, even when the machine is busy: the drain must wait for it.
+    control.enqueue(job({ request_id: 'req-drain', input: { delay_ms: 2_000 } }));
     await control.waitFor(() => control.states.some((s) => s.state === 'RUNNING'), 'state RUNNING');
 
     runner.child.kill('SIGTERM');

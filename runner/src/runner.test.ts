@@ -232,8 +232,8 @@ describe('runner', () => {
     );
     await h.control.waitFor(() => h.control.results.length === 1, 'the first result');
 
-    // Long enough that it is certainly still in flight while 'pair' runs, however slow the machine.
-    h.control.enqueue(job({ request_id: 'busy', input: { delay_ms: 3000 } }));
+    // Answers only once cancelled: certainly still in flight while 'pair' runs, however slow the machine.
+    h.control.enqueue(job({ request_id: 'busy', path: 'slow' }));
     await h.control.waitFor(() => h.states().at(-1) === 'RUNNING', 'state RUNNING');
     h.control.enqueue(
       job({
@@ -252,6 +252,8 @@ describe('runner', () => {
     expect(line('tagged line')).toMatchObject({ request_id: 'pair', level: 'STDOUT' });
     expect(line('ambiguous line')).toBeDefined();
     expect(line('ambiguous line')).not.toHaveProperty('request_id');
+    h.control.cancel('busy');
+    await h.control.waitFor(() => h.control.results.some((r) => r.request_id === 'busy'), "busy's result");
   });
 
   it('heartbeats in-flight receipts and passes a cancel on to the app', async () => {
@@ -261,7 +263,6 @@ describe('runner', () => {
     await h.control.waitFor(
       () => h.control.heartbeats.filter((hb) => hb.receipts.includes(slow.receipt)).length >= 2,
       'two heartbeats naming the receipt',
-      2_000,
     );
     expect(h.control.heartbeats.at(-1)).toMatchObject({ in_flight: 1 });
 
@@ -337,10 +338,11 @@ describe('runner', () => {
   });
 
   it('exits 3 when the app is not healthy within startup_timeout', async () => {
-    const h = await startRunner({ env: { FAKE_SETUP_MS: '60000', GANTRY_STARTUP_TIMEOUT: '0.3' } });
+    // Long enough for the app to answer a first health check (503, still in setup) on a busy machine.
+    const h = await startRunner({ env: { FAKE_SETUP_MS: '60000', GANTRY_STARTUP_TIMEOUT: '3' } });
     expect(await h.exit).toBe(EXIT.startupFailed);
     expect(h.control.states.at(-1)?.detail).toMatch(
-      /did not become healthy within 0.3 s \(last health check: 503 \{"status":"SETUP"\}\)/,
+      /did not become healthy within 3 s \(last health check: 503 \{"status":"SETUP"\}\)/,
     );
   });
 });

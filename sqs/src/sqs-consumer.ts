@@ -14,6 +14,7 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { sleep } from './sleep.ts';
 import { DEFAULT_SQS_RETRY, type SqsRetryOptions, withSqsRetry } from './sqs-retry.ts';
 
 export interface SqsQueueUrls {
@@ -262,17 +263,4 @@ function parseBody(text: string | undefined): SqsMessageBody | undefined {
     // Falls through: not a Gantry message.
   }
   return undefined;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -6,7 +6,16 @@
  *
  * Used by control's SQS driver and by runners that poll SQS directly, so both back off alike.
  * The SDK clients are built with `maxAttempts: 1`: this is the one retry policy, not one of two.
+ *
+ * Why not the SDK's own strategy, as ECS calls use (control/src/compute/ecs-client.ts)? ECS calls
+ * are occasional and each stands alone. SQS calls are a loop that never ends: every runner long-polls
+ * all the time, and through an SQS outage those polls keep failing. The SDK's standard strategy
+ * draws every retry from one budget per client, so failing polls would spend it and leave the
+ * deletes and visibility extensions on the same client (what keeps a request from running twice)
+ * with no retries at all. Here each call retries on its own terms, the waits end when the caller
+ * aborts (a draining runner stops polling at once), and `onRetry` lets the runner log each one.
  */
+import { sleep } from './sleep.ts';
 
 /** SQS answers throttling as a client fault (HTTP 400) under one of these names. */
 const THROTTLING = new Set([
@@ -65,15 +74,7 @@ export async function withSqsRetry<T>(
       const cap = Math.min(options.maxMs, options.initialMs * 2 ** (attempt - 1));
       const delay = Math.round(cap / 2 + (Math.random() * cap) / 2);
       options.onRetry?.(err, attempt, delay);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, delay);
-        function done() {
-          clearTimeout(timer);
-          options.signal?.removeEventListener('abort', done);
-          resolve();
-        }
-        options.signal?.addEventListener('abort', done, { once: true });
-      });
+      await sleep(delay, options.signal);
     }
   }
 }

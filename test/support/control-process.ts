@@ -5,8 +5,8 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { eventually, REPO_ROOT } from './control.ts';
+import { freePort } from './free-port.ts';
 
 export interface ControlProcess {
   url: string;
@@ -18,16 +18,6 @@ export interface ControlProcess {
   kill(): Promise<number[]>;
   /** SIGTERM (control drains its runners), and SIGKILL any runner pids given. */
   stop(orphans?: number[]): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export async function controlProcess(opts: {

@@ -3,10 +3,12 @@
  * folder (or a fresh PostgreSQL schema when DATABASE_URL is set and `postgres` is asked for), the
  * embedded queue, the process compute driver, a random port and a known admin key.
  */
+
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ensureAdminKey, loadConfig, type Started, startServer } from '../../control/index.ts';
 import { gitHubAppExtension, loadMountedConfig } from '../../github-app/index.ts';
@@ -129,6 +131,6 @@ export async function eventually<T>(
     const v = await check();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }

@@ -2,24 +2,18 @@
  * A real OCI registry for tests: Debian's `docker-registry` (distribution 2.x) on a random loopback
  * port with its own config file and a temporary storage folder, never the system service.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './free-port.ts';
 
 export interface TestRegistry {
   /** `127.0.0.1:<port>`, the host part of image references. */
   host: string;
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
 }
 
 export async function startTestRegistry(): Promise<TestRegistry> {
@@ -66,7 +60,7 @@ export async function startTestRegistry(): Promise<TestRegistry> {
       child.kill('SIGKILL');
       throw new Error(`docker-registry did not answer on ${host}: ${stderr}`);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   return {
     host,

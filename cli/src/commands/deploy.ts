@@ -3,6 +3,7 @@
  * folder's command, make it active, and follow its runners until one is ready (or failed).
  */
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../api-client.ts';
 import type { AppInfo, RevisionInfo, RunnerInfo } from '../api-types.ts';
 import { appPath, envPath } from '../args.ts';
@@ -176,7 +177,7 @@ export const deployCommand: Command = {
       progress.update(
         `Revision ${rev.number} of ${where}: ${states || 'waiting for a runner'} (${elapsed}s)`,
       );
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await sleep(POLL_MS);
     }
   },
 };

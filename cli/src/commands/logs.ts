@@ -1,5 +1,6 @@
 /** `gantry logs`: the log lines of an environment's requests, or of one request; --follow keeps going. */
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { LogLine } from '../api-types.ts';
 import { envPath, parseAppRef } from '../args.ts';
 import { type Command, type Context, ENV_OPTION } from '../command.ts';
@@ -38,7 +39,7 @@ export const logsCommand: Command = {
         printLines(ctx, r.logs, false);
         if (r.logs.length > 0) after = r.logs[r.logs.length - 1]!.seq;
         if (!follow || r.status === 'COMPLETED') return;
-        await new Promise((res) => setTimeout(res, 500));
+        await sleep(500);
       }
     }
     const tail = Number(typeof a.values.tail === 'string' ? a.values.tail : 100);

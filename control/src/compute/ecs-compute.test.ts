@@ -1,18 +1,17 @@
 /**
  * The ECS driver against the AWS SDK's client mock: exact commands and inputs, answered with the
  * shapes ECS returns and the errors the SDK raises (constructed as the SDK does: a named error
- * with `$fault` and `$metadata`).
+ * with `$fault` and `$metadata`). The mock replaces `send`, so the SDK's retries never run here:
+ * ecs-client.test.ts tests those against a stand-in HTTP handler.
  */
 import {
   ClientException,
   ClusterNotFoundException,
   DescribeTasksCommand,
   ECSClient,
-  ECSServiceException,
   InvalidParameterException,
   RegisterTaskDefinitionCommand,
   RunTaskCommand,
-  ServerException,
   StopTaskCommand,
 } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -73,7 +72,6 @@ function driver(o: Partial<EcsComputeOptions> = {}): EcsCompute {
     region: 'us-east-1',
     executionRoleArn: `arn:aws:iam::${ACCOUNT}:role/gantry-task-execution`,
     drainGraceSeconds: 30,
-    retry: { sleep: async () => {} },
     setTimer: (fn) => {
       timers.push(fn);
       return { cancel: () => timers.splice(timers.indexOf(fn), 1) };
@@ -114,14 +112,6 @@ const noGpu = {
     { arn: `arn:aws:ecs:us-east-1:${ACCOUNT}:container-instance/gantry/5d3e`, reason: 'RESOURCE:GPU' },
   ],
 };
-const throttled = () =>
-  new ECSServiceException({
-    name: 'ThrottlingException',
-    $fault: 'client',
-    $metadata: meta(400),
-    message: 'Rate exceeded',
-  });
-
 beforeEach(() => {
   ecs.reset();
   timers.length = 0;
@@ -293,26 +283,6 @@ describe('EcsCompute.start', () => {
       /GPU-A10G: capacity provider gantry-g5: The specified capacity provider/,
     );
     expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
-  });
-
-  it('backs off and retries throttling and server faults, a bounded number of times', async () => {
-    ecs
-      .on(RegisterTaskDefinitionCommand)
-      .resolves(registered)
-      .on(RunTaskCommand)
-      .rejectsOnce(throttled())
-      .rejectsOnce(new ServerException({ $metadata: meta(500), message: 'Service Unavailable' }))
-      .resolves(runTaskOk);
-    await driver().start(spec());
-    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(3);
-
-    ecs.reset();
-    ecs.on(RegisterTaskDefinitionCommand).resolves(registered).on(RunTaskCommand).rejects(throttled());
-    const err = await driver()
-      .start(spec())
-      .catch((e: unknown) => e);
-    expect(err).toMatchObject({ name: 'ThrottlingException', $fault: 'client' });
-    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(4);
   });
 
   it('a missing cluster is reported with the setting to fix, not retried', async () => {

@@ -31,7 +31,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
 import type { Revision } from '../domain.ts';
-import { isAwsError, type RetryRules, withAwsRetry } from './aws-errors.ts';
+import { isAwsError } from './aws-errors.ts';
 import {
   type ComputeDriver,
   type RunnerExit,
@@ -41,6 +41,7 @@ import {
 import { MACHINE_TYPES, type MachineSize, RUNNER_SIDECAR } from './machine-types.ts';
 
 export interface EcsComputeOptions {
+  /** Built by createEcsClient (ecs-client.ts): its retry strategy is the only one; the driver calls once. */
   client: ECSClient;
   cluster: string;
   subnets: string[];
@@ -57,7 +58,6 @@ export interface EcsComputeOptions {
   drainGraceSeconds?: number;
   /** How often task ends are looked for. */
   pollMs?: number;
-  retry?: Partial<RetryRules>;
   /** Time source for the stop() backstop; tests pass their own timers. */
   setTimer?: (fn: () => void, ms: number) => { cancel(): void };
   log?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -83,23 +83,10 @@ export class EcsCompute implements ComputeDriver {
   private readonly tasks = new Map<string, Tracked>();
   private readonly taskDefinitions = new Map<string, string>();
   private readonly listeners: ((e: RunnerExit) => void)[] = [];
-  private readonly retry: RetryRules;
   private pollTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(private readonly o: EcsComputeOptions) {
-    this.retry = {
-      attempts: 4,
-      baseMs: 200,
-      maxMs: 3_000,
-      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-      ...o.retry,
-    };
-  }
-
-  private send<T>(call: () => Promise<T>): Promise<T> {
-    return withAwsRetry(call, this.retry);
-  }
+  constructor(private readonly o: EcsComputeOptions) {}
 
   async start(spec: RunnerSpec): Promise<void> {
     const rev = spec.revision;
@@ -135,36 +122,34 @@ export class EcsCompute implements ComputeDriver {
     let taskDefinition = await this.taskDefinition(spec.revision, machineType, size);
     for (let reregistered = false; ; reregistered = true) {
       try {
-        const out = await this.send(() =>
-          this.o.client.send(
-            new RunTaskCommand({
-              cluster: this.o.cluster,
-              taskDefinition,
-              count: 1,
-              capacityProviderStrategy: [{ capacityProvider: provider, weight: 1, base: 0 }],
-              networkConfiguration: {
-                awsvpcConfiguration: {
-                  subnets: this.o.subnets,
-                  securityGroups: this.o.securityGroups,
-                  assignPublicIp: 'DISABLED',
-                },
+        const out = await this.o.client.send(
+          new RunTaskCommand({
+            cluster: this.o.cluster,
+            taskDefinition,
+            count: 1,
+            capacityProviderStrategy: [{ capacityProvider: provider, weight: 1, base: 0 }],
+            networkConfiguration: {
+              awsvpcConfiguration: {
+                subnets: this.o.subnets,
+                securityGroups: this.o.securityGroups,
+                assignPublicIp: 'DISABLED',
               },
-              overrides: {
-                containerOverrides: [
-                  { name: RUNNER_CONTAINER, environment: this.runnerEnvironment(spec) },
-                  { name: APP_CONTAINER, environment: pairs(spec.env) },
-                ],
-              },
-              startedBy: 'gantry',
-              // Idempotent per runner: a retried call after a throttle cannot start a second task.
-              clientToken: `${spec.runnerId}-${machineType}`.slice(0, 64),
-              tags: [
-                { key: 'gantry:runner', value: spec.runnerId },
-                { key: 'gantry:environment', value: spec.environmentId },
-                { key: 'gantry:revision', value: String(spec.revision.number) },
+            },
+            overrides: {
+              containerOverrides: [
+                { name: RUNNER_CONTAINER, environment: this.runnerEnvironment(spec) },
+                { name: APP_CONTAINER, environment: pairs(spec.env) },
               ],
-            }),
-          ),
+            },
+            startedBy: 'gantry',
+            // Idempotent per runner: the client's retry after a throttle cannot start a second task.
+            clientToken: `${spec.runnerId}-${machineType}`.slice(0, 64),
+            tags: [
+              { key: 'gantry:runner', value: spec.runnerId },
+              { key: 'gantry:environment', value: spec.environmentId },
+              { key: 'gantry:revision', value: String(spec.revision.number) },
+            ],
+          }),
         );
         const task = out.tasks?.[0];
         if (task?.taskArn) return { kind: 'started', taskArn: task.taskArn };
@@ -209,52 +194,50 @@ export class EcsCompute implements ComputeDriver {
       },
     });
     const grace = this.o.drainGraceSeconds ?? 30;
-    const out = await this.send(() =>
-      this.o.client.send(
-        new RegisterTaskDefinitionCommand({
-          family: familyOf(rev, machineType),
-          networkMode: 'awsvpc',
-          requiresCompatibilities: ['EC2'],
-          cpu: String(size.cpu),
-          memory: String(size.memoryMiB),
-          executionRoleArn: this.o.executionRoleArn,
-          ...(this.o.taskRoleArn ? { taskRoleArn: this.o.taskRoleArn } : {}),
-          containerDefinitions: [
-            {
-              name: APP_CONTAINER,
-              image: rev.image!,
-              essential: true,
-              cpu: size.cpu - RUNNER_SIDECAR.cpu,
-              memory: size.memoryMiB - RUNNER_SIDECAR.memoryMiB,
-              ...(size.gpus > 0
-                ? { resourceRequirements: [{ type: 'GPU' as const, value: String(size.gpus) }] }
-                : {}),
-              portMappings: [{ containerPort: port, protocol: 'tcp' }],
-              environment: [{ name: 'PORT', value: String(port) }],
-              logConfiguration: logs(APP_CONTAINER),
-              // The runner stops the app's work first; this only bounds the final shutdown.
-              stopTimeout: 30,
-            },
-            {
-              name: RUNNER_CONTAINER,
-              image: this.o.runnerImage,
-              essential: true,
-              cpu: RUNNER_SIDECAR.cpu,
-              memory: RUNNER_SIDECAR.memoryMiB,
-              dependsOn: [{ containerName: APP_CONTAINER, condition: 'START' }],
-              environment: [
-                { name: RUNNER_ENV.appPort, value: String(port) },
-                { name: RUNNER_ENV.maxMultiplexing, value: String(rev.settings.max_multiplexing) },
-                { name: RUNNER_ENV.startupTimeoutS, value: String(rev.settings.startup_timeout) },
-                { name: RUNNER_ENV.drainGraceS, value: String(grace) },
-              ],
-              logConfiguration: logs(RUNNER_CONTAINER),
-              stopTimeout: Math.min(120, grace + 10),
-            },
-          ],
-          tags: [{ key: 'gantry:revision', value: String(rev.number) }],
-        }),
-      ),
+    const out = await this.o.client.send(
+      new RegisterTaskDefinitionCommand({
+        family: familyOf(rev, machineType),
+        networkMode: 'awsvpc',
+        requiresCompatibilities: ['EC2'],
+        cpu: String(size.cpu),
+        memory: String(size.memoryMiB),
+        executionRoleArn: this.o.executionRoleArn,
+        ...(this.o.taskRoleArn ? { taskRoleArn: this.o.taskRoleArn } : {}),
+        containerDefinitions: [
+          {
+            name: APP_CONTAINER,
+            image: rev.image!,
+            essential: true,
+            cpu: size.cpu - RUNNER_SIDECAR.cpu,
+            memory: size.memoryMiB - RUNNER_SIDECAR.memoryMiB,
+            ...(size.gpus > 0
+              ? { resourceRequirements: [{ type: 'GPU' as const, value: String(size.gpus) }] }
+              : {}),
+            portMappings: [{ containerPort: port, protocol: 'tcp' }],
+            environment: [{ name: 'PORT', value: String(port) }],
+            logConfiguration: logs(APP_CONTAINER),
+            // The runner stops the app's work first; this only bounds the final shutdown.
+            stopTimeout: 30,
+          },
+          {
+            name: RUNNER_CONTAINER,
+            image: this.o.runnerImage,
+            essential: true,
+            cpu: RUNNER_SIDECAR.cpu,
+            memory: RUNNER_SIDECAR.memoryMiB,
+            dependsOn: [{ containerName: APP_CONTAINER, condition: 'START' }],
+            environment: [
+              { name: RUNNER_ENV.appPort, value: String(port) },
+              { name: RUNNER_ENV.maxMultiplexing, value: String(rev.settings.max_multiplexing) },
+              { name: RUNNER_ENV.startupTimeoutS, value: String(rev.settings.startup_timeout) },
+              { name: RUNNER_ENV.drainGraceS, value: String(grace) },
+            ],
+            logConfiguration: logs(RUNNER_CONTAINER),
+            stopTimeout: Math.min(120, grace + 10),
+          },
+        ],
+        tags: [{ key: 'gantry:revision', value: String(rev.number) }],
+      }),
     );
     const arn = out.taskDefinition?.taskDefinitionArn;
     if (!arn) throw new Error('RegisterTaskDefinition answered without a task definition ARN');
@@ -299,9 +282,7 @@ export class EcsCompute implements ComputeDriver {
     const t = this.tasks.get(runnerId);
     if (!t) return;
     try {
-      await this.send(() =>
-        this.o.client.send(new StopTaskCommand({ cluster: this.o.cluster, task: t.taskArn, reason })),
-      );
+      await this.o.client.send(new StopTaskCommand({ cluster: this.o.cluster, task: t.taskArn, reason }));
     } catch (err) {
       // Already gone: the poll reports its end.
       if (isAwsError(err) && err.name === 'InvalidParameterException' && /not found/i.test(err.message))
@@ -320,8 +301,8 @@ export class EcsCompute implements ComputeDriver {
     const arns = [...byArn.keys()];
     for (let i = 0; i < arns.length; i += DESCRIBE_BATCH) {
       const batch = arns.slice(i, i + DESCRIBE_BATCH);
-      const out = await this.send(() =>
-        this.o.client.send(new DescribeTasksCommand({ cluster: this.o.cluster, tasks: batch })),
+      const out = await this.o.client.send(
+        new DescribeTasksCommand({ cluster: this.o.cluster, tasks: batch }),
       );
       for (const task of out.tasks ?? []) {
         if (task.lastStatus !== 'STOPPED' || !task.taskArn) continue;

@@ -31,7 +31,8 @@ export class StoreQueue implements QueueDriver {
   /**
    * Queues a claim in this process found empty, and when. Until something is sent or released
    * here, or REPOLL_MS passes (visibility running out, another process sending), a new long poll
-   * waits rather than claims: one query fewer per request under steady load.
+   * waits rather than claims: one query fewer per request under steady load. Times here are
+   * elapsed time (`performance.now()`), as is the long poll's wait; `clock` is the stored time.
    */
   private readonly emptySince = new Map<string, number>();
 
@@ -61,13 +62,13 @@ export class StoreQueue implements QueueDriver {
   }
 
   async receive(envId: string, opts: ReceiveOptions): Promise<Delivery[]> {
-    const deadline = Date.now() + opts.waitMs;
+    const deadline = performance.now() + opts.waitMs;
     for (;;) {
       const empty = this.emptySince.get(envId);
-      const skip = empty !== undefined && Date.now() - empty < REPOLL_MS;
+      const skip = empty !== undefined && performance.now() - empty < REPOLL_MS;
       const got = skip ? [] : await this.claim(envId, opts.max, opts.visibilitySeconds);
-      if (!skip && got.length < opts.max) this.emptySince.set(envId, Date.now());
-      const left = deadline - Date.now();
+      if (!skip && got.length < opts.max) this.emptySince.set(envId, performance.now());
+      const left = deadline - performance.now();
       if (got.length > 0 || left <= 0 || opts.signal?.aborted) return got;
       await new Promise<void>((resolve) => {
         const done = () => {

@@ -12,6 +12,7 @@ import type {
   ResultBody,
   StateReport,
 } from '../../../contract/src/runner-protocol.ts';
+import { sleep } from '../retry.ts';
 
 export interface FakeControl {
   url: string;
@@ -32,7 +33,10 @@ export interface FakeControl {
   askDrain(): void;
   /** The next `n` result reports answer 503, as while control restarts. */
   failResults(n: number): void;
-  /** Resolves when `check` returns a truthy value; rejects after `timeoutMs`. */
+  /**
+   * Resolves when `check` returns a truthy value; rejects after `timeoutMs`, a safety net for a
+   * hung test, not a speed limit: it is generous because tests must pass on a busy machine.
+   */
   waitFor<T>(check: () => T | undefined | false, what: string, timeoutMs?: number): Promise<T>;
   close(): Promise<void>;
 }
@@ -86,13 +90,13 @@ export async function startFakeControl(token = 'test-token'): Promise<FakeContro
     failResults(n) {
       resultFailures = n;
     },
-    async waitFor(check, what, timeoutMs = 5_000) {
+    async waitFor(check, what, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const value = check();
         if (value) return value;
         if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await sleep(10);
       }
     },
   };
