@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createFalClient, type FalClient } from '@fal-ai/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalS3, startLocalS3 } from '../../control/src/testing/s3rver.ts';
-import { badge } from '../../examples/hello/app.ts';
+import { helloBadge as badge } from '../../examples/index.ts';
 import { eventually, startTestControl, type TestControl } from '../support/control.ts';
 
 const FILES_APP = ['node', '--import', 'tsx', 'test/fixtures/apps/files-app.ts'];
