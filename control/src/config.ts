@@ -308,7 +308,7 @@ export const SETTINGS = {
   retention: setting(
     'GANTRY_RETENTION',
     7 * 86_400,
-    int(60, 10 * 365 * 86_400),
+    int(1, 10 * 365 * 86_400),
     "Seconds inputs, results, logs and files are kept, unless an environment's `retention` says otherwise.",
   ),
   logLevel: setting(

@@ -179,21 +179,18 @@ export class RequestsStore {
   }
 
   /**
-   * Retention: empties the input and result and deletes the logs of every request completed
-   * longer ago than its environment's `retention` (seconds; `defaultSeconds` when unset), marking
-   * it expired so reads answer 410. Returns how many requests it emptied.
+   * Retention: empties the input and result and deletes the logs of every request completed more
+   * than `seconds` ago, marking it expired so reads answer 410. Returns how many it emptied.
    */
-  async expireRetained(defaultSeconds: number): Promise<number> {
+  async expireRetained(seconds: number): Promise<number> {
     const r = await this.db.query<{ id: string }>(
       `WITH gone AS (
-         UPDATE requests r SET input=NULL, input_raw=NULL, result_body=NULL, result_raw=NULL, expired_at=$1
-         FROM environments e
-         WHERE e.id = r.environment_id AND r.status = 'COMPLETED' AND r.expired_at IS NULL
-           AND r.completed_at < $1 - COALESCE((e.scaling->>'retention')::float8, $2) * 1000
-         RETURNING r.id),
+         UPDATE requests SET input=NULL, input_raw=NULL, result_body=NULL, result_raw=NULL, expired_at=$1
+         WHERE status = 'COMPLETED' AND expired_at IS NULL AND completed_at < $1 - $2::float8 * 1000
+         RETURNING id),
        logs AS (DELETE FROM request_logs WHERE request_id IN (SELECT id FROM gone))
        SELECT id FROM gone`,
-      [this.clock(), defaultSeconds],
+      [this.clock(), seconds],
     );
     return r.rows.length;
   }
