@@ -18,7 +18,7 @@ import type {
 } from '../../contract/src/runner-protocol.ts';
 import { RUNTIME_SETTINGS } from '../../contract/src/scaling-settings.ts';
 import type { Environment, Priority, RequestRecord, RunnerRecord } from './domain.ts';
-import type { QueueDriver } from './queue/queue-driver.ts';
+import type { Delivery, QueueDriver } from './queue/queue-driver.ts';
 import { ERROR_TYPES, judgeAttempt } from './retry-policy.ts';
 import { sleep } from './sleep.ts';
 import { type Completion, START_TIMEOUT_MESSAGE } from './store/requests-store.ts';
@@ -41,6 +41,20 @@ export interface SubmitOptions {
   /** fal_max_queue_length: refuse (429) when this many requests already wait. */
   maxQueueLength?: number | null;
 }
+
+interface WaitingPull {
+  environmentId: string;
+  /** Jobs the runner asked for. */
+  free: number;
+  /** Jobs other pulls handed over (runner hints). */
+  jobs: Job[];
+  /** Ends the wait once a job was handed over. */
+  handoff: AbortController;
+  /** The runner's own pull: aborted when it hung up. */
+  signal?: AbortSignal;
+}
+
+const hintKey = (environmentId: string, hint: string) => `${environmentId}\u0000${hint}`;
 
 interface Outstanding {
   requestId: string;
@@ -71,6 +85,10 @@ export class RequestService {
    * no new work, even from a poll already waiting (the drain reaches the store a moment later).
    */
   private readonly retiring = new Set<string>();
+  /** x-fal-runner-hint → the runner that last started a request with it, per environment. */
+  private readonly hintRunner = new Map<string, string>();
+  /** Pulls waiting for work right now, by runner: where a hinted request can be handed. */
+  private readonly waiting = new Map<string, WaitingPull>();
 
   constructor(
     private readonly store: Store,
@@ -125,7 +143,11 @@ export class RequestService {
       webhook_url: o.webhookUrl ?? null,
     });
     try {
-      await this.queue.send(env.id, { request_id: req.id }, o.priority);
+      await this.queue.send(
+        env.id,
+        o.runnerHint ? { request_id: req.id, hint: o.runnerHint } : { request_id: req.id },
+        o.priority,
+      );
     } catch (err) {
       // The caller gets an error; no request is left behind that nothing would ever run.
       await this.store.requests.discard(req.id).catch(() => {});
@@ -156,19 +178,35 @@ export class RequestService {
         await sleep(Math.min(HOLD_MS, Math.max(0, deadline - performance.now())), signal);
         return { jobs: [], drain: false };
       }
-      const deliveries = await this.queue.receive(runner.environment_id, {
-        max,
-        visibilitySeconds: this.opts.leaseSeconds,
-        waitMs: Math.max(0, deadline - performance.now()),
+      // While this pull waits, another runner's pull may hand it a job whose runner hint names it.
+      const waiting: WaitingPull = {
+        environmentId: runner.environment_id,
+        free: max,
+        jobs: [],
+        handoff: new AbortController(),
         ...(signal ? { signal } : {}),
-      });
+      };
+      this.waiting.set(runner.id, waiting);
+      let deliveries: Delivery[];
+      try {
+        deliveries = await this.queue.receive(runner.environment_id, {
+          max,
+          visibilitySeconds: this.opts.leaseSeconds,
+          waitMs: Math.max(0, deadline - performance.now()),
+          signal: signal ? AbortSignal.any([signal, waiting.handoff.signal]) : waiting.handoff.signal,
+        });
+      } finally {
+        if (this.waiting.get(runner.id) === waiting) this.waiting.delete(runner.id);
+      }
       // A runner retiring, or one that hung up this pull: it would never see these jobs.
       if (this.retiring.has(runner.id) || signal?.aborted) {
         for (const d of deliveries) await this.queue.release(d.receipt, 0);
+        for (const job of waiting.jobs) await this.giveBack(runner.id, job);
         return { jobs: [], drain: this.retiring.has(runner.id) };
       }
-      const jobs: Job[] = [];
+      const jobs: Job[] = [...waiting.jobs];
       for (const d of deliveries) {
+        if (await this.handOff(runner, d)) continue;
         const job = await this.startJob(runner, d.receipt, d.message.request_id, false);
         if (job) jobs.push(job);
         // Stale: the request will never run again (completed, cancelled, expired).
@@ -179,6 +217,41 @@ export class RequestService {
         return { jobs, drain: false };
       }
     }
+  }
+
+  /**
+   * x-fal-runner-hint: a request whose hint was last served by another runner of the environment
+   * goes to that runner when it is waiting for work right now (warm, with a free slot); otherwise
+   * whoever received it serves it. Answers whether it was handed over.
+   */
+  private async handOff(runner: Pick<RunnerRecord, 'id' | 'environment_id'>, d: Delivery): Promise<boolean> {
+    const hint = d.message.hint;
+    if (!hint) return false;
+    const preferred = this.hintRunner.get(hintKey(runner.environment_id, hint));
+    const other = preferred && preferred !== runner.id ? this.waiting.get(preferred) : undefined;
+    if (!other || other.environmentId !== runner.environment_id || other.free <= other.jobs.length)
+      return false;
+    if (other.signal?.aborted) return false;
+    const job = await this.startJob(
+      { id: preferred!, environment_id: runner.environment_id },
+      d.receipt,
+      d.message.request_id,
+      false,
+    );
+    if (!job) {
+      await this.queue.delete(d.receipt);
+      return true;
+    }
+    other.jobs.push(job);
+    other.handoff.abort();
+    return true;
+  }
+
+  /** A job handed to a pull that hung up before it could answer: back to the queue, unchanged. */
+  private async giveBack(runnerId: string, job: Job): Promise<void> {
+    this.outstanding.delete(job.receipt);
+    await this.store.requests.requeue(job.request_id, runnerId);
+    await this.queue.release(job.receipt, 0);
   }
 
   /**
@@ -215,6 +288,8 @@ export class RequestService {
         direct,
       });
       this.changed(started);
+      if (started.runner_hint)
+        this.hintRunner.set(hintKey(started.environment_id, started.runner_hint), runner.id);
       const timeout_s = started.request_timeout ?? RUNTIME_SETTINGS.request_timeout.default;
       const files_url = this.opts.jobFilesUrl?.(started.environment_id, timeout_s + this.opts.leaseSeconds);
       return {
@@ -406,6 +481,7 @@ export class RequestService {
    */
   async runnerEnded(runnerId: string): Promise<void> {
     this.gateOpen.delete(runnerId);
+    for (const [k, r] of this.hintRunner) if (r === runnerId) this.hintRunner.delete(k);
     this.retiring.delete(runnerId);
     const held = [...this.outstanding.entries()].filter(([, o]) => o.runnerId === runnerId);
     for (const [receipt, o] of held) {
