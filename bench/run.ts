@@ -16,6 +16,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { ControlApiClient } from '../contract/src/control-client.ts';
 import { eventually, REPO_ROOT, startTestControl, type TestControl } from '../test/support/control.ts';
 import { freePort } from '../test/support/free-port.ts';
 import { openQueue, type QueueKind } from '../test/support/queues.ts';
@@ -101,9 +102,12 @@ async function startDirectApp(): Promise<{ url: string; proc: ChildProcess; star
   return { url, proc, startMs: performance.now() - t };
 }
 
+const HELLO = { owner: 'bench', name: 'hello', env: 'production' };
+/** The management API as every Gantry client calls it: the contract's typed client. */
+const adminClient = (c: TestControl) => new ControlApiClient({ url: c.url, key: c.adminKey });
+
 async function liveRunners(c: TestControl): Promise<number> {
-  const res = await c.admin('/v1/apps/bench/hello/environments/production/runners');
-  const { runners } = (await res.json()) as { runners: { state: string }[] };
+  const runners = await adminClient(c).listRunners(HELLO);
   return runners.filter((r) => !['TERMINATED', 'CRASH_BACKOFF'].includes(r.state)).length;
 }
 
@@ -162,8 +166,7 @@ async function queueFigures(kind: QueueKind): Promise<{ warm: QueueFigures; afte
     for (let i = 0; i < 50; i++) await timed(run);
     const warm = await measure();
     // Kill a runner with work in flight: a burst keeps both busy, then one dies mid-burst.
-    const res = await control.admin('/v1/apps/bench/hello/environments/production/runners');
-    const { runners } = (await res.json()) as { runners: { id: string; state: string }[] };
+    const runners = await adminClient(control).listRunners(HELLO);
     const victim = runners.find((r) => r.state === 'IDLE' || r.state === 'RUNNING')!;
     // Through the queue API: requests on the killed runner are retried there (a sync /run is not,
     // as on fal), and every one must still complete.
@@ -210,10 +213,7 @@ async function main(): Promise<void> {
     }
 
     // Warm: keep the runner alive through the measurements.
-    await control.admin('/v1/apps/bench/hello/environments/production/scaling', {
-      method: 'PATCH',
-      body: { keep_alive: 300, min_concurrency: 1 },
-    });
+    await adminClient(control).patchScaling(HELLO, { keep_alive: 300, min_concurrency: 1 });
     for (let i = 0; i < 50; i++) {
       await timed(run);
       await timed(app);

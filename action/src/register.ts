@@ -2,22 +2,22 @@
  * Registers the build with control (`POST /v1/builds`), authenticated by the workflow's GitHub OIDC
  * token, or by a deploy token when one is given.
  */
+import {
+  ControlApiAnswerError,
+  ControlApiClient,
+  ControlApiError,
+  ControlApiUnreachableError,
+} from '../../contract/src/control-client.ts';
+import type { BuildView, RegisterBuild } from '../../contract/src/management-api.ts';
 
-export interface BuildRegistration {
-  repository: string;
-  commit_sha: string;
-  ref?: string;
-  image: string;
-  digest: string;
-  content_hash: string;
-}
+export type BuildRegistration = RegisterBuild & { content_hash: string };
 
 export interface RegisteredBuild {
   id: string;
   /** True when control already held this build (a re-run). */
   existed: boolean;
   /** Control's answer, for the job summary. */
-  answer: Record<string, unknown>;
+  answer: BuildView;
 }
 
 export interface RegisterOptions {
@@ -38,37 +38,30 @@ const ADVICE: Record<number, string> = {
 };
 
 export async function registerBuild(build: BuildRegistration, o: RegisterOptions): Promise<RegisteredBuild> {
-  const url = `${o.controlUrl}/v1/builds`;
-  let res: Response;
+  const api = new ControlApiClient({
+    url: o.controlUrl,
+    authorization: o.authorization,
+    ...(o.fetch ? { fetch: o.fetch } : {}),
+  });
   try {
-    res = await (o.fetch ?? globalThis.fetch)(url, {
-      method: 'POST',
-      headers: { authorization: o.authorization, 'content-type': 'application/json' },
-      body: JSON.stringify(build),
-      signal: AbortSignal.timeout(30_000),
-    });
+    const { build: answer, created } = await api.registerBuild(build);
+    return { id: answer.id, existed: !created, answer };
   } catch (err) {
-    throw new RegistrationError(
-      `Cannot reach Gantry control at ${o.controlUrl} (${(err as Error).message}): check the control-url input.`,
-    );
+    if (err instanceof ControlApiUnreachableError) {
+      throw new RegistrationError(
+        `Cannot reach Gantry control at ${o.controlUrl} (${err.reason}): check the control-url input.`,
+      );
+    }
+    if (err instanceof ControlApiError) {
+      const code = err.code ? ` ${err.code}` : '';
+      const advice = ADVICE[err.status] ? ` To fix: ${ADVICE[err.status]}.` : '';
+      throw new RegistrationError(
+        `Gantry control refused the build (${err.status}${code}): ${err.message}${advice}`,
+      );
+    }
+    if (err instanceof ControlApiAnswerError) {
+      throw new RegistrationError(`${err.message}: is ${o.controlUrl} Gantry, of the Action's version?`);
+    }
+    throw err;
   }
-  const text = await res.text();
-  let answer: Record<string, unknown> = {};
-  try {
-    answer = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    answer = { body: text.slice(0, 500) };
-  }
-  if (!res.ok) {
-    const said = typeof answer['message'] === 'string' ? answer['message'] : text.slice(0, 300);
-    const code = typeof answer['code'] === 'string' ? ` ${answer['code']}` : '';
-    const advice = ADVICE[res.status] ? ` To fix: ${ADVICE[res.status]}.` : '';
-    throw new RegistrationError(`Gantry control refused the build (${res.status}${code}): ${said}${advice}`);
-  }
-  if (typeof answer['id'] !== 'string') {
-    throw new RegistrationError(
-      `Gantry control answered ${res.status} without a build id: is ${o.controlUrl} Gantry?`,
-    );
-  }
-  return { id: answer['id'], existed: res.status === 200, answer };
 }

@@ -144,7 +144,3 @@ export function parseAssignments(pairs: string[]): Record<string, string> {
   }
   return out;
 }
-
-/** Paths of app references under the management API. */
-export const appPath = (r: AppRef) => `/v1/apps/${r.owner}/${r.name}`;
-export const envPath = (r: AppRef) => `${appPath(r)}/environments/${r.env}`;

@@ -1,5 +1,5 @@
 /** What a `gantry` command is: its words, help text, options, and what it does. */
-import type { ApiClient } from './api-client.ts';
+import type { ControlApiClient } from '../../contract/src/control-client.ts';
 import type { CliConfig } from './cli-config.ts';
 import type { Output } from './output.ts';
 
@@ -25,7 +25,7 @@ export interface Context {
   out: Output;
   /** Resolved lazily: commands like `--help` or `login` must work without a reachable control. */
   config(): Promise<CliConfig>;
-  api(): Promise<ApiClient>;
+  api(): Promise<ControlApiClient>;
   env: Record<string, string | undefined>;
 }
 

@@ -4,11 +4,12 @@
  * for a bug, with GANTRY_DEBUG=1.
  */
 import { homedir } from 'node:os';
-import { ApiClient } from './api-client.ts';
+import { ControlApiClient } from '../../contract/src/control-client.ts';
 import { parseCommandLine } from './args.ts';
 import { type CliConfig, readTextFile, resolveConfig } from './cli-config.ts';
 import type { Context } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
+import { cliErrorFrom } from './control-errors.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import { commandHelp, groupHelp, mainHelp } from './help.ts';
 import { createOutput } from './output.ts';
@@ -48,10 +49,14 @@ export async function main(argv: string[], env: Record<string, string | undefine
       },
       api: async () => {
         const c = await ctx.config();
-        return new ApiClient(c.url, c.key);
+        return new ControlApiClient({ url: c.url, ...(c.key ? { key: c.key } : {}) });
       },
     };
-    await command.run(ctx, args);
+    try {
+      await command.run(ctx, args);
+    } catch (err) {
+      throw cliErrorFrom(err, config ? (await config.catch(() => undefined))?.key !== undefined : false);
+    }
     return EXIT.OK;
   } catch (err) {
     if (err instanceof CliError) {

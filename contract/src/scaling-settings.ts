@@ -9,32 +9,72 @@ interface Range {
   min: number;
   max: number;
   default: number;
+  /** Whole numbers only (a count); seconds may be fractional. */
+  integer: boolean;
   doc: string;
 }
 
 export const RUNTIME_SETTINGS = {
-  keep_alive: { min: 0, max: 86_400, default: 10, doc: 'Seconds an idle runner is kept before it drains.' },
-  min_concurrency: { min: 0, max: 1000, default: 0, doc: 'Runners kept even with no traffic.' },
-  max_concurrency: { min: 1, max: 1000, default: 2, doc: 'Most runners at once.' },
-  concurrency_buffer: { min: 0, max: 1000, default: 0, doc: 'Extra warm runners beyond current demand.' },
+  keep_alive: {
+    min: 0,
+    max: 86_400,
+    default: 10,
+    integer: false,
+    doc: 'Seconds an idle runner is kept before it drains.',
+  },
+  min_concurrency: {
+    min: 0,
+    max: 1000,
+    default: 0,
+    integer: true,
+    doc: 'Runners kept even with no traffic.',
+  },
+  max_concurrency: { min: 1, max: 1000, default: 2, integer: true, doc: 'Most runners at once.' },
+  concurrency_buffer: {
+    min: 0,
+    max: 1000,
+    default: 0,
+    integer: true,
+    doc: 'Extra warm runners beyond current demand.',
+  },
   concurrency_buffer_perc: {
     min: 0,
     max: 1000,
     default: 0,
+    integer: true,
     doc: 'Extra warm runners as a percentage of demand (the larger of this and concurrency_buffer wins).',
   },
-  scaling_delay: { min: 0, max: 3600, default: 0, doc: 'Seconds work must wait before more runners start.' },
+  scaling_delay: {
+    min: 0,
+    max: 3600,
+    default: 0,
+    integer: false,
+    doc: 'Seconds work must wait before more runners start.',
+  },
   request_timeout: {
     min: 1,
     max: 86_400,
     default: 3600,
+    integer: false,
     doc: 'Seconds one attempt may run before it is abandoned.',
   },
 } as const satisfies Record<string, Range>;
 
 export const CODE_SETTINGS = {
-  max_multiplexing: { min: 1, max: 1000, default: 1, doc: 'Requests one runner serves at once.' },
-  startup_timeout: { min: 1, max: 3600, default: 300, doc: 'Seconds a runner may take to become healthy.' },
+  max_multiplexing: {
+    min: 1,
+    max: 1000,
+    default: 1,
+    integer: true,
+    doc: 'Requests one runner serves at once.',
+  },
+  startup_timeout: {
+    min: 1,
+    max: 3600,
+    default: 300,
+    integer: true,
+    doc: 'Seconds a runner may take to become healthy.',
+  },
 } as const satisfies Record<string, Range>;
 
 export type RuntimeSettings = { [K in keyof typeof RUNTIME_SETTINGS]: number };
@@ -63,12 +103,7 @@ function check(table: Record<string, Range>, key: string, value: unknown): numbe
       { field: key, min: r.min, max: r.max },
     );
   }
-  if (
-    key !== 'keep_alive' &&
-    key !== 'scaling_delay' &&
-    key !== 'request_timeout' &&
-    !Number.isInteger(value)
-  ) {
+  if (r.integer && !Number.isInteger(value)) {
     throw new GantryError('GANTRY_ERR_INVALID_SETTING', `${key} must be a whole number, got ${value}.`, {
       field: key,
       min: r.min,
@@ -119,4 +154,19 @@ export function parseCodeSettings(input: Record<string, unknown> = {}): CodeSett
     (out as unknown as Record<string, number>)[k] = check(CODE_SETTINGS, k, v);
   }
   return out;
+}
+
+/**
+ * The JSON Schema of a settings table's fields, as `.github/gantry.yml`'s published schema states
+ * them (github-app/gantry.schema.json); a test there keeps the two equal.
+ */
+export function settingsJsonSchema(
+  table: Record<string, Range>,
+): Record<string, { type: 'integer' | 'number'; minimum: number; maximum: number }> {
+  return Object.fromEntries(
+    Object.entries(table).map(([k, r]) => [
+      k,
+      { type: r.integer ? 'integer' : 'number', minimum: r.min, maximum: r.max },
+    ]),
+  );
 }

@@ -5,7 +5,7 @@
  */
 import type { GantryDeps, Octokit, Repo } from './app-deps.ts';
 import { HELP, type ParsedCommand } from './comment-commands.ts';
-import { ControlError } from './control-client.ts';
+import { ControlApiError } from './control-client.ts';
 import { startDeployment, supersedeAll } from './deployments.ts';
 import { endpointId, shortSha } from './endpoint.ts';
 import {
@@ -74,7 +74,7 @@ export async function runCommand(
         return await scale(deps, input, cmd.environment, cmd.settings);
     }
   } catch (err) {
-    if (err instanceof ControlError) return `Gantry control refused: ${err.message}`;
+    if (err instanceof ControlApiError) return `Gantry control refused: ${err.message}`;
     throw err;
   }
 }

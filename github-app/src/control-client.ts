@@ -1,27 +1,27 @@
 /**
- * Every call the App makes to Gantry control, in one place. It speaks control's management API
- * with an admin key. Rollouts go through `PUT …/active-revision`, which records who, why and the
- * strategy in control's rollout history.
+ * What the App needs of Gantry control, in one small interface: its handlers call this, tests
+ * answer it in memory (test/fake-control.ts), and HttpControlClient implements it on the one typed
+ * client of the management API (contract/src/control-client.ts) with an admin key. Rollouts go
+ * through `PUT …/active-revision`, which records who, why and the strategy in control's history.
  */
+import {
+  ControlApiClient,
+  type ControlApiClientOptions,
+  ControlApiError,
+} from '../../contract/src/control-client.ts';
+import type { BuildView, RevisionView, RolloutView } from '../../contract/src/management-api.ts';
 
-export interface ControlBuild {
-  id: string;
-  repository: string;
-  commit_sha: string;
-  image: string;
-  digest: string;
-}
+/** Control refused a call: its catalogue code, status, fault and message for the user. */
+export { ControlApiError };
 
-export interface ControlRevision {
-  number: number;
-  environment: string;
-  active: boolean;
-  image: string | null;
-  commit_sha: string | null;
-  message: string | null;
-  annotations: Record<string, unknown>;
-  created_at: string;
-}
+/** The fields of a build the App reads. */
+export type ControlBuild = Pick<BuildView, 'id' | 'repository' | 'commit_sha' | 'image' | 'digest'>;
+
+/** The fields of a revision the App reads. */
+export type ControlRevision = Pick<
+  RevisionView,
+  'number' | 'environment' | 'active' | 'image' | 'commit_sha' | 'message' | 'annotations' | 'created_at'
+>;
 
 export interface ControlEnvironment {
   name: string;
@@ -37,14 +37,14 @@ export interface NewRevision {
   annotations: Record<string, unknown>;
 }
 
-/** Who moved an environment and why, for the rollout record. */
 /** control's rollout states: `completed` means the environment now serves the revision. */
 export interface RolloutOutcome {
   id: string | null;
-  state: 'completed' | 'in_progress' | 'aborted' | 'superseded';
+  state: RolloutView['state'];
   detail: string | null;
 }
 
+/** Who moved an environment and why, for the rollout record. */
 export interface RolloutReason {
   by: string;
   reason: string;
@@ -53,18 +53,6 @@ export interface RolloutReason {
    * switch at once, so the revision being rolled back from stops taking work immediately.
    */
   strategy?: 'rolling' | 'recreate';
-}
-
-/** Control refused a call: its error code and its message for the user. */
-export class ControlError extends Error {
-  override name = 'ControlError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export interface ControlClient {
@@ -101,67 +89,34 @@ export interface ControlClient {
 
 const LIVE = new Set(['PENDING', 'PULLING', 'SETUP', 'IDLE', 'RUNNING']);
 
-export interface HttpControlClientOptions {
-  /** Control's base URL. */
-  url: string;
+export type HttpControlClientOptions = Pick<ControlApiClientOptions, 'url' | 'key' | 'fetch'> & {
   /** A management key with the ADMIN scope. */
   key: string;
-  fetch?: typeof fetch;
-}
+};
+
+const hasCode = (err: unknown, ...codes: string[]) =>
+  err instanceof ControlApiError && err.code !== undefined && codes.includes(err.code);
 
 export class HttpControlClient implements ControlClient {
-  private readonly fetch: typeof fetch;
-  constructor(private readonly o: HttpControlClientOptions) {
-    this.fetch = o.fetch ?? globalThis.fetch;
-  }
-
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.fetch(`${this.o.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Key ${this.o.key}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(30_000),
-    });
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-    if (!res.ok) {
-      const e = (parsed ?? {}) as { code?: unknown; message?: unknown };
-      throw new ControlError(
-        res.status,
-        typeof e.code === 'string' ? e.code : 'UNKNOWN',
-        typeof e.message === 'string' ? e.message : `control answered ${res.status}: ${text.slice(0, 200)}`,
-      );
-    }
-    return parsed as T;
-  }
-
-  private env(owner: string, name: string, env: string) {
-    return `/v1/apps/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/environments/${encodeURIComponent(env)}`;
+  private readonly api: ControlApiClient;
+  constructor(o: HttpControlClientOptions) {
+    this.api = new ControlApiClient(o);
   }
 
   async ensureApp(owner: string, name: string, authMode: string): Promise<void> {
     try {
-      await this.call('POST', '/v1/apps', { owner, name, auth_mode: authMode });
+      await this.api.createApp({ owner, name, auth_mode: authMode as 'private' });
     } catch (err) {
-      if (!(err instanceof ControlError && err.code === 'GANTRY_ERR_APP_EXISTS')) throw err;
+      if (!hasCode(err, 'GANTRY_ERR_APP_EXISTS')) throw err;
     }
   }
 
-  async builds(repository: string, commit: string): Promise<ControlBuild[]> {
-    const q = new URLSearchParams({ repository, commit });
-    return (await this.call<{ builds: ControlBuild[] }>('GET', `/v1/builds?${q}`)).builds;
+  builds(repository: string, commit: string): Promise<ControlBuild[]> {
+    return this.api.listBuilds({ repository, commit });
   }
 
   createRevision(owner: string, name: string, env: string, rev: NewRevision): Promise<ControlRevision> {
-    return this.call('POST', `${this.env(owner, name, env)}/revisions`, { ...rev, activate: false });
+    return this.api.createRevision({ owner, name, env }, { ...rev, activate: false });
   }
 
   async setScaling(
@@ -170,7 +125,7 @@ export class HttpControlClient implements ControlClient {
     env: string,
     settings: Record<string, number>,
   ): Promise<void> {
-    await this.call('PATCH', `${this.env(owner, name, env)}/scaling`, settings);
+    await this.api.patchScaling({ owner, name, env }, settings);
   }
 
   async rollout(
@@ -180,80 +135,47 @@ export class HttpControlClient implements ControlClient {
     revision: number,
     why: RolloutReason,
   ): Promise<RolloutOutcome> {
-    const r = await this.call<{ active: boolean; rollout?: RolloutOutcome }>(
-      'PUT',
-      `${this.env(owner, name, env)}/active-revision`,
+    const r = await this.api.setActiveRevision(
+      { owner, name, env },
       { revision, by: why.by, reason: why.reason, ...(why.strategy ? { strategy: why.strategy } : {}) },
     );
-    if (r.rollout) return { id: r.rollout.id, state: r.rollout.state, detail: r.rollout.detail ?? null };
-    return { id: null, state: r.active ? 'completed' : 'in_progress', detail: null };
+    return { id: r.rollout.id, state: r.rollout.state, detail: r.rollout.detail };
   }
 
   async rolloutState(owner: string, name: string, env: string, id: string): Promise<RolloutOutcome> {
-    const { rollouts } = await this.call<{ rollouts: RolloutOutcome[] }>(
-      'GET',
-      `${this.env(owner, name, env)}/rollouts?limit=20`,
-    );
+    const rollouts = await this.api.listRollouts({ owner, name, env }, { limit: 20 });
     const r = rollouts.find((x) => x.id === id);
     // Fallen out of the recent list: long finished and replaced by newer ones.
-    return r ? { id, state: r.state, detail: r.detail ?? null } : { id, state: 'superseded', detail: null };
+    return r ? { id, state: r.state, detail: r.detail } : { id, state: 'superseded', detail: null };
   }
 
   async environments(owner: string, name: string): Promise<ControlEnvironment[] | undefined> {
     try {
-      const app = await this.call<{ environments: ControlEnvironment[] }>(
-        'GET',
-        `/v1/apps/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`,
-      );
-      return app.environments;
+      return (await this.api.getApp({ owner, name })).environments;
     } catch (err) {
-      if (err instanceof ControlError && err.code === 'GANTRY_ERR_APP_NOT_FOUND') return undefined;
+      if (hasCode(err, 'GANTRY_ERR_APP_NOT_FOUND')) return undefined;
       throw err;
     }
   }
 
-  async revisions(owner: string, name: string, env: string): Promise<ControlRevision[]> {
-    return (
-      await this.call<{ revisions: ControlRevision[] }>('GET', `${this.env(owner, name, env)}/revisions`)
-    ).revisions;
+  revisions(owner: string, name: string, env: string): Promise<ControlRevision[]> {
+    return this.api.listRevisions({ owner, name, env });
   }
 
   async runnerCount(owner: string, name: string, env: string): Promise<number> {
-    const { runners } = await this.call<{ runners: { state: string }[] }>(
-      'GET',
-      `${this.env(owner, name, env)}/runners?ended_within_hours=0`,
-    );
+    const runners = await this.api.listRunners({ owner, name, env }, { ended_within_hours: 0 });
     return runners.filter((r) => LIVE.has(r.state)).length;
   }
 
   async queueDepth(owner: string, name: string, env: string): Promise<number> {
-    const { requests } = await this.call<{ requests: { status: string }[] }>(
-      'GET',
-      `${this.env(owner, name, env)}/requests?limit=1000`,
-    );
-    return requests.filter((r) => r.status === 'IN_QUEUE').length;
+    return (await this.api.queue({ owner, name, env })).queued;
   }
 
   async removeEnvironment(owner: string, name: string, env: string): Promise<void> {
     try {
-      await this.call('DELETE', this.env(owner, name, env));
+      await this.api.deleteEnvironment({ owner, name, env });
     } catch (err) {
-      if (err instanceof ControlError && err.code === 'GANTRY_ERR_ENVIRONMENT_NOT_FOUND') return;
-      if (err instanceof ControlError && err.code === 'GANTRY_ERR_APP_NOT_FOUND') return;
-      // A control without environment deletion (before it has DELETE …/environments/{env}): scale the
-      // preview to zero so it holds no runners; its records stay until the route exists.
-      if (err instanceof ControlError && err.code === 'GANTRY_ERR_ROUTE_NOT_FOUND') {
-        try {
-          await this.setScaling(owner, name, env, {
-            min_concurrency: 0,
-            concurrency_buffer: 0,
-            keep_alive: 0,
-          });
-        } catch (e) {
-          if (!(e instanceof ControlError && e.code === 'GANTRY_ERR_ENVIRONMENT_NOT_FOUND')) throw e;
-        }
-        return;
-      }
+      if (hasCode(err, 'GANTRY_ERR_ENVIRONMENT_NOT_FOUND', 'GANTRY_ERR_APP_NOT_FOUND')) return;
       throw err;
     }
   }

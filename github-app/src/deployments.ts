@@ -11,7 +11,7 @@
  * left on an older commit.
  */
 import type { GantryDeps, Octokit, Repo } from './app-deps.ts';
-import { type ControlBuild, ControlError } from './control-client.ts';
+import { ControlApiError, type ControlBuild } from './control-client.ts';
 import type { DeploymentPlan, DeploymentRecord, DeploymentState } from './deployment-ledger.ts';
 import { endpointId, endpointUrl, shortSha } from './endpoint.ts';
 import { commentOnMergedPullRequest, findMergedPullRequest, revisionNote } from './merged-pull-request.ts';
@@ -228,7 +228,7 @@ export async function rollOut(
       return { kind: 'success', revision: rev.number, endpoint: id };
     } catch (err) {
       const reason =
-        err instanceof ControlError
+        err instanceof ControlApiError
           ? `Gantry control refused: ${err.message}`
           : `Deploy failed: ${(err as Error).message}`;
       deps.log.warn({ err, deployment: record.deployment_id }, 'rollout failed');

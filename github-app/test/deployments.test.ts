@@ -143,11 +143,10 @@ describe('push to an environment branch', () => {
     h.control.addBuild(REPOSITORY, A);
     h.control.createRevision = async () => {
       throw Object.assign(
-        new (await import('../src/control-client.ts')).ControlError(
-          400,
-          'GANTRY_ERR_INVALID_SETTING',
-          'max_multiplexing must be a number from 1 to 1000, got 0.',
-        ),
+        new (await import('../src/control-client.ts')).ControlApiError(400, {
+          code: 'GANTRY_ERR_INVALID_SETTING',
+          message: 'max_multiplexing must be a number from 1 to 1000, got 0.',
+        }),
       );
     };
     await h.push(A);

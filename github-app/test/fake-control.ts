@@ -3,10 +3,10 @@
  * The integration test runs the App against a real control service instead.
  */
 import {
+  ControlApiError,
   type ControlBuild,
   type ControlClient,
   type ControlEnvironment,
-  ControlError,
   type ControlRevision,
   type NewRevision,
   type RolloutOutcome,
@@ -44,13 +44,21 @@ export class FakeControl implements ControlClient {
 
   private env(owner: string, name: string, env: string, create = false): Env {
     const app = this.apps.get(`${owner}/${name}`);
-    if (!app) throw new ControlError(404, 'GANTRY_ERR_APP_NOT_FOUND', `No app ${owner}/${name}.`);
+    if (!app)
+      throw new ControlApiError(404, {
+        code: 'GANTRY_ERR_APP_NOT_FOUND',
+        message: `No app ${owner}/${name}.`,
+      });
     let e = app.envs.get(env);
     if (!e && create) {
       e = { revisions: [], active: null, scaling: {}, removed: false };
       app.envs.set(env, e);
     }
-    if (!e) throw new ControlError(404, 'GANTRY_ERR_ENVIRONMENT_NOT_FOUND', `No environment ${env}.`);
+    if (!e)
+      throw new ControlApiError(404, {
+        code: 'GANTRY_ERR_ENVIRONMENT_NOT_FOUND',
+        message: `No environment ${env}.`,
+      });
     return e;
   }
 
@@ -92,11 +100,10 @@ export class FakeControl implements ControlClient {
     const e = this.env(owner, name, env);
     for (const [k, v] of Object.entries(settings)) {
       if (k === 'keep_alive' && (v < 0 || v > 86_400)) {
-        throw new ControlError(
-          400,
-          'GANTRY_ERR_INVALID_SETTING',
-          `keep_alive must be a number from 0 to 86400, got ${v}.`,
-        );
+        throw new ControlApiError(400, {
+          code: 'GANTRY_ERR_INVALID_SETTING',
+          message: `keep_alive must be a number from 0 to 86400, got ${v}.`,
+        });
       }
     }
     Object.assign(e.scaling, settings);
@@ -112,7 +119,10 @@ export class FakeControl implements ControlClient {
     this.calls.push(`rollout ${owner}/${name} ${env} ${revision}`);
     const e = this.env(owner, name, env);
     if (!e.revisions.some((r) => r.number === revision)) {
-      throw new ControlError(404, 'GANTRY_ERR_REVISION_NOT_FOUND', `No revision ${revision}.`);
+      throw new ControlApiError(404, {
+        code: 'GANTRY_ERR_REVISION_NOT_FOUND',
+        message: `No revision ${revision}.`,
+      });
     }
     this.rollouts.push({ app: `${owner}/${name}`, env, revision, why });
     // Scripted: a rolling rollout's course (first answer, then each rolloutState); else at once.

@@ -1,13 +1,13 @@
 /** `gantry apps list|create|delete`. */
 
-import type { AppInfo } from '../api-types.ts';
-import { appPath, parseAppRef } from '../args.ts';
+import { type AuthMode, AUTH_MODES as CONTRACT_AUTH_MODES } from '../../../contract/src/management-api.ts';
+import { parseAppRef } from '../args.ts';
 import type { Command } from '../command.ts';
 import { usageError } from '../exit-codes.ts';
 import { ago } from '../output.ts';
 import { confirm } from '../prompt.ts';
 
-export const AUTH_MODES = ['private', 'public', 'shared'];
+export const AUTH_MODES: readonly string[] = CONTRACT_AUTH_MODES;
 
 export const appsCommands: Command[] = [
   {
@@ -17,7 +17,7 @@ export const appsCommands: Command[] = [
     examples: ['gantry apps list', 'gantry apps list --json'],
     args: { min: 0, max: 0 },
     async run(ctx) {
-      const { apps } = await (await ctx.api()).call<{ apps: AppInfo[] }>('GET', '/v1/apps');
+      const apps = await (await ctx.api()).listApps();
       if (ctx.out.json) return ctx.out.data({ apps });
       if (apps.length === 0)
         return ctx.out.note('No apps yet: `gantry deploy` or `gantry apps create owner/name`.');
@@ -46,8 +46,10 @@ export const appsCommands: Command[] = [
       if (!AUTH_MODES.includes(auth)) {
         throw usageError(`--auth must be one of ${AUTH_MODES.join(', ')}.`);
       }
-      const app = await (await ctx.api()).call<AppInfo>('POST', '/v1/apps', {
-        body: { owner: ref.owner, name: ref.name, auth_mode: auth },
+      const app = await (await ctx.api()).createApp({
+        owner: ref.owner,
+        name: ref.name,
+        auth_mode: auth as AuthMode,
       });
       if (ctx.out.json) return ctx.out.data(app);
       ctx.out.line(
@@ -65,7 +67,7 @@ export const appsCommands: Command[] = [
     async run(ctx, a) {
       const ref = parseAppRef(a.positionals[0]);
       const api = await ctx.api();
-      await api.call('GET', appPath(ref));
+      await api.getApp(ref);
       const id = `${ref.owner}/${ref.name}`;
       if (
         !(await confirm(
@@ -75,7 +77,7 @@ export const appsCommands: Command[] = [
       ) {
         return ctx.out.note('Nothing deleted.');
       }
-      await api.call('DELETE', appPath(ref));
+      await api.deleteApp(ref);
       if (ctx.out.json) return ctx.out.data({ deleted: id });
       ctx.out.line(`Deleted ${id}.`);
     },

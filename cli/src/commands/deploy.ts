@@ -4,9 +4,8 @@
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError } from '../api-client.ts';
-import type { AppInfo, RevisionInfo, RunnerInfo } from '../api-types.ts';
-import { appPath, envPath } from '../args.ts';
+import { ControlApiError } from '../../../contract/src/control-client.ts';
+import type { AppView, AuthMode } from '../../../contract/src/management-api.ts';
 import { type Command, ENV_OPTION } from '../command.ts';
 import { loadDeployConfig } from '../deploy-config.ts';
 import { CliError, EXIT, usageError } from '../exit-codes.ts';
@@ -72,38 +71,36 @@ export const deployCommand: Command = {
     const progress = createProgress({ quiet: ctx.out.json });
 
     let created = false;
-    let app: AppInfo;
+    let app: AppView;
     try {
-      app = await api.call<AppInfo>('GET', appPath(ref));
+      app = await api.getApp(ref);
       if (cfg.authMode && app.auth_mode !== cfg.authMode) {
-        app = await api.call<AppInfo>('PATCH', appPath(ref), { body: { auth_mode: cfg.authMode } });
+        app = await api.patchApp(ref, { auth_mode: cfg.authMode as AuthMode });
       }
     } catch (err) {
-      if (!(err instanceof ApiError && err.body.code === 'GANTRY_ERR_APP_NOT_FOUND')) throw err;
-      app = await api.call<AppInfo>('POST', '/v1/apps', {
-        body: { owner: ref.owner, name: ref.name, auth_mode: cfg.authMode ?? 'private' },
+      if (!(err instanceof ControlApiError && err.code === 'GANTRY_ERR_APP_NOT_FOUND')) throw err;
+      app = await api.createApp({
+        owner: ref.owner,
+        name: ref.name,
+        auth_mode: (cfg.authMode ?? 'private') as AuthMode,
       });
       created = true;
       progress.update(`Created ${id} (${app.auth_mode})`);
     }
     if (ref.env !== 'production') {
-      await api
-        .call('POST', `${appPath(ref)}/environments`, { body: { name: ref.env } })
-        .catch((err: unknown) => {
-          if (!(err instanceof ApiError && err.body.code === 'GANTRY_ERR_ENVIRONMENT_EXISTS')) throw err;
-        });
+      await api.createEnvironment(ref, { name: ref.env }).catch((err: unknown) => {
+        if (!(err instanceof ControlApiError && err.code === 'GANTRY_ERR_ENVIRONMENT_EXISTS')) throw err;
+      });
     }
     if (cfg.scaling && (created || a.values['reset-scale'] === true)) {
-      await api.call('PATCH', `${envPath(ref)}/scaling`, { body: cfg.scaling });
+      await api.patchScaling(ref, cfg.scaling);
     }
-    const rev = await api.call<RevisionInfo>('POST', `${envPath(ref)}/revisions`, {
-      body: {
-        command: cfg.command,
-        cwd: cfg.cwd,
-        settings: cfg.settings,
-        message: str(a.values.message) ?? `gantry deploy from ${cfg.cwd}`,
-        ...(strategy ? { strategy } : {}),
-      },
+    const rev = await api.createRevision(ref, {
+      command: cfg.command,
+      cwd: cfg.cwd,
+      settings: cfg.settings,
+      message: str(a.values.message) ?? `gantry deploy from ${cfg.cwd}`,
+      ...(strategy ? { strategy } : {}),
     });
     const where = `${id} ${ref.env}`;
     progress.update(
@@ -127,9 +124,7 @@ export const deployCommand: Command = {
     const started = Date.now();
     const deadline = started + timeoutS * 1000;
     for (;;) {
-      const { runners } = await api.call<{ runners: RunnerInfo[] }>('GET', `${envPath(ref)}/runners`, {
-        query: { ended_within_hours: 1 },
-      });
+      const runners = await api.listRunners(ref, { ended_within_hours: 1 });
       const mine = runners.filter((r) => r.revision === rev.number);
       const ready = mine.find((r) => r.state === 'IDLE' || r.state === 'RUNNING');
       const crashed = mine.find((r) => r.state === 'CRASH_BACKOFF');
@@ -147,8 +142,7 @@ export const deployCommand: Command = {
         const reason = crashed.detail ?? 'its runner crashed before becoming ready';
         if (ctx.out.json) ctx.out.data({ ...summary, status: 'failed', failure: reason });
         // A rolling rollout keeps the old revision when the new one fails: nothing to roll back.
-        const now = await api.call<{ revisions: RevisionInfo[] }>('GET', `${envPath(ref)}/revisions`);
-        const serving = now.revisions.find((r) => r.active);
+        const serving = (await api.listRevisions(ref)).find((r) => r.active);
         throw new CliError(
           EXIT.FAILURE,
           `Revision ${rev.number} of ${where} failed to start: ${reason}\n` +

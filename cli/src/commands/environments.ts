@@ -1,7 +1,6 @@
 /** `gantry environments create|list|delete`. */
 
-import type { EnvironmentInfo } from '../api-types.ts';
-import { appPath, envPath, parseAppRef } from '../args.ts';
+import { parseAppRef } from '../args.ts';
 import type { Command } from '../command.ts';
 import { ago } from '../output.ts';
 import { confirm } from '../prompt.ts';
@@ -15,9 +14,7 @@ export const environmentCommands: Command[] = [
     args: { min: 2, max: 2 },
     async run(ctx, a) {
       const ref = parseAppRef(a.positionals[0]);
-      const env = await (await ctx.api()).call<EnvironmentInfo>('POST', `${appPath(ref)}/environments`, {
-        body: { name: a.positionals[1] },
-      });
+      const env = await (await ctx.api()).createEnvironment(ref, { name: a.positionals[1]! });
       if (ctx.out.json) return ctx.out.data(env);
       ctx.out.line(
         `Created environment ${env.name} of ${ref.owner}/${ref.name}; its endpoint id is ${env.endpoint_id}.`,
@@ -32,10 +29,7 @@ export const environmentCommands: Command[] = [
     args: { min: 1, max: 1 },
     async run(ctx, a) {
       const ref = parseAppRef(a.positionals[0]);
-      const { environments } = await (await ctx.api()).call<{ environments: EnvironmentInfo[] }>(
-        'GET',
-        `${appPath(ref)}/environments`,
-      );
+      const environments = await (await ctx.api()).listEnvironments(ref);
       if (ctx.out.json) return ctx.out.data({ environments });
       ctx.out.table(
         ['ENVIRONMENT', 'ENDPOINT', 'ACTIVE REVISION', 'SECRETS', 'CREATED'],
@@ -60,7 +54,7 @@ export const environmentCommands: Command[] = [
       const ref = { ...parseAppRef(a.positionals[0]), env: a.positionals[1]! };
       const api = await ctx.api();
       // Fail on a wrong name before asking anything.
-      await api.call('GET', `${envPath(ref)}/scaling`);
+      await api.getScaling(ref);
       const what = `environment ${ref.env} of ${ref.owner}/${ref.name}`;
       if (
         !(await confirm(
@@ -70,7 +64,7 @@ export const environmentCommands: Command[] = [
       ) {
         return ctx.out.note('Nothing deleted.');
       }
-      await api.call('DELETE', envPath(ref));
+      await api.deleteEnvironment(ref);
       if (ctx.out.json) return ctx.out.data({ deleted: ref.env });
       ctx.out.line(`Deleted ${what}.`);
     },

@@ -1,5 +1,4 @@
 /** `gantry keys create|list|revoke`. */
-import type { KeyInfo } from '../api-types.ts';
 import type { Command } from '../command.ts';
 import { usageError } from '../exit-codes.ts';
 import { ago } from '../output.ts';
@@ -30,12 +29,10 @@ export const keyCommands: Command[] = [
       if (scope === 'API' && typeof a.values.owner !== 'string') {
         throw usageError('An API key needs --owner (whose private apps it may call).');
       }
-      const k = await (await ctx.api()).call<KeyInfo>('POST', '/v1/keys', {
-        body: {
-          scope,
-          ...(typeof a.values.owner === 'string' ? { owner: a.values.owner } : {}),
-          ...(typeof a.values.description === 'string' ? { description: a.values.description } : {}),
-        },
+      const k = await (await ctx.api()).createKey({
+        scope,
+        ...(typeof a.values.owner === 'string' ? { owner: a.values.owner } : {}),
+        ...(typeof a.values.description === 'string' ? { description: a.values.description } : {}),
       });
       if (ctx.out.json) return ctx.out.data(k);
       ctx.out.note(
@@ -51,7 +48,7 @@ export const keyCommands: Command[] = [
     examples: ['gantry keys list'],
     args: { min: 0, max: 0 },
     async run(ctx) {
-      const { keys } = await (await ctx.api()).call<{ keys: KeyInfo[] }>('GET', '/v1/keys');
+      const keys = await (await ctx.api()).listKeys();
       if (ctx.out.json) return ctx.out.data({ keys });
       ctx.out.table(
         ['ID', 'SCOPE', 'OWNER', 'REQUESTS', 'LAST USED', 'CREATED', 'DESCRIPTION'],
@@ -75,7 +72,7 @@ export const keyCommands: Command[] = [
     args: { min: 1, max: 1 },
     async run(ctx, a) {
       const id = a.positionals[0]!;
-      await (await ctx.api()).call('DELETE', `/v1/keys/${encodeURIComponent(id)}`);
+      await (await ctx.api()).revokeKey(id);
       if (ctx.out.json) return ctx.out.data({ revoked: id });
       ctx.out.line(`Revoked ${id}.`);
     },

@@ -1,5 +1,5 @@
 /** `gantry login`: check a control URL and key, and keep them for later commands (mode 0600). */
-import { ApiClient, ApiError } from '../api-client.ts';
+import { ControlApiClient, ControlApiError } from '../../../contract/src/control-client.ts';
 import { LOCAL_URL, loginFile, saveLogin } from '../cli-config.ts';
 import type { Command } from '../command.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
@@ -25,10 +25,10 @@ export const loginCommand: Command = {
     // A call that needs a key: ADMIN keys pass, API keys are known but refused (403).
     let scope = 'ADMIN';
     try {
-      await new ApiClient(url, key).call('GET', '/v1/keys');
+      await new ControlApiClient({ url, key }).listKeys();
     } catch (err) {
-      if (err instanceof ApiError && err.status === 403) scope = 'API';
-      else if (err instanceof ApiError && err.status === 401) {
+      if (err instanceof ControlApiError && err.status === 403) scope = 'API';
+      else if (err instanceof ControlApiError && err.status === 401) {
         throw new CliError(EXIT.AUTH, `${url} does not accept this key. Nothing saved.`);
       } else throw err;
     }

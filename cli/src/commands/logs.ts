@@ -1,8 +1,8 @@
 /** `gantry logs`: the log lines of an environment's requests, or of one request; --follow keeps going. */
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LogLine } from '../api-types.ts';
-import { envPath, parseAppRef } from '../args.ts';
+import type { LogLine } from '../../../contract/src/management-api.ts';
+import { parseAppRef } from '../args.ts';
 import { type Command, type Context, ENV_OPTION } from '../command.ts';
 
 const FOLLOW_WAIT_MS = 10_000;
@@ -32,10 +32,9 @@ export const logsCommand: Command = {
     const follow = a.values.follow === true;
     // With --json, lines are printed one JSON object per line (NDJSON), so --follow can stream them.
     if (typeof a.values.request === 'string') {
-      const path = `${envPath(ref)}/requests/${encodeURIComponent(a.values.request)}/logs`;
       let after = 0;
       for (;;) {
-        const r = await api.call<{ status: string; logs: LogLine[] }>('GET', path, { query: { after } });
+        const r = await api.requestLogs(ref, a.values.request, { after });
         printLines(ctx, r.logs, false);
         if (r.logs.length > 0) after = r.logs[r.logs.length - 1]!.seq;
         if (!follow || r.status === 'COMPLETED') return;
@@ -43,8 +42,8 @@ export const logsCommand: Command = {
       }
     }
     const tail = Number(typeof a.values.tail === 'string' ? a.values.tail : 100);
-    const first = await api.call<{ logs: LogLine[]; next: number }>('GET', `${envPath(ref)}/logs`, {
-      query: { limit: Number.isInteger(tail) && tail > 0 ? Math.min(tail, 1000) : 100 },
+    const first = await api.environmentLogs(ref, {
+      limit: Number.isInteger(tail) && tail > 0 ? Math.min(tail, 1000) : 100,
     });
     printLines(ctx, first.logs, true);
     if (!follow) {
@@ -53,9 +52,7 @@ export const logsCommand: Command = {
     }
     let next = first.next;
     for (;;) {
-      const r = await api.call<{ logs: LogLine[]; next: number }>('GET', `${envPath(ref)}/logs`, {
-        query: { after: next, wait_ms: FOLLOW_WAIT_MS, limit: 1000 },
-      });
+      const r = await api.environmentLogs(ref, { after: next, wait_ms: FOLLOW_WAIT_MS, limit: 1000 });
       printLines(ctx, r.logs, true);
       next = r.next;
     }

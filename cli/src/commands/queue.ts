@@ -1,5 +1,5 @@
 /** `gantry queue size|flush`. */
-import { envPath, parseAppRef } from '../args.ts';
+import { parseAppRef } from '../args.ts';
 import { type Command, ENV_OPTION } from '../command.ts';
 import { confirm } from '../prompt.ts';
 
@@ -13,10 +13,7 @@ export const queueCommands: Command[] = [
     args: { min: 1, max: 1 },
     async run(ctx, a) {
       const ref = parseAppRef(a.positionals[0], a.values.env);
-      const q = await (await ctx.api()).call<{ environment: string; queued: number; in_progress: number }>(
-        'GET',
-        `${envPath(ref)}/queue`,
-      );
+      const q = await (await ctx.api()).queue(ref);
       if (ctx.out.json) return ctx.out.data(q);
       ctx.out.line(
         `${q.environment} of ${ref.owner}/${ref.name}: ${q.queued} queued, ${q.in_progress} in progress.`,
@@ -33,7 +30,7 @@ export const queueCommands: Command[] = [
     async run(ctx, a) {
       const ref = parseAppRef(a.positionals[0], a.values.env);
       const api = await ctx.api();
-      await api.call('GET', `${envPath(ref)}/queue`);
+      await api.queue(ref);
       if (
         !(await confirm(
           `Cancel every queued request of ${ref.env} of ${ref.owner}/${ref.name}?`,
@@ -42,7 +39,7 @@ export const queueCommands: Command[] = [
       ) {
         return ctx.out.note('Nothing cancelled.');
       }
-      const r = await api.call<{ environment: string; cancelled: number }>('DELETE', `${envPath(ref)}/queue`);
+      const r = await api.flushQueue(ref);
       if (ctx.out.json) return ctx.out.data(r);
       ctx.out.line(
         `Cancelled ${r.cancelled} queued request${r.cancelled === 1 ? '' : 's'} of ${r.environment}.`,

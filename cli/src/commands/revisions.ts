@@ -1,12 +1,12 @@
 /** `gantry revisions list|delete` and `gantry rollback`: switching revisions is one API call. */
 
-import type { RevisionInfo } from '../api-types.ts';
-import { envPath, parseAppRef } from '../args.ts';
+import type { RevisionView } from '../../../contract/src/management-api.ts';
+import { parseAppRef } from '../args.ts';
 import { type Command, ENV_OPTION } from '../command.ts';
 import { CliError, EXIT, usageError } from '../exit-codes.ts';
 import { ago } from '../output.ts';
 
-const source = (r: RevisionInfo) => r.image ?? r.command?.join(' ') ?? '-';
+const source = (r: RevisionView) => r.image ?? r.command?.join(' ') ?? '-';
 
 /** `--strategy` of the commands that switch revisions. */
 export const STRATEGY_OPTION = (help: string) => ({
@@ -38,10 +38,7 @@ export const revisionCommands: Command[] = [
     args: { min: 1, max: 1 },
     async run(ctx, a) {
       const ref = parseAppRef(a.positionals[0], a.values.env);
-      const { revisions } = await (await ctx.api()).call<{ revisions: RevisionInfo[] }>(
-        'GET',
-        `${envPath(ref)}/revisions`,
-      );
+      const revisions = await (await ctx.api()).listRevisions(ref);
       if (ctx.out.json) return ctx.out.data({ environment: ref.env, revisions });
       if (revisions.length === 0)
         return ctx.out.note(`No revisions in ${ref.env}: \`gantry deploy\` makes one.`);
@@ -68,7 +65,7 @@ export const revisionCommands: Command[] = [
     async run(ctx, a) {
       const ref = parseAppRef(a.positionals[0], a.values.env);
       const n = revisionNumber(a.positionals[1], 'The revision');
-      await (await ctx.api()).call('DELETE', `${envPath(ref)}/revisions/${n}`);
+      await (await ctx.api()).deleteRevision(ref, n);
       if (ctx.out.json) return ctx.out.data({ deleted: n, environment: ref.env });
       ctx.out.line(`Deleted revision ${n} of ${ref.env}.`);
     },
@@ -93,7 +90,7 @@ export const revisionCommands: Command[] = [
     async run(ctx, a) {
       const ref = parseAppRef(a.positionals[0], a.values.env);
       const api = await ctx.api();
-      const { revisions } = await api.call<{ revisions: RevisionInfo[] }>('GET', `${envPath(ref)}/revisions`);
+      const revisions = await api.listRevisions(ref);
       const active = revisions.find((r) => r.active);
       let to: number;
       if (typeof a.values.to === 'string') {
@@ -110,11 +107,12 @@ export const revisionCommands: Command[] = [
         to = earlier.number;
       }
       const strategy = parseStrategy(a.values.strategy) ?? 'recreate';
-      const r = await api.call<RevisionInfo & { rollout?: { state: string } }>(
-        'PUT',
-        `${envPath(ref)}/active-revision`,
-        { body: { revision: to, strategy, reason: 'gantry rollback', by: 'cli' } },
-      );
+      const r = await api.setActiveRevision(ref, {
+        revision: to,
+        strategy,
+        reason: 'gantry rollback',
+        by: 'cli',
+      });
       const switched = r.active;
       if (ctx.out.json) {
         return ctx.out.data({

@@ -1,13 +1,6 @@
 /** `gantry rollout`: replace an environment's runners on the revision it already serves. */
-import { envPath, parseAppRef } from '../args.ts';
+import { parseAppRef } from '../args.ts';
 import { type Command, ENV_OPTION } from '../command.ts';
-
-interface RolloutInfo {
-  to_revision: number;
-  strategy: string;
-  state: string;
-  detail: string | null;
-}
 
 export const rolloutCommand: Command = {
   words: ['rollout'],
@@ -26,8 +19,11 @@ export const rolloutCommand: Command = {
     const ref = parseAppRef(a.positionals[0], a.values.env);
     const api = await ctx.api();
     const force = a.values.force === true;
-    const r = await api.call<RolloutInfo>('POST', `${envPath(ref)}/rollouts`, {
-      body: { restart: true, strategy: force ? 'recreate' : 'rolling', reason: 'gantry rollout', by: 'cli' },
+    const r = await api.startRollout(ref, {
+      restart: true,
+      strategy: force ? 'recreate' : 'rolling',
+      reason: 'gantry rollout',
+      by: 'cli',
     });
     if (ctx.out.json) return ctx.out.data(r);
     const where = `${ref.env} of ${ref.owner}/${ref.name}`;

@@ -2,6 +2,7 @@
  * `gantry run`: submit a request through the fal queue API, stream its status and logs, print the
  * result. Ctrl-C cancels the request.
  */
+import { ControlApiClient } from '../../../contract/src/control-client.ts';
 import { parseAppRef } from '../args.ts';
 import { type Command, ENV_OPTION } from '../command.ts';
 import { CliError, EXIT, usageError } from '../exit-codes.ts';
@@ -45,7 +46,10 @@ export const runCommand: Command = {
     const api = await ctx.api();
     const id = `${ref.owner}/${ref.name}${ref.env === 'production' ? '' : `--${ref.env}`}`;
     const sub = typeof a.values.path === 'string' ? `/${a.values.path.replace(/^\/+/, '')}` : '';
-    const submitted = await api.call<Submitted>('POST', `/queue/${id}${sub}`, { body: input });
+    const answer = await api.send('POST', `/queue/${id}${sub}`, { body: input });
+    const sent: unknown = await answer.json().catch(() => undefined);
+    if (!answer.ok) throw ControlApiClient.errorFrom(answer.status, sent);
+    const submitted = sent as Submitted;
     const rid = submitted.request_id;
     const base = `/queue/${id}/requests/${rid}`;
     const progress = createProgress({ quiet: ctx.out.json });
@@ -54,15 +58,17 @@ export const runCommand: Command = {
     const stop = new AbortController();
     const onSigint = () => {
       stop.abort();
-      void api.raw('PUT', `${base}/cancel`).finally(() => {
+      void api.send('PUT', `${base}/cancel`).finally(() => {
         progress.done(`Cancelled ${rid}.`);
         process.exit(130);
       });
     };
     process.once('SIGINT', onSigint);
     try {
-      const res = await api.raw('GET', `${base}/status/stream`, { query: { logs: 1 }, signal: stop.signal });
-      if (!res.ok || !res.body) throw api.toError(res.status, await res.json().catch(() => undefined));
+      const res = await api.send('GET', `${base}/status/stream`, { query: { logs: 1 }, signal: stop.signal });
+      if (!res.ok || !res.body) {
+        throw ControlApiClient.errorFrom(res.status, await res.json().catch(() => undefined));
+      }
       const decoder = new TextDecoder();
       let buffer = '';
       for await (const chunk of res.body) {
@@ -94,7 +100,7 @@ export const runCommand: Command = {
       process.off('SIGINT', onSigint);
       progress.done();
     }
-    const res = await api.raw('GET', base);
+    const res = await api.send('GET', base);
     const text = await res.text();
     let result: unknown = text;
     try {

@@ -1,7 +1,6 @@
 /** `gantry runners list|stop|kill`. */
 
-import type { RunnerInfo } from '../api-types.ts';
-import { envPath, parseAppRef } from '../args.ts';
+import { parseAppRef } from '../args.ts';
 import { type Command, ENV_OPTION } from '../command.ts';
 import { ago } from '../output.ts';
 
@@ -20,10 +19,7 @@ function action(which: 'stop' | 'kill'): Command {
     args: { min: 2, max: 2 },
     async run(ctx, a) {
       const ref = parseAppRef(a.positionals[0], a.values.env);
-      const r = await (await ctx.api()).call<RunnerInfo>(
-        'POST',
-        `${envPath(ref)}/runners/${encodeURIComponent(a.positionals[1]!)}/${which}`,
-      );
+      const r = await (await ctx.api()).runnerAction(ref, a.positionals[1]!, which);
       if (ctx.out.json) return ctx.out.data(r);
       ctx.out.line(`Runner ${short(r.id)}: ${which === 'stop' ? 'draining' : 'killed'} (state ${r.state}).`);
     },
@@ -43,13 +39,9 @@ export const runnerCommands: Command[] = [
     args: { min: 1, max: 1 },
     async run(ctx, a) {
       const ref = parseAppRef(a.positionals[0], a.values.env);
-      const { runners } = await (await ctx.api()).call<{ runners: RunnerInfo[] }>(
-        'GET',
-        `${envPath(ref)}/runners`,
-        {
-          query: { ended_within_hours: a.values.all === true ? 24 : 0 },
-        },
-      );
+      const runners = await (await ctx.api()).listRunners(ref, {
+        ended_within_hours: a.values.all === true ? 24 : 0,
+      });
       if (ctx.out.json) return ctx.out.data({ environment: ref.env, runners });
       if (runners.length === 0) return ctx.out.note(`No runners in ${ref.env} (scaled to zero).`);
       ctx.out.table(

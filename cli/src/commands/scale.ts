@@ -1,5 +1,5 @@
 /** `gantry scale`: show or change an environment's runtime scaling settings (kept across deploys). */
-import { envPath, parseAppRef } from '../args.ts';
+import { parseAppRef } from '../args.ts';
 import { type Command, ENV_OPTION, GLOBAL_OPTIONS } from '../command.ts';
 import { usageError } from '../exit-codes.ts';
 
@@ -28,9 +28,7 @@ export const scaleCommand: Command = {
     }
     const api = await ctx.api();
     const changed = Object.keys(patch).length > 0;
-    const settings = changed
-      ? await api.call<Record<string, number>>('PATCH', `${envPath(ref)}/scaling`, { body: patch })
-      : await api.call<Record<string, number>>('GET', `${envPath(ref)}/scaling`);
+    const settings = changed ? await api.patchScaling(ref, patch) : await api.getScaling(ref);
     if (ctx.out.json) return ctx.out.data({ environment: ref.env, scaling: settings });
     if (changed) ctx.out.note(`Updated ${Object.keys(patch).join(', ')} of ${ref.env}.`);
     ctx.out.table(

@@ -1,7 +1,6 @@
 /** `gantry secrets set|list|unset`: per environment, no fallback between environments. */
 
-import type { SecretChange } from '../api-types.ts';
-import { envPath, parseAppRef, parseAssignments } from '../args.ts';
+import { parseAppRef, parseAssignments } from '../args.ts';
 import { type Command, ENV_OPTION } from '../command.ts';
 import { ago } from '../output.ts';
 
@@ -19,9 +18,7 @@ export const secretCommands: Command[] = [
     async run(ctx, a) {
       const ref = parseAppRef(a.positionals[0], a.values.env);
       const secrets = parseAssignments(a.positionals.slice(1));
-      const r = await (await ctx.api()).call<SecretChange>('PUT', `${envPath(ref)}/secrets`, {
-        body: { secrets },
-      });
+      const r = await (await ctx.api()).setSecrets(ref, secrets);
       if (ctx.out.json) return ctx.out.data(r);
       ctx.out.line(`Set ${r.names.join(', ')} in ${r.environment} of ${ref.owner}/${ref.name}.`);
       ctx.out.note(r.hint);
@@ -36,10 +33,7 @@ export const secretCommands: Command[] = [
     args: { min: 1, max: 1 },
     async run(ctx, a) {
       const ref = parseAppRef(a.positionals[0], a.values.env);
-      const r = await (await ctx.api()).call<{
-        environment: string;
-        secrets: { name: string; updated_at: string }[];
-      }>('GET', `${envPath(ref)}/secrets`);
+      const r = await (await ctx.api()).listSecrets(ref);
       if (ctx.out.json) return ctx.out.data(r);
       if (r.secrets.length === 0)
         return ctx.out.note(`No secrets in ${r.environment} of ${ref.owner}/${ref.name}.`);
@@ -59,10 +53,7 @@ export const secretCommands: Command[] = [
     async run(ctx, a) {
       const ref = parseAppRef(a.positionals[0], a.values.env);
       const names = a.positionals.slice(1);
-      const r = await (await ctx.api()).call<SecretChange>(
-        'DELETE',
-        `${envPath(ref)}/secrets/${names.map(encodeURIComponent).join(',')}`,
-      );
+      const r = await (await ctx.api()).unsetSecrets(ref, names);
       if (ctx.out.json) return ctx.out.data(r);
       ctx.out.line(`Unset ${r.names.join(', ')} in ${r.environment} of ${ref.owner}/${ref.name}.`);
       ctx.out.note(r.hint);

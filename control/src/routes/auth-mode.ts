@@ -1,15 +1,10 @@
 /** Changing an app's auth mode (private, public, shared) after it was created. */
 import type { FastifyInstance } from 'fastify';
-import { type Static, Type } from 'typebox';
-import { AUTH_MODES } from '../domain.ts';
+import type { Static } from 'typebox';
+import { AppParams, AppView, PatchApp } from '../../../contract/src/management-api.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { AppParams, appView } from './management.ts';
-
-const PatchApp = Type.Object(
-  { auth_mode: Type.Union(AUTH_MODES.map((m) => Type.Literal(m))) },
-  { additionalProperties: false },
-);
+import { appView } from './management.ts';
 
 export function registerAuthModeRoutes(app: FastifyInstance, d: { store: Store }): void {
   const { loadApp } = appLoaders(d.store);
@@ -21,6 +16,7 @@ export function registerAuthModeRoutes(app: FastifyInstance, d: { store: Store }
         summary: "Change an app's auth mode",
         params: AppParams,
         body: PatchApp,
+        response: { 200: AppView },
       },
     },
     async (req) => {

@@ -5,51 +5,16 @@
  * management API) for any repository. Reading builds takes a management key.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type Static, Type } from 'typebox';
+import type { Static } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
+import { BuildList, BuildsQuery, BuildView, RegisterBuild } from '../../../contract/src/management-api.ts';
 import { hashKey, requireAdmin } from '../auth.ts';
 import type { Build } from '../domain.ts';
 import { OidcTokenError, OidcVerifier } from '../oidc-verifier.ts';
 import type { Store } from '../store/store.ts';
 
-const REPOSITORY = '^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$';
-const COMMIT = '^[0-9a-f]{7,64}$';
-const DIGEST = '^sha256:[0-9a-f]{64}$';
-
 /** Key scopes that may register builds for any repository (issue 7 adds narrower deploy keys). */
 const DEPLOY_SCOPES = new Set(['ADMIN']);
-
-const BuildView = Type.Object({
-  id: Type.String(),
-  repository: Type.String(),
-  commit_sha: Type.String(),
-  ref: Type.Union([Type.String(), Type.Null()]),
-  image: Type.String({ description: 'the image by digest: `<repository>@sha256:…`' }),
-  digest: Type.String(),
-  content_hash: Type.Union([Type.String(), Type.Null()]),
-  registered_by: Type.String({ description: '`oidc:<subject>` or `key:<key id>`' }),
-  created_at: Type.String(),
-});
-
-const RegisterBuild = Type.Object(
-  {
-    repository: Type.String({ pattern: REPOSITORY, description: 'GitHub repository, `owner/name`' }),
-    commit_sha: Type.String({ pattern: COMMIT, description: 'the commit the image was built from' }),
-    ref: Type.Optional(Type.String({ maxLength: 1024, description: 'e.g. `refs/heads/main`' })),
-    image: Type.String({ minLength: 1, maxLength: 1024, description: 'the image by digest' }),
-    digest: Type.String({ pattern: DIGEST }),
-    content_hash: Type.Optional(
-      Type.String({ pattern: '^[0-9a-f]{64}$', description: 'sha256 of the build inputs' }),
-    ),
-  },
-  { additionalProperties: false },
-);
-
-const BuildsQuery = Type.Object({
-  repository: Type.String({ pattern: REPOSITORY }),
-  commit: Type.Optional(Type.String({ pattern: COMMIT })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-});
 
 const view = (b: Build): Static<typeof BuildView> => ({
   id: b.id,
@@ -170,7 +135,7 @@ export function registerBuildRoutes(app: FastifyInstance, d: BuildRoutesDeps): v
         tags: TAGS,
         summary: 'Builds of a repository (of one commit with `commit`), newest first',
         querystring: BuildsQuery,
-        response: { 200: Type.Object({ builds: Type.Array(BuildView) }) },
+        response: { 200: BuildList },
       },
     },
     async (req) => {

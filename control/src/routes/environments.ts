@@ -3,22 +3,23 @@
  * revision and secrets; deleting one removes all of that. `production` goes only with its app.
  */
 import type { FastifyInstance } from 'fastify';
-import { type Static, Type } from 'typebox';
+import type { Static } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
+import {
+  AppParams,
+  CreateEnvironment,
+  EnvironmentList,
+  EnvironmentListView,
+  EnvParams,
+} from '../../../contract/src/management-api.ts';
 import type { App, Environment } from '../domain.ts';
 import type { QueueDriver } from '../queue/queue-driver.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { AppParams, EnvironmentView, EnvParams, environmentView, Name } from './management.ts';
+import { environmentView } from './management.ts';
 
 const TAGS = ['management v1'];
-const CreateEnvironment = Type.Object({ name: Name('Environment name') }, { additionalProperties: false });
-const EnvironmentListView = Type.Intersect([
-  EnvironmentView,
-  Type.Object({ secrets: Type.Integer(), created_at: Type.String() }),
-]);
-
 export function registerEnvironmentRoutes(
   app: FastifyInstance,
   d: { store: Store; queue: QueueDriver; scaler: Scaler },
@@ -59,7 +60,7 @@ export function registerEnvironmentRoutes(
         tags: TAGS,
         summary: 'List environments',
         params: AppParams,
-        response: { 200: Type.Object({ environments: Type.Array(EnvironmentListView) }) },
+        response: { 200: EnvironmentList },
       },
     },
     async (req) => {

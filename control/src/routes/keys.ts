@@ -5,37 +5,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { type Static, Type } from 'typebox';
+import type { Static } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
+import {
+  CreatedKey,
+  CreateKey,
+  KeyList,
+  KeyParams,
+  type KeyView,
+} from '../../../contract/src/management-api.ts';
 import { ADMIN_KEY_ID, hashKey, newKey } from '../auth.ts';
-import { KEY_SCOPES, type KeyRecord } from '../domain.ts';
+import type { KeyRecord } from '../domain.ts';
 import type { Store } from '../store/store.ts';
-import { iso, Name } from './management.ts';
+import { iso } from './management.ts';
 
 const TAGS = ['management v1'];
-const KeyView = Type.Object({
-  id: Type.String(),
-  scope: Type.String(),
-  owner: Type.Union([Type.String(), Type.Null()]),
-  description: Type.String(),
-  created_at: Type.String(),
-});
-const KeyListView = Type.Intersect([
-  KeyView,
-  Type.Object({ requests: Type.Integer(), last_used_at: Type.Union([Type.String(), Type.Null()]) }),
-]);
-const CreateKey = Type.Object(
-  {
-    scope: Type.Union(
-      KEY_SCOPES.map((s) => Type.Literal(s)),
-      { description: 'ADMIN (management, and calling any app) or API (calling apps)' },
-    ),
-    owner: Type.Optional(Name('Owner whose private apps an API key may call')),
-    description: Type.Optional(Type.String({ maxLength: 200 })),
-  },
-  { additionalProperties: false },
-);
-
 const view = (k: KeyRecord): Static<typeof KeyView> => ({
   id: k.id,
   scope: k.scope,
@@ -52,7 +36,7 @@ export function registerKeyRoutes(app: FastifyInstance, d: { store: Store }): vo
         tags: TAGS,
         summary: 'Create a key; the answer is the only time the key is shown',
         body: CreateKey,
-        response: { 201: Type.Intersect([KeyView, Type.Object({ key: Type.String() })]) },
+        response: { 201: CreatedKey },
       },
     },
     async (req, reply) => {
@@ -81,7 +65,7 @@ export function registerKeyRoutes(app: FastifyInstance, d: { store: Store }): vo
       schema: {
         tags: TAGS,
         summary: 'List keys that are not revoked, with their usage (never the key)',
-        response: { 200: Type.Object({ keys: Type.Array(KeyListView) }) },
+        response: { 200: KeyList },
       },
     },
     async () => ({
@@ -95,7 +79,7 @@ export function registerKeyRoutes(app: FastifyInstance, d: { store: Store }): vo
 
   app.delete(
     '/v1/keys/:id',
-    { schema: { tags: TAGS, summary: 'Revoke a key', params: Type.Object({ id: Type.String() }) } },
+    { schema: { tags: TAGS, summary: 'Revoke a key', params: KeyParams } },
     async (req, reply) => {
       const { id } = req.params as { id: string };
       if (id === ADMIN_KEY_ID) {

@@ -4,32 +4,21 @@
  * stream open through proxies.
  */
 import type { FastifyInstance } from 'fastify';
-import { type Static, Type } from 'typebox';
+import type { Static } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
+import {
+  EnvLogs,
+  EnvLogsQuery,
+  EnvParams,
+  RequestLogs,
+  RequestLogsQuery,
+  RequestParams,
+} from '../../../contract/src/management-api.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { EnvParams } from './management.ts';
 
 const TAGS = ['management v1'];
 const POLL_MS = 250;
-const LogLine = Type.Object({
-  seq: Type.Number(),
-  request_id: Type.String(),
-  timestamp: Type.String(),
-  level: Type.String(),
-  source: Type.String(),
-  message: Type.String(),
-});
-const RequestLogsQuery = Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0, default: 0 })) });
-const EnvLogsQuery = Type.Object({
-  after: Type.Optional(
-    Type.Integer({ minimum: 0, description: 'Lines after this `seq`; absent: the last `limit` lines' }),
-  ),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
-  wait_ms: Type.Optional(
-    Type.Integer({ minimum: 0, maximum: 20_000, default: 0, description: 'Long poll when nothing is new' }),
-  ),
-});
 
 export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): void {
   const { store } = d;
@@ -41,11 +30,9 @@ export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): vo
       schema: {
         tags: TAGS,
         summary: "A request's log lines, oldest first",
-        params: Type.Object({ ...EnvParams.properties, request_id: Type.String() }),
+        params: RequestParams,
         querystring: RequestLogsQuery,
-        response: {
-          200: Type.Object({ request_id: Type.String(), status: Type.String(), logs: Type.Array(LogLine) }),
-        },
+        response: { 200: RequestLogs },
       },
     },
     async (req) => {
@@ -77,7 +64,7 @@ export function registerLogRoutes(app: FastifyInstance, d: { store: Store }): vo
         summary: 'Log lines of every request of the environment; long-polls with `after` and `wait_ms`',
         params: EnvParams,
         querystring: EnvLogsQuery,
-        response: { 200: Type.Object({ logs: Type.Array(LogLine), next: Type.Number() }) },
+        response: { 200: EnvLogs },
       },
     },
     async (req, reply) => {

@@ -4,148 +4,49 @@
  * /v1/apps/{owner}/{name}/environments/{env}/….
  */
 import type { FastifyInstance } from 'fastify';
-import { type Static, Type } from 'typebox';
+import type { Static } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
+import {
+  ActiveRevisionView,
+  AppList,
+  AppParams,
+  AppView,
+  AppWithEnvironments,
+  CreateApp,
+  CreateRevision,
+  DeadLetterList,
+  type EnvironmentView,
+  EnvParams,
+  LimitQuery,
+  RequestList,
+  type RequestView,
+  RevisionList,
+  RevisionParams,
+  RevisionView,
+  RunnerList,
+  RunnersQuery,
+  type RunnerView,
+  ScalingPatch,
+  ScalingView,
+  SetActive,
+} from '../../../contract/src/management-api.ts';
 import { mergeRuntimeSettings, parseCodeSettings } from '../../../contract/src/scaling-settings.ts';
 import { requireAdmin } from '../auth.ts';
-import {
-  type App,
-  AUTH_MODES,
-  type Environment,
-  type RequestRecord,
-  type Revision,
-  type RevisionHealth,
-  type RunnerRecord,
-} from '../domain.ts';
+import type { App, Environment, RequestRecord, Revision, RevisionHealth, RunnerRecord } from '../domain.ts';
 import type { QueueDriver } from '../queue/queue-driver.ts';
 import type { Rollouts } from '../scaling/rollouts.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { RolloutView, rolloutView, Strategy } from './rollouts.ts';
+import { rolloutView } from './rollouts.ts';
 
-/** Lower-case letters, digits and single dashes; `--` is reserved for `name--env` endpoint ids. */
-export const NAME = '^(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
-export const Name = (description: string) => Type.String({ pattern: NAME, description });
-
-export const AppParams = Type.Object({ owner: Name('Owner'), name: Name('App name') });
-export const EnvParams = Type.Object({
-  owner: Name('Owner'),
-  name: Name('App name'),
-  env: Name('Environment'),
-});
-
-const AppView = Type.Object({
-  id: Type.String(),
-  owner: Type.String(),
-  name: Type.String(),
-  endpoint_id: Type.String(),
-  auth_mode: Type.String(),
-  created_at: Type.String(),
-});
-export const EnvironmentView = Type.Object({
-  name: Type.String(),
-  endpoint_id: Type.String(),
-  active_revision: Type.Union([Type.Integer(), Type.Null()]),
-  scaling: Type.Record(Type.String(), Type.Number()),
-});
-const RevisionView = Type.Object({
-  number: Type.Integer(),
-  environment: Type.String(),
-  active: Type.Boolean(),
-  image: Type.Union([Type.String(), Type.Null()]),
-  command: Type.Union([Type.Array(Type.String()), Type.Null()]),
-  cwd: Type.Union([Type.String(), Type.Null()]),
-  settings: Type.Object({}, { additionalProperties: true }),
-  commit_sha: Type.Union([Type.String(), Type.Null()]),
-  message: Type.Union([Type.String(), Type.Null()]),
-  annotations: Type.Object({}, { additionalProperties: true }),
-  created_at: Type.String(),
-  status: Type.Union([Type.Literal('ok'), Type.Literal('failed'), Type.Literal('not_started')], {
-    description: 'ok: a runner of it became ready; failed: its runners crashed before ready; not_started',
-  }),
-  failure: Type.Union([Type.String(), Type.Null()]),
-});
-export const RunnerView = Type.Object({
-  id: Type.String(),
-  state: Type.String(),
-  revision: Type.Union([Type.Integer(), Type.Null()]),
-  in_flight: Type.Integer(),
-  created_at: Type.String(),
-  state_changed_at: Type.String(),
-  ready_at: Type.Union([Type.String(), Type.Null()]),
-  ended_at: Type.Union([Type.String(), Type.Null()]),
-  cold_start_ms: Type.Union([Type.Number(), Type.Null()]),
-  detail: Type.Union([Type.String(), Type.Null()]),
-  history: Type.Array(Type.Object({ state: Type.String(), at: Type.String() })),
-});
-const RequestView = Type.Object({
-  request_id: Type.String(),
-  status: Type.String(),
-  path: Type.String(),
-  attempts: Type.Integer(),
-  priority: Type.String(),
-  result_status: Type.Union([Type.Integer(), Type.Null()]),
-  error: Type.Union([Type.String(), Type.Null()]),
-  error_type: Type.Union([Type.String(), Type.Null()]),
-  runner_id: Type.Union([Type.String(), Type.Null()]),
-  created_at: Type.String(),
-  started_at: Type.Union([Type.String(), Type.Null()]),
-  completed_at: Type.Union([Type.String(), Type.Null()]),
-  inference_time: Type.Union([Type.Number(), Type.Null()]),
-  dead_lettered: Type.Boolean(),
-});
-
-const CreateApp = Type.Object(
-  {
-    owner: Name('Owner of the endpoint (`<owner>/<name>`)'),
-    name: Name('App name'),
-    auth_mode: Type.Optional(
-      Type.Union(
-        AUTH_MODES.map((m) => Type.Literal(m)),
-        { description: 'private (a key is required), public (no key) or shared (any valid key)' },
-      ),
-    ),
-  },
-  { additionalProperties: false },
-);
-const CreateRevision = Type.Object(
-  {
-    command: Type.Optional(
-      Type.Array(Type.String(), { minItems: 1, description: 'argv of the app process' }),
-    ),
-    cwd: Type.Optional(Type.String()),
-    image: Type.Optional(Type.String({ description: 'image by digest, for container compute' })),
-    settings: Type.Optional(Type.Object({}, { additionalProperties: true })),
-    commit_sha: Type.Optional(Type.String()),
-    message: Type.Optional(Type.String()),
-    annotations: Type.Optional(Type.Object({}, { additionalProperties: true })),
-    activate: Type.Optional(Type.Boolean({ default: true, description: 'make it the active revision now' })),
-    strategy: Type.Optional(
-      Type.Union([Type.Literal('rolling'), Type.Literal('recreate')], {
-        description:
-          'rolling: switch once a runner of it is healthy (the default while runners are live); recreate: switch now',
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-const SetActive = Type.Object(
-  {
-    revision: Type.Integer({ minimum: 1 }),
-    strategy: Type.Optional(Strategy),
-    reason: Type.Optional(Type.String({ maxLength: 1000 })),
-    by: Type.Optional(Type.String({ maxLength: 200 })),
-  },
-  { additionalProperties: false },
-);
-const ScalingPatch = Type.Record(Type.String(), Type.Unknown());
-const Limit = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-});
-const RunnersQuery = Type.Object({
-  ended_within_hours: Type.Optional(Type.Number({ minimum: 0, maximum: 24, default: 24 })),
-});
+export {
+  AppParams,
+  EnvironmentView,
+  EnvParams,
+  Name,
+  RunnerView,
+} from '../../../contract/src/management-api.ts';
 
 export const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 export const endpointId = (app: App, env: string) =>
@@ -271,7 +172,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
       schema: {
         tags: TAGS,
         summary: 'List apps',
-        response: { 200: Type.Object({ apps: Type.Array(AppView) }) },
+        response: { 200: AppList },
       },
     },
     async () => ({ apps: (await store.apps.list()).map(appView) }),
@@ -284,9 +185,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
         tags: TAGS,
         summary: 'Get an app with its environments',
         params: AppParams,
-        response: {
-          200: Type.Intersect([AppView, Type.Object({ environments: Type.Array(EnvironmentView) })]),
-        },
+        response: { 200: AppWithEnvironments },
       },
     },
     async (req) => {
@@ -367,7 +266,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
         tags: TAGS,
         summary: 'List revisions, newest first',
         params: EnvParams,
-        response: { 200: Type.Object({ revisions: Type.Array(RevisionView) }) },
+        response: { 200: RevisionList },
       },
     },
     async (req) => {
@@ -388,7 +287,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
           'Set the active revision (a rollback is this call with an earlier number), through a rollout: `rolling` by default while runners are live, so the switch happens once the new revision is healthy',
         params: EnvParams,
         body: SetActive,
-        response: { 200: Type.Intersect([RevisionView, Type.Object({ rollout: RolloutView })]) },
+        response: { 200: ActiveRevisionView },
       },
     },
     async (req) => {
@@ -431,7 +330,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
       schema: {
         tags: TAGS,
         summary: 'Delete a revision that is not active',
-        params: Type.Object({ ...EnvParams.properties, number: Type.Integer({ minimum: 1 }) }),
+        params: RevisionParams,
       },
     },
     async (req, reply) => {
@@ -448,7 +347,6 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
     },
   );
 
-  const ScalingView = Type.Record(Type.String(), Type.Number());
   app.get(
     '/v1/apps/:owner/:name/environments/:env/scaling',
     {
@@ -490,7 +388,7 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
         summary: 'Runners: current ones and those that ended within the window',
         params: EnvParams,
         querystring: RunnersQuery,
-        response: { 200: Type.Object({ runners: Type.Array(RunnerView) }) },
+        response: { 200: RunnerList },
       },
     },
     async (req) => {
@@ -510,13 +408,13 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
         tags: TAGS,
         summary: 'Recent requests, newest first',
         params: EnvParams,
-        querystring: Limit,
-        response: { 200: Type.Object({ requests: Type.Array(RequestView) }) },
+        querystring: LimitQuery,
+        response: { 200: RequestList },
       },
     },
     async (req) => {
       const { env } = await loadEnv(req);
-      const { limit = 100 } = req.query as Static<typeof Limit>;
+      const { limit = 100 } = req.query as Static<typeof LimitQuery>;
       return { requests: (await store.requests.list(env.id, limit)).map(requestView) };
     },
   );
@@ -528,15 +426,13 @@ export function registerManagementRoutes(app: FastifyInstance, d: ManagementDeps
         tags: TAGS,
         summary: 'Requests that ran out of attempts, and the dead-letter queue holding their messages',
         params: EnvParams,
-        querystring: Limit,
-        response: {
-          200: Type.Object({ dead_letter_queue_depth: Type.Integer(), requests: Type.Array(RequestView) }),
-        },
+        querystring: LimitQuery,
+        response: { 200: DeadLetterList },
       },
     },
     async (req) => {
       const { env } = await loadEnv(req);
-      const { limit = 100 } = req.query as Static<typeof Limit>;
+      const { limit = 100 } = req.query as Static<typeof LimitQuery>;
       const depth = await d.queue.depth(env.id);
       return {
         dead_letter_queue_depth: depth.deadLettered,

@@ -4,12 +4,12 @@
  * so its callers see it end; requests already running are left to finish.
  */
 import type { FastifyInstance } from 'fastify';
-import { Type } from 'typebox';
+import { EnvParams, FlushView, QueueView } from '../../../contract/src/management-api.ts';
 import type { RequestService } from '../request-service.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { EnvParams, iso } from './management.ts';
+import { iso } from './management.ts';
 
 const TAGS = ['management v1'];
 
@@ -26,14 +26,7 @@ export function registerQueueAdminRoutes(
         tags: TAGS,
         summary: 'Queue size: requests waiting and running',
         params: EnvParams,
-        response: {
-          200: Type.Object({
-            environment: Type.String(),
-            queued: Type.Integer(),
-            in_progress: Type.Integer(),
-            oldest_queued_at: Type.Union([Type.String(), Type.Null()]),
-          }),
-        },
+        response: { 200: QueueView },
       },
     },
     async (req) => {
@@ -55,7 +48,7 @@ export function registerQueueAdminRoutes(
         tags: TAGS,
         summary: 'Flush: cancel every queued request (running ones finish)',
         params: EnvParams,
-        response: { 200: Type.Object({ environment: Type.String(), cancelled: Type.Integer() }) },
+        response: { 200: FlushView },
       },
     },
     async (req) => {

@@ -3,58 +3,20 @@
  * Under /v1, so the management API's admin-key hook guards it.
  */
 import type { FastifyInstance } from 'fastify';
-import { type Static, Type } from 'typebox';
+import type { Static } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
+import {
+  EnvParams,
+  RolloutList,
+  RolloutsQuery,
+  RolloutView,
+  StartRollout,
+} from '../../../contract/src/management-api.ts';
 import type { Environment, RolloutRecord } from '../domain.ts';
 import type { Rollouts } from '../scaling/rollouts.ts';
 import type { Store } from '../store/store.ts';
 
-const NAME = '^(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
-const EnvParams = Type.Object({
-  owner: Type.String({ pattern: NAME }),
-  name: Type.String({ pattern: NAME }),
-  env: Type.String({ pattern: NAME }),
-});
-type EnvParams = Static<typeof EnvParams>;
-
-export const Strategy = Type.Union([Type.Literal('rolling'), Type.Literal('recreate')], {
-  description:
-    '`rolling`: start one runner of the new revision, switch when it is healthy, then drain the old ones (abort and keep the old revision if it fails). `recreate`: switch at once. Default: `rolling` when runners are live, else `recreate`.',
-});
-
-const StartRollout = Type.Object(
-  {
-    revision: Type.Optional(
-      Type.Integer({ minimum: 1, description: 'revision number; default: the active one (a restart)' }),
-    ),
-    strategy: Type.Optional(Strategy),
-    restart: Type.Optional(
-      Type.Boolean({
-        description: 'replace the runners of the active revision (e.g. after a secret change)',
-      }),
-    ),
-    reason: Type.Optional(Type.String({ maxLength: 1000 })),
-    by: Type.Optional(Type.String({ maxLength: 200, description: 'who asked: a user, `github:<login>`, …' })),
-  },
-  { additionalProperties: false },
-);
-
-export const RolloutView = Type.Object({
-  id: Type.String(),
-  environment: Type.String(),
-  from_revision: Type.Union([Type.Integer(), Type.Null()]),
-  to_revision: Type.Integer(),
-  strategy: Type.String(),
-  restart: Type.Boolean(),
-  state: Type.String({ description: '`in_progress`, `completed`, `aborted` or `superseded`' }),
-  reason: Type.Union([Type.String(), Type.Null()]),
-  created_by: Type.Union([Type.String(), Type.Null()]),
-  candidate_runner_id: Type.Union([Type.String(), Type.Null()]),
-  detail: Type.Union([Type.String(), Type.Null()]),
-  created_at: Type.String(),
-  switched_at: Type.Union([Type.String(), Type.Null()]),
-  ended_at: Type.Union([Type.String(), Type.Null()]),
-});
+type EnvPath = Static<typeof EnvParams>;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -87,7 +49,7 @@ export function registerRolloutRoutes(app: FastifyInstance, d: { store: Store; r
   const TAGS = ['management v1'];
   const PATH = '/v1/apps/:owner/:name/environments/:env/rollouts';
 
-  async function loadEnv(p: EnvParams): Promise<Environment> {
+  async function loadEnv(p: EnvPath): Promise<Environment> {
     const a = await store.apps.get(p.owner, p.name);
     if (!a) throw new GantryError('GANTRY_ERR_APP_NOT_FOUND', `No app ${p.owner}/${p.name}.`);
     const env = await store.apps.getEnvironment(a.id, p.env);
@@ -113,7 +75,7 @@ export function registerRolloutRoutes(app: FastifyInstance, d: { store: Store; r
       },
     },
     async (req, reply) => {
-      const env = await loadEnv(req.params as EnvParams);
+      const env = await loadEnv(req.params as EnvPath);
       const body = req.body as Static<typeof StartRollout>;
       const revision =
         body.revision === undefined
@@ -141,9 +103,6 @@ export function registerRolloutRoutes(app: FastifyInstance, d: { store: Store; r
     },
   );
 
-  const ListQuery = Type.Object({
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
-  });
   app.get(
     PATH,
     {
@@ -151,13 +110,13 @@ export function registerRolloutRoutes(app: FastifyInstance, d: { store: Store; r
         tags: TAGS,
         summary: 'Rollouts of the environment, newest first',
         params: EnvParams,
-        querystring: ListQuery,
-        response: { 200: Type.Object({ rollouts: Type.Array(RolloutView) }) },
+        querystring: RolloutsQuery,
+        response: { 200: RolloutList },
       },
     },
     async (req) => {
-      const env = await loadEnv(req.params as EnvParams);
-      const { limit = 50 } = req.query as Static<typeof ListQuery>;
+      const env = await loadEnv(req.params as EnvPath);
+      const { limit = 50 } = req.query as Static<typeof RolloutsQuery>;
       const list = await store.rollouts.list(env.id, limit);
       return { rollouts: await Promise.all(list.map((r) => rolloutView(store, env, r))) };
     },

@@ -4,16 +4,15 @@
  * environment still needs one.
  */
 import type { FastifyInstance } from 'fastify';
-import { Type } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
+import { RunnerParams as Params, RunnerView } from '../../../contract/src/management-api.ts';
 import { ENDED_RUNNER_STATES } from '../domain.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { EnvParams, RunnerView, runnerView } from './management.ts';
+import { runnerView } from './management.ts';
 
 const TAGS = ['management v1'];
-const Params = Type.Object({ ...EnvParams.properties, runner: Type.String({ minLength: 1 }) });
 
 export function registerRunnerActionRoutes(app: FastifyInstance, d: { store: Store; scaler: Scaler }): void {
   const { loadEnv } = appLoaders(d.store);

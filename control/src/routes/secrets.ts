@@ -4,30 +4,21 @@
  * restart rollout; the answers say so.
  */
 import type { FastifyInstance } from 'fastify';
-import { type Static, Type } from 'typebox';
+import type { Static } from 'typebox';
+import {
+  SecretChange as ChangeView,
+  EnvParams,
+  SecretList,
+  SecretParams,
+  SetSecrets,
+} from '../../../contract/src/management-api.ts';
 import type { App, Environment } from '../domain.ts';
 import type { EnvironmentSecrets } from '../secrets/environment-secrets.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
-import { EnvParams, iso } from './management.ts';
+import { iso } from './management.ts';
 
 const TAGS = ['management v1'];
-const SetSecrets = Type.Object(
-  {
-    secrets: Type.Record(Type.String(), Type.String(), {
-      description: 'NAME: value; names are environment variable names',
-    }),
-  },
-  { additionalProperties: false },
-);
-const ChangeView = Type.Object({
-  environment: Type.String(),
-  names: Type.Array(Type.String()),
-  restart_needed: Type.Boolean(),
-  hint: Type.String(),
-});
-const SecretParams = Type.Object({ ...EnvParams.properties, secret: Type.String() });
-
 export function registerSecretRoutes(
   app: FastifyInstance,
   d: { store: Store; secrets: EnvironmentSecrets },
@@ -71,12 +62,7 @@ export function registerSecretRoutes(
         tags: TAGS,
         summary: 'List secret names and when they changed (never values)',
         params: EnvParams,
-        response: {
-          200: Type.Object({
-            environment: Type.String(),
-            secrets: Type.Array(Type.Object({ name: Type.String(), updated_at: Type.String() })),
-          }),
-        },
+        response: { 200: SecretList },
       },
     },
     async (req) => {
