@@ -285,7 +285,9 @@ async function main(): Promise<void> {
       console.log(
         `  overhead                   p50 ${rows.sequential.overhead_p50_ms} ms (goal < 5)   p99 ${rows.sequential.overhead_p99_ms} ms`,
       );
-      console.log(`\ntime to first event (streaming endpoint, ${rows.first_event.n} one at a time, warm runner)`);
+      console.log(
+        `\ntime to first event (streaming endpoint, ${rows.first_event.n} one at a time, warm runner)`,
+      );
       console.log(line('through Gantry (fal.stream)', rows.first_event.gantry));
       console.log(line('direct to the app', rows.first_event.direct));
       console.log(`\nconcurrent (${N} at once, max_multiplexing 16, up to 2 runners)`);
