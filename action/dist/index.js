@@ -28261,6 +28261,11 @@ var Edit = Union([Insert2, Update2, Delete2]);
 // contract/src/errors.ts
 var ERRORS = {
   GANTRY_ERR_BAD_JSON: { status: 400, fault: "client", message: "The request body is not valid JSON." },
+  GANTRY_ERR_JSON_TOO_DEEP: {
+    status: 400,
+    fault: "client",
+    message: "The request body nests arrays and objects too deeply (at most 256 levels)."
+  },
   GANTRY_ERR_VALIDATION: { status: 400, fault: "client", message: "The request is not valid." },
   GANTRY_ERR_INVALID_SETTING: {
     status: 400,
@@ -28273,6 +28278,11 @@ var ERRORS = {
     message: "A valid key is required: send `Authorization: Key <key>`."
   },
   GANTRY_ERR_FORBIDDEN: { status: 403, fault: "client", message: "This key may not do that." },
+  GANTRY_ERR_CSRF: {
+    status: 403,
+    fault: "client",
+    message: "This change came with the console session cookie but without its `x-gantry-csrf` token: reload the console and try again, or send `Authorization: Key <key>` instead."
+  },
   GANTRY_ERR_INVALID_TOKEN: {
     status: 401,
     fault: "client",
@@ -28297,6 +28307,11 @@ var ERRORS = {
   GANTRY_ERR_REVISION_NOT_FOUND: { status: 404, fault: "client", message: "No such revision." },
   GANTRY_ERR_REQUEST_NOT_FOUND: { status: 404, fault: "client", message: "No such request for this app." },
   GANTRY_ERR_RUNNER_NOT_FOUND: { status: 404, fault: "client", message: "No such runner." },
+  GANTRY_ERR_RUNNER_ENDED: {
+    status: 410,
+    fault: "client",
+    message: "This runner has ended; its token no longer takes work. The runner should exit."
+  },
   GANTRY_ERR_SECRET_NOT_FOUND: {
     status: 404,
     fault: "client",
@@ -28716,8 +28731,9 @@ var LogLine = typebox_exports.Object({
   source: typebox_exports.String(),
   message: typebox_exports.String()
 });
+var MAX_SEQ = Number.MAX_SAFE_INTEGER;
 var RequestLogsQuery = typebox_exports.Object({
-  after: typebox_exports.Optional(typebox_exports.Integer({ minimum: 0, default: 0 }))
+  after: typebox_exports.Optional(typebox_exports.Integer({ minimum: 0, maximum: MAX_SEQ, default: 0 }))
 });
 var RequestLogs = typebox_exports.Object({
   request_id: typebox_exports.String(),
@@ -28726,14 +28742,51 @@ var RequestLogs = typebox_exports.Object({
 });
 var EnvLogsQuery = typebox_exports.Object({
   after: typebox_exports.Optional(
-    typebox_exports.Integer({ minimum: 0, description: "Lines after this `seq`; absent: the last `limit` lines" })
+    typebox_exports.Integer({
+      minimum: 0,
+      maximum: MAX_SEQ,
+      description: "Lines after this `seq`; absent: the last `limit` lines"
+    })
   ),
   limit: typebox_exports.Optional(typebox_exports.Integer({ minimum: 1, maximum: 1e3, default: 200 })),
   wait_ms: typebox_exports.Optional(
     typebox_exports.Integer({ minimum: 0, maximum: 2e4, default: 0, description: "Long poll when nothing is new" })
   )
 });
-var EnvLogs = typebox_exports.Object({ logs: typebox_exports.Array(LogLine), next: typebox_exports.Number() });
+var EnvLogLine = typebox_exports.Object({
+  seq: typebox_exports.Number(),
+  request_id: Nullable(typebox_exports.String()),
+  runner_id: Nullable(typebox_exports.String()),
+  timestamp: typebox_exports.String(),
+  level: typebox_exports.String(),
+  source: typebox_exports.String(),
+  message: typebox_exports.String()
+});
+var EnvLogs = typebox_exports.Object({ logs: typebox_exports.Array(EnvLogLine), next: typebox_exports.Number() });
+var EventView = typebox_exports.Object({
+  seq: typebox_exports.Number({ description: "the cursor: pass it as `after` to get what came next" }),
+  at: typebox_exports.String(),
+  type: typebox_exports.String({
+    description: "`runner.state`, `rollout.started`, `rollout.completed`, `rollout.aborted`, `rollout.superseded`, `deploy`, `scaling.changed`, `runner.crash_loop`, `request.dead_lettered`"
+  }),
+  message: typebox_exports.String(),
+  runner_id: Nullable(typebox_exports.String()),
+  revision: Nullable(typebox_exports.Integer()),
+  data: typebox_exports.Object({}, { additionalProperties: true })
+});
+var EventsQuery = typebox_exports.Object({
+  after: typebox_exports.Optional(
+    typebox_exports.Integer({ minimum: 0, description: "events after this cursor; absent: the last `limit` events" })
+  ),
+  limit: typebox_exports.Optional(typebox_exports.Integer({ minimum: 1, maximum: 1e3, default: 100 })),
+  follow: typebox_exports.Optional(
+    typebox_exports.Boolean({
+      default: false,
+      description: "stream as server-sent events and stay open; without `after`, from now on"
+    })
+  )
+});
+var EventList = typebox_exports.Object({ events: typebox_exports.Array(EventView), next: typebox_exports.Number() });
 var SetSecrets = typebox_exports.Object(
   {
     secrets: typebox_exports.Record(typebox_exports.String(), typebox_exports.String(), {
@@ -29029,6 +29082,31 @@ var ControlApiClient = class _ControlApiClient {
       extraMs: query.wait_ms ?? 0,
       ...signal ? { signal } : {}
     });
+  }
+  // ---- events ----
+  /** The environment's events after `after`, or its last `limit`. */
+  async events(env, query = {}) {
+    return this.get(EventList, `${envPath(env)}/events`, { query });
+  }
+  /**
+   * The environment's events after `after` as a server-sent event stream that stays open; the
+   * caller reads the body (each event's `id:` is its cursor).
+   */
+  async followEvents(env, after, signal) {
+    const res = await this.send("GET", `${envPath(env)}/events`, {
+      query: { follow: true, after },
+      ...signal ? { signal } : {}
+    });
+    if (!res.ok || !res.body) {
+      const text = await res.text().catch(() => "");
+      let body = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+      }
+      throw _ControlApiClient.errorFrom(res.status, body);
+    }
+    return res;
   }
   // ---- secrets ----
   async setSecrets(env, secrets) {
