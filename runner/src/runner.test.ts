@@ -174,6 +174,21 @@ describe('runner', () => {
     await h.control.waitFor(() => h.control.results.some((r) => r.request_id === 'busy'), "busy's result");
   });
 
+  it("sends with each result the lines the app wrote before answering, every time", async () => {
+    // Lines are otherwise shipped on their own every 20 ms here; only a result may carry them now.
+    const h = await startRunner({ timing: { logFlushMs: 60_000 } });
+    await idle(h);
+    const ids = Array.from({ length: 20 }, (_, i) => `seq-${i}`);
+    for (const id of ids) {
+      h.control.enqueue(job({ request_id: id, path: 'log', input: { out: [`working on ${id}`] } }));
+      await h.control.waitFor(() => h.control.results.some((r) => r.request_id === id), `${id}'s result`);
+    }
+    for (const id of ids) {
+      const result = h.control.results.find((r) => r.request_id === id);
+      expect(result?.logs?.map((l) => l.message)).toContain(`working on ${id}`);
+    }
+  });
+
   it('drains and exits by itself when control stays unreachable past controlLostMs', async () => {
     let cut = false;
     const h = await startRunner({
@@ -322,10 +337,10 @@ describe('runner', () => {
 
   it('exits 3 when the app is not healthy within startup_timeout', async () => {
     // Long enough for the app to answer a first health check (503, still in setup) on a busy machine.
-    const h = await startRunner({ env: { FAKE_SETUP_MS: '60000', GANTRY_STARTUP_TIMEOUT: '3' } });
+    const h = await startRunner({ env: { FAKE_SETUP_MS: '60000', GANTRY_STARTUP_TIMEOUT: '8' } });
     expect(await h.exit).toBe(EXIT.startupFailed);
     expect(h.control.states.at(-1)?.detail).toMatch(
-      /did not become healthy within 3 s \(last health check: 503 \{"status":"SETUP"\}\)/,
+      /did not become healthy within 8 s \(last health check: 503 \{"status":"SETUP"\}\)/,
     );
   });
 });

@@ -5,6 +5,7 @@
  * Exit codes (what `run()` resolves to): 0 after a drain, 3 when the app failed to start,
  * 4 when the app died while the runner was serving.
  */
+import { setImmediate } from 'node:timers/promises';
 import {
   ControlHttpError,
   isRetryableControlError,
@@ -330,6 +331,9 @@ export class Runner {
       status: result.status_code,
     });
     // Its logs ride with the result, so a caller who sees the request completed sees its logs too.
+    // A line the app wrote before answering is already in its pipe, but the answer's socket may
+    // have been read first in the same turn of the event loop: let that turn finish reading pipes.
+    await setImmediate();
     const logs = await this.logs.takeFor(job.request_id);
     await this.reportResult({
       receipt: job.receipt,
