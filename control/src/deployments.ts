@@ -109,19 +109,21 @@ export class Deployments {
         `production is deleted only with its app (delete ${a.owner}/${a.name} to remove it).`,
       );
     }
-    await this.tearDown(env);
+    await this.tearDown(env, `environment ${env.name} deleted`);
     await this.d.store.apps.deleteEnvironment(env.id);
   }
 
   /** Deletes an app and everything of each of its environments. */
   async deleteApp(a: App): Promise<void> {
-    for (const e of await this.d.store.apps.listEnvironments(a.id)) await this.tearDown(e);
+    for (const e of await this.d.store.apps.listEnvironments(a.id)) {
+      await this.tearDown(e, `app ${a.owner}/${a.name} deleted`);
+    }
     await this.d.store.apps.delete(a.id);
   }
 
   /** What lives outside the database rows: runners (drained) and the queue. */
-  private async tearDown(env: Environment): Promise<void> {
-    for (const r of await this.d.store.runners.list(env.id)) await this.d.scaler.drain(r.id);
+  private async tearDown(env: Environment, reason: string): Promise<void> {
+    for (const r of await this.d.store.runners.list(env.id)) await this.d.scaler.drain(r.id, reason);
     await this.d.queue.remove(env.id);
   }
 }
