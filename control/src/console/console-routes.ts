@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
+import { SessionView, SignIn } from '../../../contract/src/console-api.ts';
 import { GantryError } from '../../../contract/src/errors.ts';
 import { hashKey } from '../auth.ts';
 import type { Caller } from '../domain.ts';
@@ -42,22 +43,6 @@ const CSP = [
   "base-uri 'none'",
   "form-action 'self'",
 ].join('; ');
-
-const SignIn = Type.Object(
-  { key: Type.String({ minLength: 1, maxLength: 500 }) },
-  { additionalProperties: false },
-);
-const SessionView = Type.Object({
-  scope: Type.Union([Type.Literal('ADMIN'), Type.Literal('API')]),
-  owner: Type.Union([Type.String(), Type.Null()]),
-  csrf: Type.String({ description: 'send as `x-gantry-csrf` on every call that changes something' }),
-  endpoints: Type.Optional(
-    Type.Array(Type.Object({ endpoint_id: Type.String(), auth_mode: Type.String() }), {
-      description: 'for an API key: the endpoints it may call',
-    }),
-  ),
-});
-type SessionView = Static<typeof SessionView>;
 
 export interface ConsoleDeps {
   store: Store;

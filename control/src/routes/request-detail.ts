@@ -4,20 +4,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
+import { RequestDetail } from '../../../contract/src/console-api.ts';
 import { GantryError } from '../../../contract/src/errors.ts';
-import { EnvParams, RequestView } from '../../../contract/src/management-api.ts';
+import { EnvParams } from '../../../contract/src/management-api.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
 import { requestView } from './views.ts';
-
-const RequestDetail = Type.Intersect([
-  RequestView,
-  Type.Object({
-    input: Type.Unknown({ description: 'the JSON the caller sent' }),
-    result: Type.Unknown({ description: "the app's answer, once completed" }),
-    result_content_type: Type.Union([Type.String(), Type.Null()]),
-  }),
-]);
 
 export function registerRequestDetailRoute(app: FastifyInstance, d: { store: Store }): void {
   const { loadEnv } = appLoaders(d.store);

@@ -6,6 +6,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
+import { CostQuery, CostView, SeriesQuery, SeriesView } from '../../../contract/src/console-api.ts';
 import { EnvParams } from '../../../contract/src/management-api.ts';
 import { appLoaders } from '../routes/load-app.ts';
 import { iso } from '../routes/views.ts';
@@ -13,37 +14,6 @@ import type { Store } from '../store/store.ts';
 import { runnerSecondsByDay, StatsStore } from './stats-store.ts';
 
 const TAGS = ['management v1'];
-const SeriesQuery = Type.Object({
-  minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1440, default: 60 })),
-});
-const SeriesView = Type.Object({
-  minutes: Type.Array(
-    Type.Object({
-      at: Type.String({ description: 'start of the minute' }),
-      submitted: Type.Integer(),
-      queue_depth: Type.Integer({ description: 'requests waiting at the end of the minute' }),
-      p50_latency_ms: Type.Union([Type.Number(), Type.Null()], {
-        description: 'submit to completion, of the requests completed in the minute',
-      }),
-      p95_latency_ms: Type.Union([Type.Number(), Type.Null()]),
-    }),
-  ),
-});
-const CostQuery = Type.Object({
-  days: Type.Optional(Type.Integer({ minimum: 1, maximum: 90, default: 14 })),
-});
-const CostView = Type.Object({
-  days: Type.Array(
-    Type.Object({
-      day: Type.String({ description: 'UTC date, YYYY-MM-DD' }),
-      machine_type: Type.String(),
-      app: Type.String(),
-      environment: Type.String(),
-      runner_seconds: Type.Number(),
-    }),
-  ),
-});
-
 export function registerStatsRoutes(app: FastifyInstance, d: { store: Store; clock?: () => number }): void {
   const stats = new StatsStore(d.store.db);
   const { loadEnv } = appLoaders(d.store);
