@@ -74,6 +74,8 @@ export function RunnerTimeline(props: { runners: RunnerView[]; now: number }) {
                     key={`${s.state}-${s.at}`}
                     class={`seg ${stateClass(s.state)}`}
                     style={{ left: `${left}%`, width: `${width}%` }}
+                    role="img"
+                    aria-label={`${s.state} for ${duration(to - from)}`}
                     title={`${s.state} for ${duration(to - from)}`}
                   />
                 );
@@ -82,9 +84,27 @@ export function RunnerTimeline(props: { runners: RunnerView[]; now: number }) {
           </li>
         );
       })}
+      <li class="timeline-legend" aria-hidden="true">
+        {LEGEND.map(([state, label]) => (
+          <span key={state}>
+            <span class={`swatch ${stateClass(state)}`} /> {label}
+          </span>
+        ))}
+      </li>
     </ul>
   );
 }
+
+/** What the colours of the timeline mean (each segment also names its state for screen readers). */
+const LEGEND: [string, string][] = [
+  ['PENDING', 'starting'],
+  ['SETUP', 'setup'],
+  ['IDLE', 'idle'],
+  ['RUNNING', 'running'],
+  ['DRAINING', 'draining'],
+  ['CRASH_BACKOFF', 'crashed'],
+  ['TERMINATED', 'ended'],
+];
 
 export function Bars(props: { label: string; rows: { key: string; value: number; title: string }[] }) {
   const max = Math.max(1, ...props.rows.map((r) => r.value));
