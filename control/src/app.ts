@@ -90,6 +90,14 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const app = Fastify({
     ...loggerOpt,
     bodyLimit: config.bodyLimit,
+    // A caller that trickles its body would otherwise hold a connection and a parser for ever.
+    // Only receiving counts: a long poll or an SSE stream, once its request is in, is not cut.
+    // Node (20) reads it when the server is made, so it goes in `http` too: set later, it does nothing.
+    requestTimeout: config.requestBodyTimeoutSeconds * 1000,
+    http: {
+      requestTimeout: config.requestBodyTimeoutSeconds * 1000,
+      connectionsCheckingInterval: Math.min(30_000, config.requestBodyTimeoutSeconds * 250),
+    },
     // Long polls and SSE streams hold requests open; let close() end them.
     forceCloseConnections: true,
     // Errors fastify raises before routing (a malformed URL, say) answer in the catalogue's shape.
@@ -218,7 +226,9 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const fal = createFalHandlers({
     store,
     requests,
-    publicUrl: config.publicUrl,
+    // Without GANTRY_PUBLIC_URL, the address control listens on: a Host header is the caller's to
+    // choose, and reflecting it would hand other callers URLs that point wherever it says.
+    publicUrl: () => config.publicUrl ?? controlUrl,
     syncTimeoutSeconds: config.syncTimeoutSeconds,
     webhookAllowPrivate: config.webhookAllowPrivate,
   });

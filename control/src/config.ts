@@ -125,7 +125,7 @@ export const SETTINGS = {
     'GANTRY_PUBLIC_URL',
     undefined as string | undefined,
     optionalStr,
-    'Base URL callers use to reach control (for `status_url` and friends). Unset: taken from each request.',
+    'Base URL callers use to reach control (for `status_url` and friends). Unset: the control URL, never the Host header.',
   ),
   controlUrl: setting(
     'GANTRY_CONTROL_URL',
@@ -138,6 +138,12 @@ export const SETTINGS = {
     10 * 1024 * 1024,
     int(1024, 1024 * 1024 * 1024),
     'Largest request body accepted, in bytes (10 MiB).',
+  ),
+  requestBodyTimeoutSeconds: setting(
+    'GANTRY_REQUEST_BODY_TIMEOUT',
+    60,
+    int(1, 3600),
+    'Seconds a caller may take to send a whole request (headers and body); slower is 408 and the connection closes.',
   ),
   queue: setting(
     'GANTRY_QUEUE',

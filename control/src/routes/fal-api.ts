@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
-import { requireAppAccess } from '../auth.ts';
+import { appNotFound, requireAppAccess } from '../auth.ts';
 import type { App, Caller, Environment, Priority, RequestRecord } from '../domain.ts';
 import type { RequestService } from '../request-service.ts';
 import { START_TIMEOUT_MESSAGE } from '../store/requests-store.ts';
@@ -16,7 +16,8 @@ import { checkWebhookUrl } from '../webhooks/webhook-url.ts';
 export interface FalDeps {
   store: Store;
   requests: RequestService;
-  publicUrl: string | undefined;
+  /** The base of response_url and friends: never taken from the request's Host header. */
+  publicUrl: () => string;
   syncTimeoutSeconds: number;
   /** Accept fal_webhook URLs on loopback and private networks. */
   webhookAllowPrivate: boolean;
@@ -45,7 +46,7 @@ export function splitAppId(app: string): { name: string; env: string } {
 }
 
 export function createFalHandlers(d: FalDeps) {
-  const base = (req: FastifyRequest) => d.publicUrl ?? `${req.protocol}://${req.host}`;
+  const base = (_req: FastifyRequest) => d.publicUrl();
 
   async function resolve(
     call: FalCall,
@@ -56,7 +57,7 @@ export function createFalHandlers(d: FalDeps) {
     // other scripts) cannot name an app, so it is not found without asking the database.
     const plausible = [call.owner, name, envName].every((s) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(s));
     const found = plausible ? await d.store.apps.getWithEnvironment(call.owner, name, envName) : undefined;
-    if (!found) throw new GantryError('GANTRY_ERR_APP_NOT_FOUND', `No app ${call.owner}/${name}.`);
+    if (!found) throw appNotFound(call.owner, name);
     const { app, env } = found;
     const caller = await requireAppAccess(d.store, req, app);
     if (!env) {
