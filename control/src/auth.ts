@@ -53,7 +53,7 @@ export async function ensureAdminKey(
   if (!key) {
     key = newKey('gk_admin');
     source = 'generated';
-    await mkdir(dataDir, { recursive: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
     await writeFile(file, `${key}\n`, { mode: 0o600 });
     await chmod(file, 0o600);
   }

@@ -20,6 +20,7 @@ import { TimedSqlClient } from './metrics/timed-sql-client.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { SqsQueue } from './queue/sqs-queue.ts';
 import { StoreQueue } from './queue/store-queue.ts';
+import { ensurePrivateDir } from './private-dir.ts';
 import { Store } from './store/store.ts';
 
 export interface Started extends ControlService {
@@ -31,7 +32,10 @@ export interface Started extends ControlService {
 /** Opens the configured database: PostgreSQL when DATABASE_URL is set, else PGlite in the data dir. */
 export async function openDatabase(config: Config, opts: { schema?: string } = {}): Promise<SqlClient> {
   if (config.databaseUrl) return PgClient.open(config.databaseUrl, opts);
-  return PgliteClient.open(path.join(config.dataDir, 'pgdata'));
+  await ensurePrivateDir(config.dataDir);
+  const pgdata = path.join(config.dataDir, 'pgdata');
+  await ensurePrivateDir(pgdata);
+  return PgliteClient.open(pgdata);
 }
 
 export async function startServer(
@@ -44,6 +48,8 @@ export async function startServer(
     extensions?: BuildOptions['extensions'];
   } = {},
 ): Promise<Started> {
+  // Keys live there whatever the database; it is made private before anything is written to it.
+  await ensurePrivateDir(config.dataDir);
   const opened = extra.db ?? (await openDatabase(config));
   // Every statement the store runs is timed for /metrics (gantry_store_query_duration_seconds).
   const metrics = new ControlMetrics();
