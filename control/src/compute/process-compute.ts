@@ -37,19 +37,7 @@ export class ProcessCompute implements ComputeDriver {
     if (!rev.command || rev.command.length === 0) {
       throw new Error(`revision ${rev.number} has no command; the process driver runs local commands only`);
     }
-    const env: Record<string, string> = {
-      ...inheritedEnv(process.env),
-      ...spec.env,
-      ...spec.runnerEnv,
-      [RUNNER_ENV.controlUrl]: spec.controlUrl,
-      [RUNNER_ENV.runnerId]: spec.runnerId,
-      [RUNNER_ENV.token]: spec.token,
-      [RUNNER_ENV.appCommand]: JSON.stringify(rev.command),
-      [RUNNER_ENV.appCwd]: rev.cwd ?? REPO_ROOT,
-      [RUNNER_ENV.maxMultiplexing]: String(rev.settings.max_multiplexing),
-      [RUNNER_ENV.startupTimeoutS]: String(rev.settings.startup_timeout),
-      [RUNNER_ENV.drainGraceS]: String(spec.drainGraceSeconds ?? this.opts.drainGraceSeconds ?? 30),
-    };
+    const env = runnerProcessEnv(spec, process.env, this.opts.drainGraceSeconds);
     const proc = spawn(process.execPath, ['--import', 'tsx', RUNNER_MAIN], {
       cwd: REPO_ROOT,
       env,
@@ -119,6 +107,33 @@ export class ProcessCompute implements ComputeDriver {
   }
 }
 
+/** The environment of a runner process: what it inherits from control, the app's, and its settings. */
+export function runnerProcessEnv(
+  spec: RunnerSpec,
+  controlEnv: NodeJS.ProcessEnv,
+  defaultDrainGraceS?: number,
+): Record<string, string> {
+  const rev = spec.revision;
+  const inherited = inheritedEnv(controlEnv);
+  // Control's own AWS settings are for the runner (to poll SQS), not for the app: the runner is
+  // told to leave them out of the app's env. The revision's own variables are the app's.
+  const runnerOnly = Object.keys(inherited).filter((k) => k.startsWith('AWS_') && !(k in spec.env));
+  return {
+    ...inherited,
+    [RUNNER_ENV.runnerOnly]: runnerOnly.join(','),
+    ...spec.env,
+    ...spec.runnerEnv,
+    [RUNNER_ENV.controlUrl]: spec.controlUrl,
+    [RUNNER_ENV.runnerId]: spec.runnerId,
+    [RUNNER_ENV.token]: spec.token,
+    [RUNNER_ENV.appCommand]: JSON.stringify(rev.command),
+    [RUNNER_ENV.appCwd]: rev.cwd ?? REPO_ROOT,
+    [RUNNER_ENV.maxMultiplexing]: String(rev.settings.max_multiplexing),
+    [RUNNER_ENV.startupTimeoutS]: String(rev.settings.startup_timeout),
+    [RUNNER_ENV.drainGraceS]: String(spec.drainGraceSeconds ?? defaultDrainGraceS ?? 30),
+  };
+}
+
 /**
  * Kills a runner and its app. The runner starts its app in a process group of the app's own, so
  * that group goes too, or the app would outlive a runner killed without the chance to stop it.
@@ -156,8 +171,8 @@ function childPids(pid: number): Promise<number[]> {
 
 /**
  * What a runner (and so its app) inherits from control's own environment: what programs need to
- * run on this machine, and the AWS settings a runner needs to poll SQS. Nothing else: control's
- * secrets (the GitHub App's private key, the webhook secret, DATABASE_URL, GANTRY_* settings) must
+ * run on this machine, and the AWS settings a runner needs to poll SQS (which it keeps from its
+ * app). Nothing else: control's secrets (the GitHub App's private key, the webhook secret, DATABASE_URL, GANTRY_* settings) must
  * not reach user code. The process driver is still no isolation boundary (same user, same machine).
  */
 const INHERITED =
