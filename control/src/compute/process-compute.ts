@@ -19,8 +19,13 @@ export interface ProcessComputeOptions {
   drainGraceSeconds?: number;
 }
 
+/** The runner's own line naming its app's process group (runner/src/runner.ts); app output never reaches stderr. */
+const APP_GROUP_LINE = /^\[runner \S+\] \S+ info app started pgid=(\d+)$/;
+
 interface Child {
   proc: ChildProcess;
+  /** The app's process group, once the runner named it. */
+  appGroup?: number;
   tail: string[];
   exited: Promise<void>;
   drainGraceS: number;
@@ -52,6 +57,8 @@ export class ProcessCompute implements ComputeDriver {
       drainGraceS: spec.drainGraceSeconds ?? this.opts.drainGraceSeconds ?? 30,
     };
     const onLine = (line: string) => {
+      const group = APP_GROUP_LINE.exec(line);
+      if (group) child.appGroup = Number(group[1]);
       child.tail.push(line);
       if (child.tail.length > TAIL_LINES) child.tail.shift();
       this.opts.onLine?.(spec.runnerId, line);
@@ -60,6 +67,9 @@ export class ProcessCompute implements ComputeDriver {
     createInterface({ input: proc.stderr! }).on('line', onLine);
     child.exited = new Promise<void>((resolve) => {
       proc.once('exit', (code, signal) => {
+        // A runner killed outright (SIGKILL, the OOM killer) could not stop its app, which runs in
+        // a group of its own: stop that group here, or it lives on holding its port and GPU memory.
+        if (child.appGroup !== undefined) killGroupOnly(child.appGroup, 'SIGKILL');
         // Let the last lines drain from the pipes before reporting. The child stays listed until
         // its listeners ran, so close() never misses one that is exiting.
         setImmediate(() => {
@@ -142,6 +152,15 @@ async function killTree(proc: ChildProcess): Promise<void> {
   if (!proc.pid) return;
   for (const pid of await childPids(proc.pid)) killGroup(pid, 'SIGKILL');
   killGroup(proc.pid, 'SIGKILL');
+}
+
+/** Signals a whole process group, if there is still one. */
+function killGroupOnly(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // The app stopped with its runner, as it should have.
+  }
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
