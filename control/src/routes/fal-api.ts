@@ -230,25 +230,32 @@ export function createFalHandlers(d: FalDeps) {
       let lastWrite = Date.now();
       // A caller gone before the stream began: nothing to stream (the loop would poll for nothing).
       if (req.raw.destroyed || reply.raw.destroyed) abort.abort();
+      // The record comes with each change (all streams of a request share one watch of it); an idle
+      // stream reads nothing, it only sends a keep-alive now and then.
+      let rec = first;
+      let changed: RequestRecord | null | undefined = rec;
       try {
         while (!abort.signal.aborted) {
-          const changed = d.requests.waitForChange(first.id, abort.signal);
-          const rec = (await d.store.requests.get(first.id)) ?? first;
-          const newLogs = withLogs ? await d.store.logs.forRequest(rec.id, lastSeq) : [];
-          if (newLogs.length > 0) lastSeq = newLogs[newLogs.length - 1]!.seq;
-          const body = await statusBody(req, call, rec, withLogs ? toFalLogs(newLogs) : undefined);
-          const key = `${rec.status}:${String(body.queue_position)}`;
-          if (key !== lastKey || newLogs.length > 0) {
-            reply.raw.write(`data: ${JSON.stringify(body)}\n\n`);
-            lastKey = key;
-            lastWrite = Date.now();
-          } else if (Date.now() - lastWrite >= SSE_KEEPALIVE_MS) {
+          const next = d.requests.waitForChange(first.id, abort.signal);
+          if (changed !== undefined) {
+            if (changed) rec = changed;
+            const newLogs = withLogs ? await d.store.logs.forRequest(rec.id, lastSeq) : [];
+            if (newLogs.length > 0) lastSeq = newLogs[newLogs.length - 1]!.seq;
+            const body = await statusBody(req, call, rec, withLogs ? toFalLogs(newLogs) : undefined);
+            const key = `${rec.status}:${String(body.queue_position)}`;
+            if (key !== lastKey || newLogs.length > 0) {
+              reply.raw.write(`data: ${JSON.stringify(body)}\n\n`);
+              lastKey = key;
+              lastWrite = Date.now();
+            }
+            if (rec.status === 'COMPLETED') break;
+          }
+          if (Date.now() - lastWrite >= SSE_KEEPALIVE_MS) {
             // A comment line: clients ignore it, proxies see traffic and keep the stream open.
             reply.raw.write(': keep-alive\n\n');
             lastWrite = Date.now();
           }
-          if (rec.status === 'COMPLETED') break;
-          await changed;
+          changed = await next;
         }
       } finally {
         reply.raw.end();
