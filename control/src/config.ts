@@ -178,6 +178,12 @@ export const SETTINGS = {
     oneOf('process', 'ecs', 'docker'),
     "Compute driver: `process` (child processes on this machine), `docker` (containers on this machine's Docker-compatible engine) or `ecs` (one ECS task per runner).",
   ),
+  processMaxRunners: setting(
+    'GANTRY_PROCESS_MAX_RUNNERS',
+    0,
+    int(0, 100_000),
+    'Most runners the `process` driver keeps on this machine at once, across every app; 0: four per CPU. Past it a start waits, recorded as `runner_scheduling_failure`.',
+  ),
   dockerHost: setting(
     'DOCKER_HOST',
     'unix:///var/run/docker.sock',

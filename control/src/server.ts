@@ -2,6 +2,7 @@
  * Opens the store and drivers named by the configuration, builds the service and listens.
  * main.ts adds the start-up chores of `npm start`; tests use startServer directly.
  */
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import { PgClient } from '../../sql/src/pg-client.ts';
@@ -83,6 +84,7 @@ export async function startServer(
           })
         : new ProcessCompute({
             onLine: (runner, line) => log?.debug({ runner }, line),
+            maxRunners: config.processMaxRunners || availableParallelism() * 4,
             ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
           });
   const opts: BuildOptions = { config, store, queue, compute, metrics };

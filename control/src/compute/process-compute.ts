@@ -6,7 +6,12 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
-import type { ComputeDriver, RunnerExit, RunnerSpec } from './compute-driver.ts';
+import {
+  type ComputeDriver,
+  type RunnerExit,
+  RunnerSchedulingError,
+  type RunnerSpec,
+} from './compute-driver.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const RUNNER_MAIN = fileURLToPath(new URL('../../../runner/src/main.ts', import.meta.url));
@@ -17,6 +22,11 @@ export interface ProcessComputeOptions {
   onLine?: (runnerId: string, line: string) => void;
   /** Seconds the runner may take to finish in-flight work after SIGTERM. */
   drainGraceSeconds?: number;
+  /**
+   * Most runners alive on this machine at once, across every app and environment: a burst of
+   * many apps must not start more processes (and GPU contexts) than the host can hold.
+   */
+  maxRunners?: number;
 }
 
 /** The runner's own line naming its app's process group (runner/src/runner.ts); app output never reaches stderr. */
@@ -41,6 +51,12 @@ export class ProcessCompute implements ComputeDriver {
     const rev = spec.revision;
     if (!rev.command || rev.command.length === 0) {
       throw new Error(`revision ${rev.number} has no command; the process driver runs local commands only`);
+    }
+    const cap = this.opts.maxRunners;
+    if (cap !== undefined && this.children.size >= cap) {
+      throw new RunnerSchedulingError(
+        `this machine already runs ${this.children.size} runners, the most GANTRY_PROCESS_MAX_RUNNERS allows (${cap}); the start is retried when one ends`,
+      );
     }
     const env = runnerProcessEnv(spec, process.env, this.opts.drainGraceSeconds);
     const proc = spawn(process.execPath, ['--import', 'tsx', RUNNER_MAIN], {
