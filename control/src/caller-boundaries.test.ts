@@ -11,6 +11,7 @@ import { hashKey } from './auth.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
 import { loadConfig } from './config.ts';
 import { StoreQueue } from './queue/store-queue.ts';
+import { IDEMPOTENCY_KEY_TTL_MS, IdempotencyStore } from './store/idempotency-store.ts';
 import { Store } from './store/store.ts';
 
 class IdleCompute implements ComputeDriver {
@@ -23,11 +24,12 @@ class IdleCompute implements ComputeDriver {
 
 const KEY = 'gk_admin_callers';
 let svc: ControlService;
+let store: Store;
 let otherKey = '';
 
 beforeAll(async () => {
   const db = await PgliteClient.open(undefined);
-  const store = new Store(db);
+  store = new Store(db);
   await store.migrate();
   await store.keys.put('admin', hashKey(KEY), 'ADMIN', 'test');
   svc = await buildApp({
@@ -143,4 +145,65 @@ describe('slow request bodies', () => {
     }
     expect(received).toMatch(/^HTTP\/1\.1 408/);
   }, 60_000);
+});
+
+describe('Idempotency-Key on submit', () => {
+  const submit = (key: string | undefined, body: unknown) =>
+    svc.app.inject({
+      method: 'POST',
+      url: '/queue/t/open',
+      headers: key === undefined ? {} : { 'idempotency-key': key },
+      payload: body as object,
+    });
+  const requestsOf = async () => {
+    const env = (await store.apps.getWithEnvironment('t', 'open', 'production'))!.env!;
+    const r = await store.db.query<{ n: number }>(
+      'SELECT COUNT(*)::int AS n FROM requests WHERE environment_id = $1',
+      [env.id],
+    );
+    return Number(r.rows[0]!.n);
+  };
+
+  it('answers a retried submit with the request the first one made, even when the retries race', async () => {
+    const before = await requestsOf();
+    const first = await submit('retry-1', { prompt: 'a cat' });
+    expect(first.statusCode).toBe(200);
+    const again = await submit('retry-1', { prompt: 'a cat' });
+    expect(again.statusCode).toBe(200);
+    expect(again.json().request_id).toBe(first.json().request_id);
+    const racing = await Promise.all(Array.from({ length: 8 }, () => submit('retry-2', { prompt: 'a dog' })));
+    expect(new Set(racing.map((r) => r.json().request_id)).size).toBe(1);
+    expect(await requestsOf()).toBe(before + 2);
+    // Without a key, every submit is a request of its own.
+    await submit(undefined, { prompt: 'a cat' });
+    await submit(undefined, { prompt: 'a cat' });
+    expect(await requestsOf()).toBe(before + 4);
+  });
+
+  it('refuses the same key with another body (422) and a malformed key (400), storing nothing', async () => {
+    expect((await submit('reused-1', { prompt: 'a cat' })).statusCode).toBe(200);
+    const before = await requestsOf();
+    const other = await submit('reused-1', { prompt: 'a different cat' });
+    expect(other.statusCode).toBe(422);
+    expect(other.json().code).toBe('GANTRY_ERR_IDEMPOTENCY_KEY_REUSED');
+    const bad = await submit('has a space', {});
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().code).toBe('GANTRY_ERR_VALIDATION');
+    expect(await requestsOf()).toBe(before);
+  });
+
+  it('lets a key expire after a day: a later use makes a new request', async () => {
+    const env = (await store.apps.getWithEnvironment('t', 'open', 'production'))!.env!;
+    let now = 1_000_000;
+    const keys = new IdempotencyStore(store.db, () => now);
+    await keys.remember(env.id, 'old-key', 'f1', 'req-a');
+    expect(await keys.find(env.id, 'old-key')).toEqual({ requestId: 'req-a', fingerprint: 'f1' });
+    await expect(keys.remember(env.id, 'old-key', 'f2', 'req-b')).rejects.toMatchObject({
+      name: 'IdempotencyKeyTaken',
+    });
+    now += IDEMPOTENCY_KEY_TTL_MS + 1;
+    expect(await keys.find(env.id, 'old-key')).toBeUndefined();
+    await keys.remember(env.id, 'old-key', 'f2', 'req-b');
+    expect(await keys.find(env.id, 'old-key')).toEqual({ requestId: 'req-b', fingerprint: 'f2' });
+  });
 });

@@ -3,12 +3,14 @@
  * status (polled and streamed), result, cancel, and the synchronous /run. The handlers take a
  * normalised call so the client proxy route (/fal/proxy) reuses them as they are.
  */
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
 import { appNotFound, requireAppAccess } from '../auth.ts';
 import type { App, Caller, Environment, Priority, RequestRecord } from '../domain.ts';
 import type { RequestService } from '../request-service.ts';
+import { IdempotencyKeyTaken } from '../store/idempotency-store.ts';
 import { START_TIMEOUT_MESSAGE } from '../store/requests-store.ts';
 import type { Store } from '../store/store.ts';
 import { checkWebhookUrl } from '../webhooks/webhook-url.ts';
@@ -167,13 +169,44 @@ export function createFalHandlers(d: FalDeps) {
       }
       webhookUrl = (await checkWebhookUrl(rawWebhook, { allowPrivate: d.webhookAllowPrivate })).href;
     }
-    return d.requests.submit(env, {
-      path: call.path,
-      input: call.body ?? {},
-      keyId: caller?.id ?? null,
-      ...opts,
-      webhookUrl,
-    });
+    const submit = (idempotency?: { key: string; fingerprint: string }) =>
+      d.requests.submit(env, {
+        path: call.path,
+        input: call.body ?? {},
+        keyId: caller?.id ?? null,
+        ...opts,
+        webhookUrl,
+        ...(idempotency ? { idempotency } : {}),
+      });
+    const key = sync ? undefined : idempotencyKey(call);
+    if (!key) return submit();
+    // The same key and the same submit answer with the request the first one made, so a client
+    // retrying a submit cut off by a crash or a timeout does not run the work twice.
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify([call.path, call.body ?? {}, opts.priority, opts.noRetry, webhookUrl]))
+      .digest('hex');
+    const earlier = async () => {
+      const found = await d.store.idempotency.find(env.id, key);
+      if (!found) return undefined;
+      if (found.fingerprint !== fingerprint) {
+        throw new GantryError(
+          'GANTRY_ERR_IDEMPOTENCY_KEY_REUSED',
+          `Idempotency-Key "${key}" was used within 24 hours for request ${found.requestId}, with another path, body or priority. Use a new key for a new submit.`,
+        );
+      }
+      return d.store.requests.get(found.requestId);
+    };
+    const before = await earlier();
+    if (before) return before;
+    try {
+      return await submit({ key, fingerprint });
+    } catch (err) {
+      // Another submit with this key committed first: answer with its request.
+      if (!(err instanceof IdempotencyKeyTaken)) throw err;
+      const winner = await earlier();
+      if (!winner) throw err;
+      return winner;
+    }
   }
 
   function sendResult(reply: FastifyReply, rec: RequestRecord) {
@@ -393,4 +426,18 @@ export function registerFalRoutes(app: FastifyInstance, h: FalHandlers): void {
   };
   app.post('/run/:owner/:app', { schema: runSchema }, (req, reply) => h.run(call(req), req, reply));
   app.post('/run/:owner/:app/*', { schema: runSchema }, (req, reply) => h.run(call(req), req, reply));
+}
+
+/** The submit's `Idempotency-Key` header, checked: 1–255 printable ASCII characters. */
+function idempotencyKey(call: FalCall): string | undefined {
+  const raw = call.headers['idempotency-key'];
+  if (raw === undefined) return undefined;
+  const key = Array.isArray(raw) ? raw[0] : raw;
+  if (typeof key !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(key)) {
+    throw new GantryError(
+      'GANTRY_ERR_VALIDATION',
+      'Idempotency-Key must be 1 to 255 printable ASCII characters without spaces (a UUID, say).',
+    );
+  }
+  return key;
 }

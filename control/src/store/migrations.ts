@@ -261,6 +261,23 @@ CREATE TABLE runner_logs (
 CREATE INDEX runner_logs_environment ON runner_logs (environment_id, seq);
 `,
   },
+  {
+    version: 10,
+    name: 'idempotency keys',
+    // A submit's Idempotency-Key, per environment, naming the request it made; written in the
+    // submit's own transaction on the embedded queue, so a key never names a request that is not there.
+    sql: `
+CREATE TABLE idempotency_keys (
+  environment_id text NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+  key text NOT NULL,
+  fingerprint text NOT NULL,
+  request_id text NOT NULL,
+  created_at float8 NOT NULL,
+  PRIMARY KEY (environment_id, key)
+);
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+`,
+  },
 ];
 
 /** Brings the schema up to date; safe to call at every start, from several processes at once. */
