@@ -18,10 +18,10 @@ import { ProcessCompute } from './compute/process-compute.ts';
 import type { Config } from './config.ts';
 import { ControlMetrics } from './metrics/control-metrics.ts';
 import { TimedSqlClient } from './metrics/timed-sql-client.ts';
+import { ensurePrivateDir } from './private-dir.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { SqsQueue } from './queue/sqs-queue.ts';
 import { StoreQueue } from './queue/store-queue.ts';
-import { ensurePrivateDir } from './private-dir.ts';
 import { Store } from './store/store.ts';
 
 export interface Started extends ControlService {

@@ -60,7 +60,9 @@ export async function registerWebhookRoute(
           req.log.error({ err, delivery: id, event: name }, 'a GitHub App handler failed');
           await deliveries
             .release(id)
-            .catch((e: unknown) => req.log.error({ err: e, delivery: id }, 'forgetting a failed delivery failed'));
+            .catch((e: unknown) =>
+              req.log.error({ err: e, delivery: id }, 'forgetting a failed delivery failed'),
+            );
           return 'failed' as const;
         },
       );
