@@ -76,6 +76,8 @@ export interface ControlService {
 const MAX_JSON_DEPTH = 256;
 /** The runner protocol's routes: bodies there are app output relayed by a runner. */
 const RUNNER_PREFIX = '/internal/v1/runners/';
+/** How long a request may wait for its SQS send to be confirmed before it counts as lost to a crash. */
+const UNENQUEUED_AFTER_MS = 5 * 60_000;
 /** How often events past their retention are dropped. */
 const EVENT_PRUNE_MS = 60 * 60_000;
 
@@ -298,6 +300,13 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
         requests
           .expireStartDeadlines()
           .catch((err: unknown) => app.log.error({ err }, 'start-deadline reaper failed'));
+        // SQS: a request and its message are two writes; a crash between them leaves a request
+        // nothing will run. (The embedded queue writes both in one transaction.)
+        if (!queue.sendInTransaction) {
+          requests
+            .reapUnenqueued(UNENQUEUED_AFTER_MS)
+            .catch((err: unknown) => app.log.error({ err }, 'unenqueued-request reaper failed'));
+        }
       }, config.tickMs);
       reaper.unref();
       eventPrune = setInterval(() => {

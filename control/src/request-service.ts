@@ -156,8 +156,18 @@ export class RequestService {
         `The queue did not take the request: ${(err as Error).message}`,
       );
     }
+    // Marks the two writes done; a row left unmarked by a crash is failed by reapUnenqueued.
+    await this.store.requests.markEnqueued(req.id).catch(() => {});
     this.opts.onSubmitted?.(env.id);
     return req;
+  }
+
+  /** Fails requests a crash left without their SQS message (see RequestsStore.failUnenqueued). */
+  async reapUnenqueued(olderThanMs: number): Promise<number> {
+    const failed = await this.store.requests.failUnenqueued(olderThanMs);
+    await this.store.idempotency.forgetRequests(failed.map((r) => r.id));
+    for (const rec of failed) this.completed(rec);
+    return failed.length;
   }
 
   /** Hands up to `max` jobs to a runner, long-polling up to waitMs. */

@@ -47,4 +47,10 @@ export class IdempotencyStore {
     );
     if (r.rows.length === 0) throw new IdempotencyKeyTaken(key);
   }
+
+  /** Frees the keys of requests that were failed before they ran, so a retry with the key runs. */
+  async forgetRequests(requestIds: string[]): Promise<void> {
+    if (requestIds.length === 0) return;
+    await this.db.query('DELETE FROM idempotency_keys WHERE request_id = ANY($1::text[])', [requestIds]);
+  }
 }
