@@ -130,6 +130,11 @@ export const ERRORS = {
     fault: 'server',
     message: 'The request did not complete in time for a synchronous answer; it is still queued.',
   },
+  GANTRY_ERR_IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    fault: 'client',
+    message: 'This Idempotency-Key was used for a different submit.',
+  },
   GANTRY_ERR_QUEUE_FULL: {
     // The caller's limit was fine; the queue is long now and may be short later.
     status: 429,

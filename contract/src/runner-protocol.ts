@@ -234,4 +234,9 @@ export const RUNNER_ENV = {
    * runner's stdin (contract/src/app-output-relay.ts). Unset: the runner reads the app it started.
    */
   appOutput: 'GANTRY_APP_OUTPUT',
+  /**
+   * Comma-separated names of variables meant for the runner alone (control's AWS credentials under
+   * the process driver): the runner uses them and leaves them, and this list, out of the app's env.
+   */
+  runnerOnly: 'GANTRY_RUNNER_ONLY_ENV',
 } as const;

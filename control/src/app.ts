@@ -76,6 +76,8 @@ export interface ControlService {
 const MAX_JSON_DEPTH = 256;
 /** The runner protocol's routes: bodies there are app output relayed by a runner. */
 const RUNNER_PREFIX = '/internal/v1/runners/';
+/** How long a request may wait for its SQS send to be confirmed before it counts as lost to a crash. */
+const UNENQUEUED_AFTER_MS = 5 * 60_000;
 /** How often events past their retention are dropped. */
 const EVENT_PRUNE_MS = 60 * 60_000;
 
@@ -90,6 +92,14 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const app = Fastify({
     ...loggerOpt,
     bodyLimit: config.bodyLimit,
+    // A caller that trickles its body would otherwise hold a connection and a parser for ever.
+    // Only receiving counts: a long poll or an SSE stream, once its request is in, is not cut.
+    // Node (20) reads it when the server is made, so it goes in `http` too: set later, it does nothing.
+    requestTimeout: config.requestBodyTimeoutSeconds * 1000,
+    http: {
+      requestTimeout: config.requestBodyTimeoutSeconds * 1000,
+      connectionsCheckingInterval: Math.min(30_000, config.requestBodyTimeoutSeconds * 250),
+    },
     // Long polls and SSE streams hold requests open; let close() end them.
     forceCloseConnections: true,
     // Errors fastify raises before routing (a malformed URL, say) answer in the catalogue's shape.
@@ -218,7 +228,9 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const fal = createFalHandlers({
     store,
     requests,
-    publicUrl: config.publicUrl,
+    // Without GANTRY_PUBLIC_URL, the address control listens on: a Host header is the caller's to
+    // choose, and reflecting it would hand other callers URLs that point wherever it says.
+    publicUrl: () => config.publicUrl ?? controlUrl,
     syncTimeoutSeconds: config.syncTimeoutSeconds,
     webhookAllowPrivate: config.webhookAllowPrivate,
   });
@@ -288,6 +300,13 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
         requests
           .expireStartDeadlines()
           .catch((err: unknown) => app.log.error({ err }, 'start-deadline reaper failed'));
+        // SQS: a request and its message are two writes; a crash between them leaves a request
+        // nothing will run. (The embedded queue writes both in one transaction.)
+        if (!queue.sendInTransaction) {
+          requests
+            .reapUnenqueued(UNENQUEUED_AFTER_MS)
+            .catch((err: unknown) => app.log.error({ err }, 'unenqueued-request reaper failed'));
+        }
       }, config.tickMs);
       reaper.unref();
       eventPrune = setInterval(() => {

@@ -53,7 +53,7 @@ export async function ensureAdminKey(
   if (!key) {
     key = newKey('gk_admin');
     source = 'generated';
-    await mkdir(dataDir, { recursive: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
     await writeFile(file, `${key}\n`, { mode: 0o600 });
     await chmod(file, 0o600);
   }
@@ -86,9 +86,20 @@ export async function requireAdmin(store: Store, req: FastifyRequest): Promise<C
 }
 
 /**
+ * What a caller hears of an app it cannot see: the same for an app that does not exist and for a
+ * private app its key may not call, so private app names cannot be probed.
+ */
+export function appNotFound(owner: string, name: string): GantryError {
+  return new GantryError(
+    'GANTRY_ERR_APP_NOT_FOUND',
+    `No app ${owner}/${name} that this caller may call: check the name, and for a private app send a key of its owner as \`Authorization: Key <key>\`.`,
+  );
+}
+
+/**
  * Calling an app, by its auth mode: `public` needs no key; `shared` any valid key; `private` a key
- * of the app's owner (an ADMIN key counts). Returns the caller when a valid key was sent, so its
- * usage is recorded against it.
+ * of the app's owner (an ADMIN key counts), and to anyone else it answers as if it did not exist.
+ * Returns the caller when a valid key was sent, so its usage is recorded against it.
  */
 export async function requireAppAccess(
   store: Store,
@@ -97,16 +108,13 @@ export async function requireAppAccess(
 ): Promise<Caller | undefined> {
   const who = await identify(store, req);
   if (app.auth_mode === 'public') return who;
+  if (app.auth_mode === 'private' && (!who || (who.scope !== 'ADMIN' && who.owner !== app.owner))) {
+    throw appNotFound(app.owner, app.name);
+  }
   if (!who)
     throw new GantryError(
       'GANTRY_ERR_UNAUTHORIZED',
       `${app.owner}/${app.name} is ${app.auth_mode}: send a valid key as \`Authorization: Key <key>\`.`,
     );
-  if (app.auth_mode === 'private' && who.scope !== 'ADMIN' && who.owner !== app.owner) {
-    throw new GantryError(
-      'GANTRY_ERR_FORBIDDEN',
-      `${app.owner}/${app.name} is private: it takes keys of ${app.owner} (or an ADMIN key); this key belongs to ${who.owner ?? 'no owner'}.`,
-    );
-  }
   return who;
 }

@@ -125,7 +125,7 @@ export const SETTINGS = {
     'GANTRY_PUBLIC_URL',
     undefined as string | undefined,
     optionalStr,
-    'Base URL callers use to reach control (for `status_url` and friends). Unset: taken from each request.',
+    'Base URL callers use to reach control (for `status_url` and friends). Unset: the control URL, never the Host header.',
   ),
   controlUrl: setting(
     'GANTRY_CONTROL_URL',
@@ -138,6 +138,12 @@ export const SETTINGS = {
     10 * 1024 * 1024,
     int(1024, 1024 * 1024 * 1024),
     'Largest request body accepted, in bytes (10 MiB).',
+  ),
+  requestBodyTimeoutSeconds: setting(
+    'GANTRY_REQUEST_BODY_TIMEOUT',
+    60,
+    int(1, 3600),
+    'Seconds a caller may take to send a whole request (headers and body); slower is 408 and the connection closes.',
   ),
   queue: setting(
     'GANTRY_QUEUE',
@@ -171,6 +177,12 @@ export const SETTINGS = {
     'process' as 'process' | 'ecs' | 'docker',
     oneOf('process', 'ecs', 'docker'),
     "Compute driver: `process` (child processes on this machine), `docker` (containers on this machine's Docker-compatible engine) or `ecs` (one ECS task per runner).",
+  ),
+  processMaxRunners: setting(
+    'GANTRY_PROCESS_MAX_RUNNERS',
+    0,
+    int(0, 100_000),
+    'Most runners the `process` driver keeps on this machine at once, across every app; 0: four per CPU. Past it a start waits, recorded as `runner_scheduling_failure`.',
   ),
   dockerHost: setting(
     'DOCKER_HOST',

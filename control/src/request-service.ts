@@ -37,6 +37,8 @@ export interface SubmitOptions {
   webhookUrl?: string | null;
   /** fal_max_queue_length: refuse (429) when this many requests already wait. */
   maxQueueLength?: number | null;
+  /** Idempotency-Key: recorded with the request; IdempotencyKeyTaken if a live one exists. */
+  idempotency?: { key: string; fingerprint: string };
 }
 
 interface Outstanding {
@@ -127,6 +129,8 @@ export class RequestService {
       let committed = () => {};
       const req = await this.store.transaction(async (tx) => {
         const created = await tx.requests.create(row);
+        if (o.idempotency)
+          await tx.idempotency.remember(env.id, o.idempotency.key, o.idempotency.fingerprint, created.id);
         committed = await sendInTransaction(tx.db, env.id, { request_id: created.id }, o.priority);
         return created;
       });
@@ -135,6 +139,13 @@ export class RequestService {
       return req;
     }
     const req = await this.store.requests.create(row);
+    if (o.idempotency) {
+      const { key, fingerprint } = o.idempotency;
+      await this.store.idempotency.remember(env.id, key, fingerprint, req.id).catch(async (err: unknown) => {
+        await this.store.requests.discard(req.id).catch(() => {});
+        throw err;
+      });
+    }
     try {
       await this.queue.send(env.id, { request_id: req.id }, o.priority);
     } catch (err) {
@@ -145,8 +156,18 @@ export class RequestService {
         `The queue did not take the request: ${(err as Error).message}`,
       );
     }
+    // Marks the two writes done; a row left unmarked by a crash is failed by reapUnenqueued.
+    await this.store.requests.markEnqueued(req.id).catch(() => {});
     this.opts.onSubmitted?.(env.id);
     return req;
+  }
+
+  /** Fails requests a crash left without their SQS message (see RequestsStore.failUnenqueued). */
+  async reapUnenqueued(olderThanMs: number): Promise<number> {
+    const failed = await this.store.requests.failUnenqueued(olderThanMs);
+    await this.store.idempotency.forgetRequests(failed.map((r) => r.id));
+    for (const rec of failed) this.completed(rec);
+    return failed.length;
   }
 
   /** Hands up to `max` jobs to a runner, long-polling up to waitMs. */

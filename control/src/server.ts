@@ -2,6 +2,7 @@
  * Opens the store and drivers named by the configuration, builds the service and listens.
  * main.ts adds the start-up chores of `npm start`; tests use startServer directly.
  */
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import { PgClient } from '../../sql/src/pg-client.ts';
@@ -17,6 +18,7 @@ import { ProcessCompute } from './compute/process-compute.ts';
 import type { Config } from './config.ts';
 import { ControlMetrics } from './metrics/control-metrics.ts';
 import { TimedSqlClient } from './metrics/timed-sql-client.ts';
+import { ensurePrivateDir } from './private-dir.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { SqsQueue } from './queue/sqs-queue.ts';
 import { StoreQueue } from './queue/store-queue.ts';
@@ -31,7 +33,10 @@ export interface Started extends ControlService {
 /** Opens the configured database: PostgreSQL when DATABASE_URL is set, else PGlite in the data dir. */
 export async function openDatabase(config: Config, opts: { schema?: string } = {}): Promise<SqlClient> {
   if (config.databaseUrl) return PgClient.open(config.databaseUrl, opts);
-  return PgliteClient.open(path.join(config.dataDir, 'pgdata'));
+  await ensurePrivateDir(config.dataDir);
+  const pgdata = path.join(config.dataDir, 'pgdata');
+  await ensurePrivateDir(pgdata);
+  return PgliteClient.open(pgdata);
 }
 
 export async function startServer(
@@ -44,6 +49,8 @@ export async function startServer(
     extensions?: BuildOptions['extensions'];
   } = {},
 ): Promise<Started> {
+  // Keys live there whatever the database; it is made private before anything is written to it.
+  await ensurePrivateDir(config.dataDir);
   const opened = extra.db ?? (await openDatabase(config));
   // Every statement the store runs is timed for /metrics (gantry_store_query_duration_seconds).
   const metrics = new ControlMetrics();
@@ -77,6 +84,7 @@ export async function startServer(
           })
         : new ProcessCompute({
             onLine: (runner, line) => log?.debug({ runner }, line),
+            maxRunners: config.processMaxRunners || availableParallelism() * 4,
             ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
           });
   const opts: BuildOptions = { config, store, queue, compute, metrics };

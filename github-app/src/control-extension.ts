@@ -9,6 +9,7 @@ import { type Logger, Probot, ProbotOctokit } from 'probot';
 import type { ControlExtension, MountedExtension } from '../../contract/src/extension.ts';
 import type { GitHubCredentials } from './config.ts';
 import { HttpControlClient } from './control-client.ts';
+import { DeliveryLog } from './delivery-log.ts';
 import { createGantryApp } from './index.ts';
 import { migrate } from './migrations.ts';
 import { SqlLedger } from './sql-ledger.ts';
@@ -57,9 +58,11 @@ export function gitHubAppExtension(o: GitHubAppExtensionOptions): ControlExtensi
           : {}),
       });
       await probot.load(gantry.app);
-      await registerWebhookRoute(host.routes, probot, '/webhooks');
+      const deliveries = new DeliveryLog(host.sql, host.clock);
+      await registerWebhookRoute(host.routes, probot, '/webhooks', deliveries);
       const sweep = setInterval(() => {
         gantry.expirePreviews().catch((err: unknown) => log.error({ err }, 'expiring previews failed'));
+        deliveries.prune().catch((err: unknown) => log.error({ err }, 'pruning delivery ids failed'));
       }, PREVIEW_SWEEP_MS);
       sweep.unref();
       const inFlight = new Set<Promise<void>>();

@@ -43,6 +43,19 @@ CREATE TABLE IF NOT EXISTS github_rollouts (
 CREATE INDEX IF NOT EXISTS github_rollouts_environment ON github_rollouts (repository, environment, id);
 `,
   },
+  {
+    version: 2,
+    name: 'deliveries seen',
+    // Ids of the webhook deliveries handled, so a captured delivery replayed (its signature is
+    // still valid) does nothing; a delivery whose handling failed is forgotten so GitHub may redeliver.
+    sql: `
+CREATE TABLE IF NOT EXISTS github_deliveries (
+  id text PRIMARY KEY,
+  received_at float8 NOT NULL
+);
+CREATE INDEX IF NOT EXISTS github_deliveries_received ON github_deliveries (received_at);
+`,
+  },
 ];
 
 /** Control's migrations hold lock 74201; the App's own lock keeps two App processes apart. */

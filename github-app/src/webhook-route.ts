@@ -3,11 +3,13 @@
  * signature (`x-hub-signature-256`, HMAC-SHA256 with the webhook secret) is checked on the raw
  * body exactly as GitHub sent it, so the route lives in its own plugin scope whose content-type
  * parser keeps the body as a string; control's JSON parser never sees it. A delivery without a
- * valid signature gets 401 and reaches no handler.
+ * valid signature gets 401 and reaches no handler; a signed one whose body is not a JSON object gets
+ * 400; a delivery id seen before is answered 200 and handled no more (a replay).
  */
 import type { FastifyInstance } from 'fastify';
 import type { Probot } from 'probot';
 import { GantryError } from '../../contract/src/errors.ts';
+import type { DeliveryLog } from './delivery-log.ts';
 
 /** GitHub gives up on a delivery after 10 s; answer 202 by then and let the work finish. */
 const ANSWER_WITHIN_MS = 9_000;
@@ -18,6 +20,7 @@ export async function registerWebhookRoute(
   app: FastifyInstance,
   probot: Probot,
   path: string,
+  deliveries: DeliveryLog,
 ): Promise<void> {
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -46,10 +49,20 @@ export async function registerWebhookRoute(
       } catch {
         throw new GantryError('GANTRY_ERR_BAD_JSON');
       }
+      // GitHub sends an object; anything else (null, a number) would only fail in a handler.
+      if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+        throw new GantryError('GANTRY_ERR_VALIDATION', "A delivery's body must be a JSON object.");
+      }
+      if (!(await deliveries.claim(id))) return reply.code(200).send({ ok: true, duplicate: true });
       const work = probot.receive({ id, name, payload } as unknown as Delivery).then(
         () => 'done' as const,
-        (err: unknown) => {
+        async (err: unknown) => {
           req.log.error({ err, delivery: id, event: name }, 'a GitHub App handler failed');
+          await deliveries
+            .release(id)
+            .catch((e: unknown) =>
+              req.log.error({ err: e, delivery: id }, 'forgetting a failed delivery failed'),
+            );
           return 'failed' as const;
         },
       );

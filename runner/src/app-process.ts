@@ -91,6 +91,11 @@ export class AppProcess {
     return Promise.race([this.exited, sleep(ms).then(() => this.exit)]);
   }
 
+  /** The app's pid, which is also its process group's id; undefined before start or beside the runner. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** The last lines of output, for error messages. */
   recentOutput(): string[] {
     return [...this.tail];

@@ -27,6 +27,26 @@ describe('loadConfig', () => {
     expect(config.appEnv).not.toHaveProperty('GANTRY_RUNNER_TOKEN');
   });
 
+  it("keeps the runner-only variables (control's AWS credentials) out of the app's env", async () => {
+    const config = await loadConfig({
+      ...base,
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'AKIACONTROL',
+      AWS_SECRET_ACCESS_KEY: 'control-secret',
+      MODEL_TOKEN: 'the app’s own secret',
+      GANTRY_RUNNER_ONLY_ENV: 'AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY',
+    });
+    for (const name of [
+      'AWS_REGION',
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'GANTRY_RUNNER_ONLY_ENV',
+    ]) {
+      expect(config.appEnv, name).not.toHaveProperty(name);
+    }
+    expect(config.appEnv['MODEL_TOKEN']).toBe('the app’s own secret');
+  });
+
   it('is frozen once parsed, nested values too: a later change throws', async () => {
     const config = await loadConfig({ ...base, GANTRY_APP_PORT: '8000' });
     expect(() => {

@@ -118,10 +118,16 @@ export async function loadConfig(
   if (problems.length > 0) throw new RunnerConfigError(problems);
 
   const appPort = configuredPort || (await freePort());
+  // The token speaks for this runner to control, and the runner-only variables (control's AWS
+  // credentials) poll its queues: user code has no business holding either.
+  const runnerOnly = new Set([
+    RUNNER_ENV.token,
+    RUNNER_ENV.runnerOnly,
+    ...(read(RUNNER_ENV.runnerOnly) ?? '').split(',').map((n) => n.trim()),
+  ]);
   const appEnv: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
-    // The token speaks for this runner to control; user code has no business holding it.
-    if (value !== undefined && name !== RUNNER_ENV.token) appEnv[name] = value;
+    if (value !== undefined && !runnerOnly.has(name)) appEnv[name] = value;
   }
   appEnv['PORT'] = String(appPort);
 

@@ -163,8 +163,12 @@ export class Runner {
       port: config.appPort,
     });
 
+    const starting = this.app.start();
+    // Whoever started this runner (the process driver) reads this line, so that if the runner is
+    // killed outright, the app's process group is killed after it instead of living on.
+    if (this.app.pid !== undefined) log.info('app started', { pgid: this.app.pid });
     const startup = await Promise.race([
-      this.app.start().then(
+      starting.then(
         () => ({ kind: 'ready' as const }),
         (err: unknown) => ({ kind: 'failed' as const, err }),
       ),

@@ -8,9 +8,10 @@ import { type InjectedControl, startInjectedControl } from '../support/injected-
 type Caller = 'none' | 'own' | 'other' | 'admin' | 'revoked';
 const CALLERS: Caller[] = ['none', 'own', 'other', 'admin', 'revoked'];
 /** What each caller gets on each auth mode: 'ok', or the refusal's status. */
-const EXPECTED: Record<string, Record<Caller, 'ok' | 401 | 403>> = {
+/** A private app answers callers who may not call it as if it did not exist (404), so names cannot be probed. */
+const EXPECTED: Record<string, Record<Caller, 'ok' | 401 | 403 | 404>> = {
   public: { none: 'ok', own: 'ok', other: 'ok', admin: 'ok', revoked: 'ok' },
-  private: { none: 401, own: 'ok', other: 403, admin: 'ok', revoked: 401 },
+  private: { none: 404, own: 'ok', other: 404, admin: 'ok', revoked: 404 },
   shared: { none: 401, own: 'ok', other: 'ok', admin: 'ok', revoked: 401 },
 };
 
@@ -94,7 +95,9 @@ describe('auth modes and key scopes', () => {
         } else {
           expect(res.statusCode, label).toBe(want);
           expect(res.json().code, label).toBe(
-            want === 401 ? 'GANTRY_ERR_UNAUTHORIZED' : 'GANTRY_ERR_FORBIDDEN',
+            { 401: 'GANTRY_ERR_UNAUTHORIZED', 403: 'GANTRY_ERR_FORBIDDEN', 404: 'GANTRY_ERR_APP_NOT_FOUND' }[
+              want
+            ],
           );
         }
       }

@@ -33,7 +33,7 @@ describe('the GitHub App in control', () => {
     await control?.close();
   });
 
-  const deliver = (name: string, payload: unknown, signature?: string) => {
+  const deliver = (name: string, payload: unknown, signature?: string, id = `delivery-${++delivery}`) => {
     const body = JSON.stringify(payload);
     const sig = signature ?? `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(body).digest('hex')}`;
     return fetch(`${control.url}/api/github/webhooks`, {
@@ -41,7 +41,7 @@ describe('the GitHub App in control', () => {
       headers: {
         'content-type': 'application/json',
         'x-github-event': name,
-        'x-github-delivery': `delivery-${++delivery}`,
+        'x-github-delivery': id,
         ...(sig === '' ? {} : { 'x-hub-signature-256': sig }),
       },
       body,
@@ -164,5 +164,35 @@ describe('the GitHub App in control', () => {
     expect(String(gh.bodies('POST', /issues\/1\/comments$/).at(-1)?.['body'])).toMatch(
       /^↩️ Rolled \*\*production\*\* of `codertocat\/hello` back from revision 2 to revision 1/,
     );
+  });
+
+  it('a replayed delivery (same delivery id, valid signature) is answered and does nothing again', async () => {
+    const comment = fixture('issue_comment.created', {
+      installation: { id: 1 },
+      comment: {
+        id: 6,
+        body: '/gantry status',
+        html_url: 'https://github.com/Codertocat/Hello-World/pull/1#issuecomment-6',
+        user: { login: 'maintainer', type: 'User' },
+      },
+      sender: { login: 'maintainer', type: 'User' },
+    });
+    (comment['issue'] as Record<string, unknown>)['pull_request'] = { url: 'x' };
+    const replies = () => gh.bodies('POST', /issues\/1\/comments$/).length;
+    const before = replies();
+    expect((await deliver('issue_comment', comment, undefined, 'replayed-delivery')).status).toBe(200);
+    expect(replies()).toBe(before + 1);
+    const replay = await deliver('issue_comment', comment, undefined, 'replayed-delivery');
+    expect(replay.status).toBe(200);
+    expect(await replay.json()).toMatchObject({ duplicate: true });
+    expect(replies()).toBe(before + 1);
+  });
+
+  it('a signed delivery whose body is not a JSON object gets 400, not 500', async () => {
+    for (const payload of [null, 7, 'text', [1]]) {
+      const res = await deliver('push', payload);
+      expect(res.status, JSON.stringify(payload)).toBe(400);
+      expect(await res.json()).toMatchObject({ code: 'GANTRY_ERR_VALIDATION' });
+    }
   });
 });

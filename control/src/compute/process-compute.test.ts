@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { inheritedEnv } from './process-compute.ts';
+import type { Revision } from '../domain.ts';
+import { inheritedEnv, runnerProcessEnv } from './process-compute.ts';
 
 describe('what a local runner inherits from control', () => {
   it("keeps what programs need and the AWS settings, drops control's secrets and settings", () => {
@@ -26,5 +27,37 @@ describe('what a local runner inherits from control', () => {
       AWS_REGION: 'eu-west-1',
       AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:4566',
     });
+  });
+});
+
+describe("a local runner's environment", () => {
+  it("marks control's AWS settings runner-only, so the runner keeps them from its app; the app's own stay its own", () => {
+    const revision = {
+      number: 1,
+      command: ['node', 'app.js'],
+      settings: { max_multiplexing: 1, startup_timeout: 30 },
+    } as unknown as Revision;
+    const env = runnerProcessEnv(
+      {
+        runnerId: 'r1',
+        token: 't',
+        controlUrl: 'http://127.0.0.1:1',
+        environmentId: 'e1',
+        revision,
+        env: { AWS_PROFILE: 'the-apps-own', MODEL: 'm' },
+      },
+      {
+        PATH: '/usr/bin',
+        AWS_REGION: 'eu-west-1',
+        AWS_ACCESS_KEY_ID: 'AKIACONTROL',
+        AWS_SECRET_ACCESS_KEY: 'control-secret',
+        AWS_PROFILE: 'control',
+      },
+    );
+    expect(env['AWS_SECRET_ACCESS_KEY']).toBe('control-secret'); // the runner polls SQS with it
+    expect(env['AWS_PROFILE']).toBe('the-apps-own');
+    expect(new Set(env['GANTRY_RUNNER_ONLY_ENV']!.split(','))).toEqual(
+      new Set(['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']),
+    );
   });
 });

@@ -6,7 +6,12 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
-import type { ComputeDriver, RunnerExit, RunnerSpec } from './compute-driver.ts';
+import {
+  type ComputeDriver,
+  type RunnerExit,
+  RunnerSchedulingError,
+  type RunnerSpec,
+} from './compute-driver.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const RUNNER_MAIN = fileURLToPath(new URL('../../../runner/src/main.ts', import.meta.url));
@@ -17,10 +22,20 @@ export interface ProcessComputeOptions {
   onLine?: (runnerId: string, line: string) => void;
   /** Seconds the runner may take to finish in-flight work after SIGTERM. */
   drainGraceSeconds?: number;
+  /**
+   * Most runners alive on this machine at once, across every app and environment: a burst of
+   * many apps must not start more processes (and GPU contexts) than the host can hold.
+   */
+  maxRunners?: number;
 }
+
+/** The runner's own line naming its app's process group (runner/src/runner.ts); app output never reaches stderr. */
+const APP_GROUP_LINE = /^\[runner \S+\] \S+ info app started pgid=(\d+)$/;
 
 interface Child {
   proc: ChildProcess;
+  /** The app's process group, once the runner named it. */
+  appGroup?: number;
   tail: string[];
   exited: Promise<void>;
   drainGraceS: number;
@@ -37,19 +52,13 @@ export class ProcessCompute implements ComputeDriver {
     if (!rev.command || rev.command.length === 0) {
       throw new Error(`revision ${rev.number} has no command; the process driver runs local commands only`);
     }
-    const env: Record<string, string> = {
-      ...inheritedEnv(process.env),
-      ...spec.env,
-      ...spec.runnerEnv,
-      [RUNNER_ENV.controlUrl]: spec.controlUrl,
-      [RUNNER_ENV.runnerId]: spec.runnerId,
-      [RUNNER_ENV.token]: spec.token,
-      [RUNNER_ENV.appCommand]: JSON.stringify(rev.command),
-      [RUNNER_ENV.appCwd]: rev.cwd ?? REPO_ROOT,
-      [RUNNER_ENV.maxMultiplexing]: String(rev.settings.max_multiplexing),
-      [RUNNER_ENV.startupTimeoutS]: String(rev.settings.startup_timeout),
-      [RUNNER_ENV.drainGraceS]: String(spec.drainGraceSeconds ?? this.opts.drainGraceSeconds ?? 30),
-    };
+    const cap = this.opts.maxRunners;
+    if (cap !== undefined && this.children.size >= cap) {
+      throw new RunnerSchedulingError(
+        `this machine already runs ${this.children.size} runners, the most GANTRY_PROCESS_MAX_RUNNERS allows (${cap}); the start is retried when one ends`,
+      );
+    }
+    const env = runnerProcessEnv(spec, process.env, this.opts.drainGraceSeconds);
     const proc = spawn(process.execPath, ['--import', 'tsx', RUNNER_MAIN], {
       cwd: REPO_ROOT,
       env,
@@ -64,6 +73,8 @@ export class ProcessCompute implements ComputeDriver {
       drainGraceS: spec.drainGraceSeconds ?? this.opts.drainGraceSeconds ?? 30,
     };
     const onLine = (line: string) => {
+      const group = APP_GROUP_LINE.exec(line);
+      if (group) child.appGroup = Number(group[1]);
       child.tail.push(line);
       if (child.tail.length > TAIL_LINES) child.tail.shift();
       this.opts.onLine?.(spec.runnerId, line);
@@ -72,6 +83,9 @@ export class ProcessCompute implements ComputeDriver {
     createInterface({ input: proc.stderr! }).on('line', onLine);
     child.exited = new Promise<void>((resolve) => {
       proc.once('exit', (code, signal) => {
+        // A runner killed outright (SIGKILL, the OOM killer) could not stop its app, which runs in
+        // a group of its own: stop that group here, or it lives on holding its port and GPU memory.
+        if (child.appGroup !== undefined) killGroupOnly(child.appGroup, 'SIGKILL');
         // Let the last lines drain from the pipes before reporting. The child stays listed until
         // its listeners ran, so close() never misses one that is exiting.
         setImmediate(() => {
@@ -119,6 +133,33 @@ export class ProcessCompute implements ComputeDriver {
   }
 }
 
+/** The environment of a runner process: what it inherits from control, the app's, and its settings. */
+export function runnerProcessEnv(
+  spec: RunnerSpec,
+  controlEnv: NodeJS.ProcessEnv,
+  defaultDrainGraceS?: number,
+): Record<string, string> {
+  const rev = spec.revision;
+  const inherited = inheritedEnv(controlEnv);
+  // Control's own AWS settings are for the runner (to poll SQS), not for the app: the runner is
+  // told to leave them out of the app's env. The revision's own variables are the app's.
+  const runnerOnly = Object.keys(inherited).filter((k) => k.startsWith('AWS_') && !(k in spec.env));
+  return {
+    ...inherited,
+    [RUNNER_ENV.runnerOnly]: runnerOnly.join(','),
+    ...spec.env,
+    ...spec.runnerEnv,
+    [RUNNER_ENV.controlUrl]: spec.controlUrl,
+    [RUNNER_ENV.runnerId]: spec.runnerId,
+    [RUNNER_ENV.token]: spec.token,
+    [RUNNER_ENV.appCommand]: JSON.stringify(rev.command),
+    [RUNNER_ENV.appCwd]: rev.cwd ?? REPO_ROOT,
+    [RUNNER_ENV.maxMultiplexing]: String(rev.settings.max_multiplexing),
+    [RUNNER_ENV.startupTimeoutS]: String(rev.settings.startup_timeout),
+    [RUNNER_ENV.drainGraceS]: String(spec.drainGraceSeconds ?? defaultDrainGraceS ?? 30),
+  };
+}
+
 /**
  * Kills a runner and its app. The runner starts its app in a process group of the app's own, so
  * that group goes too, or the app would outlive a runner killed without the chance to stop it.
@@ -127,6 +168,15 @@ async function killTree(proc: ChildProcess): Promise<void> {
   if (!proc.pid) return;
   for (const pid of await childPids(proc.pid)) killGroup(pid, 'SIGKILL');
   killGroup(proc.pid, 'SIGKILL');
+}
+
+/** Signals a whole process group, if there is still one. */
+function killGroupOnly(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // The app stopped with its runner, as it should have.
+  }
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -156,8 +206,8 @@ function childPids(pid: number): Promise<number[]> {
 
 /**
  * What a runner (and so its app) inherits from control's own environment: what programs need to
- * run on this machine, and the AWS settings a runner needs to poll SQS. Nothing else: control's
- * secrets (the GitHub App's private key, the webhook secret, DATABASE_URL, GANTRY_* settings) must
+ * run on this machine, and the AWS settings a runner needs to poll SQS (which it keeps from its
+ * app). Nothing else: control's secrets (the GitHub App's private key, the webhook secret, DATABASE_URL, GANTRY_* settings) must
  * not reach user code. The process driver is still no isolation boundary (same user, same machine).
  */
 const INHERITED =

@@ -3,12 +3,14 @@
  * status (polled and streamed), result, cancel, and the synchronous /run. The handlers take a
  * normalised call so the client proxy route (/fal/proxy) reuses them as they are.
  */
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
-import { requireAppAccess } from '../auth.ts';
+import { appNotFound, requireAppAccess } from '../auth.ts';
 import type { App, Caller, Environment, Priority, RequestRecord } from '../domain.ts';
 import type { RequestService } from '../request-service.ts';
+import { IdempotencyKeyTaken } from '../store/idempotency-store.ts';
 import { START_TIMEOUT_MESSAGE } from '../store/requests-store.ts';
 import type { Store } from '../store/store.ts';
 import { checkWebhookUrl } from '../webhooks/webhook-url.ts';
@@ -16,7 +18,8 @@ import { checkWebhookUrl } from '../webhooks/webhook-url.ts';
 export interface FalDeps {
   store: Store;
   requests: RequestService;
-  publicUrl: string | undefined;
+  /** The base of response_url and friends: never taken from the request's Host header. */
+  publicUrl: () => string;
   syncTimeoutSeconds: number;
   /** Accept fal_webhook URLs on loopback and private networks. */
   webhookAllowPrivate: boolean;
@@ -45,7 +48,7 @@ export function splitAppId(app: string): { name: string; env: string } {
 }
 
 export function createFalHandlers(d: FalDeps) {
-  const base = (req: FastifyRequest) => d.publicUrl ?? `${req.protocol}://${req.host}`;
+  const base = (_req: FastifyRequest) => d.publicUrl();
 
   async function resolve(
     call: FalCall,
@@ -56,7 +59,7 @@ export function createFalHandlers(d: FalDeps) {
     // other scripts) cannot name an app, so it is not found without asking the database.
     const plausible = [call.owner, name, envName].every((s) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(s));
     const found = plausible ? await d.store.apps.getWithEnvironment(call.owner, name, envName) : undefined;
-    if (!found) throw new GantryError('GANTRY_ERR_APP_NOT_FOUND', `No app ${call.owner}/${name}.`);
+    if (!found) throw appNotFound(call.owner, name);
     const { app, env } = found;
     const caller = await requireAppAccess(d.store, req, app);
     if (!env) {
@@ -166,13 +169,44 @@ export function createFalHandlers(d: FalDeps) {
       }
       webhookUrl = (await checkWebhookUrl(rawWebhook, { allowPrivate: d.webhookAllowPrivate })).href;
     }
-    return d.requests.submit(env, {
-      path: call.path,
-      input: call.body ?? {},
-      keyId: caller?.id ?? null,
-      ...opts,
-      webhookUrl,
-    });
+    const submit = (idempotency?: { key: string; fingerprint: string }) =>
+      d.requests.submit(env, {
+        path: call.path,
+        input: call.body ?? {},
+        keyId: caller?.id ?? null,
+        ...opts,
+        webhookUrl,
+        ...(idempotency ? { idempotency } : {}),
+      });
+    const key = sync ? undefined : idempotencyKey(call);
+    if (!key) return submit();
+    // The same key and the same submit answer with the request the first one made, so a client
+    // retrying a submit cut off by a crash or a timeout does not run the work twice.
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify([call.path, call.body ?? {}, opts.priority, opts.noRetry, webhookUrl]))
+      .digest('hex');
+    const earlier = async () => {
+      const found = await d.store.idempotency.find(env.id, key);
+      if (!found) return undefined;
+      if (found.fingerprint !== fingerprint) {
+        throw new GantryError(
+          'GANTRY_ERR_IDEMPOTENCY_KEY_REUSED',
+          `Idempotency-Key "${key}" was used within 24 hours for request ${found.requestId}, with another path, body or priority. Use a new key for a new submit.`,
+        );
+      }
+      return d.store.requests.get(found.requestId);
+    };
+    const before = await earlier();
+    if (before) return before;
+    try {
+      return await submit({ key, fingerprint });
+    } catch (err) {
+      // Another submit with this key committed first: answer with its request.
+      if (!(err instanceof IdempotencyKeyTaken)) throw err;
+      const winner = await earlier();
+      if (!winner) throw err;
+      return winner;
+    }
   }
 
   function sendResult(reply: FastifyReply, rec: RequestRecord) {
@@ -229,25 +263,32 @@ export function createFalHandlers(d: FalDeps) {
       let lastWrite = Date.now();
       // A caller gone before the stream began: nothing to stream (the loop would poll for nothing).
       if (req.raw.destroyed || reply.raw.destroyed) abort.abort();
+      // The record comes with each change (all streams of a request share one watch of it); an idle
+      // stream reads nothing, it only sends a keep-alive now and then.
+      let rec = first;
+      let changed: RequestRecord | null | undefined = rec;
       try {
         while (!abort.signal.aborted) {
-          const changed = d.requests.waitForChange(first.id, abort.signal);
-          const rec = (await d.store.requests.get(first.id)) ?? first;
-          const newLogs = withLogs ? await d.store.logs.forRequest(rec.id, lastSeq) : [];
-          if (newLogs.length > 0) lastSeq = newLogs[newLogs.length - 1]!.seq;
-          const body = await statusBody(req, call, rec, withLogs ? toFalLogs(newLogs) : undefined);
-          const key = `${rec.status}:${String(body.queue_position)}`;
-          if (key !== lastKey || newLogs.length > 0) {
-            reply.raw.write(`data: ${JSON.stringify(body)}\n\n`);
-            lastKey = key;
-            lastWrite = Date.now();
-          } else if (Date.now() - lastWrite >= SSE_KEEPALIVE_MS) {
+          const next = d.requests.waitForChange(first.id, abort.signal);
+          if (changed !== undefined) {
+            if (changed) rec = changed;
+            const newLogs = withLogs ? await d.store.logs.forRequest(rec.id, lastSeq) : [];
+            if (newLogs.length > 0) lastSeq = newLogs[newLogs.length - 1]!.seq;
+            const body = await statusBody(req, call, rec, withLogs ? toFalLogs(newLogs) : undefined);
+            const key = `${rec.status}:${String(body.queue_position)}`;
+            if (key !== lastKey || newLogs.length > 0) {
+              reply.raw.write(`data: ${JSON.stringify(body)}\n\n`);
+              lastKey = key;
+              lastWrite = Date.now();
+            }
+            if (rec.status === 'COMPLETED') break;
+          }
+          if (Date.now() - lastWrite >= SSE_KEEPALIVE_MS) {
             // A comment line: clients ignore it, proxies see traffic and keep the stream open.
             reply.raw.write(': keep-alive\n\n');
             lastWrite = Date.now();
           }
-          if (rec.status === 'COMPLETED') break;
-          await changed;
+          changed = await next;
         }
       } finally {
         reply.raw.end();
@@ -385,4 +426,18 @@ export function registerFalRoutes(app: FastifyInstance, h: FalHandlers): void {
   };
   app.post('/run/:owner/:app', { schema: runSchema }, (req, reply) => h.run(call(req), req, reply));
   app.post('/run/:owner/:app/*', { schema: runSchema }, (req, reply) => h.run(call(req), req, reply));
+}
+
+/** The submit's `Idempotency-Key` header, checked: 1–255 printable ASCII characters. */
+function idempotencyKey(call: FalCall): string | undefined {
+  const raw = call.headers['idempotency-key'];
+  if (raw === undefined) return undefined;
+  const key = Array.isArray(raw) ? raw[0] : raw;
+  if (typeof key !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(key)) {
+    throw new GantryError(
+      'GANTRY_ERR_VALIDATION',
+      'Idempotency-Key must be 1 to 255 printable ASCII characters without spaces (a UUID, say).',
+    );
+  }
+  return key;
 }

@@ -81,7 +81,7 @@ export class Scaler {
   start(): void {
     const tick = async () => {
       try {
-        const envs = await this.o.store.apps.listActiveEnvironments();
+        const envs = await this.o.store.apps.listEnvironmentsToReconcile();
         await Promise.all(envs.map((e) => this.reconcile(e.id)));
       } catch (err) {
         this.o.log.error({ err }, 'scaler tick failed');

@@ -43,7 +43,7 @@ export async function openSecretBox(s: MasterKeySettings): Promise<SecretBox> {
       key = parseMasterKey(existing, file);
     } else {
       key = randomBytes(32);
-      await mkdir(s.dataDir, { recursive: true });
+      await mkdir(s.dataDir, { recursive: true, mode: 0o700 });
       // 'wx': two processes starting at once must not each write (and use) a different key.
       await writeFile(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' }).catch(async (err) => {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

@@ -94,11 +94,25 @@ export class AppsStore {
   }
 
   /** Environments that have something to scale: an active revision. */
-  async listActiveEnvironments(): Promise<Environment[]> {
-    const r = await this.db.query<Environment>(
-      'SELECT * FROM environments WHERE active_revision_id IS NOT NULL',
+  /**
+   * The environments the scaler's tick must look at: those with unfinished requests, live runners,
+   * an open rollout or a warm minimum. An idle environment costs the tick nothing, so idle work
+   * grows with live work, not with the number of environments.
+   */
+  async listEnvironmentsToReconcile(): Promise<Environment[]> {
+    const r = await this.db.query<Environment & { busy: boolean }>(
+      `SELECT e.*, (
+         EXISTS (SELECT 1 FROM runners r WHERE r.environment_id = e.id AND r.ended_at IS NULL)
+         OR EXISTS (SELECT 1 FROM requests q WHERE q.environment_id = e.id AND q.status IN ('IN_QUEUE', 'IN_PROGRESS'))
+         OR EXISTS (SELECT 1 FROM rollouts o WHERE o.environment_id = e.id AND o.state = 'in_progress')
+       ) AS busy
+       FROM environments e
+       WHERE e.active_revision_id IS NOT NULL`,
     );
-    return r.rows.map((e) => withDefaults(e)!);
+    return r.rows
+      .map(({ busy, ...e }) => ({ busy, env: withDefaults(e as Environment)! }))
+      .filter(({ busy, env }) => busy || env.scaling.min_concurrency > 0)
+      .map(({ env }) => env);
   }
 
   async ensureEnvironment(appId: string, name: string): Promise<Environment> {

@@ -261,6 +261,28 @@ CREATE TABLE runner_logs (
 CREATE INDEX runner_logs_environment ON runner_logs (environment_id, seq);
 `,
   },
+  {
+    version: 10,
+    name: 'idempotency keys, requests sent to SQS',
+    // A submit's Idempotency-Key, per environment, naming the request it made; written in the
+    // submit's own transaction on the embedded queue, so a key never names a request that is not there.
+    sql: `
+CREATE TABLE idempotency_keys (
+  environment_id text NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+  key text NOT NULL,
+  fingerprint text NOT NULL,
+  request_id text NOT NULL,
+  created_at float8 NOT NULL,
+  PRIMARY KEY (environment_id, key)
+);
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+-- With SQS, a request and its message are two writes: enqueued_at is set once SQS took the
+-- message, so a request a crash left without one is found and failed. Earlier rows count as sent.
+ALTER TABLE requests ADD COLUMN enqueued_at float8;
+UPDATE requests SET enqueued_at = created_at;
+`,
+  },
 ];
 
 /** Brings the schema up to date; safe to call at every start, from several processes at once. */

@@ -39,6 +39,10 @@ export interface Completion {
  * Completing a request and queueing its webhook are one statement: a request that completes has
  * its delivery row, and the primary key on request_id makes a second one impossible.
  */
+/** Why a request a crash left without its queue message was failed. */
+export const UNENQUEUED_MESSAGE =
+  'Control stopped before the queue took this request, so it never ran; submit it again.';
+
 const WITH_WEBHOOK = (update: string, now: string) => `
   WITH done AS (${update} RETURNING *),
   hook AS (
@@ -79,6 +83,31 @@ export class RequestsStore {
       ],
     );
     return r.rows[0]!;
+  }
+
+  /** SQS took the request's message. */
+  async markEnqueued(id: string): Promise<void> {
+    await this.db.query('UPDATE requests SET enqueued_at=$2 WHERE id=$1', [id, this.clock()]);
+  }
+
+  /**
+   * Fails the requests a crash left without a queue message (SQS: the row was written, the send
+   * never confirmed) once `olderThanMs` passed: they would otherwise wait for ever, count toward
+   * fal_max_queue_length and keep their environment from scaling to zero. Failing is safe even if
+   * the message was sent after all: a completed request never starts.
+   */
+  async failUnenqueued(olderThanMs: number): Promise<RequestRecord[]> {
+    const now = this.clock();
+    const r = await this.db.query<RequestRecord>(
+      WITH_WEBHOOK(
+        `UPDATE requests SET status='COMPLETED', result_status=503, result_body=$2::jsonb,
+           result_content_type='application/json', error=$3, error_type='internal_error', completed_at=$1
+         WHERE status='IN_QUEUE' AND attempts=0 AND enqueued_at IS NULL AND created_at < $4`,
+        '$1::float8',
+      ),
+      [now, JSON.stringify({ detail: UNENQUEUED_MESSAGE }), UNENQUEUED_MESSAGE, now - olderThanMs],
+    );
+    return r.rows;
   }
 
   /** Removes a request that never made it onto the queue, so no half-made record is left behind. */

@@ -94,6 +94,31 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
     expect(await store.runners.list(env.id, now - 1000)).toHaveLength(1);
   });
 
+  it("the scaler's tick looks only at environments with work, live runners or a warm minimum", async () => {
+    const make = async (name: string) => {
+      const app = await store.apps.create('acme', name, 'private');
+      const env = (await store.apps.getEnvironment(app.id, 'production'))!;
+      const rev = await store.revisions.create(env.id, { command: ['true'], settings: parseCodeSettings() });
+      await store.apps.setActiveRevision(env.id, rev.id);
+      return { env, rev };
+    };
+    for (let i = 0; i < 5; i++) await make(`idle-${i}`);
+    const queued = await make('queued');
+    await newRequest(store, queued.env.id);
+    const running = await make('running');
+    const runner = await store.runners.create(running.env.id, running.rev.id, 'hash');
+    const warm = await make('warm');
+    await store.apps.setScaling(warm.env.id, { ...warm.env.scaling, min_concurrency: 1 });
+    const ended = await make('ended');
+    const gone = await store.runners.create(ended.env.id, ended.rev.id, 'hash-2');
+    await store.runners.setState(gone.id, 'TERMINATED');
+
+    const names = async () => (await store.apps.listEnvironmentsToReconcile()).map((e) => e.id).sort();
+    expect(await names()).toEqual([queued.env.id, running.env.id, warm.env.id].sort());
+    await store.runners.setState(runner.id, 'TERMINATED');
+    expect(await names()).toEqual([queued.env.id, warm.env.id].sort());
+  });
+
   it('deleting an app removes everything under it', async () => {
     const { app, env, rev } = await appWithRevision(store);
     await store.runners.create(env.id, rev.id, 'h');

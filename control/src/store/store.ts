@@ -10,6 +10,7 @@ import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import { AppsStore } from './apps-store.ts';
 import { BuildsStore } from './builds-store.ts';
 import { EventsStore } from './events-store.ts';
+import { IdempotencyStore } from './idempotency-store.ts';
 import { KeysStore } from './keys-store.ts';
 import { LogsStore } from './logs-store.ts';
 import { migrate } from './migrations.ts';
@@ -34,6 +35,7 @@ export class Store {
   readonly keys: KeysStore;
   readonly events: EventsStore;
   readonly runnerLogs: RunnerLogsStore;
+  readonly idempotency: IdempotencyStore;
 
   constructor(
     readonly db: SqlClient,
@@ -51,6 +53,7 @@ export class Store {
     this.keys = new KeysStore(db, clock);
     this.events = new EventsStore(db, clock);
     this.runnerLogs = new RunnerLogsStore(db);
+    this.idempotency = new IdempotencyStore(db, clock);
   }
 
   async migrate(): Promise<void> {

@@ -31,6 +31,7 @@ for (const [net, bits] of [
   // for them here would match every IPv4 address, which BlockList also checks as ::ffff:a.b.c.d.
   ['::', 128],
   ['::1', 128],
+  ['::ffff:0:0:0', 96], // IPv4-translated (SIIT): never a public destination, often routed to the IPv4 inside
   ['64:ff9b::', 96], // NAT64
   ['64:ff9b:1::', 48], // local-use NAT64
   ['100::', 64], // discard

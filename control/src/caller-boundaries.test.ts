@@ -1,0 +1,209 @@
+/**
+ * What a caller cannot learn or hold through the fal API (PGlite, the embedded queue, the HTTP
+ * routes): a Host header does not steer the URLs control hands out, a private app answers like a
+ * missing one, and a caller that trickles its body is cut off.
+ */
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PgliteClient } from '../../sql/src/pglite-client.ts';
+import { buildApp, type ControlService } from './app.ts';
+import { hashKey } from './auth.ts';
+import type { ComputeDriver } from './compute/compute-driver.ts';
+import { loadConfig } from './config.ts';
+import { StoreQueue } from './queue/store-queue.ts';
+import { IDEMPOTENCY_KEY_TTL_MS, IdempotencyStore } from './store/idempotency-store.ts';
+import { Store } from './store/store.ts';
+
+class IdleCompute implements ComputeDriver {
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+  async kill(): Promise<void> {}
+  onExit(): void {}
+  async close(): Promise<void> {}
+}
+
+const KEY = 'gk_admin_callers';
+let svc: ControlService;
+let store: Store;
+let otherKey = '';
+
+beforeAll(async () => {
+  const db = await PgliteClient.open(undefined);
+  store = new Store(db);
+  await store.migrate();
+  await store.keys.put('admin', hashKey(KEY), 'ADMIN', 'test');
+  svc = await buildApp({
+    config: loadConfig({ GANTRY_LOG_LEVEL: 'silent', GANTRY_REQUEST_BODY_TIMEOUT: '1' }),
+    store,
+    queue: new StoreQueue(db),
+    compute: new IdleCompute(),
+  });
+  const admin = { authorization: `Key ${KEY}` };
+  for (const [name, mode] of [
+    ['open', 'public'],
+    ['vault', 'private'],
+  ] as const) {
+    const made = await svc.app.inject({
+      method: 'POST',
+      url: '/v1/apps',
+      headers: admin,
+      payload: { owner: 't', name, auth_mode: mode },
+    });
+    expect(made.statusCode).toBe(201);
+    const rev = await svc.app.inject({
+      method: 'POST',
+      url: `/v1/apps/t/${name}/environments/production/revisions`,
+      headers: admin,
+      payload: { command: ['app'] },
+    });
+    expect(rev.statusCode).toBe(201);
+  }
+  const key = await svc.app.inject({
+    method: 'POST',
+    url: '/v1/keys',
+    headers: admin,
+    payload: { scope: 'API', owner: 'someone-else', description: 'other owner' },
+  });
+  expect(key.statusCode).toBe(201);
+  otherKey = key.json().key;
+});
+afterAll(async () => {
+  await svc?.close();
+});
+
+describe('URLs handed to callers', () => {
+  it('do not take their host from the Host header when no public URL is set', async () => {
+    const res = await svc.app.inject({
+      method: 'POST',
+      url: '/queue/t/open',
+      headers: { host: 'attacker.example', 'x-forwarded-host': 'attacker.example' },
+      payload: {},
+    });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    for (const k of ['response_url', 'status_url', 'cancel_url']) {
+      expect(body[k], k).not.toContain('attacker.example');
+      expect(body[k], k).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/queue\/t\/open\/requests\//);
+    }
+  });
+});
+
+describe('private app names', () => {
+  const answer = async (url: string, method: 'GET' | 'POST', key?: string) => {
+    const res = await svc.app.inject({
+      method,
+      url,
+      headers: key ? { authorization: `Key ${key}` } : {},
+      ...(method === 'POST' ? { payload: {} } : {}),
+    });
+    return { status: res.statusCode, code: res.json().code, message: String(res.json().message) };
+  };
+
+  it('answer callers who may not call them exactly as a name that does not exist', async () => {
+    for (const key of [undefined, 'not-a-key', () => otherKey] as const) {
+      const k = typeof key === 'function' ? key() : key;
+      for (const [method, tail] of [
+        ['POST', ''],
+        ['GET', '/requests/00000000-0000-0000-0000-000000000000/status'],
+      ] as const) {
+        const hidden = await answer(`/queue/t/vault${tail}`, method, k);
+        const missing = await answer(`/queue/t/vaulx${tail}`, method, k);
+        expect(hidden.status).toBe(404);
+        expect(hidden.code).toBe('GANTRY_ERR_APP_NOT_FOUND');
+        expect({ ...hidden, message: hidden.message.replace('t/vault', 't/X') }).toEqual({
+          ...missing,
+          message: missing.message.replace('t/vaulx', 't/X'),
+        });
+      }
+    }
+    // Its owner's key (an admin key here) still calls it.
+    expect((await answer('/queue/t/vault', 'POST', KEY)).status).toBe(200);
+  });
+});
+
+describe('slow request bodies', () => {
+  it('are cut off with 408 once the body timeout passes', async () => {
+    const address = await svc.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = new URL(address);
+    const socket = connect(Number(port), '127.0.0.1');
+    let received = '';
+    socket.on('data', (d) => {
+      received += d.toString();
+    });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(
+      'POST /queue/t/open HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"a":',
+    );
+    // Keep trickling (a byte every 200 ms): without a timeout on the whole body this never ends.
+    const trickle = setInterval(() => {
+      if (!socket.destroyed) socket.write(' ');
+    }, 200);
+    try {
+      await closed;
+    } finally {
+      clearInterval(trickle);
+    }
+    expect(received).toMatch(/^HTTP\/1\.1 408/);
+  }, 60_000);
+});
+
+describe('Idempotency-Key on submit', () => {
+  const submit = (key: string | undefined, body: unknown) =>
+    svc.app.inject({
+      method: 'POST',
+      url: '/queue/t/open',
+      headers: key === undefined ? {} : { 'idempotency-key': key },
+      payload: body as object,
+    });
+  const requestsOf = async () => {
+    const env = (await store.apps.getWithEnvironment('t', 'open', 'production'))!.env!;
+    const r = await store.db.query<{ n: number }>(
+      'SELECT COUNT(*)::int AS n FROM requests WHERE environment_id = $1',
+      [env.id],
+    );
+    return Number(r.rows[0]!.n);
+  };
+
+  it('answers a retried submit with the request the first one made, even when the retries race', async () => {
+    const before = await requestsOf();
+    const first = await submit('retry-1', { prompt: 'a cat' });
+    expect(first.statusCode).toBe(200);
+    const again = await submit('retry-1', { prompt: 'a cat' });
+    expect(again.statusCode).toBe(200);
+    expect(again.json().request_id).toBe(first.json().request_id);
+    const racing = await Promise.all(Array.from({ length: 8 }, () => submit('retry-2', { prompt: 'a dog' })));
+    expect(new Set(racing.map((r) => r.json().request_id)).size).toBe(1);
+    expect(await requestsOf()).toBe(before + 2);
+    // Without a key, every submit is a request of its own.
+    await submit(undefined, { prompt: 'a cat' });
+    await submit(undefined, { prompt: 'a cat' });
+    expect(await requestsOf()).toBe(before + 4);
+  });
+
+  it('refuses the same key with another body (422) and a malformed key (400), storing nothing', async () => {
+    expect((await submit('reused-1', { prompt: 'a cat' })).statusCode).toBe(200);
+    const before = await requestsOf();
+    const other = await submit('reused-1', { prompt: 'a different cat' });
+    expect(other.statusCode).toBe(422);
+    expect(other.json().code).toBe('GANTRY_ERR_IDEMPOTENCY_KEY_REUSED');
+    const bad = await submit('has a space', {});
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().code).toBe('GANTRY_ERR_VALIDATION');
+    expect(await requestsOf()).toBe(before);
+  });
+
+  it('lets a key expire after a day: a later use makes a new request', async () => {
+    const env = (await store.apps.getWithEnvironment('t', 'open', 'production'))!.env!;
+    let now = 1_000_000;
+    const keys = new IdempotencyStore(store.db, () => now);
+    await keys.remember(env.id, 'old-key', 'f1', 'req-a');
+    expect(await keys.find(env.id, 'old-key')).toEqual({ requestId: 'req-a', fingerprint: 'f1' });
+    await expect(keys.remember(env.id, 'old-key', 'f2', 'req-b')).rejects.toMatchObject({
+      name: 'IdempotencyKeyTaken',
+    });
+    now += IDEMPOTENCY_KEY_TTL_MS + 1;
+    expect(await keys.find(env.id, 'old-key')).toBeUndefined();
+    await keys.remember(env.id, 'old-key', 'f2', 'req-b');
+    expect(await keys.find(env.id, 'old-key')).toEqual({ requestId: 'req-b', fingerprint: 'f2' });
+  });
+});
