@@ -324,6 +324,10 @@ export class Runner {
     } catch (err) {
       result = { outcome: 'connection_error', error: errorMessage(err) };
     }
+    // A line the app wrote before answering is already in its pipe, but the answer's socket may
+    // have been read first in the same turn of the event loop: let that turn finish reading pipes
+    // while the request still counts as in flight, so such a line is still attributed to it.
+    await setImmediate();
     entry.running = false;
     this.updateBusyState();
     this.wakePuller();
@@ -335,9 +339,6 @@ export class Runner {
       status: result.status_code,
     });
     // Its logs ride with the result, so a caller who sees the request completed sees its logs too.
-    // A line the app wrote before answering is already in its pipe, but the answer's socket may
-    // have been read first in the same turn of the event loop: let that turn finish reading pipes.
-    await setImmediate();
     const logs = await this.logs.takeFor(job.request_id);
     await this.reportResult({
       receipt: job.receipt,
