@@ -316,6 +316,7 @@ export class Runner {
         job,
         signal: entry.abort.signal,
         appExit: () => this.app.exitWithin(300),
+        relayEvents: (events) => this.deps.control.streamEvents(job.request_id, events),
       });
     } catch (err) {
       result = { outcome: 'connection_error', error: errorMessage(err) };

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
 import { EnvParams, RequestView } from '../../../contract/src/management-api.ts';
+import { inputValue, resultValue } from '../kept-bodies.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
 import { requestView } from './views.ts';
@@ -13,7 +14,7 @@ import { requestView } from './views.ts';
 const RequestDetail = Type.Intersect([
   RequestView,
   Type.Object({
-    input: Type.Unknown({ description: 'the JSON the caller sent' }),
+    input: Type.Unknown({ description: 'what the caller sent: JSON as a value, text as a string' }),
     result: Type.Unknown({ description: "the app's answer, once completed" }),
     result_content_type: Type.Union([Type.String(), Type.Null()]),
   }),
@@ -43,8 +44,8 @@ export function registerRequestDetailRoute(app: FastifyInstance, d: { store: Sto
       }
       return {
         ...requestView(rec),
-        input: rec.input ?? null,
-        result: rec.result_body ?? null,
+        input: inputValue(rec),
+        result: resultValue(rec),
         result_content_type: rec.result_content_type,
       };
     },

@@ -22,6 +22,8 @@ export interface FakeControl {
   heartbeats: HeartbeatBody[];
   logs: LogLine[];
   results: ResultBody[];
+  /** Event streams relayed per request id: each chunk as it arrived, and whether it ended. */
+  streams: Map<string, { chunks: string[]; ended: boolean }>;
   enqueue(...jobs: Job[]): void;
   /** Cancels this request id on the next heartbeat. */
   cancel(requestId: string): void;
@@ -74,6 +76,7 @@ export async function startFakeControl(token = 'test-token'): Promise<FakeContro
     heartbeats: [],
     logs: [],
     results: [],
+    streams: new Map(),
     enqueue(...jobs) {
       queue.push(...jobs);
       wakeAll();
@@ -100,6 +103,14 @@ export async function startFakeControl(token = 'test-token'): Promise<FakeContro
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.headers.authorization !== `Bearer ${token}`) return send(res, 401, { message: 'bad token' });
+    const events = /^\/internal\/v1\/runners\/[^/]+\/requests\/([^/]+)\/events$/.exec(req.url ?? '');
+    if (events) {
+      const stream = { chunks: [] as string[], ended: false };
+      control.streams.set(decodeURIComponent(events[1]!), stream);
+      for await (const chunk of req) stream.chunks.push((chunk as Buffer).toString('utf8'));
+      stream.ended = true;
+      return send(res, 204);
+    }
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
