@@ -20,6 +20,7 @@ import {
   type ResultResponse,
   RUNNER_ROUTES,
   type StateReport,
+  type StreamResponse,
 } from './runner-protocol.ts';
 
 /** Control answered, but not with a 2xx status. */
@@ -82,9 +83,10 @@ export interface RunnerClient {
   claim(body: ClaimBody, options?: CallOptions): Promise<ClaimResponse>;
   /**
    * Relays an app's server-sent events for one request to control as they arrive; resolves when
-   * control has taken the whole stream. No timeout: the stream lasts as long as the app streams.
+   * control has taken the whole stream, or earlier with `cancel: true` when the caller hung up.
+   * No timeout: the stream lasts as long as the app streams.
    */
-  streamEvents(requestId: string, events: Readable, options?: CallOptions): Promise<void>;
+  streamEvents(requestId: string, events: Readable, options?: CallOptions): Promise<StreamResponse>;
 }
 
 export interface RunnerClientOptions {
@@ -132,7 +134,7 @@ export function createRunnerClient(options: RunnerClientOptions): RunnerClient {
     return parsed;
   }
 
-  function streamEvents(requestId: string, events: Readable, opts?: CallOptions): Promise<void> {
+  function streamEvents(requestId: string, events: Readable, opts?: CallOptions): Promise<StreamResponse> {
     const path = RUNNER_ROUTES.stream
       .replace(':id', encodeURIComponent(options.runnerId))
       .replace(':request_id', encodeURIComponent(requestId));
@@ -140,7 +142,7 @@ export function createRunnerClient(options: RunnerClientOptions): RunnerClient {
     // node:http, not fetch: a stream may outlast fetch's own time limits, and its body is sent as
     // it is produced.
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<StreamResponse>((resolve, reject) => {
       const req = send(
         url,
         {
@@ -157,8 +159,11 @@ export function createRunnerClient(options: RunnerClientOptions): RunnerClient {
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) return resolve();
             const text = Buffer.concat(chunks).toString('utf8');
+            if (status >= 200 && status < 300) {
+              const answer = parseBody(text, res.headers['content-type'] ?? null);
+              return resolve({ cancel: isRecord(answer) && answer['cancel'] === true });
+            }
             reject(
               new ControlHttpError('stream', status, parseBody(text, res.headers['content-type'] ?? null)),
             );

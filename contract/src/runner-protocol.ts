@@ -226,9 +226,19 @@ export const RUNNER_ROUTES = {
   /**
    * The app's server-sent events for one request, relayed as they arrive: a POST whose body is
    * the event stream itself (`content-type: text/event-stream`), open while the app streams.
+   * Control answers 204 once it has the whole stream, or 200 `{cancel: true}` as soon as the
+   * caller hangs up (see StreamResponse).
    */
   stream: '/internal/v1/runners/:id/requests/:request_id/events',
 } as const;
+
+/**
+ * Control's answer to a runner's event stream. `cancel`: the caller hung up, the request is
+ * cancelled; the runner passes the cancel to the app at once (it may answer before the stream ends).
+ */
+export interface StreamResponse {
+  cancel: boolean;
+}
 
 /**
  * The event a broken stream ends with (the app broke off mid-stream, or timed out): its data is

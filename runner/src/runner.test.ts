@@ -185,6 +185,27 @@ describe('runner', () => {
     expect(String((bodyOf(result) as { detail: string }).detail)).toMatch(/broke off/);
   });
 
+  it('passes a cancel to the app as soon as control answers a stream with cancel (the caller hung up)', async () => {
+    const h = await startRunner();
+    await idle(h);
+    h.control.hangUpStream('req-hup');
+    // Far longer than the test may take: only the cancel ends this stream.
+    h.control.enqueue(
+      job({ request_id: 'req-hup', path: 'sse', input: { count: 1_000_000, gap_ms: 20 }, timeout_s: 3600 }),
+    );
+    const [result] = await h.control.waitFor(
+      () => h.control.results.length === 1 && h.control.results,
+      'a result',
+    );
+    // No heartbeat carries a cancel here (control.cancel is never called): the stream's answer did.
+    expect(result).toMatchObject({
+      request_id: 'req-hup',
+      outcome: 'response',
+      status_code: 500,
+      streamed: true,
+    });
+  });
+
   it('never runs more jobs at once than max_multiplexing', async () => {
     const h = await startRunner({ env: { GANTRY_MAX_MULTIPLEXING: '2' } });
     await idle(h);

@@ -216,6 +216,27 @@ describe('what endpoints answer besides JSON', () => {
     await expect(reader.read()).rejects.toThrow();
   });
 
+  it('a cancel cuts a stream at once, even while the endpoint waits for its next event', async () => {
+    const { app, url } = await start({
+      endpoints: {
+        '/stream': async function* () {
+          yield { n: 1 };
+          // The next event never comes by itself: only the cancel can end this stream.
+          await new Promise(() => {});
+          yield { n: 2 };
+        },
+      },
+    });
+    await app.ready;
+    const res = await post(`${url}/stream`, '{}', 'req-stream');
+    const reader = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: {"n":1}\n\n');
+    const cancel = await post(`${url}/stream/cancel`, '', 'req-stream');
+    expect(cancel.status).toBe(202);
+    // Cut short, not ended: the runner must not take a cancelled stream for a finished one.
+    await expect(reader.read()).rejects.toThrow();
+  });
+
   it('sends a RawResponse as its bytes with its content type', async () => {
     const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
     const { url } = await start({ endpoints: { '/png': () => new RawResponse(bytes, 'image/png') } });

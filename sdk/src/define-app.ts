@@ -278,16 +278,31 @@ async function streamEvents(
 ): Promise<void> {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   res.flushHeaders();
+  const iterator = items[Symbol.asyncIterator]();
+  // A cancel stops the stream at once, not at the endpoint's next event (which may be far off).
+  const cancelled = new Promise<'cancelled'>((resolve) => {
+    if (signal.aborted) resolve('cancelled');
+    else signal.addEventListener('abort', () => resolve('cancelled'), { once: true });
+  });
   try {
-    for await (const item of items) {
-      if (signal.aborted) break;
-      res.write(`data: ${JSON.stringify(item ?? null)}\n\n`);
+    for (;;) {
+      const next = iterator.next();
+      const step = await Promise.race([next, cancelled]);
+      if (step === 'cancelled') {
+        // The endpoint stops at its next await or yield; whatever it still does is dropped.
+        next.catch(() => {});
+        iterator.return?.()?.catch(() => {});
+        throw signal.reason ?? new Error('request cancelled');
+      }
+      if (step.done) break;
+      res.write(`data: ${JSON.stringify(step.value ?? null)}\n\n`);
     }
     res.end();
   } catch (err) {
     if (!signal.aborted) console.error(`endpoint ${path} failed mid-stream:`, err);
     // Close the socket after what was written (the events so far), without the chunked
-    // terminator: the reader sees the stream cut short, not ended.
+    // terminator: the reader sees the stream cut short, not ended (a cancelled one too: it did
+    // not finish).
     if (res.socket) res.socket.end();
     else res.destroy();
   }

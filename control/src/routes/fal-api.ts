@@ -242,7 +242,9 @@ export function createFalHandlers(d: FalDeps) {
     await Promise.race([relay.ended, hungUp]);
     stop();
     if (gone.signal.aborted) {
+      // Marked cancelled first, so the attempt the app then cuts short completes as the caller's doing.
       await d.requests.cancel(rec).catch(() => {});
+      d.relays.abandon(rec.id);
       return;
     }
     // The runner reports the outcome right after its stream ends: a failed one (the app broke
@@ -260,6 +262,8 @@ export function createFalHandlers(d: FalDeps) {
   ) {
     if (gone.signal.aborted) {
       await d.requests.cancel(done).catch(() => {});
+      // A stream that begins after the hang-up is cancelled as it opens.
+      d.relays.abandon(done.id);
       return reply;
     }
     if (done.status !== 'COMPLETED') {

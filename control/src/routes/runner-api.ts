@@ -18,6 +18,7 @@ import {
   ResultResponse,
   RUNNER_ROUTES,
   StateReport,
+  type StreamResponse,
 } from '../../../contract/src/runner-protocol.ts';
 import { ENDED_RUNNER_STATES, type RunnerRecord } from '../domain.ts';
 import type { Activity } from '../events/activity.ts';
@@ -196,12 +197,22 @@ export function registerRunnerRoutes(
           );
         }
         const relay = d.relays.open(request_id);
-        try {
-          for await (const chunk of req.body as AsyncIterable<Buffer>) relay.push(chunk);
-        } finally {
-          relay.end();
-        }
-        return reply.code(204).send();
+        const reading = (async () => {
+          try {
+            for await (const chunk of req.body as AsyncIterable<Buffer>) relay.push(chunk);
+          } finally {
+            relay.end();
+          }
+        })();
+        const how = await Promise.race([
+          reading.then(() => 'ended' as const),
+          relay.abandoned.then(() => 'abandoned' as const),
+        ]);
+        if (how === 'ended') return reply.code(204).send();
+        // The caller hung up: the runner hears it now rather than at its next heartbeat, and
+        // cancels at the app; what it still sends is read and dropped.
+        reading.catch(() => {});
+        return reply.code(200).send({ cancel: true } satisfies StreamResponse);
       },
     );
   });

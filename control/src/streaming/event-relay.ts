@@ -30,6 +30,16 @@ export class EventRelay {
     this.endedResolve = resolve;
   });
   private isEnded = false;
+  private abandonedResolve: () => void = () => {};
+  /** Resolves when the caller who asked for the stream hung up: the runner is told to cancel. */
+  readonly abandoned: Promise<void> = new Promise((resolve) => {
+    this.abandonedResolve = resolve;
+  });
+
+  /** The caller hung up (the request is already marked cancelled). */
+  abandon(): void {
+    this.abandonedResolve();
+  }
 
   push(chunk: Buffer): void {
     if (this.isEnded) return;
@@ -60,6 +70,8 @@ export class EventRelay {
 export class EventRelays {
   private readonly relays = new Map<string, EventRelay>();
   private readonly opened = new EventEmitter();
+  /** Requests whose caller hung up before their stream began: it is abandoned as it opens. */
+  private readonly abandonedEarly = new Set<string>();
 
   constructor() {
     this.opened.setMaxListeners(0);
@@ -74,8 +86,20 @@ export class EventRelays {
         if (this.relays.get(requestId) === relay) this.relays.delete(requestId);
       }, LINGER_MS).unref();
     });
+    if (this.abandonedEarly.delete(requestId)) relay.abandon();
     this.opened.emit(requestId, relay);
     return relay;
+  }
+
+  /**
+   * The caller of this request's stream hung up: the runner relaying it (now or once it begins)
+   * hears so in the answer to its stream, and cancels the request at the app at once.
+   */
+  abandon(requestId: string): void {
+    const relay = this.relays.get(requestId);
+    if (relay) return relay.abandon();
+    this.abandonedEarly.add(requestId);
+    setTimeout(() => this.abandonedEarly.delete(requestId), LINGER_MS).unref();
   }
 
   get(requestId: string): EventRelay | undefined {

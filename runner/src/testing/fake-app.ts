@@ -58,7 +58,10 @@ if (process.env.FAKE_SETUP_FAIL === '1') {
       if (req.url === '/sse') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         let n = 0;
+        let cut = false;
+        cancels.set(id, () => { cut = true; res.destroy(); });
         const next = () => {
+          if (cut) return;
           if (input.break_after !== undefined && n >= input.break_after) return res.destroy();
           if (n >= input.count) return res.end();
           n++;
@@ -67,7 +70,7 @@ if (process.env.FAKE_SETUP_FAIL === '1') {
         };
         return next();
       }
-      if (req.url === '/slow/cancel') {
+      if (req.url === '/slow/cancel' || req.url === '/sse/cancel') {
         const cancel = cancels.get(id);
         if (cancel) cancel();
         return reply(cancel ? 202 : 404, {});
