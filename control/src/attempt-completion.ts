@@ -1,8 +1,10 @@
 /**
- * What a request completes with when its app answered: the answer's bytes as the runner reported
- * them, and, decoded from them, what webhooks and error texts read.
+ * One attempt's ends, as records: the job a runner receives to start it, and what the request
+ * completes with, from the app's answer (its bytes as the runner reported them, and, decoded from
+ * them, what webhooks and error texts read) or composed by control (crash, timeout, lost).
  */
-import type { ResultBody } from '../../contract/src/runner-protocol.ts';
+import type { Job, ResultBody } from '../../contract/src/runner-protocol.ts';
+import type { RequestRecord } from './domain.ts';
 import { decodeBody } from './kept-bodies.ts';
 import type { Completion } from './store/requests-store.ts';
 
@@ -35,4 +37,46 @@ function errorText(body: unknown, status: number): string {
   }
   if (typeof body === 'string' && body.length > 0) return body.slice(0, 2000);
   return `The app answered HTTP ${status}.`;
+}
+
+/** The job a runner receives for an attempt that just started. */
+export function jobFor(
+  started: RequestRecord,
+  receipt: string,
+  o: { timeoutS: number; leaseS: number; filesUrl: string | undefined },
+): Job {
+  return {
+    receipt,
+    request_id: started.id,
+    path: started.path,
+    // The caller's bytes when they were kept; JSON of the input for older requests.
+    ...(started.input_raw
+      ? {
+          input: null,
+          input_base64: Buffer.from(started.input_raw).toString('base64'),
+          content_type: started.input_content_type ?? 'application/json',
+        }
+      : { input: started.input }),
+    ...(o.filesUrl ? { files_url: o.filesUrl } : {}),
+    attempt: started.attempts,
+    timeout_s: o.timeoutS,
+    lease_s: o.leaseS,
+  };
+}
+
+/** A result control composes itself (no answer from the app): `{detail}` as JSON. */
+export function controlCompletion(
+  status: number,
+  detail: string,
+  errorType: string | null,
+  inferenceMs: number | null,
+): Completion {
+  return {
+    result_status: status,
+    result_body: { detail },
+    result_content_type: 'application/json',
+    error: detail,
+    error_type: errorType,
+    inference_ms: inferenceMs,
+  };
 }

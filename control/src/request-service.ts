@@ -16,7 +16,7 @@ import type {
   ResultResponse,
 } from '../../contract/src/runner-protocol.ts';
 import { RUNTIME_SETTINGS } from '../../contract/src/scaling-settings.ts';
-import { inferenceMs, responseCompletion } from './attempt-completion.ts';
+import { controlCompletion, inferenceMs, jobFor, responseCompletion } from './attempt-completion.ts';
 import type { Environment, Priority, RequestRecord, RunnerRecord } from './domain.ts';
 import type { Delivery, QueueDriver } from './queue/queue-driver.ts';
 import { RequestWaiters } from './request-waiters.ts';
@@ -316,25 +316,9 @@ export class RequestService {
       });
       this.changed(started);
       if (started.runner_hint) this.hints.served(started.environment_id, started.runner_hint, runner.id);
-      const timeout_s = started.request_timeout ?? RUNTIME_SETTINGS.request_timeout.default;
-      const files_url = this.opts.jobFilesUrl?.(started.environment_id, timeout_s + this.opts.leaseSeconds);
-      return {
-        receipt,
-        request_id: started.id,
-        path: started.path,
-        // The caller's bytes when they were kept; JSON of the input for older requests.
-        ...(started.input_raw
-          ? {
-              input: null,
-              input_base64: Buffer.from(started.input_raw).toString('base64'),
-              content_type: started.input_content_type ?? 'application/json',
-            }
-          : { input: started.input }),
-        ...(files_url ? { files_url } : {}),
-        attempt: started.attempts,
-        timeout_s,
-        lease_s: this.opts.leaseSeconds,
-      };
+      const timeoutS = started.request_timeout ?? RUNTIME_SETTINGS.request_timeout.default;
+      const filesUrl = this.opts.jobFilesUrl?.(started.environment_id, timeoutS + this.opts.leaseSeconds);
+      return jobFor(started, receipt, { timeoutS, leaseS: this.opts.leaseSeconds, filesUrl });
     }
     // Not started. The store refuses a runner told to drain (or of a replaced revision): the
     // message goes back to the queue for another runner.
@@ -352,14 +336,10 @@ export class RequestService {
     const message = lost
       ? 'The runner serving the request was lost, and no retry is left.'
       : START_TIMEOUT_MESSAGE;
-    const done = await this.store.requests.complete(req.id, {
-      result_status: lost ? 500 : 504,
-      result_body: { detail: message },
-      result_content_type: 'application/json',
-      error: message,
-      error_type: lost ? ERROR_TYPES.crash : 'request_timeout',
-      inference_ms: null,
-    });
+    const done = await this.store.requests.complete(
+      req.id,
+      controlCompletion(lost ? 500 : 504, message, lost ? ERROR_TYPES.crash : 'request_timeout', null),
+    );
     if (done) this.completed(done);
     return undefined;
   }
@@ -501,14 +481,12 @@ export class RequestService {
     const completion: Completion =
       r.outcome === 'response'
         ? responseCompletion(r, verdict.errorType)
-        : {
-            result_status: r.outcome === 'timeout' ? 504 : 500,
-            result_body: { detail: r.error ?? r.outcome },
-            result_content_type: 'application/json',
-            error: r.error ?? r.outcome,
-            error_type: verdict.errorType,
-            inference_ms: inferenceMs(r),
-          };
+        : controlCompletion(
+            r.outcome === 'timeout' ? 504 : 500,
+            r.error ?? r.outcome,
+            verdict.errorType,
+            inferenceMs(r),
+          );
     if (verdict.exhausted) completion.dead_lettered = true;
     const done = await this.store.requests.complete(req.id, completion, runner.id);
     let message: MessageAction = 'none';

@@ -72,7 +72,7 @@ describe.each(STORAGES)('fal client, files and streams on $name', (storage) => {
       credentials: control.adminKey,
       proxyUrl: { url: `${control.url}/fal/proxy`, when: 'always' },
     });
-  }, 60_000);
+  }, 180_000);
 
   afterAll(async () => {
     await control?.close();
@@ -161,6 +161,34 @@ describe.each(STORAGES)('fal client, files and streams on $name', (storage) => {
       return s.status === 'COMPLETED' ? s : undefined;
     });
     expect(status.error_type).toBe('runner_server_error');
+  });
+
+  it('a caller who hangs up on a stream cancels the request, and the app stops streaming', async () => {
+    const hangUp = new AbortController();
+    const res = await fetch(`${control.url}/run/test/files/long/stream`, {
+      method: 'POST',
+      headers: {
+        authorization: `Key ${control.adminKey}`,
+        'content-type': 'application/json',
+        accept: 'text/event-stream',
+      },
+      body: '{}',
+      signal: hangUp.signal,
+    });
+    const requestId = res.headers.get('x-fal-request-id')!;
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const first = await res.body!.getReader().read();
+    expect(new TextDecoder().decode(first.value)).toMatch(/^data: \{"n":1\}/);
+    hangUp.abort();
+    // The stream would last for hours: only the cancel completes it, as the caller's doing.
+    const status = await eventually(async () => {
+      const s = (await (await control.admin(`/queue/test/files/requests/${requestId}/status`)).json()) as {
+        status: string;
+        error_type?: string;
+      };
+      return s.status === 'COMPLETED' ? s : undefined;
+    }, 60_000);
+    expect(status.error_type).toBe('client_cancelled');
   });
 
   it('results come back byte for byte: key order, spacing, and binary bodies', async () => {

@@ -10,7 +10,7 @@ let control: TestControl;
 beforeAll(async () => {
   control = await startTestControl({ env: { GANTRY_RETENTION: '1' } });
   await control.deploy({ name: 'hello', scaling: { keep_alive: 30 } });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await control?.close();

@@ -44,4 +44,18 @@ describe('event relays', () => {
     relay.push(Buffer.from('b'));
     expect(text(got)).toBe('a');
   });
+
+  it('tells the runner the caller hung up, whether its stream was open already or opens after', async () => {
+    const relays = new EventRelays();
+    const open = relays.open('r3');
+    relays.abandon('r3');
+    await open.abandoned;
+    relays.abandon('r4');
+    const late = relays.open('r4');
+    await late.abandoned;
+    // Another request's stream is not told anything.
+    const other = relays.open('r5');
+    const heard = await Promise.race([other.abandoned.then(() => true), Promise.resolve(false)]);
+    expect(heard).toBe(false);
+  });
 });
