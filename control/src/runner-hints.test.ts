@@ -84,4 +84,20 @@ describe('runner hints', () => {
     const fallback = await requests.pull(r2, 1, 1000);
     expect(fallback.jobs.map((j) => j.request_id)).toEqual([third.id]);
   });
+
+  it('never hands work to a runner told to drain: whoever received the request serves it', async () => {
+    const first = await submit('s2');
+    const [job1] = (await requests.pull(r1, 1, 1000)).jobs;
+    expect(job1?.request_id).toBe(first.id);
+    await finish(r1.id, job1!.receipt, first.id);
+
+    // r1, the hint's runner, waits for work and is then told to drain: its poll answers drain.
+    const r1Waiting = requests.pull(r1, 1, 5000);
+    requests.stopServing(r1.id);
+    expect(await r1Waiting).toEqual({ jobs: [], drain: true });
+    const second = await submit('s2');
+    const served = await requests.pull(r2, 1, 1000);
+    expect(served.jobs.map((j) => j.request_id)).toEqual([second.id]);
+    expect(await requests.pull(r1, 1, 100)).toEqual({ jobs: [], drain: true });
+  });
 });
