@@ -97,7 +97,10 @@ export class EventRelays {
    */
   abandon(requestId: string): void {
     const relay = this.relays.get(requestId);
-    if (relay) return relay.abandon();
+    if (relay) {
+      relay.abandon();
+      return;
+    }
     this.abandonedEarly.add(requestId);
     setTimeout(() => this.abandonedEarly.delete(requestId), LINGER_MS).unref();
   }
