@@ -6,6 +6,8 @@
  *   cold start   request → result with zero runners (runner + app start, setup, the request)
  *   sequential   N requests one after another: through Gantry (POST /run) vs straight to the app
  *   concurrent   N requests at once: the same two paths, plus requests per second
+ *   first event  a streaming endpoint (hello's /stream, fal.stream's call): request → first
+ *                server-sent event, through Gantry (runner and control relay it) vs direct
  *   queues       the warm round trip and requests per second through the embedded queue and
  *                through SQS (fauxqs on loopback, runners polling it directly), then the same
  *                right after a runner is SIGKILLed (its work retried, a replacement starting)
@@ -72,6 +74,23 @@ const body = JSON.stringify({ name: 'Ada' });
 const json = { 'content-type': 'application/json' };
 
 /** Starts hello as Gantry's process driver would and times spawn → healthy (the app's own start). */
+/** Milliseconds from sending a streaming call to its first event's bytes; the rest is drained. */
+async function firstEvent(url: string): Promise<number> {
+  const t = performance.now();
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { ...json, accept: 'text/event-stream' },
+    body: JSON.stringify({ name: 'Ada Lovelace' }),
+  });
+  if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
+  const reader = res.body.getReader();
+  const first = await reader.read();
+  const ms = performance.now() - t;
+  if (first.done) throw new Error('the stream ended before its first event');
+  while (!(await reader.read()).done) {}
+  return ms;
+}
+
 async function startDirectApp(): Promise<{ url: string; proc: ChildProcess; startMs: number }> {
   const port = await freePort();
   const t = performance.now();
@@ -219,6 +238,14 @@ async function main(): Promise<void> {
       seqDirect.push(await timed(app));
     }
 
+    const STREAMS = Math.min(N, 200);
+    const ttfeGantry: number[] = [];
+    const ttfeDirect: number[] = [];
+    for (let i = 0; i < STREAMS; i++) {
+      ttfeGantry.push(await firstEvent(`${control.url}/run/bench/hello/stream`));
+      ttfeDirect.push(await firstEvent(`${direct.url}/stream`));
+    }
+
     const burst = async (call: () => Promise<Response>) => {
       const t = performance.now();
       const times = await Promise.all(Array.from({ length: N }, () => timed(call)));
@@ -239,6 +266,7 @@ async function main(): Promise<void> {
         overhead_p50_ms: round(sg.p50_ms - sd.p50_ms),
         overhead_p99_ms: round(sg.p99_ms - sd.p99_ms),
       },
+      first_event: { n: STREAMS, gantry: mapRound(stats(ttfeGantry)), direct: mapRound(stats(ttfeDirect)) },
       concurrent: {
         n: N,
         gantry: { ...mapRound(stats(conGantry.times)), rps: Math.round(conGantry.rps) },
@@ -273,6 +301,11 @@ async function main(): Promise<void> {
       console.log(
         `  overhead                   p50 ${rows.sequential.overhead_p50_ms} ms (goal < 5)   p99 ${rows.sequential.overhead_p99_ms} ms`,
       );
+      console.log(
+        `\ntime to first event (streaming endpoint, ${rows.first_event.n} one at a time, warm runner)`,
+      );
+      console.log(line('through Gantry (fal.stream)', rows.first_event.gantry));
+      console.log(line('direct to the app', rows.first_event.direct));
       console.log(`\nconcurrent (${N} at once, max_multiplexing 16, up to 2 runners)`);
       console.log(line('through Gantry (POST /run)', rows.concurrent.gantry));
       console.log(line('direct to the app', rows.concurrent.direct));

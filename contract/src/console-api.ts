@@ -26,7 +26,7 @@ export type SessionView = Static<typeof SessionView>;
 export const RequestDetail = Type.Intersect([
   RequestView,
   Type.Object({
-    input: Type.Unknown({ description: 'the JSON the caller sent' }),
+    input: Type.Unknown({ description: 'what the caller sent: JSON as a value, text as a string' }),
     result: Type.Unknown({ description: "the app's answer, once completed" }),
     result_content_type: Type.Union([Type.String(), Type.Null()]),
   }),

@@ -151,6 +151,48 @@ export const ERRORS = {
     fault: 'server',
     message: 'The queue service did not take the request: try again shortly.',
   },
+  GANTRY_ERR_FILE_TOO_LARGE: {
+    status: 413,
+    fault: 'client',
+    message: 'The file is larger than the upload limit (GANTRY_FILES_MAX_BYTES).',
+  },
+  GANTRY_ERR_FILE_URL_INVALID: {
+    status: 403,
+    fault: 'client',
+    message: 'The file URL is not one control signed, or it was changed: use the URL exactly as given.',
+  },
+  GANTRY_ERR_FILE_URL_EXPIRED: {
+    status: 403,
+    fault: 'client',
+    message: 'The upload URL has run out: initiate the upload again for a fresh one.',
+  },
+  GANTRY_ERR_FILE_EXPIRED: {
+    status: 410,
+    fault: 'client',
+    message: 'The file was removed when its retention (GANTRY_RETENTION) ran out.',
+  },
+  GANTRY_ERR_FILE_NOT_FOUND: {
+    status: 404,
+    fault: 'client',
+    message: 'No file was uploaded to this URL (yet): PUT the bytes to its upload_url first.',
+  },
+  GANTRY_ERR_BAD_UPLOAD_PARTS: {
+    status: 400,
+    fault: 'client',
+    message:
+      "The parts named to complete the upload are not the parts uploaded: send each part's etag as answered.",
+  },
+  GANTRY_ERR_FILE_OTHER_ENVIRONMENT: {
+    status: 400,
+    fault: 'client',
+    message:
+      'The input names a file of another environment: pass files of this environment, or upload it again.',
+  },
+  GANTRY_ERR_REQUEST_EXPIRED: {
+    status: 410,
+    fault: 'client',
+    message: "The request's input and result were removed when its retention (GANTRY_RETENTION) ran out.",
+  },
   GANTRY_ERR_INTERNAL: {
     status: 500,
     fault: 'server',

@@ -5,6 +5,9 @@
  * no answer arrived (network error, control restarting, call timed out) and `ControlHttpError` when
  * control answered with a non-2xx status. `isRetryableControlError` says which ones are worth retrying.
  */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
 import {
   type ClaimBody,
   type ClaimResponse,
@@ -17,6 +20,7 @@ import {
   type ResultResponse,
   RUNNER_ROUTES,
   type StateReport,
+  type StreamResponse,
 } from './runner-protocol.ts';
 
 /** Control answered, but not with a 2xx status. */
@@ -77,6 +81,12 @@ export interface RunnerClient {
   reportResult(body: ResultBody, options?: CallOptions): Promise<ResultResponse>;
   /** Direct SQS runners: start the attempt for a message received from SQS. */
   claim(body: ClaimBody, options?: CallOptions): Promise<ClaimResponse>;
+  /**
+   * Relays an app's server-sent events for one request to control as they arrive; resolves when
+   * control has taken the whole stream, or earlier with `cancel: true` when the caller hung up.
+   * No timeout: the stream lasts as long as the app streams.
+   */
+  streamEvents(requestId: string, events: Readable, options?: CallOptions): Promise<StreamResponse>;
 }
 
 export interface RunnerClientOptions {
@@ -124,7 +134,53 @@ export function createRunnerClient(options: RunnerClientOptions): RunnerClient {
     return parsed;
   }
 
+  function streamEvents(requestId: string, events: Readable, opts?: CallOptions): Promise<StreamResponse> {
+    const path = RUNNER_ROUTES.stream
+      .replace(':id', encodeURIComponent(options.runnerId))
+      .replace(':request_id', encodeURIComponent(requestId));
+    const url = new URL(base + path);
+    // node:http, not fetch: a stream may outlast fetch's own time limits, and its body is sent as
+    // it is produced.
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<StreamResponse>((resolve, reject) => {
+      const req = send(
+        url,
+        {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${options.token}`,
+            'content-type': 'text/event-stream',
+            'transfer-encoding': 'chunked',
+          },
+          ...(opts?.signal ? { signal: opts.signal } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            const text = Buffer.concat(chunks).toString('utf8');
+            if (status >= 200 && status < 300) {
+              const answer = parseBody(text, res.headers['content-type'] ?? null);
+              return resolve({ cancel: isRecord(answer) && answer['cancel'] === true });
+            }
+            reject(
+              new ControlHttpError('stream', status, parseBody(text, res.headers['content-type'] ?? null)),
+            );
+          });
+          res.on('error', (err) => reject(new ControlUnreachableError('stream', err)));
+        },
+      );
+      req.on('error', (err) =>
+        reject(opts?.signal?.aborted ? opts.signal.reason : new ControlUnreachableError('stream', err)),
+      );
+      events.on('error', (err) => req.destroy(err));
+      events.pipe(req);
+    });
+  }
+
   return {
+    streamEvents,
     async reportState(report, opts) {
       await call('state', report, timeoutMs, opts);
     },

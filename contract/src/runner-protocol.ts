@@ -8,6 +8,8 @@
  */
 import { type Static, type TLiteral, type TUnion, Type } from 'typebox';
 
+export { FILES_URL_HEADER } from './app-files.ts';
+
 /**
  * `Type.Union(values.map(Type.Literal))` types as `never` (an array, not a tuple, of literals);
  * this keeps the same schema and gives the union of the values as its static type.
@@ -69,7 +71,19 @@ export const Job = Type.Object({
   request_id: Type.String(),
   /** Endpoint path inside the app, without a leading slash ('' for the root endpoint). */
   path: Type.String(),
+  /** The input as JSON, for a job whose exact bytes are not given (`input_base64`). */
   input: Type.Unknown(),
+  /**
+   * The input exactly as the caller sent it (base64), with its content type: the runner forwards
+   * these bytes, so key order, spacing and non-JSON bodies reach the app unchanged.
+   */
+  input_base64: Type.Optional(Type.String()),
+  content_type: Type.Optional(Type.String()),
+  /**
+   * Where the app PUTs output files while it serves this request (a signed control URL, passed to
+   * the app as `x-gantry-files-url`); each PUT answers fal's file object.
+   */
+  files_url: Type.Optional(Type.String()),
   /** 1 for the first attempt. */
   attempt: Type.Integer({ minimum: 1 }),
   /** Seconds the app may take for this attempt before it is abandoned. */
@@ -133,9 +147,19 @@ export const ResultBody = Type.Object({
   outcome: literalUnion(ATTEMPT_OUTCOMES),
   /** The app's HTTP status, when it answered. */
   status_code: Type.Optional(Type.Integer()),
-  /** The app's response body: JSON when the app answered JSON, otherwise a string. */
+  /**
+   * The app's response body decoded (JSON when it answered JSON, otherwise text). Runners send
+   * `body_base64` instead; control still reads this from runners that predate it.
+   */
   body: Type.Optional(Type.Unknown()),
+  /** The app's response body, byte for byte (base64). */
+  body_base64: Type.Optional(Type.String()),
   content_type: Type.Optional(Type.String()),
+  /**
+   * The app answered server-sent events, already relayed to control as they came (the `stream`
+   * route); the body here is the last event's data, the request's result on the queue path.
+   */
+  streamed: Type.Optional(Type.Boolean()),
   /** For outcomes other than `response`: what went wrong, in words. */
   error: Type.Optional(Type.String({ maxLength: 8000 })),
   started_at: Type.String(),
@@ -199,7 +223,28 @@ export const RUNNER_ROUTES = {
   logs: '/internal/v1/runners/:id/logs',
   result: '/internal/v1/runners/:id/results',
   claim: '/internal/v1/runners/:id/claim',
+  /**
+   * The app's server-sent events for one request, relayed as they arrive: a POST whose body is
+   * the event stream itself (`content-type: text/event-stream`), open while the app streams.
+   * Control answers 204 once it has the whole stream, or 200 `{cancel: true}` as soon as the
+   * caller hangs up (see StreamResponse).
+   */
+  stream: '/internal/v1/runners/:id/requests/:request_id/events',
 } as const;
+
+/**
+ * Control's answer to a runner's event stream. `cancel`: the caller hung up, the request is
+ * cancelled; the runner passes the cancel to the app at once (it may answer before the stream ends).
+ */
+export interface StreamResponse {
+  cancel: boolean;
+}
+
+/**
+ * The event a broken stream ends with (the app broke off mid-stream, or timed out): its data is
+ * `{detail, error_type}`, and the caller's connection is then closed without a clean end.
+ */
+export const STREAM_ERROR_EVENT = 'error';
 
 /**
  * Environment variables compute drivers set for a runner. The runner reads them once, in its own

@@ -13,16 +13,19 @@ import { Deployments } from './deployments.ts';
 import { Activity } from './events/activity.ts';
 import { EventLog } from './events/event-log.ts';
 import { mountExtensions } from './extensions.ts';
+import { filesRoutes } from './files/files-routes.ts';
+import { FilesService } from './files/files-service.ts';
+import { openFiles } from './files/open-files.ts';
 import { frameworkErrors, registerErrorHandling } from './http-errors.ts';
-import { nestsDeeperThan } from './json-depth.ts';
-import { hasEscapedNul, hasLoneSurrogate, replaceUnstorable } from './json-nul.ts';
+import { parseCallerJson } from './json-body.ts';
+import { replaceUnstorable } from './json-nul.ts';
 import { ControlMetrics } from './metrics/control-metrics.ts';
 import { registerMetricsRoutes } from './metrics/metrics-routes.ts';
 import { OidcVerifier } from './oidc-verifier.ts';
 import { withQueueAccess } from './queue/queue-access-compute.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { RequestService } from './request-service.ts';
-import { createFalHandlers, registerFalRoutes } from './routes/fal-api.ts';
+import { createFalHandlers, keepRawJson, registerFalRoutes } from './routes/fal-api.ts';
 import { registerFalProxy } from './routes/fal-proxy.ts';
 import { registerRunnerRoutes } from './routes/runner-api.ts';
 import { managementApi } from './routes/v1.ts';
@@ -32,6 +35,7 @@ import { EnvironmentSecrets } from './secrets/environment-secrets.ts';
 import { openSecretBox } from './secrets/master-key.ts';
 import type { SecretBox } from './secrets/secret-box.ts';
 import type { Store } from './store/store.ts';
+import { EventRelays } from './streaming/event-relay.ts';
 import { WebhookSender } from './webhooks/webhook-sender.ts';
 import { loadWebhookSigner, type WebhookSigner } from './webhooks/webhook-signer.ts';
 
@@ -50,6 +54,8 @@ export interface BuildOptions {
   secretBox?: SecretBox;
   /** Add-ons control serves (the GitHub App); the process entry composes them. */
   extensions?: readonly ControlExtension[];
+  /** Where files live; by default from the settings (the data folder, or S3). */
+  files?: FilesService;
   /** Signs webhooks; by default from the setting or the data dir. */
   webhookSigner?: WebhookSigner;
   /** Prometheus metrics; server.ts makes them first so the store's statements are timed too. */
@@ -64,6 +70,9 @@ export interface ControlService {
   metrics: ControlMetrics;
   /** Events and metrics of what happened; `settle()` waits until all of it is recorded. */
   activity: Activity;
+  files: FilesService;
+  /** Runs the retention sweep now (it also runs on its own every few minutes once started). */
+  sweepRetention(): Promise<void>;
   /** Starts the steady background work: the scaler's tick, the start-deadline reaper, webhooks. */
   start(): void;
   /** Where runners reach control; set once the server listens. */
@@ -72,14 +81,14 @@ export interface ControlService {
   close(): Promise<void>;
 }
 
-/** Deeper than any real input needs; far shallower than what overflows the stack of validation or storing. */
-const MAX_JSON_DEPTH = 256;
 /** The runner protocol's routes: bodies there are app output relayed by a runner. */
 const RUNNER_PREFIX = '/internal/v1/runners/';
 /** How long a request may wait for its SQS send to be confirmed before it counts as lost to a crash. */
 const UNENQUEUED_AFTER_MS = 5 * 60_000;
 /** How often events past their retention are dropped. */
 const EVENT_PRUNE_MS = 60 * 60_000;
+/** How often retention empties old requests and deletes old files (files expire by the hour). */
+const RETENTION_SWEEP_MS = 10 * 60_000;
 
 export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const { config, store, queue } = o;
@@ -123,8 +132,19 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     ...(o.clock ? { clock: o.clock } : {}),
     onOutcome: (outcome) => activity.webhook(outcome),
   });
+  const files = o.files ?? (await openFiles(config, o.clock ? { clock: o.clock } : {}));
+  const relays = new EventRelays();
+  /** Where callers reach control: file URLs handed out must work from there. */
+  const callerBase = () => config.publicUrl ?? controlUrl;
   const requests = new RequestService(store, queue, {
     leaseSeconds: config.leaseSeconds,
+    // Apps reach control where their runner does; the file URLs they get back are the callers'.
+    jobFilesUrl: (envId, ttlS) =>
+      files.outputUploadUrl(controlUrl, {
+        scope: FilesService.envScope(envId),
+        retentionS: config.retention,
+        ttlS,
+      }),
     ...(o.clock ? { clock: o.clock } : {}),
     onSubmitted: (envId) => scalerRef?.submitted(envId),
     // fal: an attempt past request_timeout is abandoned and its runner replaced (drained, so
@@ -161,40 +181,14 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   // JSON bodies: empty means "no input"; anything unparsable is the caller's error, with our code.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-    let text = String(body);
+    const text = String(body);
     if (text.trim() === '') return done(null, undefined);
-    if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
-      return done(
-        new GantryError(
-          'GANTRY_ERR_JSON_TOO_DEEP',
-          `The request body nests arrays and objects more than ${MAX_JSON_DEPTH} deep.`,
-        ),
-        undefined,
-      );
-    }
-    if (req.url.startsWith(RUNNER_PREFIX)) {
+    try {
       // What a runner reports is its app's output: text Gantry cannot store is replaced, never
       // refused, or the request would run again and again because of what it printed.
-      text = replaceUnstorable(text);
-    } else if (hasEscapedNul(text) || hasLoneSurrogate(text)) {
-      return done(
-        new GantryError(
-          'GANTRY_ERR_BAD_JSON',
-          'The request body contains a NUL character (\\u0000) or half of a surrogate pair (a lone \\udXXX), which Gantry cannot store.',
-        ),
-        undefined,
-      );
-    }
-    try {
-      done(null, JSON.parse(text));
+      done(null, parseCallerJson(req.url.startsWith(RUNNER_PREFIX) ? replaceUnstorable(text) : text));
     } catch (err) {
-      done(
-        new GantryError(
-          'GANTRY_ERR_BAD_JSON',
-          `The request body is not valid JSON: ${(err as Error).message}`,
-        ),
-        undefined,
-      );
+      done(err as Error, undefined);
     }
   });
 
@@ -228,16 +222,22 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const fal = createFalHandlers({
     store,
     requests,
+    files,
+    relays,
     // Without GANTRY_PUBLIC_URL, the address control listens on: a Host header is the caller's to
     // choose, and reflecting it would hand other callers URLs that point wherever it says.
     publicUrl: () => config.publicUrl ?? controlUrl,
     syncTimeoutSeconds: config.syncTimeoutSeconds,
     webhookAllowPrivate: config.webhookAllowPrivate,
   });
-  registerFalRoutes(app, fal);
-  registerFalProxy(app, fal);
+  await app.register(async (scope) => {
+    keepRawJson(scope);
+    registerFalRoutes(scope, fal);
+    registerFalProxy(scope, fal);
+  });
+  await app.register(filesRoutes, { files, baseUrl: callerBase });
   const rollouts = new Rollouts({ store, scaler, activity });
-  registerRunnerRoutes(app, { store, requests, scaler, activity });
+  registerRunnerRoutes(app, { store, requests, scaler, activity, relays });
   // Extensions (the GitHub App) are served here and hear of every registered build at once.
   const extensions = await mountExtensions(app, o.extensions ?? [], {
     store,
@@ -284,6 +284,13 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   await app.ready();
   let reaper: NodeJS.Timeout | undefined;
   let eventPrune: NodeJS.Timeout | undefined;
+  let retention: NodeJS.Timeout | undefined;
+  const sweepRetention = async () => {
+    const requestsGone = await store.requests.expireRetained(config.retention);
+    const filesGone = await files.sweep();
+    if (requestsGone + filesGone > 0)
+      app.log.info({ requests: requestsGone, files: filesGone }, 'retention sweep');
+  };
   return {
     app,
     scaler,
@@ -291,6 +298,8 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     webhooks,
     metrics,
     activity,
+    files,
+    sweepRetention,
     start() {
       scaler.start();
       webhooks.start();
@@ -315,6 +324,11 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
           .catch((err: unknown) => app.log.error({ err }, 'pruning events failed'));
       }, EVENT_PRUNE_MS);
       eventPrune.unref();
+      // Retention: requests' bodies and logs, and files, past their time.
+      retention = setInterval(() => {
+        sweepRetention().catch((err: unknown) => app.log.error({ err }, 'retention sweep failed'));
+      }, RETENTION_SWEEP_MS);
+      retention.unref();
     },
     setControlUrl(url: string) {
       controlUrl = url;
@@ -323,6 +337,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       await extensions.close();
       clearInterval(reaper);
       clearInterval(eventPrune);
+      clearInterval(retention);
       await webhooks.stop();
       scaler.stop();
       await compute.close();

@@ -314,6 +314,54 @@ export const SETTINGS = {
     optionalStr,
     'Bearer token `GET /metrics` requires (an ADMIN key is always accepted). Unset: `/metrics` is open to anyone who can reach control.',
   ),
+  files: setting(
+    'GANTRY_FILES',
+    'embedded' as 'embedded' | 's3',
+    oneOf('embedded', 's3'),
+    'Where uploads and output files live: `embedded` (the data folder, served by control) or `s3`.',
+  ),
+  filesS3Bucket: setting(
+    'GANTRY_FILES_S3_BUCKET',
+    undefined as string | undefined,
+    optionalStr,
+    "The S3 bucket for files; required with `GANTRY_FILES=s3` (AWS settings are the SDK's own).",
+  ),
+  filesS3Prefix: setting(
+    'GANTRY_FILES_S3_PREFIX',
+    'gantry/',
+    str,
+    'Key prefix of every file in the bucket, so a bucket can be shared.',
+  ),
+  filesS3PathStyle: setting(
+    'GANTRY_FILES_S3_PATH_STYLE',
+    false,
+    bool,
+    'Address the bucket in the path (S3-compatible servers, `AWS_ENDPOINT_URL_S3`) rather than the host.',
+  ),
+  filesMaxBytes: setting(
+    'GANTRY_FILES_MAX_BYTES',
+    1024 * 1024 * 1024,
+    int(1, 5 * 1024 ** 4),
+    'Largest upload or output file, in bytes.',
+  ),
+  filesUploadTtl: setting(
+    'GANTRY_FILES_UPLOAD_TTL',
+    3600,
+    int(60, 7 * 86_400),
+    'Seconds an `upload_url` works after `storage/upload/initiate`.',
+  ),
+  filesSigningKey: setting(
+    'GANTRY_FILES_SIGNING_KEY',
+    undefined as string | undefined,
+    optionalStr,
+    'Secret (base64, 32 bytes or more) that signs file URLs; unset: kept in `<data dir>/files.key`.',
+  ),
+  retention: setting(
+    'GANTRY_RETENTION',
+    7 * 86_400,
+    int(1, 10 * 365 * 86_400),
+    'Seconds inputs, results, logs and files are kept (one setting for every environment).',
+  ),
   logLevel: setting(
     'GANTRY_LOG_LEVEL',
     'info' as const,
@@ -368,6 +416,9 @@ export function loadConfig(
         'GANTRY_CONTROL_URL is required when GANTRY_DOCKER_NETWORK is not host: runners on that network cannot reach 127.0.0.1',
       );
     }
+  }
+  if (out.files === 's3' && out.filesS3Bucket === undefined) {
+    problems.push('GANTRY_FILES_S3_BUCKET is required when GANTRY_FILES=s3');
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   const config = out as Config;

@@ -68,6 +68,15 @@ export interface RequestRecord {
   webhook_url: string | null;
   /** Ran out of attempts; its message went to the dead-letter queue. */
   dead_lettered: boolean;
+  /** The input exactly as sent, and its content type (null for requests from before they were kept). */
+  input_raw: Uint8Array | null;
+  input_content_type: string | null;
+  /** The result exactly as the app answered it (null when control composed the result itself). */
+  result_raw: Uint8Array | null;
+  /** When retention removed the input, result and logs. */
+  expired_at: number | null;
+  /** x-fal-runner-hint: requests with the same hint prefer the runner that served it last. */
+  runner_hint: string | null;
 }
 
 export type KeyScope = 'ADMIN' | 'API';

@@ -34,7 +34,7 @@ export function registerErrorHandling(app: FastifyInstance, o: { bodyLimit: numb
       req.log.error({ err }, 'unhandled error');
       e = new GantryError('GANTRY_ERR_INTERNAL');
     }
-    if (e.statusCode === 413) {
+    if (e.statusCode === 413 && e.code === 'GANTRY_ERR_PAYLOAD_TOO_LARGE') {
       e = new GantryError(
         'GANTRY_ERR_PAYLOAD_TOO_LARGE',
         `The request body is larger than the limit of ${o.bodyLimit} bytes.`,

@@ -16,17 +16,22 @@ import type {
   ResultResponse,
 } from '../../contract/src/runner-protocol.ts';
 import { RUNTIME_SETTINGS } from '../../contract/src/scaling-settings.ts';
+import { controlCompletion, inferenceMs, jobFor, responseCompletion } from './attempt-completion.ts';
 import type { Environment, Priority, RequestRecord, RunnerRecord } from './domain.ts';
-import type { QueueDriver } from './queue/queue-driver.ts';
+import type { Delivery, QueueDriver } from './queue/queue-driver.ts';
 import { RequestWaiters } from './request-waiters.ts';
 import { ERROR_TYPES, judgeAttempt } from './retry-policy.ts';
+import { RunnerHints } from './runner-hints.ts';
 import { sleep } from './sleep.ts';
 import { type Completion, START_TIMEOUT_MESSAGE } from './store/requests-store.ts';
 import type { Store } from './store/store.ts';
 
 export interface SubmitOptions {
   path: string;
-  input: unknown;
+  /** The input as the caller sent it: bytes and content type, kept and forwarded unchanged. */
+  input: { bytes: Uint8Array; contentType: string };
+  /** x-fal-runner-hint. */
+  runnerHint?: string | null;
   priority: Priority;
   noRetry: boolean;
   /** Seconds the request may wait to start (x-fal-request-timeout). */
@@ -69,6 +74,8 @@ export class RequestService {
   private readonly retiring = new Set<string>();
   /** Long polls waiting for work, by runner: a drain ends them at once (see stopServing). */
   private readonly waitingPulls = new Map<string, Set<AbortController>>();
+  /** x-fal-runner-hint: who served a hint last, and which polls wait for work. */
+  private readonly hints = new RunnerHints();
 
   constructor(
     private readonly store: Store,
@@ -86,6 +93,8 @@ export class RequestService {
       onAttemptStarted?: (rec: RequestRecord) => void;
       /** A failed attempt went back on the queue, with fal's error type (metrics: retries). */
       onRetried?: (envId: string, errorType: string) => void;
+      /** Where the app stores output files for a job of this environment, valid `ttlS` seconds. */
+      jobFilesUrl?: (environmentId: string, ttlS: number) => string | undefined;
     },
   ) {
     this.waiters = new RequestWaiters(store);
@@ -115,13 +124,17 @@ export class RequestService {
     const row = {
       environment_id: env.id,
       path: o.path,
-      input: o.input,
+      input_raw: o.input.bytes,
+      input_content_type: o.input.contentType,
+      runner_hint: o.runnerHint ?? null,
       priority: o.priority,
       no_retry: o.noRetry,
       start_deadline: o.startTimeoutSeconds === null ? null : this.now() + o.startTimeoutSeconds * 1000,
       key_id: o.keyId ?? null,
       webhook_url: o.webhookUrl ?? null,
     };
+    const message = (id: string) =>
+      o.runnerHint ? { request_id: id, hint: o.runnerHint } : { request_id: id };
     const sendInTransaction = this.queue.sendInTransaction?.bind(this.queue);
     if (sendInTransaction) {
       // The embedded queue: the request and its message are one commit, so a crash at any instant
@@ -131,7 +144,7 @@ export class RequestService {
         const created = await tx.requests.create(row);
         if (o.idempotency)
           await tx.idempotency.remember(env.id, o.idempotency.key, o.idempotency.fingerprint, created.id);
-        committed = await sendInTransaction(tx.db, env.id, { request_id: created.id }, o.priority);
+        committed = await sendInTransaction(tx.db, env.id, message(created.id), o.priority);
         return created;
       });
       committed();
@@ -147,7 +160,7 @@ export class RequestService {
       });
     }
     try {
-      await this.queue.send(env.id, { request_id: req.id }, o.priority);
+      await this.queue.send(env.id, message(req.id), o.priority);
     } catch (err) {
       // The caller gets an error; no request is left behind that nothing would ever run.
       await this.store.requests.discard(req.id).catch(() => {});
@@ -197,20 +210,49 @@ export class RequestService {
           await sleep(Math.min(HOLD_MS, Math.max(0, deadline - performance.now())), ended.signal);
           return { jobs: [], drain: false };
         }
-        const deliveries = await this.queue.receive(runner.environment_id, {
-          max,
-          visibilitySeconds: this.opts.leaseSeconds,
-          waitMs: Math.max(0, deadline - performance.now()),
-          signal: ended.signal,
-        });
+        // While this poll waits, another runner's pull may hand it a job whose runner hint names it.
+        const hinted = this.hints.wait(runner.id, runner.environment_id, max, ended.signal);
+        let deliveries: Delivery[];
+        try {
+          deliveries = await this.queue.receive(runner.environment_id, {
+            max,
+            visibilitySeconds: this.opts.leaseSeconds,
+            waitMs: Math.max(0, deadline - performance.now()),
+            signal: AbortSignal.any([ended.signal, hinted.handedOver.signal]),
+          });
+        } finally {
+          await this.hints.stopWaiting(hinted);
+        }
         // A runner retiring, or one that hung up this pull: it would never see these jobs.
         if (this.retiring.has(runner.id) || ended.signal.aborted) {
           for (const d of deliveries) await this.queue.release(d.receipt, 0);
+          for (const job of hinted.jobs) await this.giveBack(runner.id, job);
           return { jobs: [], drain: this.retiring.has(runner.id) };
         }
-        const jobs: Job[] = [];
+        const jobs: Job[] = [...hinted.jobs];
         for (const [i, d] of deliveries.entries()) {
-          const job = await this.startJob(runner, d.receipt, d.message.request_id, false);
+          // Jobs handed over count against what the runner asked for: the rest go back at once.
+          if (jobs.length >= max) {
+            await this.queue.release(d.receipt, 0);
+            continue;
+          }
+          const handed = await this.hints.handOff(
+            runner,
+            d,
+            (to) =>
+              this.startJob(
+                { id: to, environment_id: runner.environment_id },
+                d.receipt,
+                d.message.request_id,
+                false,
+              ),
+            (id) => this.retiring.has(id),
+          );
+          if (handed === 'handed') continue;
+          const job =
+            handed === 'stale'
+              ? undefined
+              : await this.startJob(runner, d.receipt, d.message.request_id, false);
           if (job === 'refused') {
             // Told to drain between the gate and the start: the rest go back for another runner.
             for (const rest of deliveries.slice(i)) await this.queue.release(rest.receipt, 0);
@@ -220,7 +262,8 @@ export class RequestService {
           // Stale: the request will never run again (completed, cancelled, expired).
           else await this.queue.delete(d.receipt);
         }
-        // Every delivery was stale (cancelled, expired): look again while the poll has time left.
+        // Every delivery was stale (cancelled, expired) or handed over: look again while the poll
+        // has time left.
         if (
           jobs.length > 0 ||
           deliveries.length === 0 ||
@@ -235,6 +278,13 @@ export class RequestService {
       waiting.delete(ended);
       if (waiting.size === 0) this.waitingPulls.delete(runner.id);
     }
+  }
+
+  /** A job handed to a poll that ended before it could answer: back to the queue for anyone. */
+  private async giveBack(runnerId: string, job: Job): Promise<void> {
+    this.outstanding.delete(job.receipt);
+    await this.store.requests.requeue(job.request_id, runnerId);
+    await this.queue.release(job.receipt, 0);
   }
 
   /**
@@ -286,15 +336,10 @@ export class RequestService {
         direct,
       });
       this.changed(started);
-      return {
-        receipt,
-        request_id: started.id,
-        path: started.path,
-        input: started.input,
-        attempt: started.attempts,
-        timeout_s: started.request_timeout ?? RUNTIME_SETTINGS.request_timeout.default,
-        lease_s: this.opts.leaseSeconds,
-      };
+      if (started.runner_hint) this.hints.served(started.environment_id, started.runner_hint, runner.id);
+      const timeoutS = started.request_timeout ?? RUNTIME_SETTINGS.request_timeout.default;
+      const filesUrl = this.opts.jobFilesUrl?.(started.environment_id, timeoutS + this.opts.leaseSeconds);
+      return jobFor(started, receipt, { timeoutS, leaseS: this.opts.leaseSeconds, filesUrl });
     }
     // Not started. The store refuses a runner told to drain (or of a replaced revision): the
     // message goes back to the queue for another runner.
@@ -312,14 +357,10 @@ export class RequestService {
     const message = lost
       ? 'The runner serving the request was lost, and no retry is left.'
       : START_TIMEOUT_MESSAGE;
-    const done = await this.store.requests.complete(req.id, {
-      result_status: lost ? 500 : 504,
-      result_body: { detail: message },
-      result_content_type: 'application/json',
-      error: message,
-      error_type: lost ? ERROR_TYPES.crash : 'request_timeout',
-      inference_ms: null,
-    });
+    const done = await this.store.requests.complete(
+      req.id,
+      controlCompletion(lost ? 500 : 504, message, lost ? ERROR_TYPES.crash : 'request_timeout', null),
+    );
     if (done) this.completed(done);
     return undefined;
   }
@@ -461,14 +502,12 @@ export class RequestService {
     const completion: Completion =
       r.outcome === 'response'
         ? responseCompletion(r, verdict.errorType)
-        : {
-            result_status: r.outcome === 'timeout' ? 504 : 500,
-            result_body: { detail: r.error ?? r.outcome },
-            result_content_type: 'application/json',
-            error: r.error ?? r.outcome,
-            error_type: verdict.errorType,
-            inference_ms: inferenceMs(r),
-          };
+        : controlCompletion(
+            r.outcome === 'timeout' ? 504 : 500,
+            r.error ?? r.outcome,
+            verdict.errorType,
+            inferenceMs(r),
+          );
     if (verdict.exhausted) completion.dead_lettered = true;
     const done = await this.store.requests.complete(req.id, completion, runner.id);
     let message: MessageAction = 'none';
@@ -490,6 +529,7 @@ export class RequestService {
    */
   async runnerEnded(runnerId: string): Promise<void> {
     this.gateOpen.delete(runnerId);
+    this.hints.forget(runnerId);
     this.retiring.delete(runnerId);
     const held = [...this.outstanding.entries()].filter(([, o]) => o.runnerId === runnerId);
     for (const [receipt, o] of held) {
@@ -562,6 +602,14 @@ export class RequestService {
     return answer;
   }
 
+  /** Whether this runner holds this request now, as control handed it out (its event stream may come in). */
+  holds(runnerId: string, requestId: string): boolean {
+    for (const o of this.outstanding.values()) {
+      if (o.runnerId === runnerId && o.requestId === requestId) return true;
+    }
+    return false;
+  }
+
   /** Requests each runner holds right now, as control handed them out (authoritative, unlike reports). */
   inFlightByRunner(): Map<string, number> {
     const out = new Map<string, number>();
@@ -577,31 +625,4 @@ export class RequestService {
     this.changed(rec);
     this.opts.onCompleted?.(rec);
   }
-}
-
-function inferenceMs(r: ResultBody): number | null {
-  const ms = Date.parse(r.finished_at) - Date.parse(r.started_at);
-  return Number.isFinite(ms) ? ms : null;
-}
-
-/** What a request completes with when the app answered. */
-function responseCompletion(r: ResultBody, errorType: string | null = null): Completion {
-  const status = r.status_code ?? 500;
-  return {
-    result_status: status,
-    result_body: r.body ?? null,
-    result_content_type: r.content_type ?? 'application/json',
-    error: status >= 400 ? errorText(r.body, status) : null,
-    error_type: errorType ?? (status >= 500 ? 'runner_server_error' : null),
-    inference_ms: inferenceMs(r),
-  };
-}
-
-function errorText(body: unknown, status: number): string {
-  if (body && typeof body === 'object' && 'detail' in body) {
-    const d = (body as { detail: unknown }).detail;
-    return typeof d === 'string' ? d : JSON.stringify(d);
-  }
-  if (typeof body === 'string' && body.length > 0) return body.slice(0, 2000);
-  return `The app answered HTTP ${status}.`;
 }

@@ -115,4 +115,42 @@ describe('hello app', () => {
     }
     expect(await exit).toBe(0);
   });
+
+  it('answers a PNG badge as a file object, a different image for another name', async () => {
+    vi.spyOn(console, 'log').mockImplementation(() => {});
+    const url = await start();
+    const image = async (name: string) => {
+      const answer = await fetch(`${url}/image`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name }),
+      });
+      const { image } = (await answer.json()) as {
+        image: { url: string; content_type: string; file_size: number };
+      };
+      // Outside Gantry there is no files URL, so the file comes back inline.
+      const bytes = Buffer.from(image.url.replace('data:image/png;base64,', ''), 'base64');
+      expect(image.content_type).toBe('image/png');
+      expect(image.file_size).toBe(bytes.length);
+      return bytes;
+    };
+    const ada = await image('Ada');
+    expect(ada.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    expect([ada.readUInt32BE(16), ada.readUInt32BE(20)]).toEqual([64, 64]);
+    expect((await image('Grace')).equals(ada)).toBe(false);
+  });
+
+  it('streams the greeting word by word, the last event being the whole greeting', async () => {
+    vi.spyOn(console, 'log').mockImplementation(() => {});
+    const url = await start();
+    const answer = await hello(`${url}/stream`, { name: 'Ada' });
+    expect(answer.headers.get('content-type')).toBe('text/event-stream');
+    const events = (await answer.text())
+      .split('\n\n')
+      .filter(Boolean)
+      .map((e) => JSON.parse(e.replace(/^data: /, '')) as { partial: string; done: boolean });
+    expect(events.length).toBeGreaterThan(1);
+    expect(events.at(-1)).toEqual({ partial: 'Hello, Ada!', done: true });
+    expect(events.slice(0, -1).every((e) => !e.done)).toBe(true);
+  });
 });

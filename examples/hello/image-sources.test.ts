@@ -14,7 +14,7 @@ const imageSources = () =>
         .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
         .map((f) => path.join(ROOT, dir, f)),
     )
-    .concat(path.join(ROOT, 'contract/src/app-log-prefix.ts'));
+    .concat(path.join(ROOT, 'contract/src/app-log-prefix.ts'), path.join(ROOT, 'contract/src/app-files.ts'));
 
 describe('examples/hello image', () => {
   it("uses only syntax Node's type stripping runs, since the image has no build step", () => {

@@ -3,11 +3,21 @@
  * reports it to control. node:http rather than fetch because fetch gives up on its own after 300 s
  * without headers, and jobs may legitimately run longer than that.
  */
-import { Agent, request } from 'node:http';
-import type { Job, ResultBody } from '../../contract/src/runner-protocol.ts';
+import { Agent, type IncomingMessage, request } from 'node:http';
+import { PassThrough, type Readable } from 'node:stream';
+import {
+  FILES_URL_HEADER,
+  type Job,
+  type ResultBody,
+  STREAM_ERROR_EVENT,
+} from '../../contract/src/runner-protocol.ts';
 import { type AppExit, describeExit } from './app-process.ts';
+import { LastEventTracker } from './sse-last-event.ts';
 
-export type AttemptResult = Pick<ResultBody, 'outcome' | 'status_code' | 'body' | 'content_type' | 'error'>;
+export type AttemptResult = Pick<
+  ResultBody,
+  'outcome' | 'status_code' | 'body' | 'body_base64' | 'content_type' | 'error' | 'streamed'
+>;
 
 export interface ForwardOptions {
   port: number;
@@ -17,6 +27,11 @@ export interface ForwardOptions {
   signal: AbortSignal;
   /** Whether the app process died, waiting briefly: a reset socket can arrive before the exit event. */
   appExit: () => Promise<AppExit | undefined>;
+  /**
+   * Relays the app's server-sent events to control as they arrive. Without it an event stream is
+   * read whole and reported like any other body.
+   */
+  relayEvents?: (events: Readable) => Promise<void>;
 }
 
 /**
@@ -29,7 +44,15 @@ export function createAppAgent(): Agent {
 
 export async function forwardJob(options: ForwardOptions): Promise<AttemptResult> {
   const { job, signal } = options;
-  const payload = JSON.stringify(job.input ?? null);
+  // The caller's bytes as they were sent, when control kept them; JSON of the input otherwise.
+  const payload =
+    job.input_base64 === undefined
+      ? Buffer.from(JSON.stringify(job.input ?? null))
+      : Buffer.from(job.input_base64, 'base64');
+  const payloadType =
+    job.input_base64 === undefined ? 'application/json' : (job.content_type ?? 'application/json');
+  /** Set while an event stream is being relayed: a failure then ends it with an error event. */
+  let relay: { events: PassThrough; done: Promise<void> } | undefined;
   return new Promise<AttemptResult>((resolve) => {
     let settled = false;
     const finish = (result: AttemptResult) => {
@@ -37,7 +60,20 @@ export async function forwardJob(options: ForwardOptions): Promise<AttemptResult
       settled = true;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
-      resolve(result);
+      if (!relay) return resolve(result);
+      // A stream that broke off: the caller already has some events and gets an error event to
+      // end on; the request completes as failed (a 500, never retried: events were delivered).
+      const broken = result.outcome !== 'response';
+      const detail = result.error ?? 'the stream ended';
+      if (broken) {
+        relay.events.end(
+          `event: ${STREAM_ERROR_EVENT}\ndata: ${JSON.stringify({ detail, error_type: errorTypeOf(result) })}\n\n`,
+        );
+      } else relay.events.end();
+      relay.done.then(
+        () => resolve(broken ? brokenStream(detail) : result),
+        () => resolve(broken ? brokenStream(detail) : result),
+      );
     };
 
     const req = request(
@@ -48,27 +84,58 @@ export async function forwardJob(options: ForwardOptions): Promise<AttemptResult
         path: `/${job.path.replace(/^\/+/, '')}`,
         agent: options.agent,
         headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(payload),
+          'content-type': payloadType,
+          'content-length': payload.length,
           'x-fal-request-id': job.request_id,
+          ...(job.files_url ? { [FILES_URL_HEADER]: job.files_url } : {}),
         },
       },
       (res) => {
+        const contentType = res.headers['content-type'];
+        const status = res.statusCode ?? 0;
+        res.on('error', onError);
+        // An app's socket closing before the body ended is a break, not an answer.
+        res.on('aborted', () => onError(new Error('the app closed the connection mid-answer')));
+        if (options.relayEvents && status === 200 && isEventStream(contentType)) {
+          return relayStream(res);
+        }
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', onError);
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const contentType = res.headers['content-type'];
+          if (!res.complete) return;
           finish({
             outcome: 'response',
-            status_code: res.statusCode ?? 0,
-            body: parseBody(text, contentType),
+            status_code: status,
+            body_base64: Buffer.concat(chunks).toString('base64'),
             ...(contentType === undefined ? {} : { content_type: contentType }),
           });
         });
       },
     );
+
+    /** Events go to control as they come; the last one's data is the request's result. */
+    function relayStream(res: IncomingMessage) {
+      const events = new PassThrough();
+      const last = new LastEventTracker();
+      relay = { events, done: options.relayEvents!(events) };
+      // A relay that fails (control unreachable) loses the live events, not the result.
+      relay.done.catch(() => {});
+      res.on('data', (chunk: Buffer) => {
+        last.push(chunk);
+        events.write(chunk);
+      });
+      res.on('end', () => {
+        if (!res.complete) return;
+        const data = last.data();
+        finish({
+          outcome: 'response',
+          status_code: 200,
+          body_base64: Buffer.from(data ?? 'null').toString('base64'),
+          content_type: 'application/json',
+          streamed: true,
+        });
+      });
+    }
 
     const timer = setTimeout(() => {
       finish({ outcome: 'timeout', error: `the app did not answer within ${job.timeout_s} s` });
@@ -124,13 +191,23 @@ export function cancelJob(port: number, agent: Agent, job: Job): Promise<number>
   });
 }
 
-function parseBody(text: string, contentType: string | undefined): unknown {
-  if (contentType && /[/+]json\b/i.test(contentType)) {
-    try {
-      return JSON.parse(text);
-    } catch {
-      return text;
-    }
-  }
-  return text;
+function isEventStream(contentType: string | undefined): boolean {
+  return (contentType ?? '').toLowerCase().startsWith('text/event-stream');
+}
+
+function errorTypeOf(result: AttemptResult): string {
+  return result.outcome === 'timeout' ? 'request_timeout' : 'runner_server_error';
+}
+
+/** What a stream that broke off completes with: an answer (so it is not retried), failed. */
+function brokenStream(detail: string): AttemptResult {
+  return {
+    outcome: 'response',
+    status_code: 500,
+    body_base64: Buffer.from(JSON.stringify({ detail: `the event stream broke off: ${detail}` })).toString(
+      'base64',
+    ),
+    content_type: 'application/json',
+    streamed: true,
+  };
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRunnerClient } from '../../contract/src/runner-client.ts';
+import type { ResultBody } from '../../contract/src/runner-protocol.ts';
 import { loadConfig } from './config.ts';
 import { controlJobSource } from './control-job-source.ts';
 import { DRAINED_ERROR, EXIT, Runner, type RunnerTiming } from './runner.ts';
@@ -68,6 +69,12 @@ async function startRunner(
   return { control, runner, exit, states: () => control.states.map((s) => s.state) };
 }
 
+/** The app's answer as the runner reported it: bytes, decoded as JSON when it was JSON. */
+function bodyOf(r: ResultBody | undefined): unknown {
+  const text = Buffer.from(r?.body_base64 ?? '', 'base64').toString('utf8');
+  return r?.content_type?.includes('json') ? JSON.parse(text) : text;
+}
+
 const idle = (h: Harness) => h.control.waitFor(() => h.states().at(-1) === 'IDLE', 'state IDLE');
 
 describe('runner', () => {
@@ -84,7 +91,11 @@ describe('runner', () => {
       outcome: 'response',
       status_code: 200,
       content_type: 'application/json',
-      body: { path: '/echo', input: { name: 'Ada', delay_ms: 100 }, request_id: 'req-1' },
+    });
+    expect(bodyOf(result)).toMatchObject({
+      path: '/echo',
+      input: { name: 'Ada', delay_ms: 100 },
+      request_id: 'req-1',
     });
     await idle(h);
     expect(h.states()).toEqual(['SETUP', 'IDLE', 'RUNNING', 'IDLE']);
@@ -101,8 +112,98 @@ describe('runner', () => {
       () => h.control.results.length === 1 && h.control.results,
       'a result',
     );
-    expect(result).toMatchObject({ outcome: 'response', status_code: 201, body: 'plain words' });
+    expect(result).toMatchObject({ outcome: 'response', status_code: 201 });
+    expect(bodyOf(result)).toBe('plain words');
     expect(result?.content_type).toMatch(/^text\/plain/);
+  });
+
+  it('forwards input bytes as sent and reports binary answers byte for byte', async () => {
+    const h = await startRunner();
+    // Key order and spacing that a JSON round trip would change.
+    const sent = '{"z": 1,   "a": [2, 1], "m": "\u00e9"}';
+    h.control.enqueue(
+      job({
+        request_id: 'req-raw',
+        path: 'raw',
+        input_base64: Buffer.from(sent).toString('base64'),
+        content_type: 'application/json; charset=utf-8',
+      }),
+      job({ request_id: 'req-bin', path: 'binary' }),
+    );
+    await h.control.waitFor(() => h.control.results.length === 2, 'two results');
+    const raw = h.control.results.find((r) => r.request_id === 'req-raw');
+    expect(Buffer.from(raw?.body_base64 ?? '', 'base64').toString('utf8')).toBe(sent);
+    expect(raw?.content_type).toBe('application/json; charset=utf-8');
+    const bin = h.control.results.find((r) => r.request_id === 'req-bin');
+    const bytes = Buffer.from(bin?.body_base64 ?? '', 'base64');
+    expect(bytes.length).toBe(512);
+    expect([...bytes].every((b, i) => b === i % 256)).toBe(true);
+    expect(bin?.content_type).toBe('image/png');
+  });
+
+  it('passes the files URL of a job to the app', async () => {
+    const h = await startRunner();
+    const files_url = 'http://control.test/files/o/env-1?exp=1&sig=x';
+    h.control.enqueue(job({ request_id: 'req-f', path: 'files-url', files_url }));
+    const [result] = await h.control.waitFor(
+      () => h.control.results.length === 1 && h.control.results,
+      'a result',
+    );
+    expect(bodyOf(result)).toEqual({ files_url });
+  });
+
+  it('relays server-sent events to control one by one, and reports the last as the result', async () => {
+    const h = await startRunner();
+    h.control.enqueue(job({ request_id: 'req-sse', path: 'sse', input: { count: 3, gap_ms: 150 } }));
+    // The first event reaches control while the app is still streaming.
+    await h.control.waitFor(
+      () => (h.control.streams.get('req-sse')?.chunks.length ?? 0) >= 1,
+      'a first event',
+    );
+    expect(h.control.results).toEqual([]);
+    const [result] = await h.control.waitFor(
+      () => h.control.results.length === 1 && h.control.results,
+      'a result',
+    );
+    const stream = h.control.streams.get('req-sse')!;
+    expect(stream.ended).toBe(true);
+    expect(stream.chunks.join('')).toBe('data: {"n":1}\n\ndata: {"n":2}\n\ndata: {"n":3}\n\n');
+    expect(result).toMatchObject({ outcome: 'response', status_code: 200, streamed: true });
+    expect(bodyOf(result)).toEqual({ n: 3 });
+  });
+
+  it('ends a stream the app breaks off with an error event, and reports it failed (not retried)', async () => {
+    const h = await startRunner();
+    h.control.enqueue(job({ request_id: 'req-brk', path: 'sse', input: { count: 5, break_after: 2 } }));
+    const [result] = await h.control.waitFor(
+      () => h.control.results.length === 1 && h.control.results,
+      'a result',
+    );
+    const text = h.control.streams.get('req-brk')!.chunks.join('');
+    expect(text.startsWith('data: {"n":1}\n\ndata: {"n":2}\n\nevent: error\ndata: ')).toBe(true);
+    expect(result).toMatchObject({ outcome: 'response', status_code: 500, streamed: true });
+    expect(String((bodyOf(result) as { detail: string }).detail)).toMatch(/broke off/);
+  });
+
+  it('passes a cancel to the app as soon as control answers a stream with cancel (the caller hung up)', async () => {
+    const h = await startRunner();
+    await idle(h);
+    h.control.hangUpStream('req-hup');
+    // Far longer than the test may take: only the cancel ends this stream.
+    h.control.enqueue(
+      job({ request_id: 'req-hup', path: 'sse', input: { count: 1_000_000, gap_ms: 20 }, timeout_s: 3600 }),
+    );
+    const [result] = await h.control.waitFor(
+      () => h.control.results.length === 1 && h.control.results,
+      'a result',
+    );
+    // No heartbeat carries a cancel here (control.cancel is never called): the stream's answer did.
+    expect(result).toMatchObject({
+      request_id: 'req-hup',
+      outcome: 'response',
+      status_code: 500,
+      streamed: true,
+    });
   });
 
   it('never runs more jobs at once than max_multiplexing', async () => {
@@ -112,7 +213,9 @@ describe('runner', () => {
     h.control.enqueue(...jobs);
     await h.control.waitFor(() => h.control.results.length === 5, 'five results');
 
-    const concurrency = h.control.results.map((r) => (r.body as { max_concurrent: number }).max_concurrent);
+    const concurrency = h.control.results.map(
+      (r) => (bodyOf(r) as { max_concurrent: number }).max_concurrent,
+    );
     expect(Math.max(...concurrency)).toBe(2);
     expect(h.control.pulls.every((p) => p.max >= 1 && p.max <= 2)).toBe(true);
     expect(h.control.pulls.some((p) => p.max === 1)).toBe(true);

@@ -320,6 +320,11 @@ export class Runner {
         job,
         signal: entry.abort.signal,
         appExit: () => this.app.exitWithin(300),
+        // Control answers early when the caller hung up: the app hears the cancel at once.
+        relayEvents: async (events) => {
+          const answer = await this.deps.control.streamEvents(job.request_id, events);
+          if (answer.cancel) this.cancel(job.request_id);
+        },
       });
     } catch (err) {
       result = { outcome: 'connection_error', error: errorMessage(err) };

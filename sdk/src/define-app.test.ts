@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defineApp, type ListeningApp } from './define-app.ts';
 import { HttpError } from './http-error.ts';
+import { RawResponse } from './raw-response.ts';
 
 const open: ListeningApp[] = [];
 afterEach(async () => {
@@ -170,6 +173,141 @@ describe('defineApp', () => {
     await app.ready;
     await app.close();
     expect(teardown).toHaveBeenCalledOnce();
+  });
+});
+
+describe('what endpoints answer besides JSON', () => {
+  it('streams an async iterable as server-sent events, each written as soon as it is yielded', async () => {
+    const gate = deferred();
+    const { url } = await start({
+      endpoints: {
+        '/stream': async function* () {
+          yield { n: 1 };
+          await gate.promise;
+          yield { n: 2, text: 'é' };
+        },
+      },
+    });
+    const res = await post(`${url}/stream`, '{}');
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const reader = res.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first).toBe('data: {"n":1}\n\n');
+    gate.resolve();
+    let rest = '';
+    for (let r = await reader.read(); !r.done; r = await reader.read())
+      rest += new TextDecoder().decode(r.value);
+    expect(rest).toBe('data: {"n":2,"text":"é"}\n\n');
+  });
+
+  it('cuts the connection when the stream throws midway, so the caller cannot mistake it for an end', async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    const { url } = await start({
+      endpoints: {
+        '/stream': async function* () {
+          yield { n: 1 };
+          throw new Error('GPU fell off');
+        },
+      },
+    });
+    const res = await post(`${url}/stream`, '{}');
+    const reader = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: {"n":1}\n\n');
+    await expect(reader.read()).rejects.toThrow();
+  });
+
+  it('a cancel cuts a stream at once, even while the endpoint waits for its next event', async () => {
+    const { app, url } = await start({
+      endpoints: {
+        '/stream': async function* () {
+          yield { n: 1 };
+          // The next event never comes by itself: only the cancel can end this stream.
+          await new Promise(() => {});
+          yield { n: 2 };
+        },
+      },
+    });
+    await app.ready;
+    const res = await post(`${url}/stream`, '{}', 'req-stream');
+    const reader = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: {"n":1}\n\n');
+    const cancel = await post(`${url}/stream/cancel`, '', 'req-stream');
+    expect(cancel.status).toBe(202);
+    // Cut short, not ended: the runner must not take a cancelled stream for a finished one.
+    await expect(reader.read()).rejects.toThrow();
+  });
+
+  it('sends a RawResponse as its bytes with its content type', async () => {
+    const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const { url } = await start({ endpoints: { '/png': () => new RawResponse(bytes, 'image/png') } });
+    const res = await post(`${url}/png`, '{}');
+    expect(res.headers.get('content-type')).toBe('image/png');
+    expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it('uploads an output file to the URL the runner passed, and answers the file object', async () => {
+    const seen: { url: string; type: string | undefined; body: Buffer }[] = [];
+    const files = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({ url: req.url ?? '', type: req.headers['content-type'], body: Buffer.concat(chunks) });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            url: 'http://files/1',
+            content_type: 'image/png',
+            file_name: 'a.png',
+            file_size: 3,
+          }),
+        );
+      });
+    });
+    await new Promise<void>((r) => files.listen(0, '127.0.0.1', r));
+    const filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}/files/o/env-1?exp=9&sig=s`;
+    try {
+      const { url } = await start({
+        endpoints: {
+          '/': async (_input, ctx) => ({
+            image: await ctx.uploadFile(new Uint8Array([1, 2, 3]), {
+              contentType: 'image/png',
+              fileName: 'a.png',
+            }),
+          }),
+        },
+      });
+      const res = await fetch(`${url}/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-gantry-files-url': filesUrl },
+        body: '{}',
+      });
+      expect(await res.json()).toEqual({
+        image: { url: 'http://files/1', content_type: 'image/png', file_name: 'a.png', file_size: 3 },
+      });
+      expect(seen).toEqual([
+        {
+          url: '/files/o/env-1?exp=9&sig=s&file_name=a.png',
+          type: 'image/png',
+          body: Buffer.from([1, 2, 3]),
+        },
+      ]);
+    } finally {
+      files.close();
+    }
+  });
+
+  it('answers a data: URL for an output file when run outside Gantry', async () => {
+    const { url } = await start({
+      endpoints: {
+        '/': (_input, ctx) => ctx.uploadFile('hi', { contentType: 'text/plain', fileName: 'hi.txt' }),
+      },
+    });
+    expect(await (await post(`${url}/`, '{}')).json()).toEqual({
+      url: 'data:text/plain;base64,aGk=',
+      content_type: 'text/plain',
+      file_name: 'hi.txt',
+      file_size: 2,
+    });
   });
 });
 

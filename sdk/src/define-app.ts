@@ -5,12 +5,17 @@
  *   500 `{status:'SETUP_FAILED', detail}` if it threw.
  * - `POST /<path>` with a JSON body and `x-fal-request-id` calls the endpoint; `POST /<path>/cancel`
  *   with the same header aborts that request's `ctx.signal`.
- * - Every answer is JSON; errors are `{detail}`.
+ * - An endpoint's answer is JSON, unless it returns an async iterable (each item becomes one
+ *   server-sent event, fal's streaming endpoints) or a `RawResponse` (bytes with their own type).
+ *   Errors are `{detail}`.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type FalFile, FILES_URL_HEADER } from '../../contract/src/app-files.ts';
 import { HttpError } from './http-error.ts';
+import { type FileData, type UploadFileOptions, uploadFile } from './output-files.ts';
+import { RawResponse } from './raw-response.ts';
 import { installRequestConsole, requestLogger, runInRequest } from './request-console.ts';
 
 export interface RequestContext {
@@ -20,6 +25,11 @@ export interface RequestContext {
   log: (...args: unknown[]) => void;
   /** Aborts when the caller cancels this request or the connection to the runner closes. */
   signal: AbortSignal;
+  /**
+   * Stores an output file and answers fal's file object to put in the result
+   * (`{image: await ctx.uploadFile(png, {contentType: 'image/png'})}`).
+   */
+  uploadFile: (data: FileData, options?: UploadFileOptions) => Promise<FalFile>;
 }
 
 /** Input is whatever JSON the caller sent: validate it, and throw `HttpError(422, …)` when it is wrong. */
@@ -114,19 +124,29 @@ export function defineApp(definition: AppDefinition): GantryApp {
             controller.abort(new Error('connection closed before the answer was sent'));
         });
         inProgress.set(requestId, controller);
-        const ctx: RequestContext = { requestId, log: requestLogger(requestId), signal: controller.signal };
+        const filesUrl = headerValue(req, FILES_URL_HEADER);
+        const ctx: RequestContext = {
+          requestId,
+          log: requestLogger(requestId),
+          signal: controller.signal,
+          uploadFile: (data, options) => uploadFile(filesUrl, data, options),
+        };
         try {
-          const output = await runInRequest(requestId, async () => {
+          await runInRequest(requestId, async () => {
+            let output: unknown;
             try {
-              return await handler(input, ctx);
+              output = await handler(input, ctx);
             } catch (err) {
               if (!(err instanceof HttpError) && !controller.signal.aborted) {
                 console.error(`endpoint ${path} failed:`, err);
               }
               throw err;
             }
+            // A stream runs inside the request too, so its console lines are attributed to it.
+            if (output instanceof RawResponse) sendRaw(res, output);
+            else if (isAsyncIterable(output)) await streamEvents(res, output, controller.signal, path);
+            else send(res, 200, output ?? null);
           });
-          send(res, 200, output ?? null);
         } catch (err) {
           if (err instanceof HttpError) send(res, err.status, { detail: err.detail });
           else if (controller.signal.aborted) send(res, CANCELLED_STATUS, { detail: 'request cancelled' });
@@ -235,6 +255,57 @@ async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
+
+function sendRaw(res: ServerResponse, raw: RawResponse): void {
+  res.writeHead(raw.status, { 'content-type': raw.contentType, 'content-length': raw.body.length });
+  res.end(raw.body);
+}
+
+/**
+ * One server-sent event per item, written as soon as the endpoint yields it. An endpoint that
+ * throws mid-stream has its connection cut: the runner turns that into fal's error event.
+ */
+async function streamEvents(
+  res: ServerResponse,
+  items: AsyncIterable<unknown>,
+  signal: AbortSignal,
+  path: string,
+): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  res.flushHeaders();
+  const iterator = items[Symbol.asyncIterator]();
+  // A cancel stops the stream at once, not at the endpoint's next event (which may be far off).
+  const cancelled = new Promise<'cancelled'>((resolve) => {
+    if (signal.aborted) resolve('cancelled');
+    else signal.addEventListener('abort', () => resolve('cancelled'), { once: true });
+  });
+  try {
+    for (;;) {
+      const next = iterator.next();
+      const step = await Promise.race([next, cancelled]);
+      if (step === 'cancelled') {
+        // The endpoint stops at its next await or yield; whatever it still does is dropped.
+        next.catch(() => {});
+        iterator.return?.()?.catch(() => {});
+        throw signal.reason ?? new Error('request cancelled');
+      }
+      if (step.done) break;
+      res.write(`data: ${JSON.stringify(step.value ?? null)}\n\n`);
+    }
+    res.end();
+  } catch (err) {
+    if (!signal.aborted) console.error(`endpoint ${path} failed mid-stream:`, err);
+    // Close the socket after what was written (the events so far), without the chunked
+    // terminator: the reader sees the stream cut short, not ended (a cancelled one too: it did
+    // not finish).
+    if (res.socket) res.socket.end();
+    else res.destroy();
+  }
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -13,6 +13,8 @@ import type { Priority } from '../domain.ts';
 
 export interface QueueMessage {
   request_id: string;
+  /** x-fal-runner-hint, so whoever receives the message can prefer the hinted runner. */
+  hint?: string;
 }
 
 export interface Delivery {

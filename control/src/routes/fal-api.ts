@@ -7,17 +7,23 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
-import { appNotFound, requireAppAccess } from '../auth.ts';
+import { appNotFound, identify, requireAppAccess } from '../auth.ts';
 import type { App, Caller, Environment, Priority, RequestRecord } from '../domain.ts';
+import { FilesService } from '../files/files-service.ts';
+import { pathToKey } from '../files/signed-url.ts';
+import { parseCallerJson } from '../json-body.ts';
 import type { RequestService } from '../request-service.ts';
 import { IdempotencyKeyTaken } from '../store/idempotency-store.ts';
 import { START_TIMEOUT_MESSAGE } from '../store/requests-store.ts';
 import type { Store } from '../store/store.ts';
+import type { EventRelays } from '../streaming/event-relay.ts';
 import { checkWebhookUrl } from '../webhooks/webhook-url.ts';
 
 export interface FalDeps {
   store: Store;
   requests: RequestService;
+  files: FilesService;
+  relays: EventRelays;
   /** The base of response_url and friends: never taken from the request's Host header. */
   publicUrl: () => string;
   syncTimeoutSeconds: number;
@@ -34,8 +40,18 @@ export interface FalCall {
   requestId?: string;
   query: Record<string, string | undefined>;
   headers: FastifyRequest['headers'];
-  body: unknown;
+  /** The body as sent (fal's routes keep the bytes; see falRawBody). */
+  body: RawBody | undefined;
 }
+
+/** A JSON body as the caller sent it: the bytes are what the app receives and what is stored. */
+export interface RawBody {
+  bytes: Buffer;
+  contentType: string;
+}
+
+/** The longest x-fal-runner-hint kept; hints are opaque strings such as a session or user id. */
+const MAX_HINT_LENGTH = 256;
 
 const DEFAULT_ENV = 'production';
 /** Longest silence on a status stream: load balancers cut idle connections (ALB: 60 s). */
@@ -169,10 +185,20 @@ export function createFalHandlers(d: FalDeps) {
       }
       webhookUrl = (await checkWebhookUrl(rawWebhook, { allowPrivate: d.webhookAllowPrivate })).href;
     }
+    const input = call.body ?? { bytes: Buffer.from('{}'), contentType: 'application/json' };
+    checkFileEnvironments(input.bytes, env.id);
+    const hint = header(call.headers, 'x-fal-runner-hint');
+    if (hint !== undefined && hint.length > MAX_HINT_LENGTH) {
+      throw new GantryError(
+        'GANTRY_ERR_VALIDATION',
+        `x-fal-runner-hint is longer than ${MAX_HINT_LENGTH} characters.`,
+      );
+    }
     const submit = (idempotency?: { key: string; fingerprint: string }) =>
       d.requests.submit(env, {
         path: call.path,
-        input: call.body ?? {},
+        input,
+        runnerHint: hint ?? null,
         keyId: caller?.id ?? null,
         ...opts,
         webhookUrl,
@@ -183,7 +209,8 @@ export function createFalHandlers(d: FalDeps) {
     // The same key and the same submit answer with the request the first one made, so a client
     // retrying a submit cut off by a crash or a timeout does not run the work twice.
     const fingerprint = createHash('sha256')
-      .update(JSON.stringify([call.path, call.body ?? {}, opts.priority, opts.noRetry, webhookUrl]))
+      .update(JSON.stringify([call.path, input.contentType, opts.priority, opts.noRetry, webhookUrl, hint]))
+      .update(input.bytes)
       .digest('hex');
     const earlier = async () => {
       const found = await d.store.idempotency.find(env.id, key);
@@ -211,6 +238,9 @@ export function createFalHandlers(d: FalDeps) {
 
   function sendResult(reply: FastifyReply, rec: RequestRecord) {
     reply.header('x-fal-request-id', rec.id);
+    if (rec.expired_at !== null) {
+      throw new GantryError('GANTRY_ERR_REQUEST_EXPIRED', undefined, { request_id: rec.id });
+    }
     if (rec.error_type) reply.header('x-fal-error-type', rec.error_type);
     // The caller's own start deadline ran out (not an attempt's request_timeout): fal says "user".
     if (rec.error_type === 'request_timeout' && rec.error === START_TIMEOUT_MESSAGE) {
@@ -220,11 +250,86 @@ export function createFalHandlers(d: FalDeps) {
     // An app may answer any number; an HTTP status is 100–599 (anything else is a bad gateway).
     const status = rec.result_status ?? 500;
     reply.code(status >= 100 && status <= 599 ? status : 502).type(type);
+    // The app's bytes exactly; requests from before bytes were kept answer from their JSON.
+    if (rec.result_raw) return reply.send(Buffer.from(rec.result_raw));
     const body = rec.result_body;
     return type.includes('json') ? JSON.stringify(body) : String(body ?? '');
   }
 
+  /**
+   * fal.stream: the app's events reach the caller as the runner relays them. An app that answers
+   * without streaming gets the plain answer; a caller who hangs up cancels the request.
+   */
+  async function streamRun(rec: RequestRecord, reply: FastifyReply, gone: AbortController) {
+    const deadline = Date.now() + d.syncTimeoutSeconds * 1000;
+    const completion = d.requests.waitForCompletion(rec.id, deadline, gone.signal, rec);
+    const relay = await d.relays.whenOpened(rec.id, completion);
+    if (!relay) return finishSync(rec, await completion, reply, gone);
+    reply.hijack();
+    reply.raw.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-fal-request-id': rec.id,
+    });
+    const stop = relay.follow({ onChunk: (chunk) => reply.raw.write(chunk) });
+    const hungUp = new Promise<void>((resolve) => gone.signal.addEventListener('abort', () => resolve()));
+    await Promise.race([relay.ended, hungUp]);
+    stop();
+    if (gone.signal.aborted) {
+      // Marked cancelled first, so the attempt the app then cuts short completes as the caller's doing.
+      await d.requests.cancel(rec).catch(() => {});
+      d.relays.abandon(rec.id);
+      return;
+    }
+    // The runner reports the outcome right after its stream ends: a failed one (the app broke
+    // off) cuts the connection, so the caller's client sees an error rather than a clean end.
+    const done = await d.requests.waitForCompletion(rec.id, Date.now() + 30_000, gone.signal);
+    if (done.status === 'COMPLETED' && (done.result_status ?? 500) < 400) reply.raw.end();
+    else reply.raw.destroy();
+  }
+
+  async function finishSync(
+    rec: RequestRecord,
+    done: RequestRecord,
+    reply: FastifyReply,
+    gone: AbortController,
+  ) {
+    if (gone.signal.aborted) {
+      await d.requests.cancel(done).catch(() => {});
+      // A stream that begins after the hang-up is cancelled as it opens.
+      d.relays.abandon(done.id);
+      return reply;
+    }
+    if (done.status !== 'COMPLETED') {
+      reply.header('x-fal-request-id', rec.id);
+      throw new GantryError('GANTRY_ERR_SYNC_TIMEOUT', undefined, { request_id: rec.id });
+    }
+    return sendResult(reply, done);
+  }
+
   return {
+    /** fal's storage/upload/initiate[-multipart], through the client proxy: needs a valid key. */
+    async initiateUpload(multipart: boolean, req: FastifyRequest) {
+      const who = await identify(d.store, req);
+      if (!who) {
+        throw new GantryError(
+          'GANTRY_ERR_UNAUTHORIZED',
+          'Uploads need a key: configure the fal client with `credentials` (sent as `Authorization: Key …`).',
+        );
+      }
+      const body = parseJsonBody(req.body as RawBody | undefined);
+      const contentType =
+        typeof body.content_type === 'string' && body.content_type
+          ? body.content_type
+          : 'application/octet-stream';
+      const fileName = typeof body.file_name === 'string' && body.file_name ? body.file_name : 'file';
+      const target = { scope: FilesService.uploadScope(who.owner ?? who.id), contentType, fileName };
+      return multipart
+        ? d.files.initiateMultipart(base(req), target)
+        : d.files.initiateUpload(base(req), target);
+    },
+
     async submit(call: FalCall, req: FastifyRequest, reply: FastifyReply) {
       const rec = await submitCall(call, req, false);
       reply.header('x-fal-request-id', rec.id);
@@ -321,17 +426,12 @@ export function createFalHandlers(d: FalDeps) {
       };
       reply.raw.on('close', onClose);
       try {
+        if ((header(call.headers, 'accept') ?? '').includes('text/event-stream')) {
+          return await streamRun(rec, reply, gone);
+        }
         const deadline = Date.now() + d.syncTimeoutSeconds * 1000;
         const done = await d.requests.waitForCompletion(rec.id, deadline, gone.signal, rec);
-        if (gone.signal.aborted) {
-          await d.requests.cancel(done).catch(() => {});
-          return reply;
-        }
-        if (done.status !== 'COMPLETED') {
-          reply.header('x-fal-request-id', rec.id);
-          throw new GantryError('GANTRY_ERR_SYNC_TIMEOUT', undefined, { request_id: rec.id });
-        }
-        return sendResult(reply, done);
+        return await finishSync(rec, done, reply, gone);
       } finally {
         reply.raw.off('close', onClose);
       }
@@ -340,6 +440,46 @@ export function createFalHandlers(d: FalDeps) {
 }
 
 export type FalHandlers = ReturnType<typeof createFalHandlers>;
+
+/** A file URL of another environment in an input would let one environment read another's outputs. */
+function checkFileEnvironments(bytes: Buffer, environmentId: string): void {
+  const text = bytes.toString('utf8');
+  if (!text.includes('/files/f/')) return;
+  for (const m of text.matchAll(/\/files\/f\/([^"?\s]+)/g)) {
+    const key = pathToKey(m[1]!);
+    const owner = key === undefined ? undefined : FilesService.environmentOfKey(key);
+    if (owner !== undefined && owner !== environmentId) {
+      throw new GantryError('GANTRY_ERR_FILE_OTHER_ENVIRONMENT');
+    }
+  }
+}
+
+function parseJsonBody(body: RawBody | undefined): Record<string, unknown> {
+  if (!body || body.bytes.length === 0) return {};
+  const parsed: unknown = JSON.parse(body.bytes.toString('utf8'));
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+    ? (parsed as Record<string, unknown>)
+    : {};
+}
+
+/**
+ * fal's routes keep JSON bodies as bytes (checked to be JSON, never re-encoded), so an input
+ * reaches the app and the store exactly as the caller sent it.
+ */
+export function keepRawJson(scope: FastifyInstance): void {
+  scope.removeContentTypeParser('application/json');
+  scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    const bytes = body as Buffer;
+    const text = bytes.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      parseCallerJson(text);
+    } catch (err) {
+      return done(err as Error, undefined);
+    }
+    done(null, { bytes, contentType: req.headers['content-type'] ?? 'application/json' } satisfies RawBody);
+  });
+}
 
 function header(h: FastifyRequest['headers'], name: string): string | undefined {
   const v = h[name];
@@ -368,7 +508,7 @@ export function registerFalRoutes(app: FastifyInstance, h: FalHandlers): void {
       path: p['*'] ?? '',
       query: req.query as Record<string, string>,
       headers: req.headers,
-      body: req.body,
+      body: req.body as RawBody | undefined,
       ...(p.request_id ? { requestId: p.request_id } : {}),
       ...extra,
     };

@@ -24,13 +24,22 @@ describe('parseTarget', () => {
   ])('%s %s → %s', (method, url, op, call) => {
     const t = parseTarget(url, method, '127.0.0.1:8080');
     expect(t?.op).toBe(op);
-    expect(t?.call).toMatchObject(call);
+    expect(t && 'call' in t ? t.call : undefined).toMatchObject(call);
+  });
+
+  it.each([
+    ['https://rest.fal.ai/storage/upload/initiate?storage_type=fal-cdn-v3', false],
+    ['https://rest.alpha.fal.ai/storage/upload/initiate-multipart?storage_type=fal-cdn-v3', true],
+  ])("maps fal's storage call %s onto Gantry's files", (url, multipart) => {
+    expect(parseTarget(url, 'POST')).toEqual({ op: 'storage', multipart });
   });
 
   it.each([
     ['GET', 'https://evil.example.com/queue/a/b'],
     ['GET', 'not a url'],
     ['POST', 'https://rest.fal.ai/storage/upload'],
+    ['GET', 'https://rest.fal.ai/storage/upload/initiate'],
+    ['POST', 'https://rest.fal.ai/tokens/'],
     ['GET', 'https://queue.fal.run/onlyowner'],
     ['DELETE', 'https://queue.fal.run/a/b/requests/r1'],
     ['GET', 'https://fal.run/a/b'],

@@ -1,20 +1,29 @@
 /**
  * fal's client proxy convention: a client configured with `proxyUrl` sends every call to that one
  * URL, naming the real target in `x-fal-target-url`. We map the target (queue.fal.run, fal.run, or
- * this service's own /queue and /run URLs) onto the same handlers as the direct routes.
+ * this service's own /queue and /run URLs) onto the same handlers as the direct routes, and fal's
+ * storage calls (rest.fal.ai `storage/upload/initiate[-multipart]`) onto Gantry's files.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GantryError } from '../../../contract/src/errors.ts';
-import type { FalCall, FalHandlers } from './fal-api.ts';
+import type { FalCall, FalHandlers, RawBody } from './fal-api.ts';
+
+export interface StorageHandlers {
+  /** fal's `storage/upload/initiate[-multipart]`: answers `{upload_url, file_url}`. */
+  initiateUpload(multipart: boolean, req: FastifyRequest): Promise<unknown>;
+}
 
 export const TARGET_URL_HEADER = 'x-fal-target-url';
 
 type Op = 'submit' | 'status' | 'streamStatus' | 'result' | 'cancel' | 'run';
 
-export interface ProxyTarget {
-  op: Op;
-  call: Omit<FalCall, 'headers' | 'body'>;
-}
+export type ProxyTarget =
+  | { op: Op; call: Omit<FalCall, 'headers' | 'body'> }
+  /** fal's storage: where to upload a file (`multipart` above fal's client's 90 MB). */
+  | { op: 'storage'; multipart: boolean };
+
+/** Hosts of fal's REST API, whose storage calls the client makes before sending a file input. */
+const REST_HOSTS = new Set(['rest.fal.ai', 'rest.alpha.fal.ai']);
 
 /** Parses a target URL and method into one of fal's operations; undefined when it is not one. */
 export function parseTarget(raw: string, method: string, ownHost?: string): ProxyTarget | undefined {
@@ -29,6 +38,12 @@ export function parseTarget(raw: string, method: string, ownHost?: string): Prox
     segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
   } catch {
     return undefined; // a malformed escape: not a call this proxy serves
+  }
+  if (REST_HOSTS.has(url.hostname) && method.toUpperCase() === 'POST') {
+    const p = url.pathname.replace(/\/+$/, '');
+    if (p === '/storage/upload/initiate') return { op: 'storage', multipart: false };
+    if (p === '/storage/upload/initiate-multipart') return { op: 'storage', multipart: true };
+    return undefined;
   }
   let kind: 'queue' | 'run';
   if (url.hostname === 'queue.fal.run') kind = 'queue';
@@ -55,7 +70,7 @@ export function parseTarget(raw: string, method: string, ownHost?: string): Prox
   return undefined;
 }
 
-export function registerFalProxy(app: FastifyInstance, h: FalHandlers): void {
+export function registerFalProxy(app: FastifyInstance, h: FalHandlers & StorageHandlers): void {
   const handle = (req: FastifyRequest, reply: FastifyReply) => {
     const raw = req.headers[TARGET_URL_HEADER];
     const target = typeof raw === 'string' ? parseTarget(raw, req.method, req.host) : undefined;
@@ -67,7 +82,8 @@ export function registerFalProxy(app: FastifyInstance, h: FalHandlers): void {
           : `The ${TARGET_URL_HEADER} header is missing.`,
       );
     }
-    const call: FalCall = { ...target.call, headers: req.headers, body: req.body };
+    if (target.op === 'storage') return h.initiateUpload(target.multipart, req);
+    const call: FalCall = { ...target.call, headers: req.headers, body: req.body as RawBody | undefined };
     return h[target.op](call, req, reply);
   };
   app.route({

@@ -7,6 +7,7 @@ import { Type } from 'typebox';
 import { RequestDetail } from '../../../contract/src/console-api.ts';
 import { GantryError } from '../../../contract/src/errors.ts';
 import { EnvParams } from '../../../contract/src/management-api.ts';
+import { inputValue, resultValue } from '../kept-bodies.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
 import { requestView } from './views.ts';
@@ -35,8 +36,8 @@ export function registerRequestDetailRoute(app: FastifyInstance, d: { store: Sto
       }
       return {
         ...requestView(rec),
-        input: rec.input ?? null,
-        result: rec.result_body ?? null,
+        input: inputValue(rec),
+        result: resultValue(rec),
         result_content_type: rec.result_content_type,
       };
     },

@@ -18,12 +18,14 @@ import {
   ResultResponse,
   RUNNER_ROUTES,
   StateReport,
+  type StreamResponse,
 } from '../../../contract/src/runner-protocol.ts';
 import { ENDED_RUNNER_STATES, type RunnerRecord } from '../domain.ts';
 import type { Activity } from '../events/activity.ts';
 import type { RequestService } from '../request-service.ts';
 import { hashToken, type Scaler } from '../scaling/scaler.ts';
 import type { Store } from '../store/store.ts';
+import type { EventRelays } from '../streaming/event-relay.ts';
 
 const Params = Type.Object({ id: Type.String() });
 const TAGS = ['runner protocol (internal)'];
@@ -36,6 +38,7 @@ export function registerRunnerRoutes(
     requests: RequestService;
     scaler: Scaler;
     activity?: Activity;
+    relays: EventRelays;
   },
 ): void {
   // A runner's id, environment and token never change: remember them rather than read them on
@@ -170,6 +173,49 @@ export function registerRunnerRoutes(
       return d.requests.claim(runner, body.receipt, body.request_id);
     },
   );
+
+  // An app's server-sent events, relayed while it streams: the body is read as it arrives.
+  void app.register(async (scope) => {
+    scope.addContentTypeParser('text/event-stream', (_req, payload, done) => done(null, payload));
+    scope.post(
+      RUNNER_ROUTES.stream,
+      {
+        schema: {
+          tags: TAGS,
+          summary: "An app's event stream for one request, relayed to its caller as it arrives",
+          params: Type.Object({ id: Type.String(), request_id: Type.String() }),
+        },
+      },
+      async (req, reply) => {
+        const runner = await auth(req);
+        const { request_id } = req.params as { request_id: string };
+        // Only the runner serving the request may speak for it.
+        if (!d.requests.holds(runner.id, request_id)) {
+          throw new GantryError(
+            'GANTRY_ERR_REQUEST_NOT_FOUND',
+            `Runner ${runner.id} does not hold ${request_id}.`,
+          );
+        }
+        const relay = d.relays.open(request_id);
+        const reading = (async () => {
+          try {
+            for await (const chunk of req.body as AsyncIterable<Buffer>) relay.push(chunk);
+          } finally {
+            relay.end();
+          }
+        })();
+        const how = await Promise.race([
+          reading.then(() => 'ended' as const),
+          relay.abandoned.then(() => 'abandoned' as const),
+        ]);
+        if (how === 'ended') return reply.code(204).send();
+        // The caller hung up: the runner hears it now rather than at its next heartbeat, and
+        // cancels at the app; what it still sends is read and dropped.
+        reading.catch(() => {});
+        return reply.code(200).send({ cancel: true } satisfies StreamResponse);
+      },
+    );
+  });
 
   app.post(
     RUNNER_ROUTES.result,

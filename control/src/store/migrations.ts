@@ -283,6 +283,22 @@ ALTER TABLE requests ADD COLUMN enqueued_at float8;
 UPDATE requests SET enqueued_at = created_at;
 `,
   },
+  {
+    version: 11,
+    name: 'byte-exact bodies, retention, runner hints',
+    // Inputs and results as the bytes that were sent (jsonb reorders keys and cannot hold binary);
+    // rows from before keep their jsonb columns and are served from them. Retention empties a
+    // request's bodies and marks when (expired_at), so a late read can answer 410.
+    sql: `
+ALTER TABLE requests ADD COLUMN input_raw bytea;
+ALTER TABLE requests ADD COLUMN input_content_type text;
+ALTER TABLE requests ADD COLUMN result_raw bytea;
+ALTER TABLE requests ADD COLUMN expired_at float8;
+ALTER TABLE requests ADD COLUMN runner_hint text;
+CREATE INDEX requests_retention ON requests (completed_at)
+  WHERE status = 'COMPLETED' AND expired_at IS NULL;
+`,
+  },
 ];
 
 /** Brings the schema up to date; safe to call at every start, from several processes at once. */

@@ -51,6 +51,56 @@ describe.each(databaseTargets())('requests store contract on $name', (target) =>
     expect(await store.requests.startAttempt(req.id, 'runner-2')).toBeUndefined();
   });
 
+  it('keeps input and result bytes exactly, and retention empties them (and the logs) once, when due', async () => {
+    const { env } = await appWithRevision(store);
+    const sent = Buffer.from('{"z":1,  "a":[2,1]}');
+    const req = await store.requests.create({
+      environment_id: env.id,
+      path: '',
+      input_raw: sent,
+      input_content_type: 'application/json; charset=utf-8',
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: null,
+    });
+    await store.requests.startAttempt(req.id, 'runner-1');
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 255, 10, 13]);
+    const done = await store.requests.complete(req.id, {
+      result_status: 200,
+      result_body: undefined,
+      result_raw: png,
+      result_content_type: 'image/png',
+      error: null,
+      error_type: null,
+      inference_ms: 1,
+    });
+    expect(Buffer.from(done!.input_raw!).equals(sent)).toBe(true);
+    expect(done!.input_content_type).toBe('application/json; charset=utf-8');
+    expect(Buffer.from(done!.result_raw!).equals(png)).toBe(true);
+    // No webhook reads it: the decoded body is not kept beside the bytes.
+    expect(done!.result_body).toBeNull();
+    await store.logs.append(
+      [
+        {
+          request_id: req.id,
+          message: 'x',
+          level: 'INFO',
+          source: 'user',
+          timestamp: new Date(now).toISOString(),
+        },
+      ],
+      env.id,
+    );
+
+    expect(await store.requests.expireRetained(60)).toBe(0);
+    now += 61_000;
+    expect(await store.requests.expireRetained(60)).toBe(1);
+    expect(await store.requests.expireRetained(60)).toBe(0);
+    const gone = await store.requests.get(req.id);
+    expect(gone).toMatchObject({ input_raw: null, result_raw: null, result_body: null, expired_at: now });
+    expect(await store.logs.forRequest(req.id)).toEqual([]);
+  });
+
   it('cancels a queued request for good, flags an in-progress one, refuses a completed one', async () => {
     const { env } = await appWithRevision(store);
     const mk = () => newRequest(store, env.id);

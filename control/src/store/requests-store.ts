@@ -15,7 +15,12 @@ import { jsonb } from './jsonb.ts';
 export interface NewRequest {
   environment_id: string;
   path: string;
-  input: unknown;
+  /** The input as JSON, for requests control makes itself; callers' inputs come as `input_raw`. */
+  input?: unknown;
+  /** The input's bytes as the caller sent them, with their content type. */
+  input_raw?: Uint8Array;
+  input_content_type?: string;
+  runner_hint?: string | null;
   priority: Priority;
   no_retry: boolean;
   start_deadline: number | null;
@@ -26,7 +31,10 @@ export interface NewRequest {
 
 export interface Completion {
   result_status: number;
+  /** The result as JSON, when control composes it (errors), or for the webhook of an app's answer. */
   result_body: unknown;
+  /** The app's answer byte for byte: what callers get back. */
+  result_raw?: Uint8Array | null;
   result_content_type: string | null;
   error: string | null;
   error_type: string | null;
@@ -67,19 +75,22 @@ export class RequestsStore {
   async create(req: NewRequest): Promise<RequestRecord> {
     const r = await this.db.query<RequestRecord>(
       `INSERT INTO requests (id, environment_id, path, input, status, priority, no_retry, start_deadline, created_at,
-         key_id, webhook_url)
-       VALUES ($1,$2,$3,$4::jsonb,'IN_QUEUE',$5,$6,$7,$8,$9,$10) RETURNING *`,
+         key_id, webhook_url, input_raw, input_content_type, runner_hint)
+       VALUES ($1,$2,$3,$4::jsonb,'IN_QUEUE',$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING *`,
       [
         randomUUID(),
         req.environment_id,
         req.path,
-        jsonb(req.input ?? null),
+        req.input_raw ? null : jsonb(req.input ?? null),
         req.priority,
         req.no_retry,
         req.start_deadline,
         this.clock(),
         req.key_id ?? null,
         req.webhook_url ?? null,
+        req.input_raw ?? null,
+        req.input_raw ? (req.input_content_type ?? 'application/json') : null,
+        req.runner_hint ?? null,
       ],
     );
     return r.rows[0]!;
@@ -175,7 +186,11 @@ export class RequestsStore {
   async complete(id: string, c: Completion, runnerId?: string): Promise<RequestRecord | undefined> {
     const r = await this.db.query<RequestRecord>(
       WITH_WEBHOOK(
-        `UPDATE requests SET status='COMPLETED', result_status=$2, result_body=$3::jsonb, result_content_type=$4,
+        // The decoded body is kept only where something reads it: a webhook's payload, or a result
+        // control composed itself (there are no bytes then).
+        `UPDATE requests SET status='COMPLETED', result_status=$2,
+           result_body=CASE WHEN $11::bytea IS NULL OR webhook_url IS NOT NULL THEN $3::jsonb END,
+           result_raw=$11, result_content_type=$4,
            -- A caller cancelled it while it ran and it did not succeed: that is the caller's
            -- doing, as for a request cancelled while queued, whatever the app answered.
            error_type = CASE WHEN cancel_requested AND $2 >= 400 THEN 'client_cancelled' ELSE $6 END,
@@ -186,7 +201,7 @@ export class RequestsStore {
       [
         id,
         c.result_status,
-        jsonb(c.result_body ?? null),
+        c.result_raw && c.result_body === undefined ? null : jsonb(c.result_body ?? null),
         c.result_content_type,
         c.error,
         c.error_type,
@@ -194,9 +209,27 @@ export class RequestsStore {
         this.clock(),
         runnerId ?? null,
         c.dead_lettered ?? false,
+        c.result_raw ?? null,
       ],
     );
     return r.rows[0];
+  }
+
+  /**
+   * Retention: empties the input and result and deletes the logs of every request completed more
+   * than `seconds` ago, marking it expired so reads answer 410. Returns how many it emptied.
+   */
+  async expireRetained(seconds: number): Promise<number> {
+    const r = await this.db.query<{ id: string }>(
+      `WITH gone AS (
+         UPDATE requests SET input=NULL, input_raw=NULL, result_body=NULL, result_raw=NULL, expired_at=$1
+         WHERE status = 'COMPLETED' AND expired_at IS NULL AND completed_at < $1 - $2::float8 * 1000
+         RETURNING id),
+       logs AS (DELETE FROM request_logs WHERE request_id IN (SELECT id FROM gone))
+       SELECT id FROM gone`,
+      [this.clock(), seconds],
+    );
+    return r.rows.length;
   }
 
   /**

@@ -22,9 +22,13 @@ export interface FakeControl {
   heartbeats: HeartbeatBody[];
   logs: LogLine[];
   results: ResultBody[];
+  /** Event streams relayed per request id: each chunk as it arrived, and whether it ended. */
+  streams: Map<string, { chunks: string[]; ended: boolean }>;
   enqueue(...jobs: Job[]): void;
   /** Cancels this request id on the next heartbeat. */
   cancel(requestId: string): void;
+  /** The caller of this request's stream hangs up: its first chunk is answered `{cancel: true}`. */
+  hangUpStream(requestId: string): void;
   /** Reports this receipt lost on the next heartbeat. */
   lose(receipt: string): void;
   /** Answers the next pull or heartbeat with drain: true. */
@@ -58,6 +62,7 @@ export async function startFakeControl(token = 'test-token'): Promise<FakeContro
   const queue: Job[] = [];
   const waiters = new Set<() => void>();
   const pendingCancels: string[] = [];
+  const hungUp = new Set<string>();
   const pendingLost: string[] = [];
   let drain = false;
   let resultFailures = 0;
@@ -74,11 +79,13 @@ export async function startFakeControl(token = 'test-token'): Promise<FakeContro
     heartbeats: [],
     logs: [],
     results: [],
+    streams: new Map(),
     enqueue(...jobs) {
       queue.push(...jobs);
       wakeAll();
     },
     cancel: (requestId) => pendingCancels.push(requestId),
+    hangUpStream: (requestId) => hungUp.add(requestId),
     lose: (receipt) => pendingLost.push(receipt),
     askDrain() {
       drain = true;
@@ -100,6 +107,20 @@ export async function startFakeControl(token = 'test-token'): Promise<FakeContro
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.headers.authorization !== `Bearer ${token}`) return send(res, 401, { message: 'bad token' });
+    const events = /^\/internal\/v1\/runners\/[^/]+\/requests\/([^/]+)\/events$/.exec(req.url ?? '');
+    if (events) {
+      const requestId = decodeURIComponent(events[1]!);
+      const stream = { chunks: [] as string[], ended: false };
+      control.streams.set(requestId, stream);
+      for await (const chunk of req) {
+        stream.chunks.push((chunk as Buffer).toString('utf8'));
+        // As control does: answered early, and the rest is read and dropped.
+        if (hungUp.delete(requestId)) send(res, 200, { cancel: true });
+      }
+      stream.ended = true;
+      if (!res.headersSent) send(res, 204);
+      return;
+    }
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');

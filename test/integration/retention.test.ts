@@ -1,0 +1,46 @@
+/**
+ * Retention as a caller sees it: once GANTRY_RETENTION has passed, a request's result and an
+ * output file answer 410 with their codes, and the sweep has removed the request's logs.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startTestControl, type TestControl } from '../support/control.ts';
+
+let control: TestControl;
+
+beforeAll(async () => {
+  control = await startTestControl({ env: { GANTRY_RETENTION: '1' } });
+  await control.deploy({ name: 'hello', scaling: { keep_alive: 30 } });
+}, 180_000);
+
+afterAll(async () => {
+  await control?.close();
+});
+
+describe('retention', () => {
+  it("answers 410 for a request's result and for an output file once they are past retention", async () => {
+    const sub = (await (
+      await fetch(`${control.url}/queue/test/hello/image`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Ada' }),
+      })
+    ).json()) as { request_id: string; response_url: string };
+    const result = await eventually(async () => {
+      const r = await fetch(sub.response_url);
+      return r.status === 200 ? ((await r.json()) as { image: { url: string } }) : undefined;
+    });
+    expect((await fetch(result.image.url)).status).toBe(200);
+
+    const expired = await eventually(async () => {
+      await control.service.sweepRetention();
+      const r = await fetch(sub.response_url);
+      return r.status === 410 ? ((await r.json()) as { code: string }) : undefined;
+    });
+    expect(expired.code).toBe('GANTRY_ERR_REQUEST_EXPIRED');
+    const file = await fetch(result.image.url);
+    expect(file.status).toBe(410);
+    expect(((await file.json()) as { code: string }).code).toBe('GANTRY_ERR_FILE_EXPIRED');
+    const logs = await control.admin(`/queue/test/hello/requests/${sub.request_id}/status?logs=1`);
+    expect(((await logs.json()) as { logs: unknown[] }).logs).toEqual([]);
+  });
+});
