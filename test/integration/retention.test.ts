@@ -37,7 +37,11 @@ describe('retention', () => {
       return r.status === 410 ? ((await r.json()) as { code: string }) : undefined;
     });
     expect(expired.code).toBe('GANTRY_ERR_REQUEST_EXPIRED');
-    const file = await fetch(result.image.url);
+    // A file URL's expiry is whole seconds, rounded up: it may outlive its request by under a second.
+    const file = await eventually(async () => {
+      const r = await fetch(result.image.url);
+      return r.status === 200 ? undefined : r;
+    });
     expect(file.status).toBe(410);
     expect(((await file.json()) as { code: string }).code).toBe('GANTRY_ERR_FILE_EXPIRED');
     const logs = await control.admin(`/queue/test/hello/requests/${sub.request_id}/status?logs=1`);
