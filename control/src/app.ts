@@ -15,6 +15,7 @@ import { EventLog } from './events/event-log.ts';
 import { mountExtensions } from './extensions.ts';
 import { frameworkErrors, registerErrorHandling } from './http-errors.ts';
 import { nestsDeeperThan } from './json-depth.ts';
+import { KeyRateLimiter } from './key-rate-limit.ts';
 import { hasEscapedNul, hasLoneSurrogate, replaceUnstorable } from './json-nul.ts';
 import { ControlMetrics } from './metrics/control-metrics.ts';
 import { registerMetricsRoutes } from './metrics/metrics-routes.ts';
@@ -94,6 +95,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     forceCloseConnections: true,
     // Errors fastify raises before routing (a malformed URL, say) answer in the catalogue's shape.
     frameworkErrors,
+    trustProxy: config.trustProxy,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
 
@@ -221,6 +223,8 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     publicUrl: config.publicUrl,
     syncTimeoutSeconds: config.syncTimeoutSeconds,
     webhookAllowPrivate: config.webhookAllowPrivate,
+    rateLimiter: new KeyRateLimiter(o.clock ?? Date.now),
+    ...(o.clock ? { clock: o.clock } : {}),
   });
   registerFalRoutes(app, fal);
   registerFalProxy(app, fal);
@@ -252,6 +256,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
           audience: config.oidcAudience,
           ...(o.clock ? { clock: o.clock } : {}),
         }),
+      buildRepositories: config.buildRepositories,
       ...(o.clock ? { clock: o.clock } : {}),
     }),
     { prefix: '/v1' },
@@ -291,9 +296,11 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       }, config.tickMs);
       reaper.unref();
       eventPrune = setInterval(() => {
-        events
-          .prune((o.clock ?? Date.now)())
-          .catch((err: unknown) => app.log.error({ err }, 'pruning events failed'));
+        const now = (o.clock ?? Date.now)();
+        events.prune(now).catch((err: unknown) => app.log.error({ err }, 'pruning events failed'));
+        store.audit
+          .prune(now - config.auditRetentionDays * 86_400_000)
+          .catch((err: unknown) => app.log.error({ err }, 'pruning the audit log failed'));
       }, EVENT_PRUNE_MS);
       eventPrune.unref();
     },

@@ -8,6 +8,7 @@ import { Type } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
 import { requireAppAccess } from '../auth.ts';
 import type { App, Caller, Environment, Priority, RequestRecord } from '../domain.ts';
+import type { KeyRateLimiter } from '../key-rate-limit.ts';
 import type { RequestService } from '../request-service.ts';
 import { START_TIMEOUT_MESSAGE } from '../store/requests-store.ts';
 import type { Store } from '../store/store.ts';
@@ -20,6 +21,9 @@ export interface FalDeps {
   syncTimeoutSeconds: number;
   /** Accept fal_webhook URLs on loopback and private networks. */
   webhookAllowPrivate: boolean;
+  /** Per-key submission limits; none when absent. */
+  rateLimiter?: KeyRateLimiter;
+  clock?: () => number;
 }
 
 /** One call of fal's API, however it arrived (direct route or the client proxy). */
@@ -58,7 +62,7 @@ export function createFalHandlers(d: FalDeps) {
     const found = plausible ? await d.store.apps.getWithEnvironment(call.owner, name, envName) : undefined;
     if (!found) throw new GantryError('GANTRY_ERR_APP_NOT_FOUND', `No app ${call.owner}/${name}.`);
     const { app, env } = found;
-    const caller = await requireAppAccess(d.store, req, app);
+    const caller = await requireAppAccess(d.store, req, app, envName, d.clock?.());
     if (!env) {
       throw new GantryError(
         'GANTRY_ERR_ENVIRONMENT_NOT_FOUND',
@@ -145,6 +149,7 @@ export function createFalHandlers(d: FalDeps) {
   /** `sync`: fal.run, which has no webhooks and, as on fal, no retries (errors come back at once). */
   async function submitCall(call: FalCall, req: FastifyRequest, sync: boolean) {
     const { env, caller } = await resolve(call, req);
+    d.rateLimiter?.take(caller);
     if (!env.active_revision_id) throw new GantryError('GANTRY_ERR_NO_ACTIVE_REVISION');
     // The path is forwarded to the app as a URL path: printable, no spaces or control characters.
     if (!/^[\x21-\x7e]*$/.test(call.path)) {

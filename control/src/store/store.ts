@@ -1,6 +1,6 @@
 /**
  * The store: one slice per aggregate (apps and environments, revisions, builds, requests, webhook
- * deliveries, logs, secrets, runners, rollouts, keys), all over one SqlClient. One implementation
+ * deliveries, logs, secrets, runners, rollouts, keys, audit log), all over one SqlClient. One implementation
  * serves both PGlite and PostgreSQL, so the two cannot drift; the contract suites
  * (*.contract.test.ts here) run against both.
  *
@@ -8,6 +8,7 @@
  */
 import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import { AppsStore } from './apps-store.ts';
+import { AuditStore } from './audit-store.ts';
 import { BuildsStore } from './builds-store.ts';
 import { EventsStore } from './events-store.ts';
 import { KeysStore } from './keys-store.ts';
@@ -34,6 +35,7 @@ export class Store {
   readonly keys: KeysStore;
   readonly events: EventsStore;
   readonly runnerLogs: RunnerLogsStore;
+  readonly audit: AuditStore;
 
   constructor(
     readonly db: SqlClient,
@@ -51,6 +53,7 @@ export class Store {
     this.keys = new KeysStore(db, clock);
     this.events = new EventsStore(db, clock);
     this.runnerLogs = new RunnerLogsStore(db);
+    this.audit = new AuditStore(db, clock);
   }
 
   async migrate(): Promise<void> {
