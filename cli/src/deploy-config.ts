@@ -68,8 +68,10 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 export async function loadDeployConfig(folder: string, flags: DeployFlags): Promise<DeployConfig> {
   const dir = path.resolve(folder);
   const st = await stat(dir).catch(() => undefined);
-  if (!st) throw usageError(`No folder ${dir} to deploy: name the folder that holds the app (and its gantry.json).`);
-  if (!st.isDirectory()) throw usageError(`${dir} is a file: \`gantry deploy\` takes the folder that holds the app.`);
+  if (!st)
+    throw usageError(`No folder ${dir} to deploy: name the folder that holds the app (and its gantry.json).`);
+  if (!st.isDirectory())
+    throw usageError(`${dir} is a file: \`gantry deploy\` takes the folder that holds the app.`);
   let raw: Raw = {};
   let source = 'flags';
   const own = await readJson(path.join(dir, 'gantry.json'));

@@ -38,10 +38,7 @@ function cell(c: string | number | null | undefined): string {
 
 /** Columns padded to their widest cell; the last column is not padded. */
 export function renderTable(headers: string[], rows: (string | number | null | undefined)[][]): string {
-  const cells = [
-    headers,
-    ...rows.map((r) => r.map(cell)),
-  ];
+  const cells = [headers, ...rows.map((r) => r.map(cell))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells
     .map((r) =>

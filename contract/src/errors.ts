@@ -37,7 +37,8 @@ export const ERRORS = {
   GANTRY_ERR_KEY_SCOPE: {
     status: 403,
     fault: 'client',
-    message: "This key is limited to other apps, environments or owners: use a key whose scope covers this call.",
+    message:
+      'This key is limited to other apps, environments or owners: use a key whose scope covers this call.',
   },
   GANTRY_ERR_KEY_PROTECTED: {
     status: 409,

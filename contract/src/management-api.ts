@@ -425,7 +425,10 @@ export const CreateKey = Type.Object(
       }),
     ),
     expires_at: Type.Optional(
-      Type.String({ format: 'date-time', description: 'when the key stops working (ISO 8601, in the future)' }),
+      Type.String({
+        format: 'date-time',
+        description: 'when the key stops working (ISO 8601, in the future)',
+      }),
     ),
     rate_limit: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'submissions a minute the key may make' }),

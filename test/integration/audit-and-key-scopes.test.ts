@@ -123,10 +123,14 @@ describe('audit log and key scopes', () => {
   });
 
   it('keeps an API key to its apps and environments', async () => {
-    const k = await createKey({ scope: 'API', owner: 'acme', apps: ['acme/one'], environments: ['production'] });
+    const k = await createKey({
+      scope: 'API',
+      owner: 'acme',
+      apps: ['acme/one'],
+      environments: ['production'],
+    });
     expect(k).toMatchObject({ apps: ['acme/one'], environments: ['production'] });
-    const submit = (endpoint: string) =>
-      as(k.key, `/queue/${endpoint}`, { body: { x: 1 } });
+    const submit = (endpoint: string) => as(k.key, `/queue/${endpoint}`, { body: { x: 1 } });
     // In scope: it gets as far as the app (which has no revision yet).
     const ok = await submit('acme/one');
     expect(await codeOf(ok)).toBe('GANTRY_ERR_NO_ACTIVE_REVISION');
@@ -165,7 +169,9 @@ describe('audit log and key scopes', () => {
     const all = await as(k.key, '/v1/apps');
     expect(all.status).toBe(403);
     expect(await codeOf(all)).toBe('GANTRY_ERR_KEY_SCOPE');
-    const foreign = await as(k.key, '/v1/apps', { body: { owner: 'rival', name: 'new', auth_mode: 'public' } });
+    const foreign = await as(k.key, '/v1/apps', {
+      body: { owner: 'rival', name: 'new', auth_mode: 'public' },
+    });
     expect(await codeOf(foreign)).toBe('GANTRY_ERR_KEY_SCOPE');
     expect(
       (await as(k.key, '/v1/apps', { body: { owner: 'acme', name: 'three', auth_mode: 'public' } })).status,

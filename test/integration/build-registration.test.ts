@@ -165,7 +165,10 @@ describe('POST /v1/builds with GANTRY_BUILD_REPOSITORIES', () => {
   const post = (body: unknown, repository: string) =>
     fetch(`${control.url}/v1/builds`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${issuer.token({ repository })}` },
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${issuer.token({ repository })}`,
+      },
       body: JSON.stringify(body),
     });
 

@@ -2,9 +2,10 @@
  * `gantry audit`: the audit log of management actions (who, what, which app, when, from where),
  * newest first; --app, --actor and --since narrow it, --limit and --before page through it.
  */
-import { parseExpiry } from './keys.ts';
+
 import type { Command } from '../command.ts';
 import { usageError } from '../exit-codes.ts';
+import { parseExpiry } from './keys.ts';
 
 /** `--since 2h` (a duration back from now) or an ISO 8601 time. */
 export function parseSince(raw: string, now = Date.now()): string {
@@ -35,7 +36,11 @@ export const auditCommand: Command = {
   options: {
     app: { type: 'string', value: 'owner/name', help: 'Only actions on this app.' },
     actor: { type: 'string', value: 'id', help: 'Only actions by this key id, or for `github:<login>`.' },
-    since: { type: 'string', value: 'when', help: 'Only actions since: a duration (24h, 7d) or ISO 8601 time.' },
+    since: {
+      type: 'string',
+      value: 'when',
+      help: 'Only actions since: a duration (24h, 7d) or ISO 8601 time.',
+    },
     limit: { type: 'string', value: 'N', help: 'How many entries (default 50, at most 1000).' },
     before: { type: 'string', value: 'seq', help: 'Entries older than this SEQ (the next page).' },
   },

@@ -86,7 +86,9 @@ export const keyCommands: Command[] = [
       if (typeof a.values['rate-limit'] === 'string') {
         rateLimit = Number(a.values['rate-limit']);
         if (!Number.isInteger(rateLimit) || rateLimit < 1) {
-          throw usageError(`--rate-limit must be a whole number of requests a minute, got "${a.values['rate-limit']}".`);
+          throw usageError(
+            `--rate-limit must be a whole number of requests a minute, got "${a.values['rate-limit']}".`,
+          );
         }
       }
       const k = await (await ctx.api()).createKey({
@@ -139,7 +141,12 @@ export const keyCommands: Command[] = [
     args: { min: 1, max: 1 },
     async run(ctx, a) {
       const id = a.positionals[0]!;
-      if (!(await confirm(`Revoke key ${id}? Every call made with it fails from now on.`, a.values.yes === true))) {
+      if (
+        !(await confirm(
+          `Revoke key ${id}? Every call made with it fails from now on.`,
+          a.values.yes === true,
+        ))
+      ) {
         return ctx.out.note('Nothing revoked.');
       }
       await (await ctx.api()).revokeKey(id);

@@ -5,7 +5,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Static } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
-import { AuditList, AuditQuery, type AuditEntry } from '../../../contract/src/management-api.ts';
+import { type AuditEntry, AuditList, AuditQuery } from '../../../contract/src/management-api.ts';
 import type { Caller } from '../domain.ts';
 import type { V1Scope } from '../routes/v1.ts';
 import type { AuditRecord } from '../store/audit-store.ts';

@@ -13,18 +13,18 @@ import type {
   FastifyBaseLogger,
   FastifyInstance,
   FastifyPluginAsync,
+  FastifyRequest,
   RawReplyDefaultExpression,
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
-import type { FastifyRequest } from 'fastify';
-import type { RegisteredBuild } from '../../../contract/src/extension.ts';
 import { GantryError } from '../../../contract/src/errors.ts';
-import { ROLLBACK_MARK, auditRecord } from '../audit/audit-hook.ts';
+import type { RegisteredBuild } from '../../../contract/src/extension.ts';
+import { auditRecord, ROLLBACK_MARK } from '../audit/audit-hook.ts';
 import { registerAuditRoutes } from '../audit/audit-routes.ts';
 import { requireAdmin } from '../auth.ts';
-import type { Caller } from '../domain.ts';
 import type { Deployments } from '../deployments.ts';
+import type { Caller } from '../domain.ts';
 import type { Activity } from '../events/activity.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { registerEventRoutes } from '../events/event-routes.ts';
@@ -92,7 +92,10 @@ async function checkOwnerLimit(store: Store, req: FastifyRequest, caller: Caller
   const body = (req.body ?? {}) as Record<string, unknown>;
   const route = (req.routeOptions.url ?? '').replace(/^\/v1/, '');
   const refuse = (what: string) => {
-    throw new GantryError('GANTRY_ERR_KEY_SCOPE', `Key ${caller.id} is limited to the apps of ${owner}: ${what}.`);
+    throw new GantryError(
+      'GANTRY_ERR_KEY_SCOPE',
+      `Key ${caller.id} is limited to the apps of ${owner}: ${what}.`,
+    );
   };
   if (params.owner !== undefined) {
     if (params.owner !== owner) refuse(`${params.owner}/${params.name ?? ''} belongs to ${params.owner}`);
