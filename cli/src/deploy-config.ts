@@ -5,7 +5,7 @@
  *   { "app": "acme/echo", "command": ["node", "app.js"], "settings": { "max_multiplexing": 4 },
  *     "scaling": { "keep_alive": 30 }, "auth_mode": "private" }
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type AppRef, parseAppRef } from './args.ts';
 import { usageError } from './exit-codes.ts';
@@ -67,6 +67,11 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 
 export async function loadDeployConfig(folder: string, flags: DeployFlags): Promise<DeployConfig> {
   const dir = path.resolve(folder);
+  const st = await stat(dir).catch(() => undefined);
+  if (!st)
+    throw usageError(`No folder ${dir} to deploy: name the folder that holds the app (and its gantry.json).`);
+  if (!st.isDirectory())
+    throw usageError(`${dir} is a file: \`gantry deploy\` takes the folder that holds the app.`);
   let raw: Raw = {};
   let source = 'flags';
   const own = await readJson(path.join(dir, 'gantry.json'));

@@ -23,12 +23,22 @@ export function createOutput(json: boolean, stdout = process.stdout, stderr = pr
   };
 }
 
+/**
+ * A table cell on one line: text with line breaks (a crash's output, a multi-line failure) would
+ * start rows of its own and break the columns, so its lines are joined with ` ⏎ `.
+ */
+function cell(c: string | number | null | undefined): string {
+  if (c === null || c === undefined) return '-';
+  return String(c)
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .join(' ⏎ ');
+}
+
 /** Columns padded to their widest cell; the last column is not padded. */
 export function renderTable(headers: string[], rows: (string | number | null | undefined)[][]): string {
-  const cells = [
-    headers,
-    ...rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c)))),
-  ];
+  const cells = [headers, ...rows.map((r) => r.map(cell))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells
     .map((r) =>

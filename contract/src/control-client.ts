@@ -395,6 +395,13 @@ export class ControlApiClient {
     await this.call(undefined, 'DELETE', `/v1/keys/${seg(id)}`);
   }
 
+  // ---- audit log ----
+
+  /** One page of the audit log, newest first; pass `next_before` as `before` for the next. */
+  async listAudit(query: api.AuditQuery = {}): Promise<api.AuditList> {
+    return this.get(api.AuditList, '/v1/audit', { query });
+  }
+
   // ---- builds ----
 
   /** Registers a build; `created` is false when control already held it (a re-run). */

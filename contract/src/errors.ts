@@ -29,6 +29,28 @@ export const ERRORS = {
     message: 'A valid key is required: send `Authorization: Key <key>`.',
   },
   GANTRY_ERR_FORBIDDEN: { status: 403, fault: 'client', message: 'This key may not do that.' },
+  GANTRY_ERR_KEY_EXPIRED: {
+    status: 401,
+    fault: 'client',
+    message: 'This key has expired: create a new one with `gantry keys create`.',
+  },
+  GANTRY_ERR_KEY_SCOPE: {
+    status: 403,
+    fault: 'client',
+    message:
+      'This key is limited to other apps, environments or owners: use a key whose scope covers this call.',
+  },
+  GANTRY_ERR_KEY_PROTECTED: {
+    status: 409,
+    fault: 'client',
+    message: 'The admin key comes from GANTRY_ADMIN_KEY or <data dir>/admin.key; change it there.',
+  },
+  GANTRY_ERR_REPOSITORY_NOT_ALLOWED: {
+    status: 403,
+    fault: 'client',
+    message:
+      'This repository may not register builds: add it or its owner to GANTRY_BUILD_REPOSITORIES on control.',
+  },
   GANTRY_ERR_CSRF: {
     status: 403,
     fault: 'client',
@@ -140,6 +162,12 @@ export const ERRORS = {
     status: 429,
     fault: 'server',
     message: 'The queue is longer than this request allows (fal_max_queue_length): try again later.',
+  },
+  GANTRY_ERR_RATE_LIMITED: {
+    // The key was fine; it sent too many requests this minute and may send again shortly.
+    status: 429,
+    fault: 'server',
+    message: 'This key sent more requests than its rate limit allows: try again after `retry-after` seconds.',
   },
   GANTRY_ERR_BAD_WEBHOOK_URL: {
     status: 400,

@@ -7,6 +7,9 @@ import { type Static, Type } from 'typebox';
 
 /** Lower-case letters, digits and single dashes; `--` is reserved for `name--env` endpoint ids. */
 export const NAME = '^(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
+/** `owner/name`: two names. */
+export const APP_ID = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
+
 export const Name = (description: string) => Type.String({ pattern: NAME, description });
 
 const AuthModeSchema = Type.Union([Type.Literal('private'), Type.Literal('public'), Type.Literal('shared')]);
@@ -380,6 +383,12 @@ export const KeyView = Type.Object({
   owner: Nullable(Type.String()),
   description: Type.String(),
   created_at: Type.String(),
+  apps: Nullable(Type.Array(Type.String(), { description: 'API keys: the apps it may call; null: any' })),
+  environments: Nullable(
+    Type.Array(Type.String(), { description: 'API keys: the environments it may call; null: any' }),
+  ),
+  expires_at: Nullable(Type.String({ description: 'when the key stops working; null: never' })),
+  rate_limit: Nullable(Type.Integer({ description: 'submissions a minute; null: no limit' })),
 });
 export type KeyView = Static<typeof KeyView>;
 export const CreatedKey = Type.Intersect([KeyView, Type.Object({ key: Type.String() })]);
@@ -395,12 +404,71 @@ export const CreateKey = Type.Object(
     scope: Type.Union(KeyScopeSchema.anyOf, {
       description: 'ADMIN (management, and calling any app) or API (calling apps)',
     }),
-    owner: Type.Optional(Name('Owner whose private apps an API key may call')),
+    owner: Type.Optional(
+      Name(
+        'API keys: owner whose private apps the key may call. ADMIN keys: the one owner whose apps the key may manage (unset: all)',
+      ),
+    ),
     description: Type.Optional(Type.String({ maxLength: 200 })),
+    apps: Type.Optional(
+      Type.Array(Type.String({ pattern: APP_ID }), {
+        minItems: 1,
+        maxItems: 100,
+        description: 'API keys only: the apps (`owner/name`) the key may call',
+      }),
+    ),
+    environments: Type.Optional(
+      Type.Array(Name('Environment'), {
+        minItems: 1,
+        maxItems: 100,
+        description: 'API keys only: the environments the key may call',
+      }),
+    ),
+    expires_at: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description: 'when the key stops working (ISO 8601, in the future)',
+      }),
+    ),
+    rate_limit: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'submissions a minute the key may make' }),
+    ),
   },
   { additionalProperties: false },
 );
 export type CreateKey = Static<typeof CreateKey>;
+
+// ---- audit log ----
+
+export const AuditEntry = Type.Object({
+  seq: Type.Integer(),
+  at: Type.String(),
+  actor: Type.String({ description: 'the key that made the call: `admin`, `key_…`, `github-app`, …' }),
+  on_behalf_of: Nullable(Type.String({ description: 'who the caller acted for, e.g. `github:<login>`' })),
+  action: Type.String({ description: '`key.create`, `secret.set`, `scaling.update`, `app.delete`, …' }),
+  target: Type.String(),
+  app: Nullable(Type.String()),
+  environment: Nullable(Type.String()),
+  status: Type.Integer({ description: 'the HTTP status the call ended with' }),
+  ip: Nullable(Type.String()),
+  detail: Type.Record(Type.String(), Type.Unknown()),
+});
+export type AuditEntry = Static<typeof AuditEntry>;
+export const AuditList = Type.Object({
+  entries: Type.Array(AuditEntry),
+  next_before: Nullable(
+    Type.Integer({ description: 'pass as `before` for the next (older) page; null: no more' }),
+  ),
+});
+export type AuditList = Static<typeof AuditList>;
+export const AuditQuery = Type.Object({
+  app: Type.Optional(Type.String({ pattern: APP_ID, description: '`owner/name`' })),
+  actor: Type.Optional(Type.String({ maxLength: 200, description: 'a key id or `github:<login>`' })),
+  since: Type.Optional(Type.String({ format: 'date-time', description: 'entries at or after (ISO 8601)' })),
+  before: Type.Optional(Type.Integer({ minimum: 1, description: 'entries older than this `seq`' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+});
+export type AuditQuery = Static<typeof AuditQuery>;
 
 // ---- builds ----
 

@@ -19,6 +19,7 @@ import { openFiles } from './files/open-files.ts';
 import { frameworkErrors, registerErrorHandling } from './http-errors.ts';
 import { parseCallerJson } from './json-body.ts';
 import { replaceUnstorable } from './json-nul.ts';
+import { KeyRateLimiter } from './key-rate-limit.ts';
 import { ControlMetrics } from './metrics/control-metrics.ts';
 import { registerMetricsRoutes } from './metrics/metrics-routes.ts';
 import { OidcVerifier } from './oidc-verifier.ts';
@@ -113,6 +114,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     forceCloseConnections: true,
     // Errors fastify raises before routing (a malformed URL, say) answer in the catalogue's shape.
     frameworkErrors,
+    trustProxy: config.trustProxy,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
 
@@ -229,6 +231,8 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     publicUrl: () => config.publicUrl ?? controlUrl,
     syncTimeoutSeconds: config.syncTimeoutSeconds,
     webhookAllowPrivate: config.webhookAllowPrivate,
+    rateLimiter: new KeyRateLimiter(o.clock ?? Date.now),
+    ...(o.clock ? { clock: o.clock } : {}),
   });
   await app.register(async (scope) => {
     keepRawJson(scope);
@@ -264,6 +268,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
           audience: config.oidcAudience,
           ...(o.clock ? { clock: o.clock } : {}),
         }),
+      buildRepositories: config.buildRepositories,
       ...(o.clock ? { clock: o.clock } : {}),
     }),
     { prefix: '/v1' },
@@ -319,9 +324,11 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       }, config.tickMs);
       reaper.unref();
       eventPrune = setInterval(() => {
-        events
-          .prune((o.clock ?? Date.now)())
-          .catch((err: unknown) => app.log.error({ err }, 'pruning events failed'));
+        const now = (o.clock ?? Date.now)();
+        events.prune(now).catch((err: unknown) => app.log.error({ err }, 'pruning events failed'));
+        store.audit
+          .prune(now - config.auditRetentionDays * 86_400_000)
+          .catch((err: unknown) => app.log.error({ err }, 'pruning the audit log failed'));
       }, EVENT_PRUNE_MS);
       eventPrune.unref();
       // Retention: requests' bodies and logs, and files, past their time.

@@ -66,19 +66,34 @@ export async function ensureAdminKey(
  * from the Authorization header or, for the web console, its session cookie; a change made with
  * the cookie must carry the session's CSRF token.
  */
-export async function identify(store: Store, req: FastifyRequest): Promise<Caller | undefined> {
+export async function identify(
+  store: Store,
+  req: FastifyRequest,
+  now: number = Date.now(),
+): Promise<Caller | undefined> {
   const header = keyFromHeader(req.headers.authorization);
-  if (header) return store.keys.find(hashKey(header));
+  if (header) return notExpired(await store.keys.find(hashKey(header)), now);
   const cookie = sessionKey(req);
   if (!cookie) return undefined;
-  const who = await store.keys.find(hashKey(cookie));
+  const who = notExpired(await store.keys.find(hashKey(cookie)), now);
   if (who) checkCsrf(req, cookie);
   return who;
 }
 
+/** An expired key is refused with its own code, so its holder knows to make a new one. */
+function notExpired(who: Caller | undefined, now: number): Caller | undefined {
+  if (who?.expires_at !== null && who?.expires_at !== undefined && who.expires_at <= now) {
+    throw new GantryError(
+      'GANTRY_ERR_KEY_EXPIRED',
+      `Key ${who.id} expired at ${new Date(who.expires_at).toISOString()}: create a new one with \`gantry keys create\`.`,
+    );
+  }
+  return who;
+}
+
 /** Management calls need an ADMIN key; an API key is refused (403), no key is 401. */
-export async function requireAdmin(store: Store, req: FastifyRequest): Promise<Caller> {
-  const who = await identify(store, req);
+export async function requireAdmin(store: Store, req: FastifyRequest, now?: number): Promise<Caller> {
+  const who = await identify(store, req, now);
   if (!who) throw new GantryError('GANTRY_ERR_UNAUTHORIZED');
   if (who.scope !== 'ADMIN')
     throw new GantryError('GANTRY_ERR_FORBIDDEN', 'Management calls need an ADMIN key; this is an API key.');
@@ -99,14 +114,19 @@ export function appNotFound(owner: string, name: string): GantryError {
 /**
  * Calling an app, by its auth mode: `public` needs no key; `shared` any valid key; `private` a key
  * of the app's owner (an ADMIN key counts), and to anyone else it answers as if it did not exist.
- * Returns the caller when a valid key was sent, so its usage is recorded against it.
+ * Returns the caller when a valid key was sent, so its usage is recorded against it. A key limited
+ * to apps or environments (or an ADMIN key limited to an owner) is refused elsewhere, whatever the
+ * auth mode: a scoped key sent is a scoped key used.
  */
 export async function requireAppAccess(
   store: Store,
   req: FastifyRequest,
   app: App,
+  envName: string,
+  now?: number,
 ): Promise<Caller | undefined> {
-  const who = await identify(store, req);
+  const who = await identify(store, req, now);
+  if (who) checkKeyScope(who, app, envName);
   if (app.auth_mode === 'public') return who;
   if (app.auth_mode === 'private' && (!who || (who.scope !== 'ADMIN' && who.owner !== app.owner))) {
     throw appNotFound(app.owner, app.name);
@@ -117,4 +137,27 @@ export async function requireAppAccess(
       `${app.owner}/${app.name} is ${app.auth_mode}: send a valid key as \`Authorization: Key <key>\`.`,
     );
   return who;
+}
+
+/** Throws GANTRY_ERR_KEY_SCOPE when the key's limits leave out this app or environment. */
+export function checkKeyScope(who: Caller, app: App, envName: string): void {
+  const id = `${app.owner}/${app.name}`;
+  if (who.scope === 'ADMIN' && who.owner !== null && who.owner !== app.owner) {
+    throw new GantryError(
+      'GANTRY_ERR_KEY_SCOPE',
+      `Key ${who.id} is limited to the apps of ${who.owner}; ${id} belongs to ${app.owner}.`,
+    );
+  }
+  if (who.apps && !who.apps.includes(id)) {
+    throw new GantryError(
+      'GANTRY_ERR_KEY_SCOPE',
+      `Key ${who.id} may call ${who.apps.join(', ')}, not ${id}.`,
+    );
+  }
+  if (who.environments && !who.environments.includes(envName)) {
+    throw new GantryError(
+      'GANTRY_ERR_KEY_SCOPE',
+      `Key ${who.id} may call the environments ${who.environments.join(', ')}, not ${envName} of ${id}.`,
+    );
+  }
 }

@@ -308,6 +308,31 @@ export const SETTINGS = {
     str,
     "Audience (`aud`) those tokens must carry: the Action's `audience` input.",
   ),
+  buildRepositories: setting(
+    'GANTRY_BUILD_REPOSITORIES',
+    [] as string[],
+    (raw, name) => {
+      const items = list(raw, name);
+      const bad = items.find((x) => !/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)?$/.test(x));
+      if (bad !== undefined) {
+        throw new ConfigError(`${name} must list owners or owner/repository names, got "${bad}"`);
+      }
+      return items;
+    },
+    'Owners (`acme`) and repositories (`acme/models`), comma-separated, whose GitHub OIDC tokens may register builds. Unset: any repository whose workflow reaches control (deploy keys are not affected).',
+  ),
+  auditRetentionDays: setting(
+    'GANTRY_AUDIT_RETENTION_DAYS',
+    90,
+    int(1, 3650),
+    'How many days the audit log of management actions is kept (pruned hourly).',
+  ),
+  trustProxy: setting(
+    'GANTRY_TRUST_PROXY',
+    false,
+    bool,
+    "Take the caller's address from `X-Forwarded-For` (set it behind a load balancer, so the audit log records callers, not the balancer).",
+  ),
   metricsToken: setting(
     'GANTRY_METRICS_TOKEN',
     undefined as string | undefined,

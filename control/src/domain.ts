@@ -91,13 +91,28 @@ export interface KeyRecord {
   description: string;
   created_at: number;
   revoked_at: number | null;
+  /** API keys: the apps (`owner/name`) it may call; null: any its owner rule allows. */
+  apps: string[] | null;
+  /** API keys: the environments it may call; null: any. */
+  environments: string[] | null;
+  /** After this the key is refused (GANTRY_ERR_KEY_EXPIRED); null: never. */
+  expires_at: number | null;
+  /** Submissions a minute this key may make; null: no limit. */
+  rate_limit: number | null;
 }
 
-/** Who is calling, from a valid key. */
+/**
+ * Who is calling, from a valid key. An ADMIN key with an owner manages that owner's apps only; an
+ * API key with `apps` or `environments` calls only those.
+ */
 export interface Caller {
   id: string;
   scope: KeyScope;
   owner: string | null;
+  apps?: string[] | null;
+  environments?: string[] | null;
+  expires_at?: number | null;
+  rate_limit?: number | null;
 }
 
 /** What a revision's runners showed: `failed` when some crashed before ready and none ever got ready. */

@@ -40,6 +40,9 @@ export function registerErrorHandling(app: FastifyInstance, o: { bodyLimit: numb
         `The request body is larger than the limit of ${o.bodyLimit} bytes.`,
       );
     }
+    // A refusal that passes (rate limits) says when to come back, as HTTP clients expect.
+    const retryAfter = e.extra.retry_after_seconds;
+    if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
     return reply.code(e.statusCode).type('application/json').send(e.toBody());
   });
   app.setNotFoundHandler((req, reply) => {

@@ -284,13 +284,100 @@ describe('gantry CLI', () => {
       GANTRY_KEY: created.key,
     });
     expect(json<{ result: { value: string } }>(call).result.value).toBe('bonjour');
-    expect((await gantry(['keys', 'revoke', created.id])).code).toBe(0);
+    expect((await gantry(['keys', 'revoke', created.id, '--yes'])).code).toBe(0);
     const revoked = await gantry(['run', 'acme/echo', '--input', '{}'], { GANTRY_KEY: created.key });
     expect(revoked.code).toBe(4);
     expect(revoked.stderr).toMatch(/private: send a valid key/);
-    const nokey = await gantry(['keys', 'revoke', 'key_nope']);
+    const nokey = await gantry(['keys', 'revoke', 'key_nope', '--yes']);
     expect(nokey.code).toBe(3);
     expect(nokey.stderr).toMatch(/No key key_nope \(keys: admin/);
+  });
+
+  it('guard rails: revoke asks, a refusal is exit 5, scale lists its settings and names code settings', async () => {
+    const k = json<{
+      id: string;
+      apps: string[];
+      environments: string[];
+      rate_limit: number;
+      expires_at: string;
+    }>(
+      await gantry([
+        'keys',
+        'create',
+        '--scope',
+        'API',
+        '--owner',
+        'acme',
+        '--apps',
+        'acme/echo',
+        '--envs',
+        'production,staging',
+        '--expires',
+        '30d',
+        '--rate-limit',
+        '60',
+        '--json',
+      ]),
+    );
+    expect(k).toMatchObject({ apps: ['acme/echo'], environments: ['production', 'staging'], rate_limit: 60 });
+    expect(Date.parse(k.expires_at)).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+    const listed = await gantry(['keys', 'list']);
+    expect(listed.stdout).toMatch(
+      new RegExp(`${k.id}\\s+API\\s+acme\\s+apps=acme/echo envs=production,staging 60/min`),
+    );
+
+    const unasked = await gantry(['keys', 'revoke', k.id]);
+    expect(unasked.code).toBe(2);
+    expect(unasked.stderr).toMatch(/--yes/);
+    expect((await gantry(['keys', 'list'])).stdout).toContain(k.id);
+    const protectedKey = await gantry(['keys', 'revoke', 'admin', '--yes']);
+    expect(protectedKey.code).toBe(5);
+    expect(protectedKey.stderr).toMatch(/GANTRY_ADMIN_KEY/);
+
+    const help = await gantry(['scale', '--help']);
+    expect(help.code).toBe(0);
+    for (const f of ['--keep-alive', '--min-concurrency', '--max-concurrency', '--scaling-delay']) {
+      expect(help.stdout).toContain(f);
+    }
+    const code = await gantry(['scale', 'acme/echo', '--max-multiplexing', '4']);
+    expect(code.code).toBe(2);
+    expect(code.stderr).toMatch(/max_multiplexing is a code setting: set it in gantry.json and redeploy/);
+
+    const missing = await gantry(['deploy', path.join(home, 'no-such-folder')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/No folder .*no-such-folder to deploy/);
+
+    const audit = json<{ entries: { action: string; target: string; status: number; actor: string }[] }>(
+      await gantry(['audit', '--since', '1h', '--json']),
+    );
+    expect(audit.entries.map((e) => `${e.action} ${e.target} ${e.status}`)).toEqual(
+      expect.arrayContaining(['key.create /keys 201', 'key.revoke admin 409']),
+    );
+    const table = await gantry(['audit', '--limit', '5']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^SEQ\s+AT\s+ACTOR\s+ACTION/);
+    expect(table.stdout).toMatch(/admin\s+key\.revoke\s+admin\s+409/);
+  });
+
+  it('says so when gantry.json "scaling" is not applied to an existing app', async () => {
+    const r = await gantry(['deploy', appDir, '--app', 'acme/kept', '--no-wait', '--json']);
+    expect(json<{ scaling: string }>(r).scaling).toBe('applied');
+    const again = await gantry(['deploy', appDir, '--app', 'acme/kept', '--no-wait', '--json']);
+    expect(json<{ scaling: string }>(again).scaling).toBe('kept');
+    expect(again.stderr).toMatch(
+      /"scaling" in gantry.json was not applied: acme\/kept exists .* --reset-scale/,
+    );
+    const reset = await gantry([
+      'deploy',
+      appDir,
+      '--app',
+      'acme/kept',
+      '--no-wait',
+      '--reset-scale',
+      '--json',
+    ]);
+    expect(json<{ scaling: string }>(reset).scaling).toBe('applied');
+    expect((await gantry(['apps', 'delete', 'acme/kept', '--yes'])).code).toBe(0);
   });
 
   it('scales, protects production, deletes an environment and the app', async () => {

@@ -134,3 +134,69 @@ describe('POST /v1/builds', () => {
     expect(await res.json()).toMatchObject({ code: 'GANTRY_ERR_VALIDATION' });
   });
 });
+
+describe('POST /v1/builds with GANTRY_BUILD_REPOSITORIES', () => {
+  let issuer: TestIssuer;
+  let control: TestControl;
+  beforeAll(async () => {
+    issuer = await startTestIssuer();
+    control = await startTestControl({
+      env: {
+        GANTRY_OIDC_ISSUER: issuer.url,
+        GANTRY_OIDC_AUDIENCE: 'gantry',
+        GANTRY_BUILD_REPOSITORIES: 'acme, other/models',
+      },
+    });
+  });
+  afterAll(async () => {
+    await control?.close();
+    await issuer?.close();
+  });
+
+  const build = (repository: string, n: number) => {
+    const hex = n.toString(16).padStart(2, '0');
+    return {
+      repository,
+      commit_sha: hex.repeat(20),
+      image: `reg.example.com/x@sha256:${hex.repeat(32)}`,
+      digest: `sha256:${hex.repeat(32)}`,
+    };
+  };
+  const post = (body: unknown, repository: string) =>
+    fetch(`${control.url}/v1/builds`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${issuer.token({ repository })}`,
+      },
+      body: JSON.stringify(body),
+    });
+
+  it('takes tokens of the listed owners and repositories only, and refuses the rest with a stable code', async () => {
+    expect((await post(build('acme/anything', 1), 'acme/anything')).status).toBe(201);
+    expect((await post(build('other/models', 2), 'other/models')).status).toBe(201);
+    for (const [repo, n] of [
+      ['other/elsewhere', 3],
+      ['mallory/app', 4],
+    ] as const) {
+      const res = await post(build(repo, n), repo);
+      expect(res.status).toBe(403);
+      const body = (await res.json()) as { code: string; message: string };
+      expect(body.code).toBe('GANTRY_ERR_REPOSITORY_NOT_ALLOWED');
+      expect(body.message).toContain('GANTRY_BUILD_REPOSITORIES');
+    }
+    const held = (await (await control.admin('/v1/builds?repository=mallory/app')).json()) as {
+      builds: unknown[];
+    };
+    expect(held.builds).toEqual([]);
+  });
+
+  it('still takes a deploy key for any repository', async () => {
+    const res = await fetch(`${control.url}/v1/builds`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Key ${control.adminKey}` },
+      body: JSON.stringify(build('mallory/app', 5)),
+    });
+    expect(res.status).toBe(201);
+  });
+});

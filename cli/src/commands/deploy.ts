@@ -92,8 +92,18 @@ export const deployCommand: Command = {
         if (!(err instanceof ControlApiError && err.code === 'GANTRY_ERR_ENVIRONMENT_EXISTS')) throw err;
       });
     }
+    // Scaling is kept across deploys (someone may have tuned it with `gantry scale`): gantry.json's
+    // block sets up a new app; on an existing one it is applied only when asked, and said so.
+    let scaling: 'applied' | 'kept' | undefined;
     if (cfg.scaling && (created || a.values['reset-scale'] === true)) {
       await api.patchScaling(ref, cfg.scaling);
+      scaling = 'applied';
+    } else if (cfg.scaling) {
+      scaling = 'kept';
+      ctx.out.note(
+        `"scaling" in ${cfg.source} was not applied: ${id} exists and keeps its scaling settings ` +
+          `across deploys (see \`gantry scale ${id}\`). Pass --reset-scale to apply it.`,
+      );
     }
     const rev = await api.createRevision(ref, {
       command: cfg.command,
@@ -113,6 +123,7 @@ export const deployCommand: Command = {
       environment: ref.env,
       endpoint_id: ref.env === 'production' ? id : `${id}--${ref.env}`,
       revision: rev.number,
+      ...(scaling ? { scaling } : {}),
     };
 
     if (a.values['no-wait'] === true) {

@@ -1,6 +1,7 @@
 /** Every `gantry` command, in the order `gantry --help` lists them. */
 import type { Command } from '../command.ts';
 import { appsCommands } from './apps.ts';
+import { auditCommand } from './audit.ts';
 import { deployCommand } from './deploy.ts';
 import { environmentCommands } from './environments.ts';
 import { eventsCommand } from './events.ts';
@@ -29,5 +30,6 @@ export const COMMANDS: Command[] = [
   ...secretCommands,
   ...environmentCommands,
   ...keyCommands,
+  auditCommand,
   ...queueCommands,
 ];

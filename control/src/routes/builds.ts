@@ -34,6 +34,19 @@ export interface BuildRoutesDeps {
   oidc: OidcVerifier;
   /** Told of each newly registered build (the GitHub App rolls out pushes waiting for it). */
   onRegistered?: (build: Static<typeof BuildView>) => Promise<void>;
+  /** Owners (`acme`) and repositories (`acme/models`) whose OIDC tokens may register; empty: any. */
+  allowedRepositories?: readonly string[];
+}
+
+/** Whether GANTRY_BUILD_REPOSITORIES lets `repository` register (GitHub names ignore case). */
+export function repositoryAllowed(allowed: readonly string[], repository: string): boolean {
+  if (allowed.length === 0) return true;
+  const repo = repository.toLowerCase();
+  const owner = repo.split('/')[0];
+  return allowed.some((a) => {
+    const x = a.toLowerCase();
+    return x.includes('/') ? x === repo : x === owner;
+  });
 }
 
 /** Who may register a build of `repository`: returns the `registered_by` value or throws. */
@@ -79,12 +92,28 @@ async function authorizeRegistration(
           'builds of the commit it runs on.',
       );
     }
+    if (!repositoryAllowed(d.allowedRepositories ?? [], repository)) {
+      throw new GantryError(
+        'GANTRY_ERR_REPOSITORY_NOT_ALLOWED',
+        `${repository} may not register builds: control takes OIDC tokens of ${(d.allowedRepositories ?? []).join(', ')} ` +
+          '(GANTRY_BUILD_REPOSITORIES). Add the repository or its owner there, or register with a deploy key.',
+      );
+    }
     return `oidc:${claims.sub}`;
   }
   const key = await d.store.keys.find(hashKey(credential));
   if (!key) throw new GantryError('GANTRY_ERR_UNAUTHORIZED', 'The deploy token is not a key control knows.');
   if (!DEPLOY_SCOPES.has(key.scope)) {
     throw new GantryError('GANTRY_ERR_FORBIDDEN', `A ${key.scope} key may not register builds.`);
+  }
+  if (key.expires_at !== null && key.expires_at !== undefined && key.expires_at <= Date.now()) {
+    throw new GantryError('GANTRY_ERR_KEY_EXPIRED', `Key ${key.id} has expired.`);
+  }
+  if (key.owner !== null && key.owner.toLowerCase() !== repository.split('/')[0]!.toLowerCase()) {
+    throw new GantryError(
+      'GANTRY_ERR_KEY_SCOPE',
+      `Key ${key.id} is limited to ${key.owner}; it may not register builds of ${repository}.`,
+    );
   }
   return `key:${key.id}`;
 }
@@ -140,8 +169,14 @@ export function registerBuildRoutes(app: V1Scope, d: BuildRoutesDeps): void {
       },
     },
     async (req) => {
-      await requireAdmin(d.store, req);
+      const caller = await requireAdmin(d.store, req);
       const q = req.query;
+      if (caller.owner !== null && caller.owner.toLowerCase() !== q.repository.split('/')[0]!.toLowerCase()) {
+        throw new GantryError(
+          'GANTRY_ERR_KEY_SCOPE',
+          `Key ${caller.id} is limited to ${caller.owner}; it may not read builds of ${q.repository}.`,
+        );
+      }
       return { builds: (await d.store.builds.list(q.repository, q.commit, q.limit ?? 100)).map(view) };
     },
   );

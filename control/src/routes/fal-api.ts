@@ -12,6 +12,7 @@ import type { App, Caller, Environment, Priority, RequestRecord } from '../domai
 import { FilesService } from '../files/files-service.ts';
 import { pathToKey } from '../files/signed-url.ts';
 import { parseCallerJson } from '../json-body.ts';
+import type { KeyRateLimiter } from '../key-rate-limit.ts';
 import type { RequestService } from '../request-service.ts';
 import { IdempotencyKeyTaken } from '../store/idempotency-store.ts';
 import { START_TIMEOUT_MESSAGE } from '../store/requests-store.ts';
@@ -29,6 +30,9 @@ export interface FalDeps {
   syncTimeoutSeconds: number;
   /** Accept fal_webhook URLs on loopback and private networks. */
   webhookAllowPrivate: boolean;
+  /** Per-key submission limits; none when absent. */
+  rateLimiter?: KeyRateLimiter;
+  clock?: () => number;
 }
 
 /** One call of fal's API, however it arrived (direct route or the client proxy). */
@@ -77,7 +81,7 @@ export function createFalHandlers(d: FalDeps) {
     const found = plausible ? await d.store.apps.getWithEnvironment(call.owner, name, envName) : undefined;
     if (!found) throw appNotFound(call.owner, name);
     const { app, env } = found;
-    const caller = await requireAppAccess(d.store, req, app);
+    const caller = await requireAppAccess(d.store, req, app, envName, d.clock?.());
     if (!env) {
       throw new GantryError(
         'GANTRY_ERR_ENVIRONMENT_NOT_FOUND',
@@ -164,6 +168,7 @@ export function createFalHandlers(d: FalDeps) {
   /** `sync`: fal.run, which has no webhooks and, as on fal, no retries (errors come back at once). */
   async function submitCall(call: FalCall, req: FastifyRequest, sync: boolean) {
     const { env, caller } = await resolve(call, req);
+    d.rateLimiter?.take(caller);
     if (!env.active_revision_id) throw new GantryError('GANTRY_ERR_NO_ACTIVE_REVISION');
     // The path is forwarded to the app as a URL path: printable, no spaces or control characters.
     if (!/^[\x21-\x7e]*$/.test(call.path)) {

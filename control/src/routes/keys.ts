@@ -26,9 +26,42 @@ const view = (k: KeyRecord): Static<typeof KeyView> => ({
   owner: k.owner,
   description: k.description,
   created_at: iso(k.created_at)!,
+  apps: k.apps ?? null,
+  environments: k.environments ?? null,
+  expires_at: iso(k.expires_at ?? null),
+  rate_limit: k.rate_limit ?? null,
 });
 
-export function registerKeyRoutes(app: V1Scope, d: { store: Store }): void {
+/** The limits a new key asks for, checked: what each scope may carry, an expiry in the future. */
+function checkLimits(body: Static<typeof CreateKey>, now: number): number | null {
+  if (body.scope === 'API' && !body.owner) {
+    throw new GantryError(
+      'GANTRY_ERR_VALIDATION',
+      'An API key needs an `owner` (whose private apps it may call).',
+    );
+  }
+  if (body.scope === 'ADMIN' && (body.apps || body.environments)) {
+    throw new GantryError(
+      'GANTRY_ERR_VALIDATION',
+      'An ADMIN key is limited by `owner` (the apps of one owner), not by `apps` or `environments`.',
+    );
+  }
+  if (body.expires_at === undefined) return null;
+  const at = Date.parse(body.expires_at);
+  if (!Number.isFinite(at) || at <= now) {
+    throw new GantryError(
+      'GANTRY_ERR_VALIDATION',
+      `expires_at must be a time in the future, got "${body.expires_at}".`,
+    );
+  }
+  return at;
+}
+
+export function registerKeyRoutes(
+  app: V1Scope,
+  d: { store: Store; clock?: (() => number) | undefined },
+): void {
+  const now = d.clock ?? Date.now;
   app.post(
     '/keys',
     {
@@ -41,12 +74,7 @@ export function registerKeyRoutes(app: V1Scope, d: { store: Store }): void {
     },
     async (req, reply) => {
       const body = req.body;
-      if (body.scope === 'API' && !body.owner) {
-        throw new GantryError(
-          'GANTRY_ERR_VALIDATION',
-          'An API key needs an `owner` (whose private apps it may call).',
-        );
-      }
+      const expiresAt = checkLimits(body, now());
       const key = newKey(body.scope === 'ADMIN' ? 'gk_admin' : 'gk_api');
       const rec = await d.store.keys.create({
         id: `key_${randomBytes(6).toString('hex')}`,
@@ -54,6 +82,10 @@ export function registerKeyRoutes(app: V1Scope, d: { store: Store }): void {
         scope: body.scope,
         owner: body.owner ?? null,
         description: body.description ?? '',
+        apps: body.apps ?? null,
+        environments: body.environments ?? null,
+        expires_at: expiresAt,
+        rate_limit: body.rate_limit ?? null,
       });
       return reply.code(201).send({ ...view(rec), key });
     },
@@ -82,12 +114,7 @@ export function registerKeyRoutes(app: V1Scope, d: { store: Store }): void {
     { schema: { tags: TAGS, summary: 'Revoke a key', params: KeyParams } },
     async (req, reply) => {
       const { id } = req.params;
-      if (id === ADMIN_KEY_ID) {
-        throw new GantryError(
-          'GANTRY_ERR_FORBIDDEN',
-          'The admin key comes from GANTRY_ADMIN_KEY or <data dir>/admin.key; change it there.',
-        );
-      }
+      if (id === ADMIN_KEY_ID) throw new GantryError('GANTRY_ERR_KEY_PROTECTED');
       if (!(await d.store.keys.revoke(id))) {
         const ids = (await d.store.keys.list()).map((k) => k.id);
         throw new GantryError(

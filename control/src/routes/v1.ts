@@ -13,13 +13,18 @@ import type {
   FastifyBaseLogger,
   FastifyInstance,
   FastifyPluginAsync,
+  FastifyRequest,
   RawReplyDefaultExpression,
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
+import { GantryError } from '../../../contract/src/errors.ts';
 import type { RegisteredBuild } from '../../../contract/src/extension.ts';
+import { auditRecord, ROLLBACK_MARK } from '../audit/audit-hook.ts';
+import { registerAuditRoutes } from '../audit/audit-routes.ts';
 import { requireAdmin } from '../auth.ts';
 import type { Deployments } from '../deployments.ts';
+import type { Caller } from '../domain.ts';
 import type { Activity } from '../events/activity.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { registerEventRoutes } from '../events/event-routes.ts';
@@ -72,6 +77,54 @@ export interface ManagementApiDeps {
   /** The environments' events, for `…/events`. */
   events?: EventLog;
   clock?: () => number;
+  /** Owners and `owner/repo` names whose OIDC tokens may register builds; empty: any. */
+  buildRepositories?: readonly string[];
+}
+
+/**
+ * An ADMIN key with an owner manages that owner's apps (and keys) only. Calls that span owners
+ * (listing every app or key, the cost report, reading builds) need an unlimited ADMIN key.
+ */
+async function checkOwnerLimit(store: Store, req: FastifyRequest, caller: Caller): Promise<void> {
+  const owner = caller.owner;
+  if (caller.scope !== 'ADMIN' || owner === null) return;
+  const params = (req.params ?? {}) as Record<string, string>;
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const route = (req.routeOptions.url ?? '').replace(/^\/v1/, '');
+  const refuse = (what: string) => {
+    throw new GantryError(
+      'GANTRY_ERR_KEY_SCOPE',
+      `Key ${caller.id} is limited to the apps of ${owner}: ${what}.`,
+    );
+  };
+  if (params.owner !== undefined) {
+    if (params.owner !== owner) refuse(`${params.owner}/${params.name ?? ''} belongs to ${params.owner}`);
+    return;
+  }
+  if (route === '/audit') return; // filtered to the owner by the route
+  if (req.method === 'POST' && (route === '/apps' || route === '/keys')) {
+    if (body.owner !== owner) refuse(`pass "owner": "${owner}"`);
+    const apps = Array.isArray(body.apps) ? (body.apps as string[]) : [];
+    const other = apps.find((a) => !a.startsWith(`${owner}/`));
+    if (other) refuse(`${other} belongs to another owner`);
+    return;
+  }
+  if (req.method === 'DELETE' && route === '/keys/:id') {
+    const key = await store.keys.get(params.id ?? '');
+    if (key && key.owner !== owner) refuse(`key ${key.id} is not one of ${owner}'s`);
+    return;
+  }
+  refuse(`${req.method} /v1${route} spans every owner and needs an unlimited ADMIN key`);
+}
+
+/** Notes the serving revision before an activation, so the audit log can call it a rollback. */
+async function markRollback(store: Store, req: FastifyRequest): Promise<void> {
+  if (req.method !== 'PUT' || !req.routeOptions.url?.endsWith('/active-revision')) return;
+  const p = req.params as { owner: string; name: string; env: string };
+  const found = await store.apps.getWithEnvironment(p.owner, p.name, p.env);
+  const activeId = found?.env?.active_revision_id;
+  const active = activeId ? await store.revisions.get(activeId) : undefined;
+  if (active) (req as unknown as Record<symbol, unknown>)[ROLLBACK_MARK] = active.number;
 }
 
 /** Register with `{ prefix: '/v1' }`. */
@@ -79,11 +132,30 @@ export function managementApi(d: ManagementApiDeps): FastifyPluginAsync {
   return async (root) => {
     const v1 = root.withTypeProvider<TypeBoxTypeProvider>();
     const { store } = d;
-    registerBuildRoutes(v1, { store, oidc: d.oidc, onRegistered: d.onRegistered });
+    registerBuildRoutes(v1, {
+      store,
+      oidc: d.oidc,
+      onRegistered: d.onRegistered,
+      allowedRepositories: d.buildRepositories ?? [],
+    });
     await v1.register(async (scope) => {
       const admin = scope.withTypeProvider<TypeBoxTypeProvider>();
+      const callers = new WeakMap<FastifyRequest, Caller>();
+      const callerOf = (req: FastifyRequest) => callers.get(req);
       admin.addHook('onRequest', async (req) => {
-        await requireAdmin(store, req);
+        callers.set(req, await requireAdmin(store, req, d.clock?.()));
+      });
+      // After validation, so the body and params are known: an owner-limited key stays in its lane.
+      admin.addHook('preHandler', async (req) => {
+        const caller = callers.get(req);
+        if (caller) await checkOwnerLimit(store, req, caller);
+        await markRollback(store, req);
+      });
+      admin.addHook('onResponse', async (req, reply) => {
+        const rec = auditRecord(req, reply, callers.get(req));
+        if (!rec) return;
+        // The answer has gone; a failed write is logged, not turned into a failed call.
+        await store.audit.append(rec).catch((err: unknown) => req.log.error({ err }, 'audit write failed'));
       });
       registerAppRoutes(admin, d);
       registerAuthModeRoutes(admin, { store });
@@ -92,7 +164,8 @@ export function managementApi(d: ManagementApiDeps): FastifyPluginAsync {
       registerEnvironmentStateRoutes(admin, d);
       registerRolloutRoutes(admin, { store, rollouts: d.rollouts });
       registerSecretRoutes(admin, { store, secrets: d.secrets });
-      registerKeyRoutes(admin, { store });
+      registerKeyRoutes(admin, { store, clock: d.clock });
+      registerAuditRoutes(admin, { store, callerOf });
       registerRunnerActionRoutes(admin, { store, scaler: d.scaler });
       registerLogRoutes(admin, { store });
       registerQueueAdminRoutes(admin, { store, requests: d.requests, scaler: d.scaler });

@@ -299,6 +299,36 @@ CREATE INDEX requests_retention ON requests (completed_at)
   WHERE status = 'COMPLETED' AND expired_at IS NULL;
 `,
   },
+  {
+    version: 12,
+    name: 'audit log and key scopes (issue 17)',
+    // Who did what to which app, kept for GANTRY_AUDIT_RETENTION_DAYS. Keys gain limits: API keys
+    // to apps and environments (null: any), ADMIN keys to an owner (the existing column), an
+    // expiry and a rate limit of submissions a minute (null: none).
+    sql: `
+CREATE TABLE audit_log (
+  seq bigserial PRIMARY KEY,
+  at float8 NOT NULL,
+  actor text NOT NULL,
+  on_behalf_of text,
+  action text NOT NULL,
+  target text NOT NULL,
+  owner text,
+  app text,
+  environment text,
+  status integer NOT NULL,
+  ip text,
+  detail jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_log_at ON audit_log (at);
+CREATE INDEX audit_log_app ON audit_log (app, seq);
+
+ALTER TABLE api_keys ADD COLUMN apps jsonb;
+ALTER TABLE api_keys ADD COLUMN environments jsonb;
+ALTER TABLE api_keys ADD COLUMN expires_at float8;
+ALTER TABLE api_keys ADD COLUMN rate_limit integer;
+`,
+  },
 ];
 
 /** Brings the schema up to date; safe to call at every start, from several processes at once. */

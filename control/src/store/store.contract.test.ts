@@ -6,6 +6,9 @@ import { databaseTargets, truncateAll } from '../testing/databases.ts';
 import { appWithRevision, newRequest } from '../testing/store-fixtures.ts';
 import { Store } from './store.ts';
 
+/** A key made without limits: any app, any environment, no expiry, no rate limit. */
+const NO_LIMITS = { apps: null, environments: null, expires_at: null, rate_limit: null };
+
 describe.each(databaseTargets())('store contract on $name', (target) => {
   let db: SqlClient;
   let store: Store;
@@ -132,7 +135,7 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
 
   it('finds keys by hash only while not revoked', async () => {
     await store.keys.put('admin', 'h1', 'ADMIN', 'admin key');
-    expect(await store.keys.find('h1')).toEqual({ id: 'admin', scope: 'ADMIN', owner: null });
+    expect(await store.keys.find('h1')).toEqual({ id: 'admin', scope: 'ADMIN', owner: null, ...NO_LIMITS });
     await store.keys.put('admin', 'h2', 'ADMIN', 'admin key');
     expect(await store.keys.find('h1')).toBeUndefined();
     expect(await store.keys.find('h2')).toBeDefined();
@@ -141,7 +144,7 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
   it('keeps key owners, lists keys without hashes, counts usage and revokes', async () => {
     const { env } = await appWithRevision(store);
     await store.keys.create({ id: 'k1', keyHash: 'hk1', scope: 'API', owner: 'acme', description: 'ci' });
-    expect(await store.keys.find('hk1')).toEqual({ id: 'k1', scope: 'API', owner: 'acme' });
+    expect(await store.keys.find('hk1')).toEqual({ id: 'k1', scope: 'API', owner: 'acme', ...NO_LIMITS });
     await store.requests.create({
       environment_id: env.id,
       path: '',
@@ -158,6 +161,69 @@ describe.each(databaseTargets())('store contract on $name', (target) => {
     expect(await store.keys.revoke('k1')).toBe(false);
     expect(await store.keys.find('hk1')).toBeUndefined();
     expect(await store.keys.list()).toEqual([]);
+  });
+
+  it('keeps key limits and expiry, and finds them with the key', async () => {
+    await store.keys.create({
+      id: 'k-lim',
+      keyHash: 'h-lim',
+      scope: 'API',
+      owner: 'acme',
+      description: '',
+      apps: ['acme/a'],
+      environments: ['production'],
+      expires_at: 5_000_000,
+      rate_limit: 30,
+    });
+    expect(await store.keys.find('h-lim')).toEqual({
+      id: 'k-lim',
+      scope: 'API',
+      owner: 'acme',
+      apps: ['acme/a'],
+      environments: ['production'],
+      expires_at: 5_000_000,
+      rate_limit: 30,
+    });
+  });
+
+  it('keeps the audit log newest first, filters and pages it, and prunes what is past retention', async () => {
+    const entry = (action: string, app: string | null, actor = 'admin') => ({
+      actor,
+      on_behalf_of: null,
+      action,
+      target: app ?? '/keys',
+      owner: app ? app.split('/')[0]! : null,
+      app,
+      environment: null,
+      status: 200,
+      ip: '127.0.0.1',
+      detail: { n: 1 },
+    });
+    now = 1_000_000;
+    await store.audit.append(entry('app.create', 'acme/a'));
+    now = 2_000_000;
+    await store.audit.append(entry('key.create', null, 'key_x'));
+    await store.audit.append(entry('app.delete', 'rival/b'));
+    const all = await store.audit.list({ limit: 10 });
+    expect(all.map((e) => e.action)).toEqual(['app.delete', 'key.create', 'app.create']);
+    expect(all[2]).toMatchObject({ at: 1_000_000, detail: { n: 1 }, status: 200 });
+    expect((await store.audit.list({ app: 'acme/a', limit: 10 })).map((e) => e.action)).toEqual([
+      'app.create',
+    ]);
+    expect((await store.audit.list({ owner: 'rival', limit: 10 })).map((e) => e.action)).toEqual([
+      'app.delete',
+    ]);
+    expect((await store.audit.list({ actor: 'key_x', limit: 10 })).map((e) => e.action)).toEqual([
+      'key.create',
+    ]);
+    expect((await store.audit.list({ since: 1_500_000, limit: 10 })).length).toBe(2);
+    const page = await store.audit.list({ before: all[0]!.seq, limit: 1 });
+    expect(page.map((e) => e.action)).toEqual(['key.create']);
+    expect(await store.audit.prune(1_500_000)).toBe(1);
+    expect((await store.audit.list({ limit: 10 })).map((e) => e.action)).toEqual([
+      'app.delete',
+      'key.create',
+    ]);
   });
 
   it('keeps secrets per environment, sealed as given, and deletes them with the environment', async () => {

@@ -1,6 +1,6 @@
 /**
  * The store: one slice per aggregate (apps and environments, revisions, builds, requests, webhook
- * deliveries, logs, secrets, runners, rollouts, keys), all over one SqlClient. One implementation
+ * deliveries, logs, secrets, runners, rollouts, keys, audit log), all over one SqlClient. One implementation
  * serves both PGlite and PostgreSQL, so the two cannot drift; the contract suites
  * (*.contract.test.ts here) run against both.
  *
@@ -8,6 +8,7 @@
  */
 import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import { AppsStore } from './apps-store.ts';
+import { AuditStore } from './audit-store.ts';
 import { BuildsStore } from './builds-store.ts';
 import { EventsStore } from './events-store.ts';
 import { IdempotencyStore } from './idempotency-store.ts';
@@ -36,6 +37,7 @@ export class Store {
   readonly events: EventsStore;
   readonly runnerLogs: RunnerLogsStore;
   readonly idempotency: IdempotencyStore;
+  readonly audit: AuditStore;
 
   constructor(
     readonly db: SqlClient,
@@ -54,6 +56,7 @@ export class Store {
     this.events = new EventsStore(db, clock);
     this.runnerLogs = new RunnerLogsStore(db);
     this.idempotency = new IdempotencyStore(db, clock);
+    this.audit = new AuditStore(db, clock);
   }
 
   async migrate(): Promise<void> {
