@@ -90,6 +90,9 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const app = Fastify({
     ...loggerOpt,
     bodyLimit: config.bodyLimit,
+    // A line per HTTP call (runner pulls and results included) only when debugging: at the default
+    // level each request would write several, on the hot path.
+    disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace',
     // Long polls and SSE streams hold requests open; let close() end them.
     forceCloseConnections: true,
     // Errors fastify raises before routing (a malformed URL, say) answer in the catalogue's shape.
