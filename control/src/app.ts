@@ -3,7 +3,14 @@
  * same real drivers production uses. server.ts listens.
  */
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
 import { GantryError } from '../../contract/src/errors.ts';
 import type { ControlExtension } from '../../contract/src/extension.ts';
 import type { ComputeDriver } from './compute/compute-driver.ts';
@@ -91,6 +98,25 @@ const EVENT_PRUNE_MS = 60 * 60_000;
 /** How often retention empties old requests and deletes old files (files expire by the hour). */
 const RETENTION_SWEEP_MS = 10 * 60_000;
 
+/**
+ * fastify's line per HTTP call, at debug rather than info: a request crosses several calls (the
+ * caller's, the runner's pull and result), and at the default level each would write lines on the
+ * hot path. Failed calls are still logged as errors.
+ */
+class QuietRequestLog extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ req: request }, 'incoming request');
+  }
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    if (error) super.requestCompleted(error, request, reply);
+    else reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
 export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const { config, store, queue } = o;
   // With SQS, runners receive from their queues themselves; compute hands them the queue URLs.
@@ -110,6 +136,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       requestTimeout: config.requestBodyTimeoutSeconds * 1000,
       connectionsCheckingInterval: Math.min(30_000, config.requestBodyTimeoutSeconds * 250),
     },
+    logController: new QuietRequestLog(),
     // Long polls and SSE streams hold requests open; let close() end them.
     forceCloseConnections: true,
     // Errors fastify raises before routing (a malformed URL, say) answer in the catalogue's shape.

@@ -464,8 +464,9 @@ export class RequestService {
     ) {
       const done = await this.store.requests.complete(r.request_id, responseCompletion(r), runner.id);
       if (done) {
-        const message = await finish();
+        // The caller waits for the record, not for the message: it is woken first.
         this.completed(done);
+        const message = await finish();
         return answer({ recorded: true, decision: 'completed' }, message);
       }
     }

@@ -338,11 +338,15 @@ export class Runner {
     this.wakePuller();
     if (entry.lost) return;
 
-    this.deps.log.info('request finished', {
-      request_id: job.request_id,
-      outcome: result.outcome,
-      status: result.status_code,
-    });
+    // An answer is recorded by control, with its status: a line per request here would only cost
+    // (CloudWatch bills each). An attempt that got no answer is worth one.
+    if (result.outcome !== 'response') {
+      this.deps.log.warn('request got no answer from the app', {
+        request_id: job.request_id,
+        outcome: result.outcome,
+        error: result.error,
+      });
+    }
     // Its logs ride with the result, so a caller who sees the request completed sees its logs too.
     const logs = await this.logs.takeFor(job.request_id);
     await this.reportResult({

@@ -7,17 +7,31 @@ import { GantryError } from '../../../contract/src/errors.ts';
 import { mergeRuntimeSettings, type RuntimeSettings } from '../../../contract/src/scaling-settings.ts';
 import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import type { App, AuthMode, Environment } from '../domain.ts';
+import { AppLookupCache } from './app-lookup-cache.ts';
 import { jsonb } from './jsonb.ts';
 
 /** Environments are read with every runtime setting filled in, so no reader meets a missing one. */
 const withDefaults = (e: Environment | undefined): Environment | undefined =>
   e && { ...e, scaling: mergeRuntimeSettings(e.scaling, {}) };
 
+export type AppWithEnvironment = { app: App; env: Environment | undefined };
+
 export class AppsStore {
   constructor(
     private readonly db: SqlClient,
     private readonly clock: () => number,
+    /** The request path's lookups (getWithEnvironment); every write below empties it. */
+    readonly lookups: AppLookupCache<AppWithEnvironment> = new AppLookupCache(),
   ) {}
+
+  /** Runs a write, then tells the lookup cache (after it committed: a reader meanwhile keeps nothing). */
+  private async write<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } finally {
+      this.lookups.changed();
+    }
+  }
 
   async create(owner: string, name: string, authMode: AuthMode): Promise<App> {
     const id = randomUUID();
@@ -48,20 +62,36 @@ export class AppsStore {
   }
 
   async setAuthMode(id: string, authMode: AuthMode): Promise<void> {
-    await this.db.query('UPDATE apps SET auth_mode=$2 WHERE id=$1', [id, authMode]);
+    await this.write(() => this.db.query('UPDATE apps SET auth_mode=$2 WHERE id=$1', [id, authMode]));
   }
 
   /** Deletes the app and, by cascade, its environments, revisions, requests, logs and runners. */
   async delete(id: string): Promise<boolean> {
-    return (await this.db.query('DELETE FROM apps WHERE id=$1', [id])).rowCount > 0;
+    return (await this.write(() => this.db.query('DELETE FROM apps WHERE id=$1', [id]))).rowCount > 0;
   }
 
-  /** An app and one of its environments in one round trip (the request path's lookup). */
+  /**
+   * An app and one of its environments in one round trip (the request path's lookup), from memory
+   * while nothing changed (app-lookup-cache.ts).
+   */
   async getWithEnvironment(
     owner: string,
     name: string,
     envName: string,
-  ): Promise<{ app: App; env: Environment | undefined } | undefined> {
+  ): Promise<AppWithEnvironment | undefined> {
+    return this.lookups.read(
+      `${owner}\n${name}\n${envName}`,
+      () => this.readWithEnvironment(owner, name, envName),
+      // Only what exists is kept: an app or environment created later needs no invalidation.
+      (found) => found.env !== undefined,
+    );
+  }
+
+  private async readWithEnvironment(
+    owner: string,
+    name: string,
+    envName: string,
+  ): Promise<AppWithEnvironment | undefined> {
     const r = await this.db.query<{ app: App; env: Environment | null }>(
       `SELECT to_jsonb(a.*) AS app, to_jsonb(e.*) AS env
        FROM apps a LEFT JOIN environments e ON e.app_id = a.id AND e.name = $3
@@ -139,14 +169,18 @@ export class AppsStore {
 
   /** Deletes an environment and, by cascade, its revisions, requests, logs, runners and secrets. */
   async deleteEnvironment(id: string): Promise<boolean> {
-    return (await this.db.query('DELETE FROM environments WHERE id=$1', [id])).rowCount > 0;
+    return (await this.write(() => this.db.query('DELETE FROM environments WHERE id=$1', [id]))).rowCount > 0;
   }
 
   async setScaling(envId: string, scaling: RuntimeSettings): Promise<void> {
-    await this.db.query('UPDATE environments SET scaling=$2::jsonb WHERE id=$1', [envId, jsonb(scaling)]);
+    await this.write(() =>
+      this.db.query('UPDATE environments SET scaling=$2::jsonb WHERE id=$1', [envId, jsonb(scaling)]),
+    );
   }
 
   async setActiveRevision(envId: string, revisionId: string): Promise<void> {
-    await this.db.query('UPDATE environments SET active_revision_id=$2 WHERE id=$1', [envId, revisionId]);
+    await this.write(() =>
+      this.db.query('UPDATE environments SET active_revision_id=$2 WHERE id=$1', [envId, revisionId]),
+    );
   }
 }

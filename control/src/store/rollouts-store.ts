@@ -7,6 +7,8 @@ export class RolloutsStore {
   constructor(
     private readonly db: SqlClient,
     private readonly clock: () => number,
+    /** Told when a finished rollout switched an environment's active revision (app-lookup-cache.ts). */
+    private readonly environmentsChanged: () => void = () => {},
   ) {}
 
   /**
@@ -84,7 +86,7 @@ export class RolloutsStore {
     detail: string | null,
   ): Promise<boolean> {
     const now = this.clock();
-    return this.db.transaction(async (tx) => {
+    const switched = await this.db.transaction(async (tx) => {
       const r = await tx.query<RolloutRecord>(
         `UPDATE rollouts SET state=$2, detail=COALESCE($3, detail), ended_at=$4,
            switched_at = CASE WHEN $2='completed' THEN $4 ELSE switched_at END
@@ -101,5 +103,8 @@ export class RolloutsStore {
       }
       return true;
     });
+    // Committed: lookups kept from before the switch must not serve the old revision.
+    if (switched && state === 'completed') this.environmentsChanged();
+    return switched;
   }
 }

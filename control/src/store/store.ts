@@ -7,7 +7,8 @@
  * Every slice reads time from the clock given here, so tests can set it.
  */
 import type { SqlClient } from '../../../sql/src/sql-client.ts';
-import { AppsStore } from './apps-store.ts';
+import { AppLookupCache } from './app-lookup-cache.ts';
+import { AppsStore, type AppWithEnvironment } from './apps-store.ts';
 import { AuditStore } from './audit-store.ts';
 import { BuildsStore } from './builds-store.ts';
 import { EventsStore } from './events-store.ts';
@@ -42,8 +43,10 @@ export class Store {
   constructor(
     readonly db: SqlClient,
     private readonly clock: () => number = Date.now,
+    /** The request path's app lookups, shared with the stores of this store's transactions. */
+    private readonly lookups = new AppLookupCache<AppWithEnvironment>(),
   ) {
-    this.apps = new AppsStore(db, clock);
+    this.apps = new AppsStore(db, clock, lookups);
     this.revisions = new RevisionsStore(db, clock);
     this.builds = new BuildsStore(db, clock);
     this.requests = new RequestsStore(db, clock);
@@ -51,7 +54,7 @@ export class Store {
     this.logs = new LogsStore(db);
     this.secrets = new SecretsStore(db, clock);
     this.runners = new RunnersStore(db, clock);
-    this.rollouts = new RolloutsStore(db, clock);
+    this.rollouts = new RolloutsStore(db, clock, () => lookups.changed());
     this.keys = new KeysStore(db, clock);
     this.events = new EventsStore(db, clock);
     this.runnerLogs = new RunnerLogsStore(db);
@@ -72,6 +75,13 @@ export class Store {
    * slices land together or not at all.
    */
   async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
-    return this.db.transaction((db) => fn(new Store(db, this.clock)));
+    const version = this.lookups.version;
+    try {
+      return await this.db.transaction((db) => fn(new Store(db, this.clock, this.lookups)));
+    } finally {
+      // An app or environment written inside counted as changed before its commit; again now, so a
+      // lookup read between the two keeps nothing.
+      if (this.lookups.version !== version) this.lookups.changed();
+    }
   }
 }
