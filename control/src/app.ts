@@ -305,9 +305,16 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       clearInterval(reaper);
       clearInterval(eventPrune);
       await webhooks.stop();
+      // Another control is alive (a rolling upgrade, a replica): it adopts this one's runners, so
+      // they keep serving; alone, control drains them as it always did.
+      const handOver = await scaler.othersAlive().catch(() => false);
       scaler.stop();
-      await compute.close();
+      if (handOver && compute.release) await compute.release();
+      else await compute.close();
       await scaler.settle();
+      await scaler
+        .leave()
+        .catch((err: unknown) => app.log.warn({ err }, 'leaving the controls table failed'));
       await activity.settle();
       await app.close();
       await queue.close();

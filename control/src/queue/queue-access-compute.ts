@@ -28,5 +28,6 @@ export function withQueueAccess(
     kill: (runnerId) => compute.kill(runnerId),
     onExit: (listener) => compute.onExit(listener),
     close: (graceMs) => compute.close(graceMs),
+    ...(compute.release ? { release: () => compute.release!() } : {}),
   };
 }

@@ -8,7 +8,9 @@
  */
 import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import { AppsStore } from './apps-store.ts';
+import { BackoffsStore } from './backoffs-store.ts';
 import { BuildsStore } from './builds-store.ts';
+import { ControlsStore } from './controls-store.ts';
 import { EventsStore } from './events-store.ts';
 import { KeysStore } from './keys-store.ts';
 import { LogsStore } from './logs-store.ts';
@@ -34,6 +36,8 @@ export class Store {
   readonly keys: KeysStore;
   readonly events: EventsStore;
   readonly runnerLogs: RunnerLogsStore;
+  readonly controls: ControlsStore;
+  readonly backoffs: BackoffsStore;
 
   constructor(
     readonly db: SqlClient,
@@ -51,6 +55,8 @@ export class Store {
     this.keys = new KeysStore(db, clock);
     this.events = new EventsStore(db, clock);
     this.runnerLogs = new RunnerLogsStore(db);
+    this.controls = new ControlsStore(db, clock);
+    this.backoffs = new BackoffsStore(db);
   }
 
   async migrate(): Promise<void> {
