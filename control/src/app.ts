@@ -226,12 +226,15 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   registerFalProxy(app, fal);
   const rollouts = new Rollouts({ store, scaler, activity });
   registerRunnerRoutes(app, { store, requests, scaler, activity });
+  // Registered before extensions mount: a replica revokes the extension keys of controls not alive.
+  await store.controls.beat(scaler.controlId);
   // Extensions (the GitHub App) are served here and hear of every registered build at once.
   const extensions = await mountExtensions(app, o.extensions ?? [], {
     store,
     sql: store.db,
     clock: o.clock ?? Date.now,
     publicUrl: () => config.publicUrl ?? controlUrl,
+    instance: scaler.controlId,
   });
   await app.register(
     managementApi({
