@@ -29,5 +29,6 @@ export function withQueueAccess(
     onExit: (listener) => compute.onExit(listener),
     close: (graceMs) => compute.close(graceMs),
     ...(compute.release ? { release: () => compute.release!() } : {}),
+    ...(compute.reclaim ? { reclaim: (isClaimed) => compute.reclaim!(isClaimed) } : {}),
   };
 }

@@ -122,8 +122,14 @@ export class Scaler {
   async beat(): Promise<void> {
     await this.o.store.controls.beat(this.controlId);
     const adopted = await this.o.store.controls.adoptOrphans(this.controlId, CONTROL_ALIVE_MS);
-    if (adopted.length > 0)
-      this.o.log.info({ runners: adopted }, 'adopted the runners of a control that is gone');
+    if (adopted.length === 0) return;
+    this.o.log.info({ runners: adopted }, 'adopted the runners of a control that is gone');
+    // Drivers whose runners outlive control (ECS tasks) find the adopted ones, to stop them and
+    // hear of their ends; a task no live runner record claims is stopped.
+    await this.o.compute.reclaim?.(async (id) => {
+      const r = await this.o.store.runners.get(id);
+      return r !== undefined && r.ended_at === null;
+    });
   }
 
   /** Whether another control process is alive (it takes over this one's runners when it stops). */
