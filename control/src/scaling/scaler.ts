@@ -52,12 +52,19 @@ const LEASE_WAIT_MS = 2_000;
 export const CONTROL_ALIVE_MS = 15_000;
 /** A ready runner of a gone control not heard of for this long is lost (it pulls every 10 s). */
 const RUNNER_LOST_MS = 60_000;
+/** How often an environment is searched for lost runners. */
+const LOST_CHECK_MS = 5_000;
+/** How often a control says it is alive (and looks for runners to adopt). */
+const BEAT_MS = 2_000;
 /** Consecutive crashed starts from which an environment is reported as crash-looping. */
 const CRASH_LOOP_AT = 3;
 
 export class Scaler {
   private readonly running = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
+  /** When each environment was last searched for lost runners (monotonic ms). */
+  private readonly lostCheckedAt = new Map<string, number>();
+  private lastBeat = Number.NEGATIVE_INFINITY;
   /** Shared database: reconciles are leased per environment (PGlite serves one process only). */
   private readonly leased: boolean;
   readonly controlId: string;
@@ -99,7 +106,10 @@ export class Scaler {
   start(): void {
     const tick = async () => {
       try {
-        await this.beat();
+        if (performance.now() - this.lastBeat >= BEAT_MS) {
+          this.lastBeat = performance.now();
+          await this.beat();
+        }
         const envs = await this.o.store.apps.listActiveEnvironments();
         await Promise.all(envs.map((e) => this.reconcile(e.id)));
       } catch (err) {
@@ -216,7 +226,12 @@ export class Scaler {
 
     const env = await store.apps.getEnvironmentById(envId);
     if (!env) return;
-    await this.endLost(envId);
+    // Off the hot path: a submit's reconcile does not look for lost runners every time.
+    const looked = this.lostCheckedAt.get(envId);
+    if (looked === undefined || performance.now() - looked >= LOST_CHECK_MS) {
+      this.lostCheckedAt.set(envId, performance.now());
+      await this.endLost(envId);
+    }
     const runners = await store.runners.list(envId);
     const revision = env.active_revision_id ? await store.revisions.get(env.active_revision_id) : undefined;
     const holding = rollout ? ((await store.rollouts.getOpen(envId))?.candidate_runner_id ?? null) : null;

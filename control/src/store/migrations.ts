@@ -275,6 +275,7 @@ CREATE TABLE controls (
 );
 ALTER TABLE runners ADD COLUMN control_id text;
 ALTER TABLE runners ADD COLUMN seen_at float8;
+CREATE INDEX runners_live ON runners (environment_id) WHERE ended_at IS NULL;
 CREATE TABLE environment_backoffs (
   environment_id text PRIMARY KEY REFERENCES environments(id) ON DELETE CASCADE,
   kind text NOT NULL,
