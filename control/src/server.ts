@@ -85,11 +85,20 @@ export async function startServer(
   if (extra.extensions) opts.extensions = extra.extensions;
   const service = await buildApp(opts);
   log = service.app.log;
-  // Runners outlive control: those of a control that is gone (an earlier run of this one, a
-  // replica that crashed) are adopted and keep serving; those of a live replica stay its own.
-  // Nothing is drained because a control started. Runners that died with their control are
+  // On PostgreSQL, runners outlive control: those of a control that is gone (an earlier run of
+  // this one, a replica that crashed) are adopted and keep serving; those of a live replica stay
+  // its own. Nothing is drained because a control started. Runners that died with their control are
   // found by the scaler (lost: silent, and their control gone) and replaced.
-  await service.scaler.beat();
+  if (db.kind === 'postgres') {
+    await service.scaler.beat();
+  } else {
+    // PGlite serves one process: runners left from its earlier run are no longer managed by
+    // anyone (their exits went unheard); they are told to drain, as before control had replicas.
+    for (const r of await store.runners.listLive()) {
+      await store.runners.requestDrain(r.id);
+      await store.runners.setState(r.id, 'TERMINATED', { detail: 'control restarted' });
+    }
+  }
   // Drivers whose runners outlive control (ECS tasks) find them again: a live runner record claims its task.
   await compute.reclaim?.(async (id) => {
     const r = await store.runners.get(id);
