@@ -269,12 +269,15 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   await app.register(filesRoutes, { files, baseUrl: callerBase });
   const rollouts = new Rollouts({ store, scaler, activity });
   registerRunnerRoutes(app, { store, requests, scaler, activity, relays });
+  // Registered before extensions mount: a replica revokes the extension keys of controls not alive.
+  await store.controls.beat(scaler.controlId);
   // Extensions (the GitHub App) are served here and hear of every registered build at once.
   const extensions = await mountExtensions(app, o.extensions ?? [], {
     store,
     sql: store.db,
     clock: o.clock ?? Date.now,
     publicUrl: () => config.publicUrl ?? controlUrl,
+    instance: scaler.controlId,
   });
   await app.register(
     managementApi({
@@ -373,9 +376,16 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       clearInterval(eventPrune);
       clearInterval(retention);
       await webhooks.stop();
+      // Another control is alive (a rolling upgrade, a replica): it adopts this one's runners, so
+      // they keep serving; alone, control drains them as it always did.
+      const handOver = await scaler.othersAlive().catch(() => false);
       scaler.stop();
-      await compute.close();
+      if (handOver && compute.release) await compute.release();
+      else await compute.close();
       await scaler.settle();
+      await scaler
+        .leave()
+        .catch((err: unknown) => app.log.warn({ err }, 'leaving the controls table failed'));
       await activity.settle();
       await app.close();
       await queue.close();

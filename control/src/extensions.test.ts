@@ -2,7 +2,14 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GantryError } from '../../contract/src/errors.ts';
 import type { ControlExtension, ExtensionHost, RegisteredBuild } from '../../contract/src/extension.ts';
-import { type InjectedControl, startInjectedControl } from '../../test/support/injected-control.ts';
+import {
+  type InjectedControl,
+  RecordingCompute,
+  startInjectedControl,
+} from '../../test/support/injected-control.ts';
+import { buildApp } from './app.ts';
+import { loadConfig } from './config.ts';
+import { StoreQueue } from './queue/store-queue.ts';
 
 describe('an extension mounted in control', () => {
   let control: InjectedControl;
@@ -80,6 +87,35 @@ describe('an extension mounted in control', () => {
     });
     expect(res.statusCode).toBe(201);
     await vi.waitFor(() => expect(builds.map((b) => b.commit_sha)).toEqual(['a'.repeat(40)]));
+  });
+
+  it('a second control process on the same database mounts a key of its own and leaves this one’s working', async () => {
+    let second: ExtensionHost | undefined;
+    const replica = await buildApp({
+      config: loadConfig({ GANTRY_DATA_DIR: control.dataDir, GANTRY_LOG_LEVEL: 'silent' }),
+      store: control.store,
+      queue: new StoreQueue(control.store.db),
+      compute: new RecordingCompute(),
+      extensions: [
+        {
+          name: 'probe',
+          prefix: '/api/probe',
+          async mount(h) {
+            second = h;
+            return {};
+          },
+        },
+      ],
+    });
+    try {
+      const list = (h: ExtensionHost) =>
+        h.admin.fetch(`${h.admin.url}/v1/apps`, { headers: { authorization: `Key ${h.admin.key}` } });
+      expect(second!.admin.key).not.toBe(host.admin.key);
+      expect((await list(host)).status).toBe(200);
+      expect((await list(second!)).status).toBe(200);
+    } finally {
+      await replica.app.close();
+    }
   });
 
   it('writes its own tables through the SQL handle and closes before the store', async () => {

@@ -1,7 +1,8 @@
 /**
  * Mounts the extensions the process entry composed (contract/src/extension.ts): each gets its own
  * fastify scope under its prefix, control's database, and an admin key minted at this start and
- * kept only in memory, with which it calls the management API in process.
+ * kept only in memory, with which it calls the management API in process. The key is this control
+ * process's own (`<name>@<control id>`): a replica starting beside it must not replace it.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
@@ -12,6 +13,7 @@ import type {
   SqlHandle,
 } from '../../contract/src/extension.ts';
 import { hashKey } from './auth.ts';
+import { CONTROL_ALIVE_MS } from './scaling/scaler.ts';
 import type { Store } from './store/store.ts';
 
 export interface MountedExtensions {
@@ -24,18 +26,24 @@ export interface MountedExtensions {
 export async function mountExtensions(
   app: FastifyInstance,
   extensions: readonly ControlExtension[],
-  o: { store: Store; sql: SqlHandle; clock: () => number; publicUrl: () => string },
+  o: {
+    store: Store;
+    sql: SqlHandle;
+    clock: () => number;
+    publicUrl: () => string;
+    /** This control process (its keys are its own). */
+    instance: string;
+  },
 ): Promise<MountedExtensions> {
   const mounted: { name: string; hooks: MountedExtension; log: FastifyBaseLogger }[] = [];
+  const keyIds: string[] = [];
   for (const ext of extensions) {
     // Renewed at every start, so a key that leaked from an earlier run is already dead.
     const key = `gk_ext_${randomBytes(24).toString('base64url')}`;
-    await o.store.keys.put(
-      ext.name,
-      hashKey(key),
-      'ADMIN',
-      `${ext.name} (in process, renewed at every start)`,
-    );
+    const keyId = `${ext.name}@${o.instance}`;
+    await o.store.keys.put(keyId, hashKey(key), 'ADMIN', `${ext.name} (in process, renewed at every start)`);
+    await o.store.keys.revokeStaleInstanceKeys(ext.name, keyId, o.clock() - CONTROL_ALIVE_MS);
+    keyIds.push(keyId);
     const log = app.log.child({ component: ext.name });
     await app.register(
       async (scope) => {
@@ -64,6 +72,7 @@ export async function mountExtensions(
     },
     async close() {
       for (const { hooks } of mounted) await hooks.close?.();
+      for (const id of keyIds) await o.store.keys.revoke(id).catch(() => false);
     },
   };
 }

@@ -93,14 +93,25 @@ export async function startServer(
   if (extra.extensions) opts.extensions = extra.extensions;
   const service = await buildApp(opts);
   log = service.app.log;
-  // Runners left from an earlier run of control on this machine are no longer ours to manage:
-  // mark them ended, so their next pull tells them to drain and exit.
-  for (const r of await store.runners.listLive()) {
-    await store.runners.requestDrain(r.id);
-    await store.runners.setState(r.id, 'TERMINATED', { detail: 'control restarted' });
+  // On PostgreSQL, runners outlive control: those of a control that is gone (an earlier run of
+  // this one, a replica that crashed) are adopted and keep serving; those of a live replica stay
+  // its own. Nothing is drained because a control started. Runners that died with their control are
+  // found by the scaler (lost: silent, and their control gone) and replaced.
+  if (db.kind === 'postgres') {
+    await service.scaler.beat();
+  } else {
+    // PGlite serves one process: runners left from its earlier run are no longer managed by
+    // anyone (their exits went unheard); they are told to drain, as before control had replicas.
+    for (const r of await store.runners.listLive()) {
+      await store.runners.requestDrain(r.id);
+      await store.runners.setState(r.id, 'TERMINATED', { detail: 'control restarted' });
+    }
   }
-  // Drivers whose runners outlive control (ECS tasks) find them again; none is claimed any more.
-  await compute.reclaim?.(async () => false);
+  // Drivers whose runners outlive control (ECS tasks) find them again: a live runner record claims its task.
+  await compute.reclaim?.(async (id) => {
+    const r = await store.runners.get(id);
+    return r !== undefined && r.ended_at === null;
+  });
   const address = await service.app.listen({ port: config.port, host: config.host });
   const port = new URL(address).port;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;

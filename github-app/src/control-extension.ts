@@ -40,6 +40,7 @@ export function gitHubAppExtension(o: GitHubAppExtensionOptions): ControlExtensi
         ledger: new SqlLedger(host.sql, host.clock),
         publicUrl: host.publicUrl,
         clock: host.clock,
+        sql: host.sql,
       });
       const probot = new Probot({
         appId: o.github.appId,

@@ -3,6 +3,7 @@
  * The Probot app function only routes events to the plain functions beside it.
  */
 import type { ApplicationFunction, Probot } from 'probot';
+import type { SqlHandle } from '../../contract/src/extension.ts';
 import type { GantryDeps, Octokit } from './app-deps.ts';
 import { branchOfRef, environmentForBranch } from './branch-environments.ts';
 import { runCommand } from './command-handlers.ts';
@@ -20,6 +21,8 @@ export interface GantryAppOptions {
   ledger: DeploymentLedger;
   publicUrl: () => string;
   clock?: () => number;
+  /** The database shared with control: deployments of one environment lock it across replicas. */
+  sql?: SqlHandle;
 }
 
 export interface GantryApp {
@@ -51,7 +54,7 @@ export function createGantryApp(o: GantryAppOptions): GantryApp {
       publicUrl: o.publicUrl,
       clock: o.clock ?? Date.now,
       log: p.log,
-      locks: new KeyedLock(),
+      locks: new KeyedLock(o.sql),
     };
     deps = d;
 

@@ -16,6 +16,8 @@ export interface ControlProcess {
   start(): Promise<void>;
   /** SIGKILL: no drain, no goodbye. Returns the runner pids it had started. */
   kill(): Promise<number[]>;
+  /** The pids of the runners it runs as its children now. */
+  runnerPids(): number[];
   /** SIGTERM (control drains its runners), and SIGKILL any runner pids given. */
   stop(orphans?: number[]): Promise<void>;
 }
@@ -23,9 +25,11 @@ export interface ControlProcess {
 export async function controlProcess(opts: {
   dataDir: string;
   env?: Record<string, string>;
+  /** Replicas of one installation share their admin key. */
+  adminKey?: string;
 }): Promise<ControlProcess> {
   const port = await freePort();
-  const adminKey = `gk_test_${randomBytes(12).toString('hex')}`;
+  const adminKey = opts.adminKey ?? `gk_test_${randomBytes(12).toString('hex')}`;
   const url = `http://127.0.0.1:${port}`;
   let proc: ChildProcess | undefined;
   const admin = (pathname: string, init: { method?: string; body?: unknown } = {}) =>
@@ -41,6 +45,18 @@ export async function controlProcess(opts: {
     p.exitCode !== null || p.signalCode !== null
       ? Promise.resolve()
       : new Promise<void>((resolve) => p.once('exit', () => resolve()));
+
+  const runnerPids = (): number[] => {
+    if (!proc?.pid || proc.exitCode !== null || proc.signalCode !== null) return [];
+    try {
+      return execFileSync('pgrep', ['-P', String(proc.pid)], { encoding: 'utf8' })
+        .split('\n')
+        .map(Number)
+        .filter((n) => n > 0);
+    } catch {
+      return []; // No children.
+    }
+  };
 
   return {
     url,
@@ -74,18 +90,11 @@ export async function controlProcess(opts: {
         'control to listen',
       );
     },
+    runnerPids,
     async kill() {
       const p = proc;
       if (!p?.pid) return [];
-      let runners: number[] = [];
-      try {
-        runners = execFileSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' })
-          .split('\n')
-          .map(Number)
-          .filter((n) => n > 0);
-      } catch {
-        // No children.
-      }
+      const runners = runnerPids();
       p.kill('SIGKILL');
       await exited(p);
       return runners;

@@ -79,4 +79,9 @@ export interface ComputeDriver {
   readonly boundsProvisioning?: boolean;
   /** Drains every runner it started (with a deadline), then forgets them. */
   close(graceMs?: number): Promise<void>;
+  /**
+   * Forgets every runner it started and leaves it running: another control process sharing the
+   * database adopts them (a rolling upgrade). Drivers without it are closed instead.
+   */
+  release?(): Promise<void>;
 }

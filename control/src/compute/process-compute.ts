@@ -120,6 +120,20 @@ export class ProcessCompute implements ComputeDriver {
     return this.children.get(runnerId)?.proc.pid;
   }
 
+  /**
+   * Leaves every runner running for another control to adopt: they are detached process groups,
+   * and they reach control over HTTP, not through this process. Their exits are no longer reported.
+   */
+  async release(): Promise<void> {
+    for (const c of this.children.values()) {
+      c.proc.removeAllListeners('exit');
+      c.proc.stdout?.destroy();
+      c.proc.stderr?.destroy();
+      c.proc.unref();
+    }
+    this.children.clear();
+  }
+
   /** Drains every runner; those still running after the drain grace (and a margin) are killed. */
   async close(graceMs?: number): Promise<void> {
     const all = [...this.children.values()];

@@ -28,5 +28,7 @@ export function withQueueAccess(
     kill: (runnerId) => compute.kill(runnerId),
     onExit: (listener) => compute.onExit(listener),
     close: (graceMs) => compute.close(graceMs),
+    ...(compute.release ? { release: () => compute.release!() } : {}),
+    ...(compute.reclaim ? { reclaim: (isClaimed) => compute.reclaim!(isClaimed) } : {}),
   };
 }

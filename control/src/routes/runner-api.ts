@@ -29,6 +29,8 @@ import type { EventRelays } from '../streaming/event-relay.ts';
 
 const Params = Type.Object({ id: Type.String() });
 const TAGS = ['runner protocol (internal)'];
+/** How often a runner's calls refresh its seen_at (lost-runner detection needs a minute's accuracy). */
+const SEEN_EVERY_MS = 5_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function registerRunnerRoutes(
@@ -46,6 +48,17 @@ export function registerRunnerRoutes(
   // that ends leaves the cache at once (onEnded), so its next call reads the record and is refused.
   const known = new Map<string, Pick<RunnerRecord, 'id' | 'environment_id'> & { token_hash: string }>();
   d.store.runners.onEnded((id) => known.delete(id));
+  // When each runner was last recorded as seen (by this process): once per SEEN_EVERY_MS at most.
+  const seenAt = new Map<string, number>();
+  d.store.runners.onEnded((id) => seenAt.delete(id));
+  const markSeen = (id: string) => {
+    const now = performance.now();
+    if ((seenAt.get(id) ?? -Infinity) > now - SEEN_EVERY_MS) return;
+    seenAt.set(id, now);
+    d.store.runners.seen(id).catch((err: unknown) => logSeenFailure(err, id));
+  };
+  const logSeenFailure = (err: unknown, id: string) =>
+    app.log.warn({ err, runner: id }, 'recording that a runner was seen failed');
 
   /**
    * `ended`: what to do with a runner that has ended. Only `heartbeat` and `results` take it, so a
@@ -77,6 +90,7 @@ export function registerRunnerRoutes(
       throw new GantryError('GANTRY_ERR_UNAUTHORIZED', 'Wrong runner token.');
     }
     if (hasEnded && ended === 'refuse') throw new GantryError('GANTRY_ERR_RUNNER_ENDED');
+    if (!hasEnded) markSeen(runner.id);
     return runner;
   }
 
@@ -112,7 +126,7 @@ export function registerRunnerRoutes(
           ...(body.detail !== undefined ? { detail: body.detail } : {}),
         });
         d.activity?.runnerChanged(updated);
-        if (state === 'IDLE' && updated?.ready_at !== null) d.scaler.runnerReady(runner.environment_id);
+        if (state === 'IDLE' && updated?.ready_at !== null) await d.scaler.runnerReady(runner.environment_id);
         // A runner gone may need replacing now; idleness is the tick's business (keep_alive).
         if (state === 'TERMINATED') void d.scaler.reconcile(runner.environment_id);
       }

@@ -147,14 +147,14 @@ describe('runner lifecycle', () => {
     const dead = await runnerOf(spec(0).runnerId);
     expect(dead?.state).toBe('CRASH_BACKOFF');
     expect(dead?.detail).toMatch(/startup_timeout \(60 s\)/);
-    expect(svc.scaler.backoff(env.id)).toMatchObject({ kind: 'crash', crashes: 1 });
+    expect(await svc.scaler.backoff(env.id)).toMatchObject({ kind: 'crash', crashes: 1 });
     await svc.scaler.reconcile(env.id);
     expect(compute.started).toHaveLength(1); // backing off: test backoff step is the default 30 s
     now += 30_001;
     await svc.scaler.reconcile(env.id);
     expect(compute.started).toHaveLength(2);
     await report(spec(1), 'IDLE');
-    expect(svc.scaler.backoff(env.id)).toBeUndefined();
+    expect(await svc.scaler.backoff(env.id)).toBeUndefined();
   });
 
   it("the drain grace is the environment's termination_grace_period_seconds, set without a deploy", async () => {
@@ -208,7 +208,7 @@ describe('runner lifecycle', () => {
     const [r] = await store.runners.list(env.id, 0);
     expect(r).toMatchObject({ state: 'TERMINATED' });
     expect(r?.detail).toMatch(/^runner_scheduling_failure: no GPU-A10G capacity/);
-    expect(svc.scaler.backoff(env.id)).toMatchObject({ kind: 'capacity', until: now + 20_000 });
+    expect(await svc.scaler.backoff(env.id)).toMatchObject({ kind: 'capacity', until: now + 20_000 });
     now += 19_000;
     await svc.scaler.reconcile(env.id);
     expect(compute.started).toHaveLength(0);
@@ -277,7 +277,7 @@ describe('rollouts', () => {
     expect((await envId()).active_revision_id).toBe(spec(0).revision.id);
     expect(compute.stopped).not.toContain(spec(0).runnerId);
     // The old revision keeps serving: no backoff held against it.
-    expect(svc.scaler.backoff((await envId()).id)).toBeUndefined();
+    expect(await svc.scaler.backoff((await envId()).id)).toBeUndefined();
   });
 
   it('a restart replaces the runners of the same revision without a gap', async () => {

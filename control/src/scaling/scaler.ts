@@ -5,10 +5,11 @@
  * (keep_alive, scale-in, startup_timeout, crash recovery, rollouts).
  *
  * One reconcile per environment at a time: concurrent submits must not both start a runner for
- * the same missing slot. The scaler owns each environment's backoff (in memory: a restarted
- * control starts with a clean slate, which costs at most one extra failed start).
+ * the same missing slot. Inside a process, calls coalesce; between control processes sharing a
+ * PostgreSQL database, a lease per environment (environment_leases) decides which one reconciles
+ * it. Crash backoff lives in the database too, so every replica honours it.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { RUNTIME_SETTINGS } from '../../../contract/src/scaling-settings.ts';
 import { type ComputeDriver, isSchedulingFailure, type RunnerExit } from '../compute/compute-driver.ts';
@@ -36,15 +37,37 @@ export interface ScalerOptions {
   secretEnv?: (envId: string) => Promise<Record<string, string>>;
   /** Told of every runner state change, rollout step and crash loop (events and metrics). */
   activity?: Activity;
+  /** This control process, recorded on the runners it starts; default: a fresh id. */
+  controlId?: string;
 }
 
+/**
+ * How long an environment's reconcile lease lasts (renewed before each runner start). Short, so a
+ * control killed while holding it blocks its peers' scaling of that environment only briefly.
+ */
+const LEASE_MS = 10_000;
+/** How long a reconcile waits for another control's lease on the environment before leaving it to that one. */
+const LEASE_WAIT_MS = 2_000;
+/** A control not heard of for this long is gone: its runners are adopted. */
+export const CONTROL_ALIVE_MS = 15_000;
+/** A ready runner of a gone control not heard of for this long is lost (it pulls every 10 s). */
+const RUNNER_LOST_MS = 60_000;
+/** How often an environment is searched for lost runners. */
+const LOST_CHECK_MS = 5_000;
+/** How often a control says it is alive (and looks for runners to adopt). */
+const BEAT_MS = 2_000;
 /** Consecutive crashed starts from which an environment is reported as crash-looping. */
 const CRASH_LOOP_AT = 3;
 
 export class Scaler {
   private readonly running = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
-  private readonly backoffs = new Map<string, Backoff>();
+  /** When each environment was last searched for lost runners (monotonic ms). */
+  private readonly lostCheckedAt = new Map<string, number>();
+  private lastBeat = Number.NEGATIVE_INFINITY;
+  /** Shared database: reconciles are leased per environment (PGlite serves one process only). */
+  private readonly leased: boolean;
+  readonly controlId: string;
   private readonly pendingExits = new Set<Promise<void>>();
   /**
    * Free request slots per environment as of its last reconcile, less submits since. A submit
@@ -55,6 +78,8 @@ export class Scaler {
   private closed = false;
 
   constructor(private readonly o: ScalerOptions) {
+    this.controlId = o.controlId ?? randomUUID();
+    this.leased = o.store.db.kind === 'postgres';
     // A step only the infrastructure sees (ECS's image pull): recorded while the runner is PENDING.
     o.compute.onProgress?.((p) => {
       void o.store.runners
@@ -81,6 +106,10 @@ export class Scaler {
   start(): void {
     const tick = async () => {
       try {
+        if (performance.now() - this.lastBeat >= BEAT_MS) {
+          this.lastBeat = performance.now();
+          await this.beat();
+        }
         const envs = await this.o.store.apps.listEnvironmentsToReconcile();
         await Promise.all(envs.map((e) => this.reconcile(e.id)));
       } catch (err) {
@@ -94,6 +123,34 @@ export class Scaler {
   stop(): void {
     this.closed = true;
     clearTimeout(this.timer);
+  }
+
+  /**
+   * Says this control is alive, and takes over the runners of controls that are gone (a crash, a
+   * rolling upgrade): they keep serving; nothing is drained for a control's start or end.
+   */
+  async beat(): Promise<void> {
+    await this.o.store.controls.beat(this.controlId);
+    const adopted = await this.o.store.controls.adoptOrphans(this.controlId, CONTROL_ALIVE_MS);
+    if (adopted.length === 0) return;
+    this.o.log.info({ runners: adopted }, 'adopted the runners of a control that is gone');
+    // Drivers whose runners outlive control (ECS tasks) find the adopted ones, to stop them and
+    // hear of their ends; a task no live runner record claims is stopped.
+    await this.o.compute.reclaim?.(async (id) => {
+      const r = await this.o.store.runners.get(id);
+      return r !== undefined && r.ended_at === null;
+    });
+  }
+
+  /** Whether another control process is alive (it takes over this one's runners when it stops). */
+  async othersAlive(): Promise<boolean> {
+    if (!this.leased) return false;
+    return (await this.o.store.controls.othersAlive(this.controlId, CONTROL_ALIVE_MS)).length > 0;
+  }
+
+  /** This control stops: its runners are for the others to adopt at once. */
+  async leave(): Promise<void> {
+    await this.o.store.controls.leave(this.controlId);
   }
 
   /** Waits for the work already under way (exits being recorded, reconciles) to finish. */
@@ -124,7 +181,12 @@ export class Scaler {
       try {
         do {
           this.again.delete(envId);
-          await this.reconcileOnce(envId);
+          if (!(await this.takeLease(envId))) break;
+          try {
+            await this.reconcileOnce(envId);
+          } finally {
+            if (this.leased) await this.o.store.controls.releaseLease(envId, this.controlId);
+          }
         } while (this.again.has(envId) && !this.closed);
       } catch (err) {
         this.o.log.error({ err, env: envId }, 'reconcile failed');
@@ -136,9 +198,24 @@ export class Scaler {
     return p;
   }
 
+  /**
+   * The right to reconcile an environment against other control processes. Another one holding it
+   * is reconciling it now; after a short wait this one leaves it to that one (and to the next tick).
+   */
+  private async takeLease(envId: string): Promise<boolean> {
+    if (!this.leased) return true;
+    const { controls } = this.o.store;
+    const until = performance.now() + LEASE_WAIT_MS;
+    for (;;) {
+      if (await controls.tryLease(envId, this.controlId, LEASE_MS)) return true;
+      if (this.closed || performance.now() >= until) return false;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** The backoff in force for an environment, for the API and tests. */
-  backoff(envId: string): Backoff | undefined {
-    return this.backoffs.get(envId);
+  async backoff(envId: string): Promise<Backoff | undefined> {
+    return this.o.store.backoffs.get(envId);
   }
 
   private async reconcileOnce(envId: string): Promise<void> {
@@ -149,6 +226,12 @@ export class Scaler {
 
     const env = await store.apps.getEnvironmentById(envId);
     if (!env) return;
+    // Off the hot path: a submit's reconcile does not look for lost runners every time.
+    const looked = this.lostCheckedAt.get(envId);
+    if (looked === undefined || performance.now() - looked >= LOST_CHECK_MS) {
+      this.lostCheckedAt.set(envId, performance.now());
+      await this.endLost(envId);
+    }
     const runners = await store.runners.list(envId);
     const revision = env.active_revision_id ? await store.revisions.get(env.active_revision_id) : undefined;
     const holding = rollout ? ((await store.rollouts.getOpen(envId))?.candidate_runner_id ?? null) : null;
@@ -165,7 +248,7 @@ export class Scaler {
 
     const counts = await store.requests.counts(envId);
     const own = runners.filter((r) => r.revision_id === revision.id && r.ended_at === null);
-    const backoff = this.backoffs.get(envId) ?? null;
+    const backoff = (await store.backoffs.get(envId)) ?? null;
     // What control handed out is authoritative; a runner's own report may lag behind it.
     const held = this.o.requests.inFlightByRunner();
     const decision = autoscale({
@@ -200,13 +283,15 @@ export class Scaler {
         id,
         `did not become healthy within startup_timeout (${revision.settings.startup_timeout} s)`,
       );
-      this.recordFailure(envId, 'crash');
+      await this.recordFailure(envId, 'crash');
     }
     for (const id of decision.drain) await this.drain(id, `${decision.reason}: idle past keep_alive`);
     for (let i = 0; i < decision.start; i++) {
+      // A start that outlived the lease must not race a peer that took the environment over.
+      if (this.leased && !(await store.controls.tryLease(envId, this.controlId, LEASE_MS))) break;
       const outcome = await this.startRunner(env, revision, undefined, decision.reason);
       if (outcome !== 'started') {
-        this.recordFailure(envId, outcome);
+        await this.recordFailure(envId, outcome);
         break;
       }
     }
@@ -269,7 +354,7 @@ export class Scaler {
   ): Promise<'started' | FailureKind> {
     const { store } = this.o;
     const token = randomBytes(24).toString('base64url');
-    const runner = await store.runners.create(env.id, revision.id, hashToken(token));
+    const runner = await store.runners.create(env.id, revision.id, hashToken(token), this.controlId);
     this.o.activity?.runnerChanged(runner, why);
     if (rolloutId) await store.rollouts.setCandidate(rolloutId, runner.id);
     try {
@@ -327,14 +412,36 @@ export class Scaler {
   }
 
   /** A runner that becomes ready clears its environment's backoff. */
-  runnerReady(envId: string): void {
-    this.backoffs.delete(envId);
+  async runnerReady(envId: string): Promise<void> {
+    await this.o.store.backoffs.clear(envId);
   }
 
-  private recordFailure(envId: string, kind: FailureKind): void {
+  /**
+   * Ends the runners nothing will ever report on: ready, silent for a minute, and started by a
+   * control that is gone (a live control hears of its own runners' exits from compute).
+   */
+  private async endLost(envId: string): Promise<void> {
+    const now = this.now();
+    for (const r of await this.o.store.runners.listLost(
+      envId,
+      now - RUNNER_LOST_MS,
+      now - CONTROL_ALIVE_MS,
+    )) {
+      await this.o.store.runners.requestDrain(r.id);
+      this.o.activity?.runnerChanged(
+        await this.o.store.runners.setState(r.id, 'TERMINATED', {
+          detail: `lost: not heard of for ${RUNNER_LOST_MS / 1000} s, and the control that started it is gone`,
+          in_flight: 0,
+        }),
+      );
+      await this.o.requests.runnerEnded(r.id);
+    }
+  }
+
+  private async recordFailure(envId: string, kind: FailureKind): Promise<void> {
     const rules = { ...BACKOFF_RULES, crashStepMs: this.o.backoffStepMs ?? BACKOFF_RULES.crashStepMs };
-    const next = afterFailure(this.backoffs.get(envId) ?? null, kind, this.now(), rules);
-    this.backoffs.set(envId, next);
+    const next = afterFailure((await this.o.store.backoffs.get(envId)) ?? null, kind, this.now(), rules);
+    await this.o.store.backoffs.set(envId, next);
     if (kind === 'crash' && next.crashes >= CRASH_LOOP_AT) {
       this.o.activity?.crashLoop(envId, next.crashes, next.until);
     }
@@ -361,7 +468,7 @@ export class Scaler {
     );
     // A rollout candidate's failure aborts its rollout; it must not hold back the revision that serves.
     if (failedStart && (await this.isActiveRevision(runner))) {
-      this.recordFailure(runner.environment_id, noCapacity ? 'capacity' : 'crash');
+      await this.recordFailure(runner.environment_id, noCapacity ? 'capacity' : 'crash');
     }
     await this.o.requests.runnerEnded(e.runnerId);
     if (!this.closed) await this.reconcile(runner.environment_id);

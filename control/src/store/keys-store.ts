@@ -71,6 +71,19 @@ export class KeysStore {
     return r.rowCount > 0;
   }
 
+  /**
+   * Revokes the in-process keys of an extension (`<name>@<control id>`) held by control processes
+   * that are gone, and its key from before control had replicas (`<name>`); `keep` stays.
+   */
+  async revokeStaleInstanceKeys(name: string, keep: string, aliveSince: number): Promise<void> {
+    await this.db.query(
+      `UPDATE api_keys SET revoked_at=$4 WHERE revoked_at IS NULL AND id <> $2 AND (id = $1 OR
+         (starts_with(id, $1 || '@') AND substr(id, length($1) + 2) NOT IN
+           (SELECT id FROM controls WHERE seen_at >= $3)))`,
+      [name, keep, aliveSince, this.clock()],
+    );
+  }
+
   async put(id: string, keyHash: string, scope: string, description: string): Promise<void> {
     await this.db.query(
       `INSERT INTO api_keys (id, key_hash, scope, description, created_at) VALUES ($1,$2,$3,$4,$5)

@@ -329,6 +329,34 @@ ALTER TABLE api_keys ADD COLUMN expires_at float8;
 ALTER TABLE api_keys ADD COLUMN rate_limit integer;
 `,
   },
+  {
+    version: 13,
+    name: 'several control processes',
+    // Each control process says it is alive (controls); each runner records which one started it
+    // and when it last called (seen_at), so a control that starts adopts the runners of one that
+    // died instead of draining them; crash backoff lives here so every replica honours it.
+    sql: `
+CREATE TABLE controls (
+  id text PRIMARY KEY,
+  started_at float8 NOT NULL,
+  seen_at float8 NOT NULL
+);
+ALTER TABLE runners ADD COLUMN control_id text;
+ALTER TABLE runners ADD COLUMN seen_at float8;
+CREATE INDEX runners_live ON runners (environment_id) WHERE ended_at IS NULL;
+CREATE TABLE environment_backoffs (
+  environment_id text PRIMARY KEY REFERENCES environments(id) ON DELETE CASCADE,
+  kind text NOT NULL,
+  crashes integer NOT NULL,
+  until float8 NOT NULL
+);
+CREATE TABLE environment_leases (
+  environment_id text PRIMARY KEY,
+  holder text NOT NULL,
+  until float8 NOT NULL
+);
+`,
+  },
 ];
 
 /** Brings the schema up to date; safe to call at every start, from several processes at once. */

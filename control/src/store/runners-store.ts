@@ -14,14 +14,39 @@ export class RunnersStore {
     private readonly clock: () => number,
   ) {}
 
-  async create(envId: string, revisionId: string, tokenHash: string): Promise<RunnerRecord> {
+  /** A new runner, started by control process `controlId` (which answers for it while alive). */
+  async create(
+    envId: string,
+    revisionId: string,
+    tokenHash: string,
+    controlId: string | null = null,
+  ): Promise<RunnerRecord> {
     const now = this.clock();
     const r = await this.db.query<RunnerRecord>(
-      `INSERT INTO runners (id, environment_id, revision_id, state, token_hash, created_at, state_changed_at, history)
-       VALUES ($1,$2,$3,'PENDING',$4,$5,$5,$6::jsonb) RETURNING *`,
-      [randomUUID(), envId, revisionId, tokenHash, now, jsonb([{ state: 'PENDING', at: now }])],
+      `INSERT INTO runners (id, environment_id, revision_id, state, token_hash, created_at, state_changed_at, history, control_id)
+       VALUES ($1,$2,$3,'PENDING',$4,$5,$5,$6::jsonb,$7) RETURNING *`,
+      [randomUUID(), envId, revisionId, tokenHash, now, jsonb([{ state: 'PENDING', at: now }]), controlId],
     );
     return r.rows[0]!;
+  }
+
+  /** The runner called control (any control process): it is alive. */
+  async seen(id: string): Promise<void> {
+    await this.db.query('UPDATE runners SET seen_at=$2 WHERE id=$1', [id, this.clock()]);
+  }
+
+  /**
+   * Ready runners of an environment not heard of since `before` whose control process is gone
+   * (none alive since `aliveSince`): nothing will ever report their end, so they are lost.
+   */
+  async listLost(envId: string, before: number, aliveSince: number): Promise<RunnerRecord[]> {
+    const r = await this.db.query<RunnerRecord>(
+      `SELECT * FROM runners WHERE environment_id=$1 AND ended_at IS NULL AND ready_at IS NOT NULL
+         AND COALESCE(seen_at, ready_at) < $2
+         AND (control_id IS NULL OR control_id NOT IN (SELECT id FROM controls WHERE seen_at >= $3))`,
+      [envId, before, aliveSince],
+    );
+    return r.rows;
   }
 
   async get(id: string): Promise<(RunnerRecord & { token_hash: string }) | undefined> {

@@ -10,7 +10,9 @@ import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import { AppLookupCache } from './app-lookup-cache.ts';
 import { AppsStore, type AppWithEnvironment } from './apps-store.ts';
 import { AuditStore } from './audit-store.ts';
+import { BackoffsStore } from './backoffs-store.ts';
 import { BuildsStore } from './builds-store.ts';
+import { ControlsStore } from './controls-store.ts';
 import { EventsStore } from './events-store.ts';
 import { IdempotencyStore } from './idempotency-store.ts';
 import { KeysStore } from './keys-store.ts';
@@ -39,6 +41,8 @@ export class Store {
   readonly runnerLogs: RunnerLogsStore;
   readonly idempotency: IdempotencyStore;
   readonly audit: AuditStore;
+  readonly controls: ControlsStore;
+  readonly backoffs: BackoffsStore;
 
   constructor(
     readonly db: SqlClient,
@@ -60,6 +64,8 @@ export class Store {
     this.runnerLogs = new RunnerLogsStore(db);
     this.idempotency = new IdempotencyStore(db, clock);
     this.audit = new AuditStore(db, clock);
+    this.controls = new ControlsStore(db, clock);
+    this.backoffs = new BackoffsStore(db);
   }
 
   async migrate(): Promise<void> {

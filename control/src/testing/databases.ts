@@ -27,6 +27,6 @@ export function databaseTargets(env: Record<string, string | undefined> = proces
 /** Empties every table (between tests that share one database). */
 export async function truncateAll(db: SqlClient): Promise<void> {
   await db.exec(
-    'TRUNCATE apps, environments, revisions, requests, request_logs, runners, queue_messages, api_keys, audit_log CASCADE',
+    'TRUNCATE apps, environments, revisions, requests, request_logs, runners, queue_messages, api_keys, audit_log, controls, environment_leases CASCADE',
   );
 }
