@@ -210,6 +210,13 @@ export const RUNNER_ENV = {
   runnerId: 'GANTRY_RUNNER_ID',
   /** Bearer token for the runner protocol, scoped to this runner. */
   token: 'GANTRY_RUNNER_TOKEN',
+  /**
+   * The token sealed under the environment's runner key (contract/src/runner-token-seal.ts), in
+   * place of `token` where the driver's calls are visible to others (ECS RunTask overrides).
+   */
+  sealedToken: 'GANTRY_RUNNER_TOKEN_SEALED',
+  /** The key that opens `sealedToken`; ECS puts it in from Secrets Manager (never in an API call). */
+  runnerKey: 'GANTRY_RUNNER_KEY',
   /** JSON array: argv of the app process. Absent when the app runs beside the runner (ECS sidecar). */
   appCommand: 'GANTRY_APP_COMMAND',
   /** Working directory for the app process. */

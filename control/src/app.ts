@@ -31,6 +31,7 @@ import { Scaler } from './scaling/scaler.ts';
 import { EnvironmentSecrets } from './secrets/environment-secrets.ts';
 import { openSecretBox } from './secrets/master-key.ts';
 import type { SecretBox } from './secrets/secret-box.ts';
+import type { SecretsManagerMirror } from './secrets/secrets-manager.ts';
 import type { Store } from './store/store.ts';
 import { WebhookSender } from './webhooks/webhook-sender.ts';
 import { loadWebhookSigner, type WebhookSigner } from './webhooks/webhook-signer.ts';
@@ -48,6 +49,8 @@ export interface BuildOptions {
   oidc?: OidcVerifier;
   /** Seals secrets; default: the master key from the settings (or `<data dir>/secrets.key`). */
   secretBox?: SecretBox;
+  /** Where secrets are mirrored for runners that take them by reference (ECS: Secrets Manager). */
+  secretsMirror?: SecretsManagerMirror;
   /** Add-ons control serves (the GitHub App); the process entry composes them. */
   extensions?: readonly ControlExtension[];
   /** Signs webhooks; by default from the setting or the data dir. */
@@ -103,7 +106,11 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const events = new EventLog({ events: store.events, log: app.log });
   const activity = new Activity({ store, events, metrics, log: app.log });
   let scalerRef: Scaler | undefined;
-  const secrets = new EnvironmentSecrets(store, o.secretBox ?? (await openSecretBox(config)));
+  const secrets = new EnvironmentSecrets(
+    store,
+    o.secretBox ?? (await openSecretBox(config)),
+    o.secretsMirror,
+  );
   const signer = o.webhookSigner ?? (await loadWebhookSigner(config.dataDir, config.webhookPrivateKey));
   const webhooks = new WebhookSender({
     store,
@@ -141,6 +148,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     ...(o.clock ? { clock: o.clock } : {}),
     ...(o.backoffStepMs !== undefined ? { backoffStepMs: o.backoffStepMs } : {}),
     secretEnv: (envId) => secrets.envFor(envId),
+    ...(o.secretsMirror ? { secretRefs: (envId: string) => secrets.referencesFor(envId) } : {}),
     activity,
   });
   scalerRef = scaler;

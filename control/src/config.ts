@@ -254,6 +254,18 @@ export const SETTINGS = {
     optionalStr,
     "Role the app's containers act as in AWS; unset: none.",
   ),
+  ecsSecretPrefix: setting(
+    'GANTRY_ECS_SECRET_PREFIX',
+    'gantry',
+    str,
+    "`ecs` compute: Secrets Manager names of environments' secrets start `<prefix>/` (the execution role may read `<prefix>/*`).",
+  ),
+  secretsManagerEndpoint: setting(
+    'AWS_ENDPOINT_URL_SECRETS_MANAGER',
+    undefined as string | undefined,
+    optionalStr,
+    '`ecs` compute: the Secrets Manager endpoint, as the AWS SDKs read it; unset: the regional one.',
+  ),
   ecsPollMs: setting(
     'GANTRY_ECS_POLL_MS',
     5000,

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { sealRunnerToken } from '../../contract/src/runner-token-seal.ts';
 import { loadConfig, RunnerConfigError } from './config.ts';
 
 const base = {
@@ -38,6 +40,29 @@ describe('loadConfig', () => {
     expect(() => (config.appCommand as string[]).push('--inspect')).toThrow(TypeError);
     expect(config.maxMultiplexing).toBe(1);
     expect(config.appEnv).not.toHaveProperty('GANTRY_RUNNER_TOKEN');
+  });
+
+  it('opens a sealed token with the runner key, and hands neither to the app', async () => {
+    const key = randomBytes(32).toString('base64url');
+    const { GANTRY_RUNNER_TOKEN: _, ...noToken } = base;
+    const sealed = { ...noToken, GANTRY_RUNNER_TOKEN_SEALED: sealRunnerToken(key, 'run-1', 'tok-1') };
+    const config = await loadConfig({ ...sealed, GANTRY_RUNNER_KEY: key });
+    expect(config.token).toBe('tok-1');
+    expect(Object.keys(config.appEnv).filter((k) => k.startsWith('GANTRY_RUNNER_'))).toEqual([
+      'GANTRY_RUNNER_ID',
+    ]);
+
+    const problems = async (env: Record<string, string>) =>
+      ((await loadConfig(env).catch((e: unknown) => e)) as RunnerConfigError).problems;
+    expect(await problems(sealed)).toEqual([
+      'GANTRY_RUNNER_TOKEN_SEALED is set but GANTRY_RUNNER_KEY is not: the token cannot be opened',
+    ]);
+    // Sealed for another runner (or under another environment's key): refused, not misused.
+    expect(await problems({ ...sealed, GANTRY_RUNNER_ID: 'run-2', GANTRY_RUNNER_KEY: key })).toEqual([
+      expect.stringContaining('does not open with this runner key'),
+    ]);
+    const other = randomBytes(32).toString('base64url');
+    expect(await problems({ ...sealed, GANTRY_RUNNER_KEY: other })).toHaveLength(1);
   });
 
   it('takes the app output relayed on stdin only when asked, and names a wrong value', async () => {

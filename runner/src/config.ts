@@ -4,6 +4,10 @@
  */
 import { createServer } from 'node:net';
 import { RUNNER_ENV } from '../../contract/src/runner-protocol.ts';
+import { openRunnerToken } from '../../contract/src/runner-token-seal.ts';
+
+/** What speaks for the runner to control; never handed on to an app it starts. */
+const TOKEN_NAMES = new Set<string>([RUNNER_ENV.token, RUNNER_ENV.sealedToken, RUNNER_ENV.runnerKey]);
 
 export interface RunnerConfig {
   controlUrl: string;
@@ -62,7 +66,25 @@ export async function loadConfig(
     problems.push(`${RUNNER_ENV.controlUrl} must be an http(s) URL (got '${controlUrl}')`);
   }
   const runnerId = required(RUNNER_ENV.runnerId);
-  const token = required(RUNNER_ENV.token);
+  // Plain, or sealed under the runner key when the driver's calls are visible to others (ECS).
+  const sealedToken = read(RUNNER_ENV.sealedToken);
+  const runnerKey = read(RUNNER_ENV.runnerKey);
+  let token = '';
+  if (sealedToken !== undefined) {
+    if (runnerKey === undefined) {
+      problems.push(
+        `${RUNNER_ENV.sealedToken} is set but ${RUNNER_ENV.runnerKey} is not: the token cannot be opened`,
+      );
+    } else {
+      try {
+        token = openRunnerToken(runnerKey, runnerId, sealedToken);
+      } catch (err) {
+        problems.push(`${RUNNER_ENV.sealedToken}: ${(err as Error).message}`);
+      }
+    }
+  } else {
+    token = required(RUNNER_ENV.token);
+  }
 
   let appCommand: string[] | undefined;
   const rawCommand = read(RUNNER_ENV.appCommand);
@@ -121,7 +143,7 @@ export async function loadConfig(
   const appEnv: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
     // The token speaks for this runner to control; user code has no business holding it.
-    if (value !== undefined && name !== RUNNER_ENV.token) appEnv[name] = value;
+    if (value !== undefined && !TOKEN_NAMES.has(name)) appEnv[name] = value;
   }
   appEnv['PORT'] = String(appPort);
 

@@ -174,7 +174,7 @@ describe('runner', () => {
     await h.control.waitFor(() => h.control.results.some((r) => r.request_id === 'busy'), "busy's result");
   });
 
-  it("sends with each result the lines the app wrote before answering, every time", async () => {
+  it('sends with each result the lines the app wrote before answering, every time', async () => {
     // Lines are otherwise shipped on their own every 20 ms here; only a result may carry them now.
     const h = await startRunner({ timing: { logFlushMs: 60_000 } });
     await idle(h);

@@ -4,6 +4,7 @@
  * Drivers never decide policy (no retries of their own beyond a single call's transient errors).
  */
 import type { Revision } from '../domain.ts';
+import type { SecretReferences } from '../secrets/environment-secrets.ts';
 
 export interface RunnerSpec {
   runnerId: string;
@@ -12,8 +13,13 @@ export interface RunnerSpec {
   controlUrl: string;
   environmentId: string;
   revision: Revision;
-  /** Extra environment for the app (its secrets). */
+  /** Extra environment for the app (its secrets), for drivers that take values. */
   env: Record<string, string>;
+  /**
+   * For drivers that take secrets by reference (`secretsByReference`), in place of values in `env`:
+   * the app's secrets as name → valueFrom, and the key that opens the runner's sealed token.
+   */
+  secrets?: SecretReferences;
   /**
    * Settings for the runner itself (e.g. the SQS queue URLs it polls), kept apart from the app's
    * environment so each container gets only its own.
@@ -77,6 +83,11 @@ export interface ComputeDriver {
    * type), so startup_timeout counts from the runner's own start, not from the request for it.
    */
   readonly boundsProvisioning?: boolean;
+  /**
+   * True when the driver's calls are visible to others (ECS: RunTask overrides show in DescribeTasks
+   * and CloudTrail): it gets `secrets` (references) and an empty `env`, never secret values.
+   */
+  readonly secretsByReference?: boolean;
   /** Drains every runner it started (with a deadline), then forgets them. */
   close(graceMs?: number): Promise<void>;
 }

@@ -20,6 +20,8 @@
  * Task ends are observed by polling DescribeTasks (EventBridge task state events are the
  * production upgrade; polling needs no extra infrastructure).
  */
+
+import { createHash } from 'node:crypto';
 import {
   DescribeTasksCommand,
   type ECSClient,
@@ -31,6 +33,7 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
+import { sealRunnerToken } from '../../../contract/src/runner-token-seal.ts';
 import type { Revision } from '../domain.ts';
 import { isAwsError } from './aws-errors.ts';
 import {
@@ -104,6 +107,7 @@ const DEFAULT_CAPACITY_WINDOW_MS = 10 * 60_000;
 
 export class EcsCompute implements ComputeDriver {
   readonly boundsProvisioning = true;
+  readonly secretsByReference = true;
   private readonly tasks = new Map<string, Tracked>();
   private readonly taskDefinitions = new Map<string, string>();
   private readonly listeners: ((e: RunnerExit) => void)[] = [];
@@ -117,6 +121,10 @@ export class EcsCompute implements ComputeDriver {
     const rev = spec.revision;
     if (!rev.image) {
       throw new Error(`revision ${rev.number} has no image; the ECS driver runs container images only`);
+    }
+    // Anything in RunTask's overrides is readable through DescribeTasks and recorded by CloudTrail.
+    if (Object.keys(spec.env).length > 0 || !spec.secrets) {
+      throw new Error('the ECS driver takes secrets by reference only (Secrets Manager), never values');
     }
     await this.startFrom(spec, 0, []);
   }
@@ -163,7 +171,7 @@ export class EcsCompute implements ComputeDriver {
     size: MachineSize,
     provider: string,
   ): Promise<{ kind: 'started'; taskArn: string } | { kind: 'no-room'; reason: string }> {
-    let taskDefinition = await this.taskDefinition(spec.revision, machineType, size);
+    let taskDefinition = await this.taskDefinition(spec, machineType, size);
     for (let reregistered = false; ; reregistered = true) {
       try {
         const out = await this.o.client.send(
@@ -179,11 +187,10 @@ export class EcsCompute implements ComputeDriver {
                 assignPublicIp: 'DISABLED',
               },
             },
+            // Nothing secret: the token is sealed (its key comes from Secrets Manager), the app's
+            // secrets are in the task definition by reference.
             overrides: {
-              containerOverrides: [
-                { name: RUNNER_CONTAINER, environment: this.runnerEnvironment(spec) },
-                { name: APP_CONTAINER, environment: pairs(spec.env) },
-              ],
+              containerOverrides: [{ name: RUNNER_CONTAINER, environment: this.runnerEnvironment(spec) }],
             },
             startedBy: STARTED_BY,
             // Idempotent per runner: the client's retry after a throttle cannot start a second task.
@@ -213,8 +220,8 @@ export class EcsCompute implements ComputeDriver {
         }
         // A task definition deregistered behind our back: register it again, once.
         if (err.name === 'ClientException' && /task ?definition/i.test(err.message) && !reregistered) {
-          this.taskDefinitions.delete(tdKey(spec.revision, machineType));
-          taskDefinition = await this.taskDefinition(spec.revision, machineType, size);
+          this.taskDefinitions.delete(tdKey(spec, machineType));
+          taskDefinition = await this.taskDefinition(spec, machineType, size);
           continue;
         }
         throw err;
@@ -222,9 +229,15 @@ export class EcsCompute implements ComputeDriver {
     }
   }
 
-  /** The task definition of a revision on a machine type, registered once and remembered. */
-  private async taskDefinition(rev: Revision, machineType: string, size: MachineSize): Promise<string> {
-    const key = tdKey(rev, machineType);
+  /**
+   * The task definition of a revision on a machine type with its environment's secret references,
+   * registered once and remembered (a secret added or removed makes a new one; a changed value does
+   * not: ECS reads it at each task's start).
+   */
+  private async taskDefinition(spec: RunnerSpec, machineType: string, size: MachineSize): Promise<string> {
+    const rev = spec.revision;
+    const refs = spec.secrets!;
+    const key = tdKey(spec, machineType);
     const known = this.taskDefinitions.get(key);
     if (known) return known;
     const port = this.o.appPort ?? DEFAULT_APP_PORT;
@@ -259,6 +272,7 @@ export class EcsCompute implements ComputeDriver {
               : {}),
             portMappings: [{ containerPort: port, protocol: 'tcp' }],
             environment: [{ name: 'PORT', value: String(port) }],
+            secrets: Object.entries(refs.app).map(([name, valueFrom]) => ({ name, valueFrom })),
             logConfiguration: logs(APP_CONTAINER),
             // The runner stops the app's work first; this only bounds the final shutdown.
             stopTimeout: 30,
@@ -278,6 +292,7 @@ export class EcsCompute implements ComputeDriver {
               // The SDK in the runner needs a region, and ECS agents before 2026 set none.
               { name: 'AWS_REGION', value: this.o.region },
             ],
+            secrets: [{ name: RUNNER_ENV.runnerKey, valueFrom: refs.runnerKey.valueFrom }],
             logConfiguration: logs(RUNNER_CONTAINER),
             stopTimeout: Math.min(120, grace + 10),
           },
@@ -296,7 +311,10 @@ export class EcsCompute implements ComputeDriver {
     return [
       { name: RUNNER_ENV.controlUrl, value: spec.controlUrl },
       { name: RUNNER_ENV.runnerId, value: spec.runnerId },
-      { name: RUNNER_ENV.token, value: spec.token },
+      {
+        name: RUNNER_ENV.sealedToken,
+        value: sealRunnerToken(spec.secrets!.runnerKey.value, spec.runnerId, spec.token),
+      },
       ...pairs(spec.runnerEnv ?? {}),
       // The task definition's value is the driver's default; the environment's setting wins.
       ...(spec.drainGraceSeconds !== undefined
@@ -525,7 +543,12 @@ function pullProgress(task: Task, t: Tracked): { reported: 'started' | 'done'; d
   return { reported: 'started', detail: 'pulling the image' };
 }
 
-const tdKey = (rev: Revision, machineType: string) => `${rev.id}:${machineType}`;
+/** One task definition per revision, machine type and set of secret references. */
+const tdKey = (spec: RunnerSpec, machineType: string) => {
+  const { app, runnerKey } = spec.secrets!;
+  const refs = JSON.stringify([Object.entries(app).sort(), runnerKey.valueFrom]);
+  return `${spec.revision.id}:${machineType}:${createHash('sha256').update(refs).digest('hex')}`;
+};
 
 /** Task definition family: one per environment, revision and machine type. */
 export function familyOf(rev: Revision, machineType: string): string {

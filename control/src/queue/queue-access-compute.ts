@@ -15,7 +15,16 @@ export function withQueueAccess(
 ): ComputeDriver {
   const access = queue.runnerAccess?.bind(queue);
   if (!access) return compute;
+  // Everything else the driver is and offers passes through (ECS's reclaim, progress, flags).
   return {
+    get boundsProvisioning() {
+      return compute.boundsProvisioning;
+    },
+    get secretsByReference() {
+      return compute.secretsByReference;
+    },
+    ...(compute.onProgress ? { onProgress: compute.onProgress.bind(compute) } : {}),
+    ...(compute.reclaim ? { reclaim: compute.reclaim.bind(compute) } : {}),
     async start(spec) {
       const runnerEnv = {
         ...spec.runnerEnv,

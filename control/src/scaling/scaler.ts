@@ -15,6 +15,7 @@ import { type ComputeDriver, isSchedulingFailure, type RunnerExit } from '../com
 import type { Environment, Revision, RolloutRecord, RunnerRecord } from '../domain.ts';
 import type { Activity } from '../events/activity.ts';
 import type { RequestService } from '../request-service.ts';
+import type { SecretReferences } from '../secrets/environment-secrets.ts';
 import type { Store } from '../store/store.ts';
 import { autoscale } from './autoscaler.ts';
 import { afterFailure, BACKOFF_RULES, type Backoff, type FailureKind } from './backoff.ts';
@@ -34,6 +35,8 @@ export interface ScalerOptions {
   backoffStepMs?: number;
   /** The decrypted secrets of an environment, given to each runner it starts as env vars. */
   secretEnv?: (envId: string) => Promise<Record<string, string>>;
+  /** The same secrets by reference, for drivers that must not carry values (ECS). */
+  secretRefs?: (envId: string) => Promise<SecretReferences>;
   /** Told of every runner state change, rollout step and crash loop (events and metrics). */
   activity?: Activity;
 }
@@ -280,7 +283,9 @@ export class Scaler {
         environmentId: env.id,
         revision,
         // Read at each start, so a restart rollout picks up changed secrets.
-        env: (await this.o.secretEnv?.(env.id)) ?? {},
+        ...(this.o.compute.secretsByReference
+          ? { env: {}, secrets: await this.secretReferences(env.id) }
+          : { env: (await this.o.secretEnv?.(env.id)) ?? {} }),
         drainGraceSeconds:
           env.scaling.termination_grace_period_seconds ??
           RUNTIME_SETTINGS.termination_grace_period_seconds.default,
@@ -298,6 +303,12 @@ export class Scaler {
       this.o.activity?.runnerChanged(ended);
       return capacity ? 'capacity' : 'crash';
     }
+  }
+
+  private secretReferences(envId: string): Promise<SecretReferences> {
+    if (!this.o.secretRefs)
+      throw new Error('this compute driver takes secrets by reference, and none were provided');
+    return this.o.secretRefs(envId);
   }
 
   /** Ends a runner that failed to start in time; the record says why. */
