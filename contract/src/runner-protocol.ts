@@ -238,7 +238,10 @@ export const RUNNER_ENV = {
   leaseS: 'GANTRY_LEASE_SECONDS',
   /**
    * `stdin`: the app runs in a container of its own and the compute driver relays its output on the
-   * runner's stdin (contract/src/app-output-relay.ts). Unset: the runner reads the app it started.
+   * runner's stdin; `http`: a log router posts it to the runner (ECS FireLens); both in
+   * contract/src/app-output-relay.ts. Unset: the runner reads the app it started.
    */
   appOutput: 'GANTRY_APP_OUTPUT',
+  /** With `appOutput=http`: the loopback port the runner takes the log router's posts on. */
+  appOutputPort: 'GANTRY_APP_OUTPUT_PORT',
 } as const;

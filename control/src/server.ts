@@ -82,6 +82,7 @@ export async function startServer(
             region: config.ecsRegion!,
             executionRoleArn: config.ecsExecutionRoleArn!,
             ...(config.ecsTaskRoleArn ? { taskRoleArn: config.ecsTaskRoleArn } : {}),
+            directQueueAccess: config.ecsRunnerQueue === 'direct',
             pollMs: config.ecsPollMs,
             ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
             log: (msg, fields) => log?.warn(fields ?? {}, msg),

@@ -72,7 +72,13 @@ describe('loadConfig', () => {
     const err = await loadConfig({ ...beside, GANTRY_APP_OUTPUT: 'file' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RunnerConfigError);
     expect((err as RunnerConfigError).problems).toEqual([
-      `GANTRY_APP_OUTPUT must be "stdin" or unset (got 'file')`,
+      `GANTRY_APP_OUTPUT must be "stdin", "http" or unset (got 'file')`,
+    ]);
+    const http = await loadConfig({ ...beside, GANTRY_APP_OUTPUT: 'http', GANTRY_APP_OUTPUT_PORT: '24280' });
+    expect(http.appOutputHttpPort).toBe(24280);
+    const noPort = await loadConfig({ ...beside, GANTRY_APP_OUTPUT: 'http' }).catch((e: unknown) => e);
+    expect((noPort as RunnerConfigError).problems).toEqual([
+      'GANTRY_APP_OUTPUT_PORT is required when GANTRY_APP_OUTPUT is http',
     ]);
   });
 

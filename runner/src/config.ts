@@ -24,6 +24,8 @@ export interface RunnerConfig {
   drainGraceS: number;
   /** The app's output arrives relayed on stdin (an app in a container of its own). */
   appOutputOnStdin: boolean;
+  /** The app's output arrives posted by a log router on this loopback port (ECS FireLens). */
+  appOutputHttpPort?: number;
   /** Set when the queue is SQS: the runner long-polls these itself (see sqs-job-source.ts). */
   sqs: { normal: string; low: string; leaseS: number } | undefined;
 }
@@ -133,8 +135,12 @@ export async function loadConfig(
   );
 
   const appOutput = read(RUNNER_ENV.appOutput);
-  if (appOutput !== undefined && appOutput !== 'stdin') {
-    problems.push(`${RUNNER_ENV.appOutput} must be "stdin" or unset (got '${appOutput}')`);
+  if (appOutput !== undefined && appOutput !== 'stdin' && appOutput !== 'http') {
+    problems.push(`${RUNNER_ENV.appOutput} must be "stdin", "http" or unset (got '${appOutput}')`);
+  }
+  const appOutputPort = number(RUNNER_ENV.appOutputPort, 0, isPort, 'a port number from 1 to 65535');
+  if (appOutput === 'http' && read(RUNNER_ENV.appOutputPort) === undefined) {
+    problems.push(`${RUNNER_ENV.appOutputPort} is required when ${RUNNER_ENV.appOutput} is http`);
   }
 
   if (problems.length > 0) throw new RunnerConfigError(problems);
@@ -159,6 +165,7 @@ export async function loadConfig(
     startupTimeoutS,
     drainGraceS,
     appOutputOnStdin: appOutput === 'stdin',
+    ...(appOutput === 'http' ? { appOutputHttpPort: appOutputPort } : {}),
     sqs: sqsNormal && sqsLow ? { normal: sqsNormal, low: sqsLow, leaseS } : undefined,
   });
 }

@@ -12,6 +12,8 @@ export interface RunnerSpec {
   token: string;
   controlUrl: string;
   environmentId: string;
+  /** Whose runner this is, for names drivers derive per app (ECS: the app's task role). */
+  app?: { owner: string; name: string; environment: string };
   revision: Revision;
   /** Extra environment for the app (its secrets), for drivers that take values. */
   env: Record<string, string>;
@@ -88,6 +90,18 @@ export interface ComputeDriver {
    * and CloudTrail): it gets `secrets` (references) and an empty `env`, never secret values.
    */
   readonly secretsByReference?: boolean;
+  /**
+   * False when runners must not get their queue's address and rights (ECS: containers of a task
+   * share its role, so the app could use them); they then pull their work through control.
+   */
+  readonly directQueueAccess?: boolean;
+  /**
+   * How many more runners of these settings fit now, for drivers that know their machine (the
+   * container driver's free GPUs); the scaler starts no more than that, so a full host is a wait,
+   * not a string of failed starts. Undefined: no limit known, or none could ever fit (the start
+   * then fails with the reason).
+   */
+  room?(settings: Revision['settings']): number | undefined;
   /** Drains every runner it started (with a deadline), then forgets them. */
   close(graceMs?: number): Promise<void>;
 }

@@ -239,6 +239,26 @@ describe('EcsCompute.start', () => {
     expect(() => openRunnerToken(RUNNER_KEY, 'runner-2', sealed)).toThrow(/does not open/);
   });
 
+  it('num_gpus asks ECS for that many GPUs (with their CPU and memory); a task role per app from the template', async () => {
+    ecs.on(RegisterTaskDefinitionCommand).resolves(registered).on(RunTaskCommand).resolves(runTaskOk);
+    const d = driver({ taskRoleArn: `arn:aws:iam::${ACCOUNT}:role/gantry-app-{owner}-{name}-{env}` });
+    expect(d.directQueueAccess).toBe(false);
+    await d.start({
+      ...spec(),
+      app: { owner: 'acme', name: 'sdxl', environment: 'staging' },
+      revision: { ...revision, settings: { ...revision.settings, num_gpus: 4 } },
+    });
+    const input = ecs.commandCalls(RegisterTaskDefinitionCommand)[0]!.args[0].input;
+    expect(input.taskRoleArn).toBe(`arn:aws:iam::${ACCOUNT}:role/gantry-app-acme-sdxl-staging`);
+    expect(input.cpu).toBe(String(3584 * 4));
+    expect(input.memory).toBe(String(14_336 * 4));
+    expect(input.containerDefinitions![0]!.resourceRequirements).toEqual([{ type: 'GPU', value: '4' }]);
+    // A template naming the app, for a runner that has none: refused, not a shared role.
+    await expect(
+      driver({ taskRoleArn: 'arn:aws:iam::1:role/app-{name}' }).start(spec('runner-9')),
+    ).rejects.toThrow(/names the app/);
+  });
+
   it('never takes secret values, and registers a new task definition when the secret names change', async () => {
     ecs.on(RegisterTaskDefinitionCommand).resolves(registered).on(RunTaskCommand).resolves(runTaskOk);
     const d = driver();

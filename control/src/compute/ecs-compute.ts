@@ -44,7 +44,7 @@ import {
   RunnerSchedulingError,
   type RunnerSpec,
 } from './compute-driver.ts';
-import { MACHINE_TYPES, type MachineSize, RUNNER_SIDECAR } from './machine-types.ts';
+import { type MachineSize, RUNNER_SIDECAR, sizeOf } from './machine-types.ts';
 
 export interface EcsComputeOptions {
   /** Built by createEcsClient (ecs-client.ts): its retry strategy is the only one; the driver calls once. */
@@ -58,7 +58,16 @@ export interface EcsComputeOptions {
   logGroup: string;
   region: string;
   executionRoleArn: string;
+  /**
+   * The role the task's containers act as. `{owner}`, `{name}` and `{env}` are replaced by the
+   * app's, so each app (or environment) can have a role of its own.
+   */
   taskRoleArn?: string;
+  /**
+   * Give runners their SQS queues directly (then the task role needs SQS rights, and the app, which
+   * shares the task's role, has them too). Default false: runners pull through control.
+   */
+  directQueueAccess?: boolean;
   /** Port the app listens on inside the task. */
   appPort?: number;
   drainGraceSeconds?: number;
@@ -108,6 +117,7 @@ const DEFAULT_CAPACITY_WINDOW_MS = 10 * 60_000;
 export class EcsCompute implements ComputeDriver {
   readonly boundsProvisioning = true;
   readonly secretsByReference = true;
+  readonly directQueueAccess: boolean;
   private readonly tasks = new Map<string, Tracked>();
   private readonly taskDefinitions = new Map<string, string>();
   private readonly listeners: ((e: RunnerExit) => void)[] = [];
@@ -115,7 +125,9 @@ export class EcsCompute implements ComputeDriver {
   private pollTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(private readonly o: EcsComputeOptions) {}
+  constructor(private readonly o: EcsComputeOptions) {
+    this.directQueueAccess = o.directQueueAccess ?? false;
+  }
 
   async start(spec: RunnerSpec): Promise<void> {
     const rev = spec.revision;
@@ -139,7 +151,7 @@ export class EcsCompute implements ComputeDriver {
     for (let i = from; i < types.length; i++) {
       const machineType = types[i]!;
       const provider = this.o.capacityProviders[machineType];
-      const size = MACHINE_TYPES[machineType];
+      const size = sizeOf(machineType, spec.revision.settings);
       if (!provider || !size) {
         noRoom.push(`${machineType}: no capacity provider configured (GANTRY_ECS_CAPACITY_PROVIDERS)`);
         continue;
@@ -259,7 +271,7 @@ export class EcsCompute implements ComputeDriver {
         cpu: String(size.cpu),
         memory: String(size.memoryMiB),
         executionRoleArn: this.o.executionRoleArn,
-        ...(this.o.taskRoleArn ? { taskRoleArn: this.o.taskRoleArn } : {}),
+        ...(this.o.taskRoleArn ? { taskRoleArn: taskRoleOf(this.o.taskRoleArn, spec) } : {}),
         containerDefinitions: [
           {
             name: APP_CONTAINER,
@@ -541,6 +553,14 @@ function pullProgress(task: Task, t: Tracked): { reported: 'started' | 'done'; d
   }
   if (t.pullReported === 'started') return undefined;
   return { reported: 'started', detail: 'pulling the image' };
+}
+
+/** The task role for a runner: the setting, with the app's owner, name and environment put in. */
+export function taskRoleOf(template: string, spec: RunnerSpec): string {
+  if (!/\{(owner|name|env)\}/.test(template)) return template;
+  if (!spec.app) throw new Error(`the task role ${template} names the app, and this runner has none`);
+  const { owner, name, environment } = spec.app;
+  return template.replaceAll('{owner}', owner).replaceAll('{name}', name).replaceAll('{env}', environment);
 }
 
 /** One task definition per revision, machine type and set of secret references. */

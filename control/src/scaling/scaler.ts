@@ -206,7 +206,16 @@ export class Scaler {
       this.recordFailure(envId, 'crash');
     }
     for (const id of decision.drain) await this.drain(id, `${decision.reason}: idle past keep_alive`);
-    for (let i = 0; i < decision.start; i++) {
+    // A driver that knows its machine (free GPUs) caps the starts: a full host waits for a runner
+    // to end instead of failing starts every 20 s.
+    const room = this.o.compute.room?.(revision.settings) ?? Number.POSITIVE_INFINITY;
+    if (decision.start > room) {
+      this.o.log.info(
+        { env: envId, wanted: decision.start, room },
+        'scaling held back: no free GPUs for more runners',
+      );
+    }
+    for (let i = 0; i < Math.min(decision.start, room); i++) {
       const outcome = await this.startRunner(env, revision, undefined, decision.reason);
       if (outcome !== 'started') {
         this.recordFailure(envId, outcome);
@@ -276,11 +285,13 @@ export class Scaler {
     this.o.activity?.runnerChanged(runner, why);
     if (rolloutId) await store.rollouts.setCandidate(rolloutId, runner.id);
     try {
+      const app = await store.apps.getById(env.app_id);
       await this.o.compute.start({
         runnerId: runner.id,
         token,
         controlUrl: this.o.controlUrl(),
         environmentId: env.id,
+        ...(app ? { app: { owner: app.owner, name: app.name, environment: env.name } } : {}),
         revision,
         // Read at each start, so a restart rollout picks up changed secrets.
         ...(this.o.compute.secretsByReference
