@@ -255,6 +255,13 @@ export const RUNNER_ENV = {
   runnerId: 'GANTRY_RUNNER_ID',
   /** Bearer token for the runner protocol, scoped to this runner. */
   token: 'GANTRY_RUNNER_TOKEN',
+  /**
+   * The token sealed under the environment's runner key (contract/src/runner-token-seal.ts), in
+   * place of `token` where the driver's calls are visible to others (ECS RunTask overrides).
+   */
+  sealedToken: 'GANTRY_RUNNER_TOKEN_SEALED',
+  /** The key that opens `sealedToken`; ECS puts it in from Secrets Manager (never in an API call). */
+  runnerKey: 'GANTRY_RUNNER_KEY',
   /** JSON array: argv of the app process. Absent when the app runs beside the runner (ECS sidecar). */
   appCommand: 'GANTRY_APP_COMMAND',
   /** Working directory for the app process. */
@@ -276,7 +283,8 @@ export const RUNNER_ENV = {
   leaseS: 'GANTRY_LEASE_SECONDS',
   /**
    * `stdin`: the app runs in a container of its own and the compute driver relays its output on the
-   * runner's stdin (contract/src/app-output-relay.ts). Unset: the runner reads the app it started.
+   * runner's stdin; `http`: a log router posts it to the runner (ECS FireLens); both in
+   * contract/src/app-output-relay.ts. Unset: the runner reads the app it started.
    */
   appOutput: 'GANTRY_APP_OUTPUT',
   /**
@@ -284,4 +292,6 @@ export const RUNNER_ENV = {
    * the process driver): the runner uses them and leaves them, and this list, out of the app's env.
    */
   runnerOnly: 'GANTRY_RUNNER_ONLY_ENV',
+  /** With `appOutput=http`: the loopback port the runner takes the log router's posts on. */
+  appOutputPort: 'GANTRY_APP_OUTPUT_PORT',
 } as const;

@@ -82,10 +82,26 @@ export const CODE_SETTINGS = {
     integer: true,
     doc: 'Seconds a runner may take to become healthy.',
   },
+  num_gpus: {
+    min: 1,
+    max: 8,
+    default: 1,
+    integer: true,
+    doc: "GPUs one runner gets, of its machine type's kind (GPU machine types only).",
+  },
 } as const satisfies Record<string, Range>;
 
 export type RuntimeSettings = { [K in keyof typeof RUNTIME_SETTINGS]: number };
-export type CodeSettings = { [K in keyof typeof CODE_SETTINGS]: number } & { machine_type: string[] };
+/** num_gpus is kept only when given (revisions made before it have none): read it with gpusOf. */
+export type CodeSettings = { [K in Exclude<keyof typeof CODE_SETTINGS, 'num_gpus'>]: number } & {
+  num_gpus?: number;
+  machine_type: string[];
+};
+
+/** GPUs one runner of these settings gets on a machine type with `perType` GPUs (0 stays 0). */
+export function gpusOf(settings: Pick<CodeSettings, 'num_gpus'>, perType: number): number {
+  return perType === 0 ? 0 : perType * (settings.num_gpus ?? CODE_SETTINGS.num_gpus.default);
+}
 
 export const DEFAULT_MACHINE_TYPE = ['CPU'];
 
@@ -148,7 +164,8 @@ export function mergeRuntimeSettings(
 
 /** Validates the code-specific settings of a new revision, filling defaults. */
 export function parseCodeSettings(input: Record<string, unknown> = {}): CodeSettings {
-  const out: CodeSettings = { ...defaults(CODE_SETTINGS), machine_type: DEFAULT_MACHINE_TYPE };
+  const { num_gpus: _, ...filled } = defaults(CODE_SETTINGS);
+  const out: CodeSettings = { ...filled, machine_type: DEFAULT_MACHINE_TYPE };
   for (const [k, v] of Object.entries(input)) {
     if (k === 'machine_type') {
       const list = typeof v === 'string' ? [v] : v;

@@ -42,6 +42,7 @@ import { Scaler } from './scaling/scaler.ts';
 import { EnvironmentSecrets } from './secrets/environment-secrets.ts';
 import { openSecretBox } from './secrets/master-key.ts';
 import type { SecretBox } from './secrets/secret-box.ts';
+import type { SecretsManagerMirror } from './secrets/secrets-manager.ts';
 import type { Store } from './store/store.ts';
 import { EventRelays } from './streaming/event-relay.ts';
 import { WebhookSender } from './webhooks/webhook-sender.ts';
@@ -60,6 +61,8 @@ export interface BuildOptions {
   oidc?: OidcVerifier;
   /** Seals secrets; default: the master key from the settings (or `<data dir>/secrets.key`). */
   secretBox?: SecretBox;
+  /** Where secrets are mirrored for runners that take them by reference (ECS: Secrets Manager). */
+  secretsMirror?: SecretsManagerMirror;
   /** Add-ons control serves (the GitHub App); the process entry composes them. */
   extensions?: readonly ControlExtension[];
   /** Where files live; by default from the settings (the data folder, or S3). */
@@ -151,7 +154,11 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const events = new EventLog({ events: store.events, log: app.log });
   const activity = new Activity({ store, events, metrics, log: app.log });
   let scalerRef: Scaler | undefined;
-  const secrets = new EnvironmentSecrets(store, o.secretBox ?? (await openSecretBox(config)));
+  const secrets = new EnvironmentSecrets(
+    store,
+    o.secretBox ?? (await openSecretBox(config)),
+    o.secretsMirror,
+  );
   const signer = o.webhookSigner ?? (await loadWebhookSigner(config.dataDir, config.webhookPrivateKey));
   const webhooks = new WebhookSender({
     store,
@@ -200,6 +207,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     ...(o.clock ? { clock: o.clock } : {}),
     ...(o.backoffStepMs !== undefined ? { backoffStepMs: o.backoffStepMs } : {}),
     secretEnv: (envId) => secrets.envFor(envId),
+    ...(o.secretsMirror ? { secretRefs: (envId: string) => secrets.referencesFor(envId) } : {}),
     activity,
   });
   scalerRef = scaler;

@@ -264,7 +264,25 @@ export const SETTINGS = {
     'GANTRY_ECS_TASK_ROLE_ARN',
     undefined as string | undefined,
     optionalStr,
-    "Role the app's containers act as in AWS; unset: none.",
+    "Role the runner task's containers act as in AWS; `{owner}`, `{name}` and `{env}` are replaced by the app's (a role per app, e.g. `arn:aws:iam::123456789012:role/gantry-app-{owner}-{name}`); unset: none.",
+  ),
+  ecsRunnerQueue: setting(
+    'GANTRY_ECS_RUNNER_QUEUE',
+    'control' as 'control' | 'direct',
+    oneOf('control', 'direct'),
+    '`ecs` with the `sqs` queue: `control` (runners pull through control; the task role needs no SQS rights, so the app has none) or `direct` (runners poll SQS with the task role, which the app container shares).',
+  ),
+  ecsSecretPrefix: setting(
+    'GANTRY_ECS_SECRET_PREFIX',
+    'gantry',
+    str,
+    "`ecs` compute: Secrets Manager names of environments' secrets start `<prefix>/` (the execution role may read `<prefix>/*`).",
+  ),
+  secretsManagerEndpoint: setting(
+    'AWS_ENDPOINT_URL_SECRETS_MANAGER',
+    undefined as string | undefined,
+    optionalStr,
+    '`ecs` compute: the Secrets Manager endpoint, as the AWS SDKs read it; unset: the regional one.',
   ),
   ecsPollMs: setting(
     'GANTRY_ECS_POLL_MS',

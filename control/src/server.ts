@@ -22,6 +22,7 @@ import { ensurePrivateDir } from './private-dir.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { SqsQueue } from './queue/sqs-queue.ts';
 import { StoreQueue } from './queue/store-queue.ts';
+import { SecretsManagerMirror } from './secrets/secrets-manager.ts';
 import { Store } from './store/store.ts';
 
 export interface Started extends ControlService {
@@ -59,6 +60,16 @@ export async function startServer(
   await store.migrate();
   const queue = openQueue(config, db);
   let log: FastifyBaseLogger | undefined;
+  const ecsClient = config.compute === 'ecs' ? createEcsClient({ region: config.ecsRegion! }) : undefined;
+  // On ECS, secrets go to Secrets Manager and tasks name them by ARN (secrets-manager.ts).
+  const secretsMirror = ecsClient
+    ? new SecretsManagerMirror({
+        region: config.ecsRegion!,
+        credentials: () => ecsClient.config.credentials(),
+        prefix: config.ecsSecretPrefix,
+        ...(config.secretsManagerEndpoint ? { endpoint: config.secretsManagerEndpoint } : {}),
+      })
+    : undefined;
   const compute: ComputeDriver =
     config.compute === 'docker'
       ? await openDockerCompute(config, {
@@ -66,9 +77,9 @@ export async function startServer(
           log: (msg, fields) => log?.warn(fields ?? {}, msg),
           ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
         })
-      : config.compute === 'ecs'
+      : ecsClient
         ? new EcsCompute({
-            client: createEcsClient({ region: config.ecsRegion! }),
+            client: ecsClient,
             cluster: config.ecsCluster,
             subnets: config.ecsSubnets,
             securityGroups: config.ecsSecurityGroups,
@@ -78,6 +89,7 @@ export async function startServer(
             region: config.ecsRegion!,
             executionRoleArn: config.ecsExecutionRoleArn!,
             ...(config.ecsTaskRoleArn ? { taskRoleArn: config.ecsTaskRoleArn } : {}),
+            directQueueAccess: config.ecsRunnerQueue === 'direct',
             pollMs: config.ecsPollMs,
             ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
             log: (msg, fields) => log?.warn(fields ?? {}, msg),
@@ -88,6 +100,7 @@ export async function startServer(
             ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
           });
   const opts: BuildOptions = { config, store, queue, compute, metrics };
+  if (secretsMirror) opts.secretsMirror = secretsMirror;
   if (extra.logger !== undefined) opts.logger = extra.logger;
   if (extra.backoffStepMs !== undefined) opts.backoffStepMs = extra.backoffStepMs;
   if (extra.extensions) opts.extensions = extra.extensions;

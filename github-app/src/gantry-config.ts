@@ -28,7 +28,7 @@ export interface GantryConfig {
   branches: Record<string, string>;
   previews: { enabled: boolean; expireAfterHours: number };
   /** Code-specific settings, sent with every revision. */
-  code: { machine_type?: string[]; max_multiplexing?: number; startup_timeout?: number };
+  code: { machine_type?: string[]; max_multiplexing?: number; startup_timeout?: number; num_gpus?: number };
   /** Runtime scaling settings for every environment (per-environment ones override). */
   scaling: Record<string, number>;
   environments: Record<string, EnvironmentConfig>;
@@ -63,6 +63,7 @@ interface RawConfig {
   machine_type?: string | string[];
   max_multiplexing?: number;
   startup_timeout?: number;
+  num_gpus?: number;
   scaling?: Record<string, number>;
   environments?: Record<string, EnvironmentConfig>;
   permissions?: Partial<Record<Command, Permission>>;
@@ -143,6 +144,7 @@ export function parseGantryConfig(text: string): ConfigResult {
     code.machine_type = Array.isArray(raw.machine_type) ? raw.machine_type : [raw.machine_type];
   if (raw.max_multiplexing !== undefined) code.max_multiplexing = raw.max_multiplexing;
   if (raw.startup_timeout !== undefined) code.startup_timeout = raw.startup_timeout;
+  if (raw.num_gpus !== undefined) code.num_gpus = raw.num_gpus;
   return {
     ok: true,
     config: {

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { sealRunnerToken } from '../../contract/src/runner-token-seal.ts';
 import { loadConfig, RunnerConfigError } from './config.ts';
 
 const base = {
@@ -60,6 +62,29 @@ describe('loadConfig', () => {
     expect(config.appEnv).not.toHaveProperty('GANTRY_RUNNER_TOKEN');
   });
 
+  it('opens a sealed token with the runner key, and hands neither to the app', async () => {
+    const key = randomBytes(32).toString('base64url');
+    const { GANTRY_RUNNER_TOKEN: _, ...noToken } = base;
+    const sealed = { ...noToken, GANTRY_RUNNER_TOKEN_SEALED: sealRunnerToken(key, 'run-1', 'tok-1') };
+    const config = await loadConfig({ ...sealed, GANTRY_RUNNER_KEY: key });
+    expect(config.token).toBe('tok-1');
+    expect(Object.keys(config.appEnv).filter((k) => k.startsWith('GANTRY_RUNNER_'))).toEqual([
+      'GANTRY_RUNNER_ID',
+    ]);
+
+    const problems = async (env: Record<string, string>) =>
+      ((await loadConfig(env).catch((e: unknown) => e)) as RunnerConfigError).problems;
+    expect(await problems(sealed)).toEqual([
+      'GANTRY_RUNNER_TOKEN_SEALED is set but GANTRY_RUNNER_KEY is not: the token cannot be opened',
+    ]);
+    // Sealed for another runner (or under another environment's key): refused, not misused.
+    expect(await problems({ ...sealed, GANTRY_RUNNER_ID: 'run-2', GANTRY_RUNNER_KEY: key })).toEqual([
+      expect.stringContaining('does not open with this runner key'),
+    ]);
+    const other = randomBytes(32).toString('base64url');
+    expect(await problems({ ...sealed, GANTRY_RUNNER_KEY: other })).toHaveLength(1);
+  });
+
   it('takes the app output relayed on stdin only when asked, and names a wrong value', async () => {
     expect((await loadConfig(base)).appOutputOnStdin).toBe(false);
     const beside = { ...base, GANTRY_APP_COMMAND: '', GANTRY_APP_PORT: '8000' };
@@ -67,7 +92,13 @@ describe('loadConfig', () => {
     const err = await loadConfig({ ...beside, GANTRY_APP_OUTPUT: 'file' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RunnerConfigError);
     expect((err as RunnerConfigError).problems).toEqual([
-      `GANTRY_APP_OUTPUT must be "stdin" or unset (got 'file')`,
+      `GANTRY_APP_OUTPUT must be "stdin", "http" or unset (got 'file')`,
+    ]);
+    const http = await loadConfig({ ...beside, GANTRY_APP_OUTPUT: 'http', GANTRY_APP_OUTPUT_PORT: '24280' });
+    expect(http.appOutputHttpPort).toBe(24280);
+    const noPort = await loadConfig({ ...beside, GANTRY_APP_OUTPUT: 'http' }).catch((e: unknown) => e);
+    expect((noPort as RunnerConfigError).problems).toEqual([
+      'GANTRY_APP_OUTPUT_PORT is required when GANTRY_APP_OUTPUT is http',
     ]);
   });
 

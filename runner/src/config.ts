@@ -4,6 +4,10 @@
  */
 import { createServer } from 'node:net';
 import { RUNNER_ENV } from '../../contract/src/runner-protocol.ts';
+import { openRunnerToken } from '../../contract/src/runner-token-seal.ts';
+
+/** What speaks for the runner to control; never handed on to an app it starts. */
+const TOKEN_NAMES = new Set<string>([RUNNER_ENV.token, RUNNER_ENV.sealedToken, RUNNER_ENV.runnerKey]);
 
 export interface RunnerConfig {
   controlUrl: string;
@@ -20,6 +24,8 @@ export interface RunnerConfig {
   drainGraceS: number;
   /** The app's output arrives relayed on stdin (an app in a container of its own). */
   appOutputOnStdin: boolean;
+  /** The app's output arrives posted by a log router on this loopback port (ECS FireLens). */
+  appOutputHttpPort?: number;
   /** Set when the queue is SQS: the runner long-polls these itself (see sqs-job-source.ts). */
   sqs: { normal: string; low: string; leaseS: number } | undefined;
 }
@@ -62,7 +68,25 @@ export async function loadConfig(
     problems.push(`${RUNNER_ENV.controlUrl} must be an http(s) URL (got '${controlUrl}')`);
   }
   const runnerId = required(RUNNER_ENV.runnerId);
-  const token = required(RUNNER_ENV.token);
+  // Plain, or sealed under the runner key when the driver's calls are visible to others (ECS).
+  const sealedToken = read(RUNNER_ENV.sealedToken);
+  const runnerKey = read(RUNNER_ENV.runnerKey);
+  let token = '';
+  if (sealedToken !== undefined) {
+    if (runnerKey === undefined) {
+      problems.push(
+        `${RUNNER_ENV.sealedToken} is set but ${RUNNER_ENV.runnerKey} is not: the token cannot be opened`,
+      );
+    } else {
+      try {
+        token = openRunnerToken(runnerKey, runnerId, sealedToken);
+      } catch (err) {
+        problems.push(`${RUNNER_ENV.sealedToken}: ${(err as Error).message}`);
+      }
+    }
+  } else {
+    token = required(RUNNER_ENV.token);
+  }
 
   let appCommand: string[] | undefined;
   const rawCommand = read(RUNNER_ENV.appCommand);
@@ -111,15 +135,20 @@ export async function loadConfig(
   );
 
   const appOutput = read(RUNNER_ENV.appOutput);
-  if (appOutput !== undefined && appOutput !== 'stdin') {
-    problems.push(`${RUNNER_ENV.appOutput} must be "stdin" or unset (got '${appOutput}')`);
+  if (appOutput !== undefined && appOutput !== 'stdin' && appOutput !== 'http') {
+    problems.push(`${RUNNER_ENV.appOutput} must be "stdin", "http" or unset (got '${appOutput}')`);
+  }
+  const appOutputPort = number(RUNNER_ENV.appOutputPort, 0, isPort, 'a port number from 1 to 65535');
+  if (appOutput === 'http' && read(RUNNER_ENV.appOutputPort) === undefined) {
+    problems.push(`${RUNNER_ENV.appOutputPort} is required when ${RUNNER_ENV.appOutput} is http`);
   }
 
   if (problems.length > 0) throw new RunnerConfigError(problems);
 
   const appPort = configuredPort || (await freePort());
-  // The token speaks for this runner to control, and the runner-only variables (control's AWS
-  // credentials) poll its queues: user code has no business holding either.
+  // The token (plain or sealed, and the key that opens it) speaks for this runner to control, and
+  // the runner-only variables (control's AWS credentials) poll its queues: user code has no
+  // business holding any of them.
   const runnerOnly = new Set([
     RUNNER_ENV.token,
     RUNNER_ENV.runnerOnly,
@@ -127,7 +156,7 @@ export async function loadConfig(
   ]);
   const appEnv: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
-    if (value !== undefined && !runnerOnly.has(name)) appEnv[name] = value;
+    if (value !== undefined && !TOKEN_NAMES.has(name) && !runnerOnly.has(name)) appEnv[name] = value;
   }
   appEnv['PORT'] = String(appPort);
 
@@ -143,6 +172,7 @@ export async function loadConfig(
     startupTimeoutS,
     drainGraceS,
     appOutputOnStdin: appOutput === 'stdin',
+    ...(appOutput === 'http' ? { appOutputHttpPort: appOutputPort } : {}),
     sqs: sqsNormal && sqsLow ? { normal: sqsNormal, low: sqsLow, leaseS } : undefined,
   });
 }

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { decodeAppOutput } from '../../contract/src/app-output-relay.ts';
 import { createRunnerClient } from '../../contract/src/runner-client.ts';
 import { createSqsClient } from '../../sqs/src/sqs-client.ts';
+import { startAppOutputIntake } from './app-output-intake.ts';
 import { loadConfig, RunnerConfigError } from './config.ts';
 import { controlJobSource } from './control-job-source.ts';
 import type { JobSource } from './job-source.ts';
@@ -51,6 +52,14 @@ async function main(): Promise<number> {
       const relayed = decodeAppOutput(text);
       if (relayed) runner.appOutput(relayed.line, relayed.stream);
     });
+  }
+
+  if (config.appOutputHttpPort !== undefined) {
+    const intake = await startAppOutputIntake(config.appOutputHttpPort, (line, stream) => {
+      runner.appOutput(line, stream);
+      (stream === 'stderr' ? process.stderr : process.stdout).write(`[app] ${line}\n`);
+    });
+    intake.unref();
   }
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -11,12 +11,15 @@
  *   → STOPPED, with `stopCode` and `stoppedReason` as ECS sets them, `pullStartedAt`/`pullStoppedAt`
  *   around a real pull, and TaskFailedToStart when no instance came within the provisioning timeout;
  * - `secrets[].valueFrom` resolved at start against a small Secrets Manager/SSM table, as the ECS
- *   agent does with the execution role (a value never travels in any ECS call);
+ *   agent does with the execution role (a value never travels in any ECS call). The same server
+ *   answers Secrets Manager's JSON protocol (CreateSecret, PutSecretValue, DescribeSecret,
+ *   DeleteSecret) into that table, so it is also AWS_ENDPOINT_URL_SECRETS_MANAGER;
  * - awsvpc: every task has a localhost of its own. Here all tasks share the host's network, so each
  *   task gets a free port in place of each container port it declares, substituted in every
  *   environment value equal to that port (the app's PORT and whatever tells a sidecar where it is).
  *
- * Every call is logged (`calls`) so tests can assert on what a driver sent.
+ * Every ECS call is logged (`calls`) so tests can assert on what a driver sent; Secrets Manager
+ * calls, which carry values by design, go to `secretCalls`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -124,10 +127,13 @@ export interface StandinTask {
 }
 
 export interface EcsStandin {
-  /** `http://127.0.0.1:<port>`: AWS_ENDPOINT_URL_ECS. */
+  /** `http://127.0.0.1:<port>`: AWS_ENDPOINT_URL_ECS, and AWS_ENDPOINT_URL_SECRETS_MANAGER. */
   endpoint: string;
   region: string;
   calls: EcsCall[];
+  secretCalls: EcsCall[];
+  /** Secrets Manager's secrets by name, as the stand-in holds them. */
+  secretsByName(): Record<string, { arn: string; value: string }>;
   tasks: StandinTask[];
   /** Instances alive (booting or ready) per capacity provider. */
   instances(provider: string): { booting: number; ready: number };
@@ -146,6 +152,7 @@ export interface EcsStandin {
 
 const ACCOUNT = '000000000000';
 const TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113.';
+const SECRETS_PREFIX = 'secretsmanager.';
 
 class EcsError extends Error {
   constructor(
@@ -166,7 +173,10 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
   const launched: Record<string, number> = {};
   const pools = new Map(Object.entries(o.capacityProviders).map(([k, v]) => [k, { ...v }]));
   const clusterArn = (name: string) => `arn:aws:ecs:${region}:${ACCOUNT}:cluster/${name}`;
-  const secrets = o.secrets ?? {};
+  const secrets: Record<string, string> = { ...o.secrets };
+  /** Secrets Manager: name → ARN (with the random suffix AWS adds). */
+  const secretArns = new Map<string, string>();
+  const secretCalls: EcsCall[] = [];
   let closed = false;
   const now = () => Date.now() / 1000;
 
@@ -533,6 +543,44 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
     },
   };
 
+  const secretArnOf = (id: unknown): string => {
+    const ref = String(id);
+    const arn = secretArns.get(ref) ?? ([...secretArns.values()].includes(ref) ? ref : undefined);
+    if (!arn)
+      throw new EcsError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+    return arn;
+  };
+  // biome-ignore lint/suspicious/noExplicitAny: Secrets Manager's JSON, read field by field as documented
+  const secretOps: Record<string, (b: Record<string, any>) => unknown> = {
+    CreateSecret(b) {
+      const name = String(b.Name);
+      if (secretArns.has(name))
+        throw new EcsError(
+          'ResourceExistsException',
+          `The operation failed because the secret ${name} already exists.`,
+        );
+      const arn = `arn:aws:secretsmanager:${region}:${ACCOUNT}:secret:${name}-${randomUUID().slice(0, 6)}`;
+      secretArns.set(name, arn);
+      secrets[arn] = String(b.SecretString);
+      return { ARN: arn, Name: name, VersionId: randomUUID() };
+    },
+    PutSecretValue(b) {
+      const arn = secretArnOf(b.SecretId);
+      secrets[arn] = String(b.SecretString);
+      return { ARN: arn, Name: arn.split(':secret:')[1]!.slice(0, -7), VersionId: randomUUID() };
+    },
+    DescribeSecret(b) {
+      const arn = secretArnOf(b.SecretId);
+      return { ARN: arn, Name: arn.split(':secret:')[1]!.slice(0, -7) };
+    },
+    DeleteSecret(b) {
+      const arn = secretArnOf(b.SecretId);
+      delete secrets[arn];
+      for (const [name, a] of secretArns) if (a === arn) secretArns.delete(name);
+      return { ARN: arn, DeletionDate: now() };
+    },
+  };
+
   const describe = (t: StandinTask, withTags: boolean) => ({
     taskArn: t.taskArn,
     clusterArn: t.clusterArn,
@@ -569,12 +617,19 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks).toString();
     const target = String(req.headers['x-amz-target'] ?? '');
-    const op = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : target;
-    calls.push({ op, body, at: Date.now() });
+    const secretsCall = target.startsWith(SECRETS_PREFIX);
+    const op = target.startsWith(TARGET_PREFIX)
+      ? target.slice(TARGET_PREFIX.length)
+      : secretsCall
+        ? target.slice(SECRETS_PREFIX.length)
+        : target;
+    (secretsCall ? secretCalls : calls).push({ op, body, at: Date.now() });
     res.setHeader('content-type', 'application/x-amz-json-1.1');
     res.setHeader('x-amzn-requestid', randomUUID());
     try {
-      const fn = ops[op];
+      if (secretsCall && !/^AWS4-HMAC-SHA256 Credential=/.test(String(req.headers.authorization ?? '')))
+        throw new EcsError('MissingAuthenticationTokenException', 'Request is missing a SigV4 signature.');
+      const fn = secretsCall ? secretOps[op] : ops[op];
       if (!fn) throw new EcsError('UnknownOperationException', `The stand-in does not answer ${target}`);
       const out = fn(body ? JSON.parse(body) : {});
       res.end(JSON.stringify(out));
@@ -594,6 +649,9 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
     endpoint: `http://127.0.0.1:${port}`,
     region,
     calls,
+    secretCalls,
+    secretsByName: () =>
+      Object.fromEntries([...secretArns].map(([name, arn]) => [name, { arn, value: secrets[arn]! }])),
     tasks,
     launched,
     instances(provider) {
@@ -635,7 +693,10 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
       for (const t of tasks) clearTimeout(t.provisioningTimer);
       for (const i of instances) clearTimeout(i.idleTimer);
       for (const t of tasks) for (const w of t.waiters) w.kill();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections (fetch keeps them) would hold close() open until they time out.
+      server.closeAllConnections();
+      await done;
     },
   };
 }

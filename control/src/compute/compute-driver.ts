@@ -4,6 +4,7 @@
  * Drivers never decide policy (no retries of their own beyond a single call's transient errors).
  */
 import type { Revision } from '../domain.ts';
+import type { SecretReferences } from '../secrets/environment-secrets.ts';
 
 export interface RunnerSpec {
   runnerId: string;
@@ -11,9 +12,16 @@ export interface RunnerSpec {
   token: string;
   controlUrl: string;
   environmentId: string;
+  /** Whose runner this is, for names drivers derive per app (ECS: the app's task role). */
+  app?: { owner: string; name: string; environment: string };
   revision: Revision;
-  /** Extra environment for the app (its secrets). */
+  /** Extra environment for the app (its secrets), for drivers that take values. */
   env: Record<string, string>;
+  /**
+   * For drivers that take secrets by reference (`secretsByReference`), in place of values in `env`:
+   * the app's secrets as name → valueFrom, and the key that opens the runner's sealed token.
+   */
+  secrets?: SecretReferences;
   /**
    * Settings for the runner itself (e.g. the SQS queue URLs it polls), kept apart from the app's
    * environment so each container gets only its own.
@@ -77,6 +85,23 @@ export interface ComputeDriver {
    * type), so startup_timeout counts from the runner's own start, not from the request for it.
    */
   readonly boundsProvisioning?: boolean;
+  /**
+   * True when the driver's calls are visible to others (ECS: RunTask overrides show in DescribeTasks
+   * and CloudTrail): it gets `secrets` (references) and an empty `env`, never secret values.
+   */
+  readonly secretsByReference?: boolean;
+  /**
+   * False when runners must not get their queue's address and rights (ECS: containers of a task
+   * share its role, so the app could use them); they then pull their work through control.
+   */
+  readonly directQueueAccess?: boolean;
+  /**
+   * How many more runners of these settings fit now, for drivers that know their machine (the
+   * container driver's free GPUs); the scaler starts no more than that, so a full host is a wait,
+   * not a string of failed starts. Undefined: no limit known, or none could ever fit (the start
+   * then fails with the reason).
+   */
+  room?(settings: Revision['settings']): number | undefined;
   /** Drains every runner it started (with a deadline), then forgets them. */
   close(graceMs?: number): Promise<void>;
   /**

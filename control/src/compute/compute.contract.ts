@@ -54,7 +54,23 @@ export function computeContract(name: string, open: () => Promise<ComputeUnderTe
       controlUrl: 'http://127.0.0.1:9',
       environmentId: 'env-contract',
       revision,
-      env: { GREETING: 'hello' },
+      // Drivers whose calls others can read take secrets by reference (ECS), the rest by value.
+      ...(u.compute.secretsByReference
+        ? {
+            env: {},
+            secrets: {
+              app: {
+                GREETING:
+                  'arn:aws:secretsmanager:us-east-1:000000000000:secret:gantry/env-contract/GREETING-abcdef',
+              },
+              runnerKey: {
+                value: Buffer.alloc(32, 1).toString('base64url'),
+                valueFrom:
+                  'arn:aws:secretsmanager:us-east-1:000000000000:secret:gantry/env-contract/gantry-runner-key-abcdef',
+              },
+            },
+          }
+        : { env: { GREETING: 'hello' } }),
     });
     /** Resolves with the runner's exit as soon as the driver reports it (or has reported it). */
     const ended = (runnerId: string) =>

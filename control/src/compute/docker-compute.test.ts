@@ -85,14 +85,19 @@ async function startFakeEngine(): Promise<{
   };
 }
 
-const revision = (machineType: string[]): Revision => ({
+const revision = (machineType: string[], numGpus?: number): Revision => ({
   id: 'rev-1',
   environment_id: 'env-1',
   number: 1,
   image: 'registry.example/app@sha256:' + 'a'.repeat(64),
   command: null,
   cwd: null,
-  settings: { max_multiplexing: 1, startup_timeout: 60, machine_type: machineType },
+  settings: {
+    max_multiplexing: 1,
+    startup_timeout: 60,
+    machine_type: machineType,
+    ...(numGpus ? { num_gpus: numGpus } : {}),
+  },
   commit_sha: null,
   message: null,
   annotations: {},
@@ -100,12 +105,12 @@ const revision = (machineType: string[]): Revision => ({
   created_at: 0,
 });
 
-const spec = (n: number, machineType: string[]) => ({
+const spec = (n: number, machineType: string[], numGpus?: number) => ({
   runnerId: `runner-${n}`,
   token: 't',
   controlUrl: 'http://127.0.0.1:9',
   environmentId: 'env-1',
-  revision: revision(machineType),
+  revision: revision(machineType, numGpus),
   env: {},
 });
 
@@ -151,6 +156,23 @@ describe('the container driver and GPUs', () => {
     // A CPU machine type asks for no device at all.
     await compute.start(spec(5, ['CPU']));
     expect(appRequests()[3]).toBeUndefined();
+    await compute.close(1_000);
+  });
+
+  it('num_gpus asks for that many GPUs, and room() tells the scaler how many more runners fit now', async () => {
+    const compute = await open(4);
+    expect(compute.room(revision(['GPU-A10G'], 2).settings)).toBe(2);
+    await compute.start(spec(1, ['GPU-A10G'], 2));
+    expect(appRequests()).toEqual([[{ Driver: 'nvidia', DeviceIDs: ['0', '1'], Capabilities: [['gpu']] }]]);
+    expect(compute.room(revision(['GPU-A10G'], 2).settings)).toBe(1);
+    expect(compute.room(revision(['GPU-A10G'], 3).settings)).toBe(0);
+    expect(compute.room(revision(['GPU-A10G']).settings)).toBe(2);
+    // A CPU fallback always fits; a type the host can never hold leaves the start to say why.
+    expect(compute.room(revision(['GPU-A10G', 'CPU'], 3).settings)).toBe(Number.POSITIVE_INFINITY);
+    expect(compute.room(revision(['GPU-H100'], 8).settings)).toBeUndefined();
+    await compute.start(spec(2, ['GPU-A10G'], 2));
+    expect(appRequests()[1]).toEqual([{ Driver: 'nvidia', DeviceIDs: ['2', '3'], Capabilities: [['gpu']] }]);
+    expect(compute.room(revision(['GPU-A10G']).settings)).toBe(0);
     await compute.close(1_000);
   });
 

@@ -26,6 +26,7 @@ import type { Duplex } from 'node:stream';
 import { encodeAppOutput } from '../../../contract/src/app-output-relay.ts';
 import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
 import type { Config } from '../config.ts';
+import type { Revision } from '../domain.ts';
 import {
   type ComputeDriver,
   type RunnerExit,
@@ -33,7 +34,7 @@ import {
   type RunnerSpec,
 } from './compute-driver.ts';
 import { DockerEngine, EngineError, parseDockerHost } from './docker-engine.ts';
-import { MACHINE_TYPES } from './machine-types.ts';
+import { MACHINE_TYPES, sizeOf } from './machine-types.ts';
 import { RegistryAuth } from './registry-auth.ts';
 import { provideRunnerImage } from './runner-image.ts';
 
@@ -118,7 +119,7 @@ export class DockerCompute implements ComputeDriver {
         `revision ${rev.number} has no image; the docker driver runs container images only (deploy an image, or use GANTRY_COMPUTE=process for local commands)`,
       );
     }
-    const gpus = this.place(rev.settings.machine_type);
+    const gpus = this.place(rev.settings);
     const t: Tracked = {
       runnerId: spec.runnerId,
       appId: undefined,
@@ -194,11 +195,23 @@ export class DockerCompute implements ComputeDriver {
     this.watch(t, true);
   }
 
+  room(settings: Revision['settings']): number | undefined {
+    const free = this.o.gpus - this.usedGpus.size;
+    let most: number | undefined;
+    for (const type of settings.machine_type) {
+      const size = sizeOf(type, settings);
+      if (!size || size.gpus > this.o.gpus) continue;
+      const fits = size.gpus === 0 ? Number.POSITIVE_INFINITY : Math.floor(free / size.gpus);
+      most = Math.max(most ?? 0, fits);
+    }
+    return most;
+  }
+
   /** Picks the first machine type this host can run now and the GPUs it gets. */
-  private place(machineTypes: readonly string[]): string[] {
+  private place(settings: Revision['settings']): string[] {
     const reasons: string[] = [];
-    for (const type of machineTypes) {
-      const size = MACHINE_TYPES[type];
+    for (const type of settings.machine_type) {
+      const size = sizeOf(type, settings);
       if (!size) {
         reasons.push(`${type} is not a machine type Gantry knows (${Object.keys(MACHINE_TYPES).join(', ')})`);
         continue;

@@ -4,6 +4,8 @@
  * shows: a task waits in PROVISIONING while managed scaling boots an instance, a pool that cannot
  * grow leaves it waiting, the pull happens after placement, and tasks outlive control.
  */
+
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushNodeBase } from '../../../test/support/base-image.ts';
 import { type EcsStandin, startEcsStandin } from '../../../test/support/ecs-standin.ts';
@@ -11,12 +13,15 @@ import { buildGantryImage, buildImageFrom } from '../../../test/support/gantry-i
 import { startTestRegistry, type TestRegistry } from '../../../test/support/oci-registry.ts';
 import { startTestEngine, type TestEngine } from '../../../test/support/podman.ts';
 import type { Revision } from '../domain.ts';
+import { RUNNER_KEY_SECRET, type SecretReferences } from '../secrets/environment-secrets.ts';
+import { SecretsManagerMirror } from '../secrets/secrets-manager.ts';
 import type { RunnerExit, RunnerProgress, RunnerSpec } from './compute-driver.ts';
 import { createEcsClient } from './ecs-client.ts';
 import { EcsCompute } from './ecs-compute.ts';
 
 const APP = `
 console.log('tiny app listening on ' + process.env.PORT);
+if (process.env.HF_TOKEN) console.log('tiny app has HF_TOKEN of ' + process.env.HF_TOKEN.length + ' characters');
 require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));
 `;
@@ -32,6 +37,10 @@ let engine: TestEngine;
 let ecs: EcsStandin;
 let appImage: string;
 let runnerImage: string;
+let mirror: SecretsManagerMirror;
+/** The environment's runner key, in the stand-in's Secrets Manager. */
+let secrets: SecretReferences;
+const RUNNER_KEY = randomBytes(32).toString('base64url');
 
 beforeAll(async () => {
   registry = await startTestRegistry();
@@ -57,6 +66,14 @@ beforeAll(async () => {
     capacityProviders: POOLS,
     provisioningTimeoutMs: 60_000,
   });
+  mirror = new SecretsManagerMirror({
+    region: ecs.region,
+    endpoint: ecs.endpoint,
+    credentials: async () => ({ accessKeyId: 'test', secretAccessKey: 'test' }),
+    prefix: 'gantry',
+  });
+  const refs = await mirror.sync('env-ecs', { [RUNNER_KEY_SECRET]: RUNNER_KEY });
+  secrets = { app: {}, runnerKey: { value: RUNNER_KEY, valueFrom: refs[RUNNER_KEY_SECRET]! } };
 }, 300_000);
 
 afterAll(async () => {
@@ -89,6 +106,7 @@ const spec = (rev: Revision): RunnerSpec => ({
   environmentId: rev.environment_id,
   revision: rev,
   env: {},
+  secrets,
 });
 
 function open(capacityWindowMs = 60_000) {
@@ -164,6 +182,54 @@ describe('the ECS driver on the stand-in', { timeout: 120_000 }, () => {
     for (let i = 0; i < 300 && exits.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(exits).toEqual([expect.objectContaining({ runnerId: s.runnerId })]);
     expect(exits[0]!.schedulingFailure).toBeUndefined();
+    await compute.close();
+  });
+
+  it('secrets go by reference: no value in any ECS call, and the app and the runner still get theirs', async () => {
+    const { compute } = open();
+    const hf = `hf_${randomBytes(12).toString('hex')}`;
+    // Past RunTask's 8,192 characters of overrides, had it travelled there.
+    const pem = `-----BEGIN PRIVATE KEY-----\n${randomBytes(7_000).toString('base64')}\n-----END PRIVATE KEY-----`;
+    const refs = await mirror.sync('env-ecs', { HF_TOKEN: hf, TLS_KEY: pem });
+    expect(Object.keys(ecs.secretsByName())).toEqual(
+      expect.arrayContaining(['gantry/env-ecs/HF_TOKEN', 'gantry/env-ecs/TLS_KEY']),
+    );
+    const s = { ...spec(revision(6, ['GPU-L4'])), secrets: { ...secrets, app: refs } };
+    await compute.start(s);
+    const task = await ecs.waitForTask((t) => taskOf(s.runnerId)(t) && t.lastStatus === 'RUNNING');
+    // The runner opened its sealed token with the key ECS put in, and found the app.
+    await printed(task.taskArn, 'runner', 'app healthy');
+    await printed(task.taskArn, 'app', `tiny app has HF_TOKEN of ${hf.length} characters`);
+    const envOf = async (container: string) =>
+      JSON.parse(
+        await engine.podman([
+          'inspect',
+          '--format',
+          '{{json .Config.Env}}',
+          `ecs-${task.taskArn.split('/').pop()}-${container}`,
+        ]),
+      ) as string[];
+    const appEnv = await envOf('app');
+    expect(appEnv).toContain(`HF_TOKEN=${hf}`);
+    expect(appEnv).toContain(`TLS_KEY=${pem}`);
+    // Each container gets only its own: the runner's key and token are not the app's.
+    expect(
+      appEnv.filter((e) => e.startsWith('GANTRY_RUNNER_KEY=') || e.startsWith('GANTRY_RUNNER_TOKEN')),
+    ).toEqual([]);
+    expect(await envOf('runner')).toContain(`GANTRY_RUNNER_KEY=${RUNNER_KEY}`);
+
+    const sent = ecs.calls.map((c) => c.body).join('\n');
+    expect(ecs.calls.map((c) => c.op)).toEqual(expect.arrayContaining(['RegisterTaskDefinition', 'RunTask']));
+    for (const value of [hf, pem.slice(40, 100), RUNNER_KEY, s.token]) expect(sent).not.toContain(value);
+    await compute.kill(s.runnerId);
+    await compute.close();
+  });
+
+  it('refuses secret values: the ECS driver takes references only', async () => {
+    const { compute } = open();
+    const s = { ...spec(revision(7, ['GPU-L4'])), env: { HF_TOKEN: 'hf_plain' } };
+    await expect(compute.start(s)).rejects.toThrow(/by reference only/);
+    expect(ecs.calls.some((c) => c.body.includes('hf_plain'))).toBe(false);
     await compute.close();
   });
 

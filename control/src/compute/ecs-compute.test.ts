@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { openRunnerToken } from '../../../contract/src/runner-token-seal.ts';
 import type { Revision } from '../domain.ts';
 import { isSchedulingFailure, type RunnerExit, type RunnerSpec } from './compute-driver.ts';
 import { EcsCompute, type EcsComputeOptions } from './ecs-compute.ts';
@@ -47,16 +48,17 @@ const revision: Revision = {
   created_by: null,
   created_at: 0,
 };
-const spec = (
-  runnerId = 'runner-1',
-  env: Record<string, string> = { HF_TOKEN: 'hf_secret' },
-): RunnerSpec => ({
+const SECRET_ARN = `arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:gantry/env-abc/HF_TOKEN-a1b2c3`;
+const KEY_ARN = `arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:gantry/env-abc/gantry-runner-key-d4e5f6`;
+const RUNNER_KEY = Buffer.alloc(32, 7).toString('base64url');
+const spec = (runnerId = 'runner-1', app: Record<string, string> = { HF_TOKEN: SECRET_ARN }): RunnerSpec => ({
   runnerId,
   token: 'tok',
   controlUrl: 'https://control.internal:8080',
   environmentId: 'env-abc',
   revision,
-  env,
+  env: {},
+  secrets: { app, runnerKey: { value: RUNNER_KEY, valueFrom: KEY_ARN } },
 });
 
 const timers: (() => void)[] = [];
@@ -143,6 +145,7 @@ describe('EcsCompute.start', () => {
           resourceRequirements: [{ type: 'GPU', value: '1' }],
           portMappings: [{ containerPort: 8000, protocol: 'tcp' }],
           environment: [{ name: 'PORT', value: '8000' }],
+          secrets: [{ name: 'HF_TOKEN', valueFrom: SECRET_ARN }],
           logConfiguration: {
             logDriver: 'awslogs',
             options: {
@@ -168,6 +171,7 @@ describe('EcsCompute.start', () => {
             { name: 'GANTRY_DRAIN_GRACE', value: '30' },
             { name: 'AWS_REGION', value: 'us-east-1' },
           ],
+          secrets: [{ name: 'GANTRY_RUNNER_KEY', valueFrom: KEY_ARN }],
           logConfiguration: expect.objectContaining({ logDriver: 'awslogs' }),
           stopTimeout: 40,
         },
@@ -196,10 +200,9 @@ describe('EcsCompute.start', () => {
             environment: [
               { name: 'GANTRY_CONTROL_URL', value: 'https://control.internal:8080' },
               { name: 'GANTRY_RUNNER_ID', value: 'runner-1' },
-              { name: 'GANTRY_RUNNER_TOKEN', value: 'tok' },
+              { name: 'GANTRY_RUNNER_TOKEN_SEALED', value: expect.any(String) },
             ],
           },
-          { name: 'app', environment: [{ name: 'HF_TOKEN', value: 'hf_secret' }] },
         ],
       },
       startedBy: 'gantry',
@@ -227,7 +230,47 @@ describe('EcsCompute.start', () => {
     });
     // The environment's termination_grace_period_seconds, not the task definition's default.
     expect(envOf('runner')).toContainEqual({ name: 'GANTRY_DRAIN_GRACE', value: '900' });
-    expect(envOf('app')).toEqual([{ name: 'HF_TOKEN', value: 'hf_secret' }]);
+    // No override for the app at all: its secrets are references in the task definition.
+    expect(overrides.map((c) => c.name)).toEqual(['runner']);
+    // The token travels sealed; only the runner key (from Secrets Manager) opens it, for this runner.
+    const sealed = envOf('runner').find((e) => e.name === 'GANTRY_RUNNER_TOKEN_SEALED')!.value!;
+    expect(sealed).not.toContain('tok');
+    expect(openRunnerToken(RUNNER_KEY, 'runner-1', sealed)).toBe('tok');
+    expect(() => openRunnerToken(RUNNER_KEY, 'runner-2', sealed)).toThrow(/does not open/);
+  });
+
+  it('num_gpus asks ECS for that many GPUs (with their CPU and memory); a task role per app from the template', async () => {
+    ecs.on(RegisterTaskDefinitionCommand).resolves(registered).on(RunTaskCommand).resolves(runTaskOk);
+    const d = driver({ taskRoleArn: `arn:aws:iam::${ACCOUNT}:role/gantry-app-{owner}-{name}-{env}` });
+    expect(d.directQueueAccess).toBe(false);
+    await d.start({
+      ...spec(),
+      app: { owner: 'acme', name: 'sdxl', environment: 'staging' },
+      revision: { ...revision, settings: { ...revision.settings, num_gpus: 4 } },
+    });
+    const input = ecs.commandCalls(RegisterTaskDefinitionCommand)[0]!.args[0].input;
+    expect(input.taskRoleArn).toBe(`arn:aws:iam::${ACCOUNT}:role/gantry-app-acme-sdxl-staging`);
+    expect(input.cpu).toBe(String(3584 * 4));
+    expect(input.memory).toBe(String(14_336 * 4));
+    expect(input.containerDefinitions![0]!.resourceRequirements).toEqual([{ type: 'GPU', value: '4' }]);
+    // A template naming the app, for a runner that has none: refused, not a shared role.
+    await expect(
+      driver({ taskRoleArn: 'arn:aws:iam::1:role/app-{name}' }).start(spec('runner-9')),
+    ).rejects.toThrow(/names the app/);
+  });
+
+  it('never takes secret values, and registers a new task definition when the secret names change', async () => {
+    ecs.on(RegisterTaskDefinitionCommand).resolves(registered).on(RunTaskCommand).resolves(runTaskOk);
+    const d = driver();
+    await expect(d.start({ ...spec(), env: { HF_TOKEN: 'hf_plain' } })).rejects.toThrow(/by reference only/);
+    const { secrets: _, ...bare } = spec();
+    await expect(d.start(bare)).rejects.toThrow(/by reference only/);
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
+
+    await d.start(spec('runner-1'));
+    await d.start(spec('runner-2'));
+    await d.start(spec('runner-3', { HF_TOKEN: SECRET_ARN, WANDB_KEY: `${SECRET_ARN}x` }));
+    expect(ecs.commandCalls(RegisterTaskDefinitionCommand)).toHaveLength(2);
   });
 
   it('falls back to the next machine type when the first has no GPU free', async () => {

@@ -20,6 +20,8 @@
  * Task ends are observed by polling DescribeTasks (EventBridge task state events are the
  * production upgrade; polling needs no extra infrastructure).
  */
+
+import { createHash } from 'node:crypto';
 import {
   DescribeTasksCommand,
   type ECSClient,
@@ -31,6 +33,7 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
+import { sealRunnerToken } from '../../../contract/src/runner-token-seal.ts';
 import type { Revision } from '../domain.ts';
 import { isAwsError } from './aws-errors.ts';
 import {
@@ -41,7 +44,7 @@ import {
   RunnerSchedulingError,
   type RunnerSpec,
 } from './compute-driver.ts';
-import { MACHINE_TYPES, type MachineSize, RUNNER_SIDECAR } from './machine-types.ts';
+import { type MachineSize, RUNNER_SIDECAR, sizeOf } from './machine-types.ts';
 
 export interface EcsComputeOptions {
   /** Built by createEcsClient (ecs-client.ts): its retry strategy is the only one; the driver calls once. */
@@ -55,7 +58,16 @@ export interface EcsComputeOptions {
   logGroup: string;
   region: string;
   executionRoleArn: string;
+  /**
+   * The role the task's containers act as. `{owner}`, `{name}` and `{env}` are replaced by the
+   * app's, so each app (or environment) can have a role of its own.
+   */
   taskRoleArn?: string;
+  /**
+   * Give runners their SQS queues directly (then the task role needs SQS rights, and the app, which
+   * shares the task's role, has them too). Default false: runners pull through control.
+   */
+  directQueueAccess?: boolean;
   /** Port the app listens on inside the task. */
   appPort?: number;
   drainGraceSeconds?: number;
@@ -104,6 +116,8 @@ const DEFAULT_CAPACITY_WINDOW_MS = 10 * 60_000;
 
 export class EcsCompute implements ComputeDriver {
   readonly boundsProvisioning = true;
+  readonly secretsByReference = true;
+  readonly directQueueAccess: boolean;
   private readonly tasks = new Map<string, Tracked>();
   private readonly taskDefinitions = new Map<string, string>();
   private readonly listeners: ((e: RunnerExit) => void)[] = [];
@@ -111,12 +125,18 @@ export class EcsCompute implements ComputeDriver {
   private pollTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(private readonly o: EcsComputeOptions) {}
+  constructor(private readonly o: EcsComputeOptions) {
+    this.directQueueAccess = o.directQueueAccess ?? false;
+  }
 
   async start(spec: RunnerSpec): Promise<void> {
     const rev = spec.revision;
     if (!rev.image) {
       throw new Error(`revision ${rev.number} has no image; the ECS driver runs container images only`);
+    }
+    // Anything in RunTask's overrides is readable through DescribeTasks and recorded by CloudTrail.
+    if (Object.keys(spec.env).length > 0 || !spec.secrets) {
+      throw new Error('the ECS driver takes secrets by reference only (Secrets Manager), never values');
     }
     await this.startFrom(spec, 0, []);
   }
@@ -131,7 +151,7 @@ export class EcsCompute implements ComputeDriver {
     for (let i = from; i < types.length; i++) {
       const machineType = types[i]!;
       const provider = this.o.capacityProviders[machineType];
-      const size = MACHINE_TYPES[machineType];
+      const size = sizeOf(machineType, spec.revision.settings);
       if (!provider || !size) {
         noRoom.push(`${machineType}: no capacity provider configured (GANTRY_ECS_CAPACITY_PROVIDERS)`);
         continue;
@@ -163,7 +183,7 @@ export class EcsCompute implements ComputeDriver {
     size: MachineSize,
     provider: string,
   ): Promise<{ kind: 'started'; taskArn: string } | { kind: 'no-room'; reason: string }> {
-    let taskDefinition = await this.taskDefinition(spec.revision, machineType, size);
+    let taskDefinition = await this.taskDefinition(spec, machineType, size);
     for (let reregistered = false; ; reregistered = true) {
       try {
         const out = await this.o.client.send(
@@ -179,11 +199,10 @@ export class EcsCompute implements ComputeDriver {
                 assignPublicIp: 'DISABLED',
               },
             },
+            // Nothing secret: the token is sealed (its key comes from Secrets Manager), the app's
+            // secrets are in the task definition by reference.
             overrides: {
-              containerOverrides: [
-                { name: RUNNER_CONTAINER, environment: this.runnerEnvironment(spec) },
-                { name: APP_CONTAINER, environment: pairs(spec.env) },
-              ],
+              containerOverrides: [{ name: RUNNER_CONTAINER, environment: this.runnerEnvironment(spec) }],
             },
             startedBy: STARTED_BY,
             // Idempotent per runner: the client's retry after a throttle cannot start a second task.
@@ -213,8 +232,8 @@ export class EcsCompute implements ComputeDriver {
         }
         // A task definition deregistered behind our back: register it again, once.
         if (err.name === 'ClientException' && /task ?definition/i.test(err.message) && !reregistered) {
-          this.taskDefinitions.delete(tdKey(spec.revision, machineType));
-          taskDefinition = await this.taskDefinition(spec.revision, machineType, size);
+          this.taskDefinitions.delete(tdKey(spec, machineType));
+          taskDefinition = await this.taskDefinition(spec, machineType, size);
           continue;
         }
         throw err;
@@ -222,9 +241,15 @@ export class EcsCompute implements ComputeDriver {
     }
   }
 
-  /** The task definition of a revision on a machine type, registered once and remembered. */
-  private async taskDefinition(rev: Revision, machineType: string, size: MachineSize): Promise<string> {
-    const key = tdKey(rev, machineType);
+  /**
+   * The task definition of a revision on a machine type with its environment's secret references,
+   * registered once and remembered (a secret added or removed makes a new one; a changed value does
+   * not: ECS reads it at each task's start).
+   */
+  private async taskDefinition(spec: RunnerSpec, machineType: string, size: MachineSize): Promise<string> {
+    const rev = spec.revision;
+    const refs = spec.secrets!;
+    const key = tdKey(spec, machineType);
     const known = this.taskDefinitions.get(key);
     if (known) return known;
     const port = this.o.appPort ?? DEFAULT_APP_PORT;
@@ -246,7 +271,7 @@ export class EcsCompute implements ComputeDriver {
         cpu: String(size.cpu),
         memory: String(size.memoryMiB),
         executionRoleArn: this.o.executionRoleArn,
-        ...(this.o.taskRoleArn ? { taskRoleArn: this.o.taskRoleArn } : {}),
+        ...(this.o.taskRoleArn ? { taskRoleArn: taskRoleOf(this.o.taskRoleArn, spec) } : {}),
         containerDefinitions: [
           {
             name: APP_CONTAINER,
@@ -259,6 +284,7 @@ export class EcsCompute implements ComputeDriver {
               : {}),
             portMappings: [{ containerPort: port, protocol: 'tcp' }],
             environment: [{ name: 'PORT', value: String(port) }],
+            secrets: Object.entries(refs.app).map(([name, valueFrom]) => ({ name, valueFrom })),
             logConfiguration: logs(APP_CONTAINER),
             // The runner stops the app's work first; this only bounds the final shutdown.
             stopTimeout: 30,
@@ -278,6 +304,7 @@ export class EcsCompute implements ComputeDriver {
               // The SDK in the runner needs a region, and ECS agents before 2026 set none.
               { name: 'AWS_REGION', value: this.o.region },
             ],
+            secrets: [{ name: RUNNER_ENV.runnerKey, valueFrom: refs.runnerKey.valueFrom }],
             logConfiguration: logs(RUNNER_CONTAINER),
             stopTimeout: Math.min(120, grace + 10),
           },
@@ -296,7 +323,10 @@ export class EcsCompute implements ComputeDriver {
     return [
       { name: RUNNER_ENV.controlUrl, value: spec.controlUrl },
       { name: RUNNER_ENV.runnerId, value: spec.runnerId },
-      { name: RUNNER_ENV.token, value: spec.token },
+      {
+        name: RUNNER_ENV.sealedToken,
+        value: sealRunnerToken(spec.secrets!.runnerKey.value, spec.runnerId, spec.token),
+      },
       ...pairs(spec.runnerEnv ?? {}),
       // The task definition's value is the driver's default; the environment's setting wins.
       ...(spec.drainGraceSeconds !== undefined
@@ -525,7 +555,20 @@ function pullProgress(task: Task, t: Tracked): { reported: 'started' | 'done'; d
   return { reported: 'started', detail: 'pulling the image' };
 }
 
-const tdKey = (rev: Revision, machineType: string) => `${rev.id}:${machineType}`;
+/** The task role for a runner: the setting, with the app's owner, name and environment put in. */
+export function taskRoleOf(template: string, spec: RunnerSpec): string {
+  if (!/\{(owner|name|env)\}/.test(template)) return template;
+  if (!spec.app) throw new Error(`the task role ${template} names the app, and this runner has none`);
+  const { owner, name, environment } = spec.app;
+  return template.replaceAll('{owner}', owner).replaceAll('{name}', name).replaceAll('{env}', environment);
+}
+
+/** One task definition per revision, machine type and set of secret references. */
+const tdKey = (spec: RunnerSpec, machineType: string) => {
+  const { app, runnerKey } = spec.secrets!;
+  const refs = JSON.stringify([Object.entries(app).sort(), runnerKey.valueFrom]);
+  return `${spec.revision.id}:${machineType}:${createHash('sha256').update(refs).digest('hex')}`;
+};
 
 /** Task definition family: one per environment, revision and machine type. */
 export function familyOf(rev: Revision, machineType: string): string {

@@ -5,7 +5,11 @@
  * Which capacity provider serves a type is configuration (GANTRY_ECS_CAPACITY_PROVIDERS).
  */
 
-import type { MACHINE_TYPE_NAMES } from '../../../contract/src/scaling-settings.ts';
+import {
+  type CodeSettings,
+  gpusOf,
+  type MACHINE_TYPE_NAMES,
+} from '../../../contract/src/scaling-settings.ts';
 
 type MachineTypeName = (typeof MACHINE_TYPE_NAMES)[number];
 
@@ -27,3 +31,18 @@ export const MACHINE_TYPES: Record<MachineTypeName, MachineSize> & Record<string
 
 /** What the runner sidecar reserves inside the task; the app gets the rest. */
 export const RUNNER_SIDECAR = { cpu: 256, memoryMiB: 256 } as const;
+
+/**
+ * What one runner of a revision gets on a machine type: with num_gpus above one, that many of the
+ * type's GPUs and the CPU and memory that come with them on the instance.
+ */
+export function sizeOf(
+  machineType: string,
+  settings: Pick<CodeSettings, 'num_gpus'>,
+): MachineSize | undefined {
+  const size = MACHINE_TYPES[machineType];
+  if (!size || size.gpus === 0) return size;
+  const gpus = gpusOf(settings, size.gpus);
+  const times = gpus / size.gpus;
+  return { ...size, gpus, cpu: size.cpu * times, memoryMiB: size.memoryMiB * times };
+}

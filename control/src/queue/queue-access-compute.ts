@@ -14,8 +14,21 @@ export function withQueueAccess(
   leaseSeconds: number,
 ): ComputeDriver {
   const access = queue.runnerAccess?.bind(queue);
-  if (!access) return compute;
+  if (!access || compute.directQueueAccess === false) return compute;
+  // Everything else the driver is and offers passes through (ECS's reclaim, progress, flags).
   return {
+    get boundsProvisioning() {
+      return compute.boundsProvisioning;
+    },
+    get secretsByReference() {
+      return compute.secretsByReference;
+    },
+    get directQueueAccess() {
+      return compute.directQueueAccess;
+    },
+    ...(compute.onProgress ? { onProgress: compute.onProgress.bind(compute) } : {}),
+    ...(compute.reclaim ? { reclaim: compute.reclaim.bind(compute) } : {}),
+    ...(compute.room ? { room: compute.room.bind(compute) } : {}),
     async start(spec) {
       const runnerEnv = {
         ...spec.runnerEnv,

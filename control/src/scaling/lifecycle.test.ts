@@ -22,6 +22,11 @@ class FakeCompute implements ComputeDriver {
   readonly stopped: string[] = [];
   readonly killed: string[] = [];
   failNext: Error | undefined;
+  /** Runners the "machine" holds in all (free GPUs), when the test sets it. */
+  capacity: number | undefined;
+  room(): number | undefined {
+    return this.capacity === undefined ? undefined : this.capacity - this.started.length;
+  }
   private listener: ((e: RunnerExit) => void) | undefined;
   async start(spec: RunnerSpec): Promise<void> {
     const err = this.failNext;
@@ -134,6 +139,23 @@ describe('runner lifecycle', () => {
     await report(spec(0), 'SETUP');
     await report(spec(0), 'IDLE');
     expect((await runnerOf(spec(0).runnerId))?.cold_start_ms).toBe(800);
+  });
+
+  it("starts no more runners than the driver has room for (free GPUs), and names the runner's app", async () => {
+    compute.capacity = 1;
+    await call('PATCH', `${BASE}/scaling`, { max_concurrency: 3 });
+    await deploy();
+    await submit();
+    await submit();
+    await submit();
+    await svc.scaler.reconcile(spec(0).environmentId);
+    // One start, and no failed ones recorded while the host is full.
+    expect(compute.started).toHaveLength(1);
+    expect(await store.runners.list(spec(0).environmentId)).toHaveLength(1);
+    expect(spec(0).app).toEqual({ owner: 't', name: 'app', environment: 'production' });
+    compute.capacity = 3;
+    await svc.scaler.reconcile(spec(0).environmentId);
+    expect(compute.started.length).toBeGreaterThan(1);
   });
 
   it('kills a runner stuck starting past startup_timeout, backs off, then replaces it', async () => {

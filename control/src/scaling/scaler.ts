@@ -16,6 +16,7 @@ import { type ComputeDriver, isSchedulingFailure, type RunnerExit } from '../com
 import type { Environment, Revision, RolloutRecord, RunnerRecord } from '../domain.ts';
 import type { Activity } from '../events/activity.ts';
 import type { RequestService } from '../request-service.ts';
+import type { SecretReferences } from '../secrets/environment-secrets.ts';
 import type { Store } from '../store/store.ts';
 import { autoscale } from './autoscaler.ts';
 import { afterFailure, BACKOFF_RULES, type Backoff, type FailureKind } from './backoff.ts';
@@ -35,6 +36,8 @@ export interface ScalerOptions {
   backoffStepMs?: number;
   /** The decrypted secrets of an environment, given to each runner it starts as env vars. */
   secretEnv?: (envId: string) => Promise<Record<string, string>>;
+  /** The same secrets by reference, for drivers that must not carry values (ECS). */
+  secretRefs?: (envId: string) => Promise<SecretReferences>;
   /** Told of every runner state change, rollout step and crash loop (events and metrics). */
   activity?: Activity;
   /** This control process, recorded on the runners it starts; default: a fresh id. */
@@ -286,7 +289,16 @@ export class Scaler {
       await this.recordFailure(envId, 'crash');
     }
     for (const id of decision.drain) await this.drain(id, `${decision.reason}: idle past keep_alive`);
-    for (let i = 0; i < decision.start; i++) {
+    // A driver that knows its machine (free GPUs) caps the starts: a full host waits for a runner
+    // to end instead of failing starts every 20 s.
+    const room = this.o.compute.room?.(revision.settings) ?? Number.POSITIVE_INFINITY;
+    if (decision.start > room) {
+      this.o.log.info(
+        { env: envId, wanted: decision.start, room },
+        'scaling held back: no free GPUs for more runners',
+      );
+    }
+    for (let i = 0; i < Math.min(decision.start, room); i++) {
       // A start that outlived the lease must not race a peer that took the environment over.
       if (this.leased && !(await store.controls.tryLease(envId, this.controlId, LEASE_MS))) break;
       const outcome = await this.startRunner(env, revision, undefined, decision.reason);
@@ -358,14 +370,18 @@ export class Scaler {
     this.o.activity?.runnerChanged(runner, why);
     if (rolloutId) await store.rollouts.setCandidate(rolloutId, runner.id);
     try {
+      const app = await store.apps.getById(env.app_id);
       await this.o.compute.start({
         runnerId: runner.id,
         token,
         controlUrl: this.o.controlUrl(),
         environmentId: env.id,
+        ...(app ? { app: { owner: app.owner, name: app.name, environment: env.name } } : {}),
         revision,
         // Read at each start, so a restart rollout picks up changed secrets.
-        env: (await this.o.secretEnv?.(env.id)) ?? {},
+        ...(this.o.compute.secretsByReference
+          ? { env: {}, secrets: await this.secretReferences(env.id) }
+          : { env: (await this.o.secretEnv?.(env.id)) ?? {} }),
         drainGraceSeconds:
           env.scaling.termination_grace_period_seconds ??
           RUNTIME_SETTINGS.termination_grace_period_seconds.default,
@@ -383,6 +399,12 @@ export class Scaler {
       this.o.activity?.runnerChanged(ended);
       return capacity ? 'capacity' : 'crash';
     }
+  }
+
+  private secretReferences(envId: string): Promise<SecretReferences> {
+    if (!this.o.secretRefs)
+      throw new Error('this compute driver takes secrets by reference, and none were provided');
+    return this.o.secretRefs(envId);
   }
 
   /** Ends a runner that failed to start in time; the record says why. */

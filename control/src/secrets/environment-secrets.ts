@@ -3,9 +3,25 @@
  * There is no fallback between environments: a runner gets exactly its own environment's secrets.
  * No message here ever includes a value.
  */
+import { createHmac } from 'node:crypto';
 import { GantryError } from '../../../contract/src/errors.ts';
 import type { Store } from '../store/store.ts';
 import type { SecretBox } from './secret-box.ts';
+import type { SecretRefs, SecretsManagerMirror } from './secrets-manager.ts';
+
+/**
+ * The mirror's name for an environment's runner key: not an environment variable name (it has a
+ * `-`), so no secret a user sets can take it.
+ */
+export const RUNNER_KEY_SECRET = 'gantry-runner-key';
+
+/** What a runner task on ECS gets by reference instead of values. */
+export interface SecretReferences {
+  /** The app's secrets: variable name → valueFrom. */
+  app: SecretRefs;
+  /** The key that opens the runner's sealed token: its value (for sealing) and its valueFrom. */
+  runnerKey: { value: string; valueFrom: string };
+}
 
 /** An environment variable name. */
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -32,6 +48,8 @@ export class EnvironmentSecrets {
   constructor(
     private readonly store: Store,
     private readonly box: SecretBox,
+    /** Set with ECS compute: values are mirrored there and runners get references. */
+    private readonly mirror?: SecretsManagerMirror,
   ) {}
 
   /** Sets several at once: all are checked before any is stored. */
@@ -52,6 +70,8 @@ export class EnvironmentSecrets {
       envId,
       names.map((name) => ({ name, value: this.box.seal(envId, name, values[name]!) })),
     );
+    // Written now so a mistake in the AWS setup shows at once; every start writes again what differs.
+    await this.mirror?.sync(envId, values);
     return names.sort();
   }
 
@@ -69,7 +89,9 @@ export class EnvironmentSecrets {
         `Environment ${envName} has no secret ${missing.join(', ')} (it has: ${[...have].join(', ') || 'none'}).`,
       );
     }
-    return this.store.secrets.delete(envId, names);
+    const removed = await this.store.secrets.delete(envId, names);
+    await this.mirror?.remove(envId, removed);
+    return removed;
   }
 
   /** The decrypted variables for a runner of this environment. */
@@ -78,6 +100,24 @@ export class EnvironmentSecrets {
     for (const s of await this.store.secrets.sealed(envId))
       out[s.name] = this.box.open(envId, s.name, s.value);
     return out;
+  }
+
+  /**
+   * For a runner on ECS: the environment's secrets written to Secrets Manager (where they differ)
+   * and named by reference, with the runner key (derived from the master key, so nothing new is
+   * stored) beside them.
+   */
+  async referencesFor(envId: string): Promise<SecretReferences> {
+    if (!this.mirror) throw new Error('secrets by reference need the Secrets Manager mirror (ECS compute)');
+    const runnerKey = createHmac('sha256', this.box.current.key)
+      .update(`gantry runner key\0${envId}`)
+      .digest('base64url');
+    const refs = await this.mirror.sync(envId, {
+      ...(await this.envFor(envId)),
+      [RUNNER_KEY_SECRET]: runnerKey,
+    });
+    const { [RUNNER_KEY_SECRET]: keyRef, ...app } = refs;
+    return { app, runnerKey: { value: runnerKey, valueFrom: keyRef! } };
   }
 
   /** Seals again, under the current key, every value sealed under an earlier one (after a rotation). */

@@ -57,6 +57,10 @@ export class AppsStore {
     return r.rows[0];
   }
 
+  async getById(id: string): Promise<App | undefined> {
+    return (await this.db.query<App>('SELECT * FROM apps WHERE id=$1', [id])).rows[0];
+  }
+
   async list(): Promise<App[]> {
     return (await this.db.query<App>('SELECT * FROM apps ORDER BY owner, name')).rows;
   }
