@@ -138,6 +138,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     controlUrl: () => controlUrl,
     log: app.log,
     tickMs: config.tickMs,
+    deployGateMarginMs: config.deployGateMarginSeconds * 1000,
     ...(o.clock ? { clock: o.clock } : {}),
     ...(o.backoffStepMs !== undefined ? { backoffStepMs: o.backoffStepMs } : {}),
     secretEnv: (envId) => secrets.envFor(envId),

@@ -3,6 +3,7 @@
  * queue, the HTTP routes): nothing a caller sends gets a 5xx, and whatever an app returns, its
  * request completes once with its logs stored once.
  */
+import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgliteClient } from '../../sql/src/pglite-client.ts';
 import { buildApp, type ControlService } from './app.ts';
@@ -53,7 +54,7 @@ beforeAll(async () => {
     method: 'POST',
     url: `${ENV}/revisions`,
     headers: admin,
-    payload: { command: ['app'] },
+    payload: { command: ['app'], cwd: tmpdir(), activate: true, strategy: 'recreate' },
   });
   expect(rev.statusCode).toBe(201);
 });

@@ -40,7 +40,13 @@ describe.skipIf(!DATABASE_URL)('control killed during submits (PostgreSQL)', () 
     // An app that never becomes ready: nothing takes messages off the queue meanwhile.
     await ok(
       control.admin('/v1/apps/t/crash/environments/production/revisions', {
-        body: { command: ['sleep', '600'], settings: { startup_timeout: 600 } },
+        body: {
+          command: ['sleep', '600'],
+          cwd: tmpdir(),
+          settings: { startup_timeout: 600 },
+          activate: true,
+          strategy: 'recreate',
+        },
       }),
     );
 

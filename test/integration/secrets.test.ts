@@ -2,6 +2,7 @@
  * Secrets end to end inside control: sealed at rest (the stored bytes never hold the value), never
  * in an answer or a log line, given to runners of their own environment only.
  */
+import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type InjectedControl, startInjectedControl } from '../support/injected-control.ts';
@@ -67,7 +68,12 @@ describe('secrets', () => {
 
   it('gives a runner exactly its own environment’s secrets', async () => {
     for (const env of ['production', 'staging']) {
-      const rev = await call('POST', `${A}/environments/${env}/revisions`, { command: ['node', 'app.js'] });
+      const rev = await call('POST', `${A}/environments/${env}/revisions`, {
+        command: ['node', 'app.js'],
+        cwd: tmpdir(),
+        activate: true,
+        strategy: 'recreate',
+      });
       expect(rev.statusCode).toBe(201);
     }
     // A request makes the scaler start a runner for each environment.
