@@ -131,7 +131,9 @@ export const CreateRevision = Type.Object(
       Type.Array(Type.String(), { minItems: 1, description: 'argv of the app process' }),
     ),
     cwd: Type.Optional(
-      Type.String({ description: 'absolute folder on control’s machine the command runs in; required with `command`' }),
+      Type.String({
+        description: 'absolute folder on control’s machine the command runs in; required with `command`',
+      }),
     ),
     image: Type.Optional(Type.String({ description: 'image by digest, for container compute' })),
     settings: Type.Optional(Type.Record(Type.String(), Type.Unknown())),

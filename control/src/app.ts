@@ -2,6 +2,7 @@
  * Builds the control service without listening: tests call `app.inject()` on the result with the
  * same real drivers production uses. server.ts listens.
  */
+import path from 'node:path';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { GantryError } from '../../contract/src/errors.ts';
@@ -22,6 +23,7 @@ import { OidcVerifier } from './oidc-verifier.ts';
 import { withQueueAccess } from './queue/queue-access-compute.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { RequestService } from './request-service.ts';
+import { RevisionSnapshots } from './revision-snapshots.ts';
 import { createFalHandlers, registerFalRoutes } from './routes/fal-api.ts';
 import { registerFalProxy } from './routes/fal-proxy.ts';
 import { registerRunnerRoutes } from './routes/runner-api.ts';
@@ -241,6 +243,11 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       scaler,
       rollouts,
       deployments: new Deployments({ store, queue, scaler, rollouts, activity }),
+      snapshots: new RevisionSnapshots({
+        root: path.join(config.dataDir, 'revisions'),
+        maxBytes: config.snapshotMaxMb * 1_000_000,
+        skipPaths: [config.dataDir],
+      }),
       requests,
       secrets,
       activity,

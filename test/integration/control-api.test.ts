@@ -270,7 +270,8 @@ describe('bad input on the management API', () => {
 
   it('validation at the door: unknown machine_type, a command without cwd, both command and image → 400, nothing recorded', async () => {
     const path = '/v1/apps/test/echo/environments/production/revisions';
-    const count = async () => ((await (await c.admin(path)).json()) as { revisions: unknown[] }).revisions.length;
+    const count = async () =>
+      ((await (await c.admin(path)).json()) as { revisions: unknown[] }).revisions.length;
     const before = await count();
     const gpu = await c.admin(path, {
       body: { command: ['true'], cwd: REPO_ROOT, settings: { machine_type: 'GPU-B200' } },
@@ -293,14 +294,18 @@ describe('bad input on the management API', () => {
 
   it('registering a revision never activates it unless the call asks', async () => {
     const path = '/v1/apps/test/echo/environments/production/revisions';
-    const activeBefore = ((await (await c.admin(path)).json()) as { revisions: { number: number; active: boolean }[] })
-      .revisions.find((r) => r.active)?.number;
-    const res = await c.admin(path, { body: { command: HELLO_COMMAND, cwd: REPO_ROOT, message: 'recorded only' } });
+    const activeBefore = (
+      (await (await c.admin(path)).json()) as { revisions: { number: number; active: boolean }[] }
+    ).revisions.find((r) => r.active)?.number;
+    const res = await c.admin(path, {
+      body: { command: HELLO_COMMAND, cwd: REPO_ROOT, message: 'recorded only' },
+    });
     expect(res.status).toBe(201);
     const rev = (await res.json()) as { number: number; active: boolean };
     expect(rev.active).toBe(false);
-    const after = ((await (await c.admin(path)).json()) as { revisions: { number: number; active: boolean }[] })
-      .revisions;
+    const after = (
+      (await (await c.admin(path)).json()) as { revisions: { number: number; active: boolean }[] }
+    ).revisions;
     expect(after.find((r) => r.active)?.number).toBe(activeBefore);
     const rollouts = (await (await c.admin(`${path.replace('/revisions', '/rollouts')}`)).json()) as {
       rollouts: { to_revision: number }[];

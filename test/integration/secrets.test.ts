@@ -2,10 +2,15 @@
  * Secrets end to end inside control: sealed at rest (the stored bytes never hold the value), never
  * in an answer or a log line, given to runners of their own environment only.
  */
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type InjectedControl, startInjectedControl } from '../support/injected-control.ts';
+
+/** A small folder for command revisions to snapshot. */
+const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
 
 const VALUE = 'sk-live-7f3a9b2c-very-secret';
 const OTHER = 'staging-only-value-41';
@@ -70,7 +75,7 @@ describe('secrets', () => {
     for (const env of ['production', 'staging']) {
       const rev = await call('POST', `${A}/environments/${env}/revisions`, {
         command: ['node', 'app.js'],
-        cwd: tmpdir(),
+        cwd: APP_DIR,
         activate: true,
         strategy: 'recreate',
       });

@@ -31,13 +31,18 @@ async function followRunners(
 ): Promise<Followed> {
   const started = Date.now();
   for (;;) {
-    const mine = (await api.listRunners(ref, { ended_within_hours: 1 })).filter((r) => r.revision === revision);
+    const mine = (await api.listRunners(ref, { ended_within_hours: 1 })).filter(
+      (r) => r.revision === revision,
+    );
     if (mine.some((r) => r.state === 'IDLE' || r.state === 'RUNNING')) return { kind: 'live' };
     const crashed = mine.find((r) => r.state === 'CRASH_BACKOFF');
-    if (crashed) return { kind: 'failed', reason: crashed.detail ?? 'its runner crashed before becoming ready' };
+    if (crashed)
+      return { kind: 'failed', reason: crashed.detail ?? 'its runner crashed before becoming ready' };
     if (mine.length === 0 && Date.now() - started > FIRST_RUNNER_GRACE_MS) return { kind: 'idle' };
     if (Date.now() > deadline) return { kind: 'failed', reason: 'no runner of it was ready in time' };
-    show(`Revision ${revision}: ${mine.map((r) => `${r.id.slice(0, 8)} ${r.state}`).join(', ') || 'waiting for a runner'}`);
+    show(
+      `Revision ${revision}: ${mine.map((r) => `${r.id.slice(0, 8)} ${r.state}`).join(', ') || 'waiting for a runner'}`,
+    );
     await sleep(POLL_MS);
   }
 }
@@ -166,7 +171,9 @@ export const deployCommand: Command = {
         );
       }
       const runner = rollout.candidate_runner_id
-        ? (await api.listRunners(ref, { ended_within_hours: 1 })).find((r) => r.id === rollout.candidate_runner_id)
+        ? (await api.listRunners(ref, { ended_within_hours: 1 })).find(
+            (r) => r.id === rollout.candidate_runner_id,
+          )
         : undefined;
       const elapsed = ((Date.now() - started) / 1000).toFixed(1);
       progress.update(
@@ -183,7 +190,9 @@ export const deployCommand: Command = {
     const callIt = `Call it: gantry run ${summary.endpoint_id} --input '{…}'   (or POST ${api.url}/queue/${summary.endpoint_id})`;
     if (rollout.state === 'completed' && rollout.strategy !== 'recreate') {
       if (ctx.out.json) return ctx.out.data({ ...summary, status: 'live', rollout: rollout.id });
-      return ctx.out.line(`Deployed revision ${rev.number} to ${where}: live, proven healthy in ${elapsed}s.\n${callIt}`);
+      return ctx.out.line(
+        `Deployed revision ${rev.number} to ${where}: live, proven healthy in ${elapsed}s.\n${callIt}`,
+      );
     }
     let reason = rollout.detail ?? `the rollout was ${rollout.state}`;
     if (rollout.state === 'completed') {
@@ -191,7 +200,8 @@ export const deployCommand: Command = {
       const outcome = await followRunners(api, ref, rev.number, deadline, (text) => progress.update(text));
       progress.done();
       if (outcome.kind === 'live' || outcome.kind === 'idle') {
-        if (ctx.out.json) return ctx.out.data({ ...summary, status: outcome.kind === 'live' ? 'live' : 'scaled_to_zero' });
+        if (ctx.out.json)
+          return ctx.out.data({ ...summary, status: outcome.kind === 'live' ? 'live' : 'scaled_to_zero' });
         return ctx.out.line(
           outcome.kind === 'live'
             ? `Deployed revision ${rev.number} to ${where}: live (recreate, switched at once).\n${callIt}`

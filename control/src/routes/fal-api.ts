@@ -9,8 +9,8 @@ import { GantryError } from '../../../contract/src/errors.ts';
 import { requireAppAccess } from '../auth.ts';
 import type { App, Caller, Environment, Priority, RequestRecord } from '../domain.ts';
 import type { RequestService } from '../request-service.ts';
-import { START_TIMEOUT_MESSAGE } from '../store/requests-store.ts';
 import { activeCrashLoop, crashLoopMessage } from '../scaling/crash-loop.ts';
+import { START_TIMEOUT_MESSAGE } from '../store/requests-store.ts';
 import type { Store } from '../store/store.ts';
 import { checkWebhookUrl } from '../webhooks/webhook-url.ts';
 

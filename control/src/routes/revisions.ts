@@ -13,6 +13,7 @@ import {
 } from '../../../contract/src/management-api.ts';
 import { parseCodeSettings } from '../../../contract/src/scaling-settings.ts';
 import type { Deployments } from '../deployments.ts';
+import type { RevisionSnapshots } from '../revision-snapshots.ts';
 import type { Store } from '../store/store.ts';
 import { appLoaders } from './load-app.ts';
 import { rolloutView } from './rollouts.ts';
@@ -43,7 +44,10 @@ async function checkCwd(cwd: string | undefined): Promise<void> {
   }
 }
 
-export function registerRevisionRoutes(app: V1Scope, d: { store: Store; deployments: Deployments }): void {
+export function registerRevisionRoutes(
+  app: V1Scope,
+  d: { store: Store; deployments: Deployments; snapshots?: RevisionSnapshots },
+): void {
   const { store } = d;
   const { loadApp, loadEnv } = appLoaders(store);
 
@@ -73,15 +77,19 @@ export function registerRevisionRoutes(app: V1Scope, d: { store: Store; deployme
       }
       const settings = parseCodeSettings(body.settings as Record<string, unknown> | undefined);
       if (body.command) await checkCwd(body.cwd);
+      // A command revision runs a copy of its folder as it is now: rolling back runs the old code.
+      const cwd =
+        body.command && body.cwd && d.snapshots ? await d.snapshots.snapshot(body.cwd) : (body.cwd ?? null);
+      const annotations = (body.annotations ?? {}) as Record<string, unknown>;
       const { revision, env } = await d.deployments.deploy(a, req.params.env, {
         revision: {
           command: body.command ?? null,
-          cwd: body.cwd ?? null,
+          cwd,
           image: body.image ?? null,
           settings,
           commit_sha: body.commit_sha ?? null,
           message: body.message ?? null,
-          annotations: (body.annotations ?? {}) as Record<string, unknown>,
+          annotations: cwd !== (body.cwd ?? null) ? { ...annotations, source_cwd: body.cwd } : annotations,
           created_by: 'api',
         },
         // Only when asked: registering a revision never changes what serves on its own.

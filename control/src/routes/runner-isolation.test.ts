@@ -4,7 +4,9 @@
  * which receipts exist; a runner that has ended takes no more work. Real control (PGlite, the
  * embedded queue, the HTTP routes); runners are played by the test through a fake compute driver.
  */
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PgliteClient } from '../../../sql/src/pglite-client.ts';
 import { buildApp, type ControlService } from '../app.ts';
@@ -13,6 +15,9 @@ import type { ComputeDriver, RunnerExit, RunnerSpec } from '../compute/compute-d
 import { loadConfig } from '../config.ts';
 import { StoreQueue } from '../queue/store-queue.ts';
 import { Store } from '../store/store.ts';
+
+/** A small folder for command revisions to snapshot. */
+const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
 
 class FakeCompute implements ComputeDriver {
   readonly started: RunnerSpec[] = [];
@@ -79,7 +84,7 @@ async function twoTenants(): Promise<{ victim: RunnerSpec; intruder: RunnerSpec;
     await admin('/v1/apps', { owner: 't', name, auth_mode: 'public' });
     await admin(`/v1/apps/t/${name}/environments/production/revisions`, {
       command: ['app'],
-      cwd: tmpdir(),
+      cwd: APP_DIR,
       activate: true,
       strategy: 'recreate',
     });

@@ -3,7 +3,10 @@
  * the HTTP routes), with a fake compute driver: runners are reported through the runner protocol
  * by the test, and the clock is the test's, so startup_timeout and backoffs are exact.
  */
+import { mkdtempSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PgliteClient } from '../../../sql/src/pglite-client.ts';
 import { buildApp, type ControlService } from '../app.ts';
@@ -17,6 +20,9 @@ import {
 import { loadConfig } from '../config.ts';
 import { StoreQueue } from '../queue/store-queue.ts';
 import { Store } from '../store/store.ts';
+
+/** A small folder for command revisions to snapshot. */
+const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
 
 class FakeCompute implements ComputeDriver {
   readonly started: RunnerSpec[] = [];
@@ -117,7 +123,7 @@ const runnerOf = (id: string) => store.runners.get(id);
 async function deploy(settings: Record<string, unknown> = {}, strategy?: 'recreate') {
   const r = await call('POST', `${BASE}/revisions`, {
     command: ['app'],
-    cwd: tmpdir(),
+    cwd: APP_DIR,
     settings,
     activate: true,
     ...(strategy ? { strategy } : {}),
@@ -303,8 +309,22 @@ describe('rollouts', () => {
     expect((await rollouts())[0]).toMatchObject({ state: 'completed', reason: 'secret rotated' });
   });
 
+  it('revisions are immutable: rolling back to revision 1 runs the code revision 1 was registered with', async () => {
+    await writeFile(path.join(APP_DIR, 'app.js'), 'version 2');
+    await deploy();
+    await writeFile(path.join(APP_DIR, 'app.js'), 'version 1'); // back to what it was (the test folder starts empty)
+    const r = await call('PUT', `${BASE}/active-revision`, { revision: 1, strategy: 'recreate' });
+    expect(r.status).toBe(200);
+    const one = spec(0).revision;
+    const two = spec(1).revision;
+    expect(one.cwd).not.toBe(APP_DIR);
+    expect(two.cwd).not.toBe(one.cwd);
+    await expect(readFile(path.join(one.cwd!, 'app.js'))).rejects.toThrow();
+    expect(await readFile(path.join(two.cwd!, 'app.js'), 'utf8')).toBe('version 2');
+  });
+
   it('recreate and a rollback through PUT active-revision switch at once', async () => {
-    await call('POST', `${BASE}/revisions`, { command: ['app'], cwd: tmpdir() });
+    await call('POST', `${BASE}/revisions`, { command: ['app'], cwd: APP_DIR });
     const r = await call('PUT', `${BASE}/active-revision`, { revision: 2, strategy: 'recreate' });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({
@@ -334,7 +354,11 @@ describe('the deploy gate', () => {
 
   it('scaled to zero, a first deploy serves only once one runner of it passed its health check', async () => {
     await deploy();
-    expect((await rollouts())[0]).toMatchObject({ state: 'in_progress', strategy: 'rolling', to_revision: 1 });
+    expect((await rollouts())[0]).toMatchObject({
+      state: 'in_progress',
+      strategy: 'rolling',
+      to_revision: 1,
+    });
     expect((await envId()).active_revision_id).toBeNull();
     expect(compute.started).toHaveLength(1);
     // Requests sent meanwhile wait for it; its runner takes none before it is proven.
@@ -379,7 +403,10 @@ describe('the deploy gate', () => {
     expect((await rollouts())[0]).toMatchObject({ state: 'in_progress' });
     now += 2_000;
     await svc.scaler.reconcile((await envId()).id);
-    expect((await rollouts())[0]).toMatchObject({ state: 'aborted', detail: expect.stringMatching(/within 90 s/) });
+    expect((await rollouts())[0]).toMatchObject({
+      state: 'aborted',
+      detail: expect.stringMatching(/within 90 s/),
+    });
     expect(compute.killed).toEqual([spec(1).runnerId]);
     expect((await envId()).active_revision_id).toBe(spec(0).revision.id);
   });
@@ -412,6 +439,9 @@ describe('the deploy gate', () => {
     });
     now += 61_000;
     await svc.scaler.reconcile(env.id);
-    expect(await store.requests.get(next)).toMatchObject({ status: 'COMPLETED', error_type: 'startup_timeout' });
+    expect(await store.requests.get(next)).toMatchObject({
+      status: 'COMPLETED',
+      error_type: 'startup_timeout',
+    });
   });
 });

@@ -70,7 +70,8 @@ describe('planRollout', () => {
       T0 + 61_000,
       {
         kind: 'abort',
-        detail: 'the new revision’s first runner was not healthy within 60 s (startup_timeout and the deploy gate\'s margin)',
+        detail:
+          "the new revision’s first runner was not healthy within 60 s (startup_timeout and the deploy gate's margin)",
         stopCandidate: true,
       },
     ],
@@ -91,11 +92,18 @@ describe('planRollout', () => {
     [
       'the deploy gate: a first deploy whose candidate crashed is aborted, with the crash',
       rollout({ from_revision_id: null, candidate_runner_id: 'new' }),
-      [candidate({ state: 'CRASH_BACKOFF', ended_at: T0 + 2_000, detail: 'runner exited with code 1: boom' })],
+      [
+        candidate({
+          state: 'CRASH_BACKOFF',
+          ended_at: T0 + 2_000,
+          detail: 'runner exited with code 1: boom',
+        }),
+      ],
       T0 + 5_000,
       {
         kind: 'abort',
-        detail: 'the new revision’s first runner ended before it was healthy (CRASH_BACKOFF): runner exited with code 1: boom',
+        detail:
+          'the new revision’s first runner ended before it was healthy (CRASH_BACKOFF): runner exited with code 1: boom',
         stopCandidate: false,
       },
     ],

@@ -164,7 +164,9 @@ export class Scaler {
     if (!revision) return;
 
     let counts = await store.requests.counts(envId);
-    const ready = runners.some((r) => r.revision_id === revision.id && (r.state === 'IDLE' || r.state === 'RUNNING'));
+    const ready = runners.some(
+      (r) => r.revision_id === revision.id && (r.state === 'IDLE' || r.state === 'RUNNING'),
+    );
     if (counts.queued > 0 && !ready && (await this.failCrashLooping(env, revision))) {
       counts = await store.requests.counts(envId);
     }

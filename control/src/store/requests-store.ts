@@ -204,7 +204,15 @@ export class RequestsStore {
          WHERE environment_id=$2 AND status='IN_QUEUE' AND created_at < $7`,
         '$1::float8',
       ),
-      [this.clock(), envId, f.status, JSON.stringify({ detail: f.error }), f.error, f.error_type, submittedBefore],
+      [
+        this.clock(),
+        envId,
+        f.status,
+        JSON.stringify({ detail: f.error }),
+        f.error,
+        f.error_type,
+        submittedBefore,
+      ],
     );
     return r.rows;
   }
