@@ -133,17 +133,27 @@ export const CreateRevision = Type.Object(
     command: Type.Optional(
       Type.Array(Type.String(), { minItems: 1, description: 'argv of the app process' }),
     ),
-    cwd: Type.Optional(Type.String()),
+    cwd: Type.Optional(
+      Type.String({
+        description: 'absolute folder on control’s machine the command runs in; required with `command`',
+      }),
+    ),
     image: Type.Optional(Type.String({ description: 'image by digest, for container compute' })),
     settings: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     commit_sha: Type.Optional(Type.String()),
     message: Type.Optional(Type.String()),
     annotations: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    activate: Type.Optional(Type.Boolean({ default: true, description: 'make it the active revision now' })),
+    activate: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'roll it out now (through the deploy gate unless `strategy` is recreate); unset or false: only record it',
+      }),
+    ),
     strategy: Type.Optional(
       Type.Union([Type.Literal('rolling'), Type.Literal('recreate')], {
         description:
-          'rolling: switch once a runner of it is healthy (the default while runners are live); recreate: switch now',
+          'rolling (the default): the deploy gate, switch once a runner of it is healthy; recreate: switch now, unproven',
       }),
     ),
   },

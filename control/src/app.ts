@@ -2,6 +2,7 @@
  * Builds the control service without listening: tests call `app.inject()` on the result with the
  * same real drivers production uses. server.ts listens.
  */
+import path from 'node:path';
 import swagger from '@fastify/swagger';
 import Fastify, {
   type FastifyBaseLogger,
@@ -33,6 +34,7 @@ import { OidcVerifier } from './oidc-verifier.ts';
 import { withQueueAccess } from './queue/queue-access-compute.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import { RequestService } from './request-service.ts';
+import { RevisionSnapshots } from './revision-snapshots.ts';
 import { createFalHandlers, keepRawJson, registerFalRoutes } from './routes/fal-api.ts';
 import { registerFalProxy } from './routes/fal-proxy.ts';
 import { registerRunnerRoutes } from './routes/runner-api.ts';
@@ -204,6 +206,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     controlUrl: () => controlUrl,
     log: app.log,
     tickMs: config.tickMs,
+    deployGateMarginMs: config.deployGateMarginSeconds * 1000,
     ...(o.clock ? { clock: o.clock } : {}),
     ...(o.backoffStepMs !== undefined ? { backoffStepMs: o.backoffStepMs } : {}),
     secretEnv: (envId) => secrets.envFor(envId),
@@ -294,6 +297,11 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       scaler,
       rollouts,
       deployments: new Deployments({ store, queue, scaler, rollouts, activity }),
+      snapshots: new RevisionSnapshots({
+        root: path.join(config.dataDir, 'revisions'),
+        maxBytes: config.snapshotMaxMb * 1_000_000,
+        skipPaths: [config.dataDir],
+      }),
       requests,
       secrets,
       activity,

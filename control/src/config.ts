@@ -302,6 +302,18 @@ export const SETTINGS = {
     int(50, 60_000),
     'How often the autoscaler looks at every environment.',
   ),
+  deployGateMarginSeconds: setting(
+    'GANTRY_DEPLOY_GATE_MARGIN',
+    60,
+    int(0, 86_400),
+    "Seconds a deploy's first runner may take beyond its revision's startup_timeout to become healthy before the deploy fails and the previous revision keeps serving.",
+  ),
+  snapshotMaxMb: setting(
+    'GANTRY_SNAPSHOT_MAX_MB',
+    200,
+    int(1, 100_000),
+    'Largest folder (MB, dependency folders aside) a command revision copies into the data folder when it is registered.',
+  ),
   syncTimeoutSeconds: setting(
     'GANTRY_SYNC_TIMEOUT',
     3600,

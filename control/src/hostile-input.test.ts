@@ -3,6 +3,9 @@
  * queue, the HTTP routes): nothing a caller sends gets a 5xx, and whatever an app returns, its
  * request completes once with its logs stored once.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgliteClient } from '../../sql/src/pglite-client.ts';
 import { buildApp, type ControlService } from './app.ts';
@@ -11,6 +14,9 @@ import type { ComputeDriver, RunnerSpec } from './compute/compute-driver.ts';
 import { loadConfig } from './config.ts';
 import { StoreQueue } from './queue/store-queue.ts';
 import { Store } from './store/store.ts';
+
+/** A small folder for command revisions to snapshot. */
+const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
 
 class FakeCompute implements ComputeDriver {
   readonly started: RunnerSpec[] = [];
@@ -53,7 +59,7 @@ beforeAll(async () => {
     method: 'POST',
     url: `${ENV}/revisions`,
     headers: admin,
-    payload: { command: ['app'] },
+    payload: { command: ['app'], cwd: APP_DIR, activate: true, strategy: 'recreate' },
   });
   expect(rev.statusCode).toBe(201);
 });

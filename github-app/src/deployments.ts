@@ -182,7 +182,8 @@ export async function rollOut(
       // A rolling rollout switches once a runner of the new revision is healthy, or aborts and keeps
       // the old one: say "success" only for the former. Control ends it by startup_timeout itself.
       const startupS = typeof plan.code.startup_timeout === 'number' ? plan.code.startup_timeout : 300;
-      const polls = Math.ceil(((startupS + 60) * 1000) / ROLLOUT_POLL_MS);
+      // Control's deploy gate allows startup_timeout plus its margin (60 s by default): wait longer.
+      const polls = Math.ceil(((startupS + 180) * 1000) / ROLLOUT_POLL_MS);
       for (let i = 0; outcome.state === 'in_progress' && outcome.id && i < polls; i++) {
         await new Promise((r) => setTimeout(r, ROLLOUT_POLL_MS));
         outcome = await deps.control.rolloutState(owner, plan.app, environment, outcome.id);
@@ -193,7 +194,10 @@ export async function rollOut(
             ? `Revision ${rev.number} did not become healthy in time; the previous revision keeps serving.`
             : `Revision ${rev.number} did not take over (${outcome.state}${outcome.detail ? `: ${outcome.detail}` : ''}); the previous revision keeps serving.`;
         await finish('failure');
-        await setStatus(gh, repo, record.deployment_id, 'failure', reason.slice(0, 140));
+        // The console's page of the environment has the failed runner's whole output.
+        await setStatus(gh, repo, record.deployment_id, 'failure', reason.slice(0, 140), {
+          log_url: consoleUrl(deps.publicUrl(), id),
+        });
         return { kind: 'failure', reason };
       }
       await deps.ledger.addRollout({

@@ -241,7 +241,7 @@ describe('gantry CLI', () => {
   it('sizes and flushes a queue; flushed requests complete as cancelled', async () => {
     // staging gets an image revision the process driver cannot start: requests wait in its queue.
     const rev = await control.admin('/v1/apps/acme/echo/environments/staging/revisions', {
-      body: { image: 'example/none@sha256:0' },
+      body: { image: 'example/none@sha256:0', activate: true, strategy: 'recreate' },
     });
     expect(rev.status).toBe(201);
     const ids: string[] = [];

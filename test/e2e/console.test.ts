@@ -41,7 +41,13 @@ beforeAll(async () => {
   // on the page while the test looks at it.
   await control.deploy({ name: 'hello', scaling: { keep_alive: 120 } });
   const second = await control.admin('/v1/apps/test/hello/environments/production/revisions', {
-    body: { command: HELLO_COMMAND, cwd: REPO_ROOT, message: 'second: same app, new revision' },
+    body: {
+      command: HELLO_COMMAND,
+      cwd: REPO_ROOT,
+      message: 'second: same app, new revision',
+      activate: true,
+      strategy: 'recreate',
+    },
   });
   expect(second.status).toBe(201);
   const key = await control.admin('/v1/keys', { body: { scope: 'API', owner: 'test', description: 'web' } });

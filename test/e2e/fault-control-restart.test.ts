@@ -39,7 +39,13 @@ describe.each<QueueKind>(['embedded', 'sqs'])('control killed and restarted (%s 
     );
     await ok(
       control.admin('/v1/apps/test/restart/environments/production/revisions', {
-        body: { command: FAULTY_APP, cwd: REPO_ROOT, settings: { max_multiplexing: 2 } },
+        body: {
+          command: FAULTY_APP,
+          cwd: REPO_ROOT,
+          settings: { max_multiplexing: 2 },
+          activate: true,
+          strategy: 'recreate',
+        },
       }),
     );
   });

@@ -5,13 +5,18 @@
  *
  * Needs a PostgreSQL server (DATABASE_URL; .ci/run sets it when one answers on loopback).
  */
+
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PgClient } from '../../sql/src/pg-client.ts';
 import { type ControlProcess, controlProcess } from '../support/control-process.ts';
+
+/** A small folder for command revisions to snapshot. */
+const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
 
 const DATABASE_URL = process.env.DATABASE_URL;
 
@@ -40,7 +45,13 @@ describe.skipIf(!DATABASE_URL)('control killed during submits (PostgreSQL)', () 
     // An app that never becomes ready: nothing takes messages off the queue meanwhile.
     await ok(
       control.admin('/v1/apps/t/crash/environments/production/revisions', {
-        body: { command: ['sleep', '600'], settings: { startup_timeout: 600 } },
+        body: {
+          command: ['sleep', '600'],
+          cwd: APP_DIR,
+          settings: { startup_timeout: 600 },
+          activate: true,
+          strategy: 'recreate',
+        },
       }),
     );
 

@@ -55,6 +55,8 @@ describe('auth modes and key scopes', () => {
       // An image revision: process compute cannot start it, so requests stay queued and no process runs.
       const rev = await inject('admin', 'POST', `/v1/apps/acme/${mode}/environments/production/revisions`, {
         image: 'example/none@sha256:0',
+        activate: true,
+        strategy: 'recreate',
       });
       expect(rev.statusCode).toBe(201);
     }

@@ -2,9 +2,15 @@
  * Secrets end to end inside control: sealed at rest (the stored bytes never hold the value), never
  * in an answer or a log line, given to runners of their own environment only.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type InjectedControl, startInjectedControl } from '../support/injected-control.ts';
+
+/** A small folder for command revisions to snapshot. */
+const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
 
 const VALUE = 'sk-live-7f3a9b2c-very-secret';
 const OTHER = 'staging-only-value-41';
@@ -67,7 +73,12 @@ describe('secrets', () => {
 
   it('gives a runner exactly its own environment’s secrets', async () => {
     for (const env of ['production', 'staging']) {
-      const rev = await call('POST', `${A}/environments/${env}/revisions`, { command: ['node', 'app.js'] });
+      const rev = await call('POST', `${A}/environments/${env}/revisions`, {
+        command: ['node', 'app.js'],
+        cwd: APP_DIR,
+        activate: true,
+        strategy: 'recreate',
+      });
       expect(rev.statusCode).toBe(201);
     }
     // A request makes the scaler start a runner for each environment.

@@ -109,7 +109,15 @@ export async function startTestControl(
       }
       await ok(
         admin(`/v1/apps/${owner}/${d.name}/environments/${env}/revisions`, {
-          body: { command: d.command ?? HELLO_COMMAND, cwd: REPO_ROOT, settings: d.settings ?? {} },
+          // Tests of the request path start from zero: `recreate` switches at once, unproven, so no
+          // runner starts before the first request (the deploy gate has tests of its own).
+          body: {
+            command: d.command ?? HELLO_COMMAND,
+            cwd: REPO_ROOT,
+            settings: d.settings ?? {},
+            activate: true,
+            strategy: 'recreate',
+          },
         }),
       );
     },

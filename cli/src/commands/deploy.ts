@@ -1,10 +1,11 @@
 /**
  * `gantry deploy`: from a local folder, create the app when missing, register a revision with the
- * folder's command, make it active, and follow its runners until one is ready (or failed).
+ * folder's command, roll it out, and follow the deploy gate until the revision serves (one runner
+ * of it started and passed its health check) or fails (exit 1 with the app's last lines).
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ControlApiError } from '../../../contract/src/control-client.ts';
+import { type ControlApiClient, ControlApiError, type EnvRef } from '../../../contract/src/control-client.ts';
 import type { AppView, AuthMode } from '../../../contract/src/management-api.ts';
 import { type Command, ENV_OPTION } from '../command.ts';
 import { loadDeployConfig } from '../deploy-config.ts';
@@ -14,9 +15,37 @@ import { AUTH_MODES } from './apps.ts';
 import { parseStrategy, STRATEGY_OPTION } from './revisions.ts';
 
 const POLL_MS = 300;
-/** How long to look for a first runner before concluding the environment is scaled to zero. */
-const FIRST_RUNNER_GRACE_MS = 2_000;
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+/** How long a recreate deploy looks for a first runner before concluding none is needed yet. */
+const FIRST_RUNNER_GRACE_MS = 2_000;
+
+type Followed = { kind: 'live' } | { kind: 'idle' } | { kind: 'failed'; reason: string };
+
+/** After an unproven switch (recreate): a runner of the revision ready, crashed, or none started. */
+async function followRunners(
+  api: ControlApiClient,
+  ref: EnvRef,
+  revision: number,
+  deadline: number,
+  show: (text: string) => void,
+): Promise<Followed> {
+  const started = Date.now();
+  for (;;) {
+    const mine = (await api.listRunners(ref, { ended_within_hours: 1 })).filter(
+      (r) => r.revision === revision,
+    );
+    if (mine.some((r) => r.state === 'IDLE' || r.state === 'RUNNING')) return { kind: 'live' };
+    const crashed = mine.find((r) => r.state === 'CRASH_BACKOFF');
+    if (crashed)
+      return { kind: 'failed', reason: crashed.detail ?? 'its runner crashed before becoming ready' };
+    if (mine.length === 0 && Date.now() - started > FIRST_RUNNER_GRACE_MS) return { kind: 'idle' };
+    if (Date.now() > deadline) return { kind: 'failed', reason: 'no runner of it was ready in time' };
+    show(
+      `Revision ${revision}: ${mine.map((r) => `${r.id.slice(0, 8)} ${r.state}`).join(', ') || 'waiting for a runner'}`,
+    );
+    await sleep(POLL_MS);
+  }
+}
 
 export const deployCommand: Command = {
   words: ['deploy'],
@@ -38,7 +67,7 @@ export const deployCommand: Command = {
     auth: { type: 'string', value: 'mode', help: 'Auth mode: private, public or shared (set on the app).' },
     message: { type: 'string', short: 'm', value: 'text', help: 'Note kept with the revision.' },
     strategy: STRATEGY_OPTION(
-      'rolling: the new revision takes over once healthy, the old one serves until then (default while runners are live); recreate: switch at once.',
+      'rolling (default): the deploy gate, the new revision takes over once a runner of it is healthy, the old one serves until then; recreate: switch at once, unproven.',
     ),
     'reset-scale': {
       type: 'boolean',
@@ -46,7 +75,7 @@ export const deployCommand: Command = {
     },
     'no-wait': {
       type: 'boolean',
-      help: 'Return once the revision is active, without following its runners.',
+      help: 'Return once the rollout started, without waiting for the deploy gate.',
     },
     timeout: { type: 'string', value: 'seconds', help: 'How long to wait for a ready runner (default 300).' },
   },
@@ -105,19 +134,21 @@ export const deployCommand: Command = {
           `across deploys (see \`gantry scale ${id}\`). Pass --reset-scale to apply it.`,
       );
     }
+    // Recorded first, then rolled out explicitly: registering a revision never activates it.
     const rev = await api.createRevision(ref, {
       command: cfg.command,
       cwd: cfg.cwd,
       settings: cfg.settings,
       message: str(a.values.message) ?? `gantry deploy from ${cfg.cwd}`,
-      ...(strategy ? { strategy } : {}),
     });
     const where = `${id} ${ref.env}`;
-    progress.update(
-      rev.active
-        ? `Revision ${rev.number} of ${where} is active`
-        : `Rolling out revision ${rev.number} of ${where}: the current revision serves until it is healthy`,
-    );
+    const started = Date.now();
+    let { rollout } = await api.setActiveRevision(ref, {
+      revision: rev.number,
+      reason: 'gantry deploy',
+      by: 'cli',
+      ...(strategy ? { strategy } : {}),
+    });
     const summary = {
       app: id,
       environment: ref.env,
@@ -125,64 +156,82 @@ export const deployCommand: Command = {
       revision: rev.number,
       ...(scaling ? { scaling } : {}),
     };
+    progress.update(
+      rollout.state === 'in_progress'
+        ? `Proving revision ${rev.number} of ${where}: one runner must start and pass its health check before it serves`
+        : `Revision ${rev.number} of ${where}: rollout ${rollout.state}`,
+    );
 
-    if (a.values['no-wait'] === true) {
+    if (a.values['no-wait'] === true && rollout.state === 'in_progress') {
       progress.done();
-      if (ctx.out.json) return ctx.out.data({ ...summary, status: 'active' });
-      return ctx.out.line(`Deployed revision ${rev.number} to ${where} (not waiting for a runner).`);
+      if (ctx.out.json) return ctx.out.data({ ...summary, status: 'rolling_out', rollout: rollout.id });
+      return ctx.out.line(
+        `Rolling out revision ${rev.number} to ${where} (not waiting): it serves once a runner of it is healthy. ` +
+          `Watch it with \`gantry events ${summary.endpoint_id}\`.`,
+      );
     }
 
-    const started = Date.now();
     const deadline = started + timeoutS * 1000;
-    for (;;) {
-      const runners = await api.listRunners(ref, { ended_within_hours: 1 });
-      const mine = runners.filter((r) => r.revision === rev.number);
-      const ready = mine.find((r) => r.state === 'IDLE' || r.state === 'RUNNING');
-      const crashed = mine.find((r) => r.state === 'CRASH_BACKOFF');
-      const elapsed = ((Date.now() - started) / 1000).toFixed(1);
-      if (ready) {
-        progress.done();
-        if (ctx.out.json) return ctx.out.data({ ...summary, status: 'live', runner: ready.id });
-        return ctx.out.line(
-          `Deployed revision ${rev.number} to ${where}: live (runner ${ready.id.slice(0, 8)} ready in ${elapsed}s).\n` +
-            `Call it: gantry run ${summary.endpoint_id} --input '{…}'   (or POST ${api.url}/queue/${summary.endpoint_id})`,
-        );
-      }
-      if (crashed) {
-        progress.done();
-        const reason = crashed.detail ?? 'its runner crashed before becoming ready';
-        if (ctx.out.json) ctx.out.data({ ...summary, status: 'failed', failure: reason });
-        // A rolling rollout keeps the old revision when the new one fails: nothing to roll back.
-        const serving = (await api.listRevisions(ref)).find((r) => r.active);
-        throw new CliError(
-          EXIT.FAILURE,
-          `Revision ${rev.number} of ${where} failed to start: ${reason}\n` +
-            (serving && serving.number !== rev.number
-              ? `The rollout was aborted: revision ${serving.number} keeps serving.`
-              : `Roll back with \`gantry rollback ${summary.endpoint_id}\`.`),
-        );
-      }
-      if (mine.length === 0 && Date.now() - started > FIRST_RUNNER_GRACE_MS) {
-        progress.done();
-        if (ctx.out.json) return ctx.out.data({ ...summary, status: 'scaled_to_zero' });
-        return ctx.out.line(
-          `Deployed revision ${rev.number} to ${where}. No runner is needed yet (scaled to zero): ` +
-            'the first request starts one.',
-        );
-      }
+    while (rollout.state === 'in_progress') {
       if (Date.now() > deadline) {
         progress.done();
         throw new CliError(
           EXIT.FAILURE,
-          `Revision ${rev.number} is active, but no runner was ready after ${timeoutS}s ` +
-            `(states: ${mine.map((r) => r.state).join(', ')}). Watch it with \`gantry runners list ${summary.endpoint_id}\`.`,
+          `Revision ${rev.number} of ${where} was not proven healthy after ${timeoutS}s; it does not serve yet ` +
+            `(control ends the rollout at its startup_timeout). Watch it with \`gantry runners list ${summary.endpoint_id}\`.`,
         );
       }
-      const states = mine.map((r) => `${r.id.slice(0, 8)} ${r.state}`).join(', ');
+      const runner = rollout.candidate_runner_id
+        ? (await api.listRunners(ref, { ended_within_hours: 1 })).find(
+            (r) => r.id === rollout.candidate_runner_id,
+          )
+        : undefined;
+      const elapsed = ((Date.now() - started) / 1000).toFixed(1);
       progress.update(
-        `Revision ${rev.number} of ${where}: ${states || 'waiting for a runner'} (${elapsed}s)`,
+        `Proving revision ${rev.number} of ${where}: ${runner ? `runner ${runner.id.slice(0, 8)} ${runner.state}` : 'starting a runner'} (${elapsed}s)`,
       );
       await sleep(POLL_MS);
+      rollout = (await api.listRollouts(ref, { limit: 20 })).find((r) => r.id === rollout.id) ?? {
+        ...rollout,
+        state: 'superseded',
+      };
     }
+    progress.done();
+    const elapsed = ((Date.now() - started) / 1000).toFixed(1);
+    const callIt = `Call it: gantry run ${summary.endpoint_id} --input '{…}'   (or POST ${api.url}/queue/${summary.endpoint_id})`;
+    if (rollout.state === 'completed' && rollout.strategy !== 'recreate') {
+      if (ctx.out.json) return ctx.out.data({ ...summary, status: 'live', rollout: rollout.id });
+      return ctx.out.line(
+        `Deployed revision ${rev.number} to ${where}: live, proven healthy in ${elapsed}s.\n${callIt}`,
+      );
+    }
+    let reason = rollout.detail ?? `the rollout was ${rollout.state}`;
+    if (rollout.state === 'completed') {
+      // recreate switched unproven: follow its runners until one is ready or crashed.
+      const outcome = await followRunners(api, ref, rev.number, deadline, (text) => progress.update(text));
+      progress.done();
+      if (outcome.kind === 'live' || outcome.kind === 'idle') {
+        if (ctx.out.json)
+          return ctx.out.data({ ...summary, status: outcome.kind === 'live' ? 'live' : 'scaled_to_zero' });
+        return ctx.out.line(
+          outcome.kind === 'live'
+            ? `Deployed revision ${rev.number} to ${where}: live (recreate, switched at once).\n${callIt}`
+            : `Deployed revision ${rev.number} to ${where} (recreate, unproven): no runner yet, the first request starts one.`,
+        );
+      }
+      reason = outcome.reason;
+    }
+    if (ctx.out.json) ctx.out.data({ ...summary, status: 'failed', failure: reason });
+    const serving = (await api.listRevisions(ref)).find((r) => r.active);
+    throw new CliError(
+      EXIT.FAILURE,
+      `Revision ${rev.number} of ${where} failed to start: ${reason}\n` +
+        (serving?.number === rev.number
+          ? `It is active (recreate): roll back with \`gantry rollback ${summary.endpoint_id}\`.`
+          : serving
+            ? `The rollout was aborted: revision ${serving.number} keeps serving.`
+            : 'The rollout was aborted: no revision serves this environment yet.') +
+        ` The app's output: \`gantry logs ${summary.endpoint_id}\`.`,
+    );
   },
 };

@@ -20,6 +20,8 @@ interface StatusEvent {
   queue_position?: number;
   logs?: { message: string }[];
   error?: string;
+  /** Why a queued request may wait long: "runners are crash-looping: …". */
+  warning?: string;
 }
 
 export const runCommand: Command = {
@@ -71,6 +73,7 @@ export const runCommand: Command = {
       }
       const decoder = new TextDecoder();
       let buffer = '';
+      let warned = '';
       for await (const chunk of res.body) {
         buffer += decoder.decode(chunk as Uint8Array, { stream: true });
         let end = buffer.indexOf('\n\n');
@@ -89,9 +92,14 @@ export const runCommand: Command = {
             progress.done();
             if (!ctx.out.json) ctx.out.note(`  ${l.message}`);
           }
+          if (s.warning && s.warning !== warned) {
+            warned = s.warning;
+            progress.done();
+            ctx.out.note(`  ${s.warning}`);
+          }
           progress.update(
             s.status === 'IN_QUEUE'
-              ? `queued (position ${s.queue_position ?? 0})`
+              ? `queued (position ${s.queue_position ?? 0})${s.warning ? ' — runners are crash-looping' : ''}`
               : s.status.toLowerCase().replace('_', ' '),
           );
         }

@@ -14,6 +14,7 @@ import { pathToKey } from '../files/signed-url.ts';
 import { parseCallerJson } from '../json-body.ts';
 import type { KeyRateLimiter } from '../key-rate-limit.ts';
 import type { RequestService } from '../request-service.ts';
+import { activeCrashLoop, crashLoopMessage } from '../scaling/crash-loop.ts';
 import { IdempotencyKeyTaken } from '../store/idempotency-store.ts';
 import { START_TIMEOUT_MESSAGE } from '../store/requests-store.ts';
 import type { Store } from '../store/store.ts';
@@ -118,7 +119,13 @@ export function createFalHandlers(d: FalDeps) {
       request_id: rec.id,
       ...urls(req, call, rec.id),
     };
-    if (rec.status === 'IN_QUEUE') out.queue_position = await d.store.requests.queuePosition(rec);
+    if (rec.status === 'IN_QUEUE') {
+      out.queue_position = await d.store.requests.queuePosition(rec);
+      // Why it may wait long: the revision it waits for keeps crashing before it is ready.
+      const env = await d.store.apps.getEnvironmentById(rec.environment_id);
+      const loop = env ? await activeCrashLoop(d.store, env) : undefined;
+      if (loop) out.warning = crashLoopMessage(loop);
+    }
     if (logs) out.logs = logs;
     if (rec.status === 'COMPLETED') {
       out.metrics = rec.inference_ms === null ? {} : { inference_time: rec.inference_ms / 1000 };
@@ -169,7 +176,10 @@ export function createFalHandlers(d: FalDeps) {
   async function submitCall(call: FalCall, req: FastifyRequest, sync: boolean) {
     const { env, caller } = await resolve(call, req);
     d.rateLimiter?.take(caller);
-    if (!env.active_revision_id) throw new GantryError('GANTRY_ERR_NO_ACTIVE_REVISION');
+    // A first deploy still proving its revision (the deploy gate) takes requests: they wait for it.
+    if (!env.active_revision_id && !(await d.store.rollouts.getOpen(env.id))) {
+      throw new GantryError('GANTRY_ERR_NO_ACTIVE_REVISION');
+    }
     // The path is forwarded to the app as a URL path: printable, no spaces or control characters.
     if (!/^[\x21-\x7e]*$/.test(call.path)) {
       throw new GantryError(
@@ -385,7 +395,7 @@ export function createFalHandlers(d: FalDeps) {
             const newLogs = withLogs ? await d.store.logs.forRequest(rec.id, lastSeq) : [];
             if (newLogs.length > 0) lastSeq = newLogs[newLogs.length - 1]!.seq;
             const body = await statusBody(req, call, rec, withLogs ? toFalLogs(newLogs) : undefined);
-            const key = `${rec.status}:${String(body.queue_position)}`;
+            const key = `${rec.status}:${String(body.queue_position)}:${String(body.warning)}`;
             if (key !== lastKey || newLogs.length > 0) {
               reply.raw.write(`data: ${JSON.stringify(body)}\n\n`);
               lastKey = key;

@@ -127,6 +127,8 @@ export function registerRunnerRoutes(
         });
         d.activity?.runnerChanged(updated);
         if (state === 'IDLE' && updated?.ready_at !== null) await d.scaler.runnerReady(runner.environment_id);
+        // First ready: a rollout waiting on this runner (the deploy gate) switches now, not at the tick.
+        if (state === 'IDLE' && runner.ready_at === null) void d.scaler.reconcile(runner.environment_id);
         // A runner gone may need replacing now; idleness is the tick's business (keep_alive).
         if (state === 'TERMINATED') void d.scaler.reconcile(runner.environment_id);
       }

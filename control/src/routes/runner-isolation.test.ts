@@ -4,6 +4,9 @@
  * which receipts exist; a runner that has ended takes no more work. Real control (PGlite, the
  * embedded queue, the HTTP routes); runners are played by the test through a fake compute driver.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PgliteClient } from '../../../sql/src/pglite-client.ts';
 import { buildApp, type ControlService } from '../app.ts';
@@ -12,6 +15,9 @@ import type { ComputeDriver, RunnerExit, RunnerSpec } from '../compute/compute-d
 import { loadConfig } from '../config.ts';
 import { StoreQueue } from '../queue/store-queue.ts';
 import { Store } from '../store/store.ts';
+
+/** A small folder for command revisions to snapshot. */
+const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
 
 class FakeCompute implements ComputeDriver {
   readonly started: RunnerSpec[] = [];
@@ -76,7 +82,12 @@ async function runner(s: RunnerSpec, route: string, payload: Record<string, unkn
 async function twoTenants(): Promise<{ victim: RunnerSpec; intruder: RunnerSpec; requestId: string }> {
   for (const name of ['victim', 'intruder']) {
     await admin('/v1/apps', { owner: 't', name, auth_mode: 'public' });
-    await admin(`/v1/apps/t/${name}/environments/production/revisions`, { command: ['app'] });
+    await admin(`/v1/apps/t/${name}/environments/production/revisions`, {
+      command: ['app'],
+      cwd: APP_DIR,
+      activate: true,
+      strategy: 'recreate',
+    });
   }
   const submit = async (name: string) => {
     const r = await svc.app.inject({ method: 'POST', url: `/queue/t/${name}`, payload: { n: 1 } });

@@ -31,6 +31,7 @@ import { registerEventRoutes } from '../events/event-routes.ts';
 import type { OidcVerifier } from '../oidc-verifier.ts';
 import type { QueueDriver } from '../queue/queue-driver.ts';
 import type { RequestService } from '../request-service.ts';
+import type { RevisionSnapshots } from '../revision-snapshots.ts';
 import type { Rollouts } from '../scaling/rollouts.ts';
 import type { Scaler } from '../scaling/scaler.ts';
 import type { EnvironmentSecrets } from '../secrets/environment-secrets.ts';
@@ -67,6 +68,8 @@ export interface ManagementApiDeps {
   scaler: Scaler;
   rollouts: Rollouts;
   deployments: Deployments;
+  /** Copies a command revision's folder, so the revision stays what it was. */
+  snapshots?: RevisionSnapshots;
   requests: RequestService;
   secrets: EnvironmentSecrets;
   oidc: OidcVerifier;

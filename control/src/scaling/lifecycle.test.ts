@@ -3,6 +3,10 @@
  * the HTTP routes), with a fake compute driver: runners are reported through the runner protocol
  * by the test, and the clock is the test's, so startup_timeout and backoffs are exact.
  */
+import { mkdtempSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PgliteClient } from '../../../sql/src/pglite-client.ts';
 import { buildApp, type ControlService } from '../app.ts';
@@ -16,6 +20,9 @@ import {
 import { loadConfig } from '../config.ts';
 import { StoreQueue } from '../queue/store-queue.ts';
 import { Store } from '../store/store.ts';
+
+/** A small folder for command revisions to snapshot. */
+const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
 
 class FakeCompute implements ComputeDriver {
   readonly started: RunnerSpec[] = [];
@@ -43,8 +50,8 @@ class FakeCompute implements ComputeDriver {
   onExit(listener: (e: RunnerExit) => void): void {
     this.listener = listener;
   }
-  exit(runnerId: string, code: number): void {
-    this.listener?.({ runnerId, code, signal: null, tail: [] });
+  exit(runnerId: string, code: number, tail: string[] = []): void {
+    this.listener?.({ runnerId, code, signal: null, tail });
   }
   async close(): Promise<void> {}
 }
@@ -114,8 +121,18 @@ async function pull(s: RunnerSpec, waitMs = 0) {
   return res.json() as { jobs: unknown[]; drain: boolean };
 }
 const runnerOf = (id: string) => store.runners.get(id);
-async function deploy(settings: Record<string, unknown> = {}) {
-  const r = await call('POST', `${BASE}/revisions`, { command: ['app'], settings });
+/**
+ * A new revision, rolled out: through the deploy gate (`rolling`, the default), or `recreate` for
+ * tests of the autoscaler that start from an active revision with no runner.
+ */
+async function deploy(settings: Record<string, unknown> = {}, strategy?: 'recreate') {
+  const r = await call('POST', `${BASE}/revisions`, {
+    command: ['app'],
+    cwd: APP_DIR,
+    settings,
+    activate: true,
+    ...(strategy ? { strategy } : {}),
+  });
   expect(r.status).toBe(201);
   return r.body;
 }
@@ -132,7 +149,7 @@ describe('runner lifecycle', () => {
   });
 
   it('a first request starts a runner at once; its cold start is kept', async () => {
-    await deploy();
+    await deploy({}, 'recreate');
     await submit();
     expect(compute.started).toHaveLength(1);
     now += 800;
@@ -159,7 +176,7 @@ describe('runner lifecycle', () => {
   });
 
   it('kills a runner stuck starting past startup_timeout, backs off, then replaces it', async () => {
-    await deploy({ startup_timeout: 60 });
+    await deploy({ startup_timeout: 60 }, 'recreate');
     await submit();
     await report(spec(0), 'SETUP');
     now += 61_000;
@@ -180,7 +197,7 @@ describe('runner lifecycle', () => {
   });
 
   it("the drain grace is the environment's termination_grace_period_seconds, set without a deploy", async () => {
-    await deploy();
+    await deploy({}, 'recreate');
     const bad = await call('PATCH', `${BASE}/scaling`, { termination_grace_period_seconds: -1 });
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ code: 'GANTRY_ERR_INVALID_SETTING' });
@@ -191,7 +208,7 @@ describe('runner lifecycle', () => {
   });
 
   it('a request cancelled while it runs records error_type client_cancelled, whatever the app answered', async () => {
-    await deploy();
+    await deploy({}, 'recreate');
     await submit();
     await report(spec(0), 'IDLE');
     const [job] = (await pull(spec(0))).jobs as { request_id: string; receipt: string }[];
@@ -223,7 +240,7 @@ describe('runner lifecycle', () => {
   });
 
   it('no capacity: the runner is a runner_scheduling_failure and starts are retried after 20 s', async () => {
-    await deploy();
+    await deploy({}, 'recreate');
     compute.failNext = new RunnerSchedulingError('no GPU-A10G capacity');
     await submit();
     const env = await envId();
@@ -314,8 +331,22 @@ describe('rollouts', () => {
     expect((await rollouts())[0]).toMatchObject({ state: 'completed', reason: 'secret rotated' });
   });
 
+  it('revisions are immutable: rolling back to revision 1 runs the code revision 1 was registered with', async () => {
+    await writeFile(path.join(APP_DIR, 'app.js'), 'version 2');
+    await deploy();
+    await writeFile(path.join(APP_DIR, 'app.js'), 'version 1'); // back to what it was (the test folder starts empty)
+    const r = await call('PUT', `${BASE}/active-revision`, { revision: 1, strategy: 'recreate' });
+    expect(r.status).toBe(200);
+    const one = spec(0).revision;
+    const two = spec(1).revision;
+    expect(one.cwd).not.toBe(APP_DIR);
+    expect(two.cwd).not.toBe(one.cwd);
+    await expect(readFile(path.join(one.cwd!, 'app.js'))).rejects.toThrow();
+    expect(await readFile(path.join(two.cwd!, 'app.js'), 'utf8')).toBe('version 2');
+  });
+
   it('recreate and a rollback through PUT active-revision switch at once', async () => {
-    await call('POST', `${BASE}/revisions`, { command: ['app'], activate: false });
+    await call('POST', `${BASE}/revisions`, { command: ['app'], cwd: APP_DIR });
     const r = await call('PUT', `${BASE}/active-revision`, { revision: 2, strategy: 'recreate' });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({
@@ -324,5 +355,115 @@ describe('rollouts', () => {
       rollout: { state: 'completed', strategy: 'recreate' },
     });
     expect(compute.stopped).toEqual([spec(0).runnerId]);
+  });
+});
+
+describe('the deploy gate', () => {
+  beforeEach(async () => {
+    await call('POST', '/v1/apps', { owner: 't', name: 'app', auth_mode: 'public' });
+  });
+  const rollouts = async () => (await call('GET', `${BASE}/rollouts`)).body.rollouts!;
+  async function submitted(): Promise<string> {
+    const r = await svc.app.inject({ method: 'POST', url: '/queue/t/app', payload: { name: 'x' } });
+    expect(r.statusCode).toBe(200);
+    return (r.json() as { request_id: string }).request_id;
+  }
+  const status = async (id: string) =>
+    (await svc.app.inject({ method: 'GET', url: `/queue/t/app/requests/${id}/status` })).json() as Record<
+      string,
+      unknown
+    >;
+
+  it('scaled to zero, a first deploy serves only once one runner of it passed its health check', async () => {
+    await deploy();
+    expect((await rollouts())[0]).toMatchObject({
+      state: 'in_progress',
+      strategy: 'rolling',
+      to_revision: 1,
+    });
+    expect((await envId()).active_revision_id).toBeNull();
+    expect(compute.started).toHaveLength(1);
+    // Requests sent meanwhile wait for it; its runner takes none before it is proven.
+    const id = await submitted();
+    expect(await pull(spec(0))).toEqual({ jobs: [], drain: false });
+    expect((await status(id)).status).toBe('IN_QUEUE');
+    await report(spec(0), 'IDLE');
+    expect((await rollouts())[0]).toMatchObject({ state: 'completed' });
+    expect((await envId()).active_revision_id).toBe(spec(0).revision.id);
+    const { jobs } = (await pull(spec(0))) as { jobs: { request_id: string }[] };
+    expect(jobs.map((j) => j.request_id)).toEqual([id]);
+  });
+
+  it('a first deploy whose app crashes at start never serves: the rollout fails with its output, waiting requests fail', async () => {
+    await deploy();
+    const id = await submitted();
+    await report(spec(0), 'SETUP');
+    compute.exit(spec(0).runnerId, 1, ['loading model…', 'ModuleNotFoundError: No module named torch']);
+    await svc.scaler.settle();
+    const [latest] = await rollouts();
+    expect(latest?.state).toBe('aborted');
+    expect(latest?.detail).toMatch(/No module named torch/);
+    expect((await envId()).active_revision_id).toBeNull();
+    expect(await store.requests.get(id)).toMatchObject({
+      status: 'COMPLETED',
+      result_status: 504,
+      error_type: 'startup_timeout',
+      error: expect.stringMatching(/No module named torch/),
+    });
+    // Nothing serves, so nothing is accepted until a revision passes the gate.
+    const r = await svc.app.inject({ method: 'POST', url: '/queue/t/app', payload: {} });
+    expect(r.json()).toMatchObject({ code: 'GANTRY_ERR_NO_ACTIVE_REVISION' });
+  });
+
+  it('the wait is bounded: a candidate not healthy within startup_timeout and the margin is stopped, the old revision serves', async () => {
+    await deploy();
+    await report(spec(0), 'IDLE');
+    await deploy({ startup_timeout: 30 });
+    await report(spec(1), 'SETUP');
+    now += 30_000 + 59_000; // within startup_timeout + GANTRY_DEPLOY_GATE_MARGIN (60 s)
+    await svc.scaler.reconcile((await envId()).id);
+    expect((await rollouts())[0]).toMatchObject({ state: 'in_progress' });
+    now += 2_000;
+    await svc.scaler.reconcile((await envId()).id);
+    expect((await rollouts())[0]).toMatchObject({
+      state: 'aborted',
+      detail: expect.stringMatching(/within 90 s/),
+    });
+    expect(compute.killed).toEqual([spec(1).runnerId]);
+    expect((await envId()).active_revision_id).toBe(spec(0).revision.id);
+  });
+
+  it('a live revision that crash-loops is reported on status calls, and requests waiting for it fail with startup_timeout', async () => {
+    await deploy({ startup_timeout: 60 }, 'recreate');
+    const first = await submitted();
+    const env = await envId();
+    for (let i = 0; i < 3; i++) {
+      expect(compute.started).toHaveLength(i + 1);
+      compute.exit(spec(i).runnerId, 1, [`crash ${i + 1}`, 'RuntimeError: CUDA driver not found']);
+      await svc.scaler.settle();
+      if (i < 2) {
+        now += 11 * 60_000; // past any backoff
+        await svc.scaler.reconcile(env.id);
+      }
+    }
+    // The first request waited far longer than startup_timeout behind three crashes: it failed.
+    expect(await store.requests.get(first)).toMatchObject({
+      status: 'COMPLETED',
+      result_status: 504,
+      error_type: 'startup_timeout',
+      error: expect.stringMatching(/runners are crash-looping: .*CUDA driver not found/),
+    });
+    // A new one is told why it waits, then fails once it waited startup_timeout.
+    const next = await submitted();
+    expect(await status(next)).toMatchObject({
+      status: 'IN_QUEUE',
+      warning: expect.stringMatching(/^runners are crash-looping: .*CUDA driver not found/),
+    });
+    now += 61_000;
+    await svc.scaler.reconcile(env.id);
+    expect(await store.requests.get(next)).toMatchObject({
+      status: 'COMPLETED',
+      error_type: 'startup_timeout',
+    });
   });
 });

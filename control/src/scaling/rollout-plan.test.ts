@@ -64,13 +64,14 @@ describe('planRollout', () => {
       },
     ],
     [
-      'aborts and stops a candidate not healthy within startup_timeout',
+      'aborts and stops a candidate not healthy within the gate (startup_timeout and margin)',
       rollout({ candidate_runner_id: 'new' }),
       [...old, candidate()],
       T0 + 61_000,
       {
         kind: 'abort',
-        detail: 'the new revision’s first runner was not healthy within startup_timeout (60 s)',
+        detail:
+          "the new revision’s first runner was not healthy within 60 s (startup_timeout and the deploy gate's margin)",
         stopCandidate: true,
       },
     ],
@@ -82,11 +83,29 @@ describe('planRollout', () => {
       { kind: 'switch', drain: ['a', 'b'] },
     ],
     [
-      'a first deploy switches at once',
+      'the deploy gate: a first deploy (nothing serving) proves its candidate before it switches',
       rollout({ from_revision_id: null }),
       [],
       T0,
-      { kind: 'switch', drain: [] },
+      { kind: 'start_candidate' },
+    ],
+    [
+      'the deploy gate: a first deploy whose candidate crashed is aborted, with the crash',
+      rollout({ from_revision_id: null, candidate_runner_id: 'new' }),
+      [
+        candidate({
+          state: 'CRASH_BACKOFF',
+          ended_at: T0 + 2_000,
+          detail: 'runner exited with code 1: boom',
+        }),
+      ],
+      T0 + 5_000,
+      {
+        kind: 'abort',
+        detail:
+          'the new revision’s first runner ended before it was healthy (CRASH_BACKOFF): runner exited with code 1: boom',
+        stopCandidate: false,
+      },
     ],
     [
       'a restart replaces runners started before it, keeping the candidate',

@@ -2,11 +2,13 @@
  * The next step of a rollout, decided from its record and the environment's runners. Pure, like
  * the autoscaler; the scaler carries the step out.
  *
- * `rolling`: start one runner of the new revision (the candidate; it takes no work yet), switch
- * the active revision when it is healthy (IDLE), then drain the old runners; if the candidate fails
- * to start or is not healthy within the revision's startup_timeout, abort and keep the old revision.
- * `recreate`: switch at once and drain the old runners. A restart rollout targets the revision the
- * environment already runs: "old" then means started before the rollout.
+ * `rolling` (the deploy gate): start one runner of the new revision (the candidate; it takes no
+ * work yet), switch the active revision when it is healthy (IDLE), then drain the old runners; if
+ * the candidate fails to start or is not healthy within the gate's bound (the revision's
+ * startup_timeout plus a margin), abort and keep the old revision. This holds with nothing
+ * serving too (a first deploy, an environment scaled to zero): the revision is proven before it is
+ * made active. `recreate`: switch at once and drain the old runners, unproven. A restart rollout
+ * targets the revision the environment already runs: "old" then means started before the rollout.
  */
 import type { RolloutRecord, RunnerRecord } from '../domain.ts';
 
@@ -38,10 +40,10 @@ export function planRollout(
   r: RolloutRecord,
   runners: RolloutRunner[],
   now: number,
-  startupTimeoutMs: number,
+  gateMs: number,
 ): RolloutStep {
-  // Nothing served before (a first deploy), or no patience asked for: switch now.
-  if (r.strategy === 'recreate' || r.from_revision_id === null) {
+  // No proof asked for: switch now.
+  if (r.strategy === 'recreate') {
     return { kind: 'switch', drain: replacedRunners(r, runners) };
   }
   if (r.candidate_runner_id === null) return { kind: 'start_candidate' };
@@ -58,10 +60,10 @@ export function planRollout(
     };
   }
   if (candidate.ready_at !== null) return { kind: 'switch', drain: replacedRunners(r, runners) };
-  if (now - candidate.created_at > startupTimeoutMs) {
+  if (now - candidate.created_at > gateMs) {
     return {
       kind: 'abort',
-      detail: `the new revision’s first runner was not healthy within startup_timeout (${startupTimeoutMs / 1000} s)`,
+      detail: `the new revision’s first runner was not healthy within ${gateMs / 1000} s (startup_timeout and the deploy gate's margin)`,
       stopCandidate: true,
     };
   }

@@ -14,7 +14,10 @@ import type { Scaler } from './scaler.ts';
 export interface RolloutRequest {
   /** The revision to move to; for a restart, the active one. */
   revision: Revision;
-  /** Unset: `rolling` when runners are live (keep serving), else `recreate` (nothing to keep). */
+  /**
+   * Unset: `rolling`, the deploy gate, whether or not runners are live (a revision is proven before
+   * it serves); a restart with nothing live is a `recreate` (nothing to replace).
+   */
   strategy?: RolloutStrategy;
   restart?: boolean;
   reason?: string | null;
@@ -37,7 +40,7 @@ export class Rollouts {
     const live = (await store.runners.list(env.id)).filter(
       (r) => LIVE_RUNNER_STATES.includes(r.state) && !r.drain_requested,
     );
-    let strategy = o.strategy ?? (live.length > 0 ? 'rolling' : 'recreate');
+    let strategy = o.strategy ?? (!restart || live.length > 0 ? 'rolling' : 'recreate');
     // Naming the revision that already serves changes nothing to roll: no new runners for it.
     if (!restart && o.revision.id === env.active_revision_id) strategy = 'recreate';
     const { rollout, superseded } = await store.rollouts.create({

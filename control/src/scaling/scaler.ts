@@ -20,6 +20,7 @@ import type { SecretReferences } from '../secrets/environment-secrets.ts';
 import type { Store } from '../store/store.ts';
 import { autoscale } from './autoscaler.ts';
 import { afterFailure, BACKOFF_RULES, type Backoff, type FailureKind } from './backoff.ts';
+import { activeCrashLoop, CRASH_LOOP_AT, crashLoopMessage } from './crash-loop.ts';
 import { planRollout } from './rollout-plan.ts';
 
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -42,6 +43,8 @@ export interface ScalerOptions {
   activity?: Activity;
   /** This control process, recorded on the runners it starts; default: a fresh id. */
   controlId?: string;
+  /** How long a deploy's first runner may take beyond startup_timeout (the deploy gate's bound). */
+  deployGateMarginMs?: number;
 }
 
 /**
@@ -59,8 +62,6 @@ const RUNNER_LOST_MS = 60_000;
 const LOST_CHECK_MS = 5_000;
 /** How often a control says it is alive (and looks for runners to adopt). */
 const BEAT_MS = 2_000;
-/** Consecutive crashed starts from which an environment is reported as crash-looping. */
-const CRASH_LOOP_AT = 3;
 
 export class Scaler {
   private readonly running = new Map<string, Promise<void>>();
@@ -249,7 +250,13 @@ export class Scaler {
     }
     if (!revision) return;
 
-    const counts = await store.requests.counts(envId);
+    let counts = await store.requests.counts(envId);
+    const ready = runners.some(
+      (r) => r.revision_id === revision.id && (r.state === 'IDLE' || r.state === 'RUNNING'),
+    );
+    if (counts.queued > 0 && !ready && (await this.failCrashLooping(env, revision))) {
+      counts = await store.requests.counts(envId);
+    }
     const own = runners.filter((r) => r.revision_id === revision.id && r.ended_at === null);
     const backoff = (await store.backoffs.get(envId)) ?? null;
     // What control handed out is authoritative; a runner's own report may lag behind it.
@@ -321,21 +328,22 @@ export class Scaler {
       return;
     }
     const runners = await store.runners.list(env.id, rollout.created_at);
-    const step = planRollout(rollout, runners, this.now(), target.settings.startup_timeout * 1000);
+    const gateMs = target.settings.startup_timeout * 1000 + (this.o.deployGateMarginMs ?? 60_000);
+    const step = planRollout(rollout, runners, this.now(), gateMs);
     switch (step.kind) {
       case 'wait':
         return;
       case 'start_candidate': {
         const outcome = await this.startRunner(env, target, rollout.id);
         if (outcome !== 'started') {
-          const ended = await store.rollouts.end(
-            rollout.id,
-            'aborted',
+          const detail =
             outcome === 'capacity'
               ? 'runner_scheduling_failure: no capacity for the new revision’s first runner'
-              : 'the new revision’s first runner could not be started',
-          );
-          if (ended) this.o.activity?.rollout(await store.rollouts.get(rollout.id));
+              : 'the new revision’s first runner could not be started';
+          if (await store.rollouts.end(rollout.id, 'aborted', detail)) {
+            this.o.activity?.rollout(await store.rollouts.get(rollout.id));
+            await this.failUnserved(env.id, target, detail);
+          }
         }
         return;
       }
@@ -346,6 +354,7 @@ export class Scaler {
         this.o.log.warn({ env: env.id, rollout: rollout.id, detail: step.detail }, 'rollout aborted');
         if (await store.rollouts.end(rollout.id, 'aborted', step.detail)) {
           this.o.activity?.rollout(await store.rollouts.get(rollout.id));
+          await this.failUnserved(env.id, target, step.detail);
         }
         return;
       case 'switch':
@@ -355,6 +364,45 @@ export class Scaler {
         for (const id of step.drain) await this.drain(id, `rollout switched to revision #${target.number}`);
         return;
     }
+  }
+
+  /**
+   * A failed deploy gate with nothing else to serve (a first deploy): the requests queued for the
+   * environment meanwhile will not run, so they fail now with the reason rather than wait.
+   */
+  private async failUnserved(envId: string, target: Revision, why: string): Promise<void> {
+    const env = await this.o.store.apps.getEnvironmentById(envId);
+    if (!env || env.active_revision_id !== null) return;
+    const error = `Revision #${target.number} failed its deploy gate, and no revision serves: ${why}`;
+    const failed = await this.o.store.requests.failQueued(envId, Number.POSITIVE_INFINITY, {
+      status: 504,
+      error,
+      error_type: 'startup_timeout',
+    });
+    this.o.requests.notify(failed);
+  }
+
+  /**
+   * The active revision crash-loops: requests that waited longer than its startup_timeout fail
+   * with fal's `startup_timeout` rather than wait for a runner that never becomes ready.
+   */
+  private async failCrashLooping(env: Environment, revision: Revision): Promise<boolean> {
+    const loop = await activeCrashLoop(this.o.store, env);
+    if (!loop) return false;
+    const failed = await this.o.store.requests.failQueued(
+      env.id,
+      this.now() - revision.settings.startup_timeout * 1000,
+      {
+        status: 504,
+        error: `No runner of revision #${revision.number} became ready within startup_timeout (${revision.settings.startup_timeout} s): ${crashLoopMessage(loop)}`,
+        error_type: 'startup_timeout',
+      },
+    );
+    if (failed.length > 0) {
+      this.o.log.warn({ env: env.id, failed: failed.length }, 'requests failed: runners crash-loop');
+      this.o.requests.notify(failed);
+    }
+    return failed.length > 0;
   }
 
   /** Starts one runner of a revision; a rollout's candidate is recorded before it can pull. */

@@ -249,6 +249,36 @@ export class RequestsStore {
     return r.rows;
   }
 
+  /**
+   * Completes the queued requests of an environment submitted before `submittedBefore` with a
+   * failure of Gantry's (no runner of its revision can serve them); returns those it completed.
+   * Their queue messages are dropped when next received, as for a cancel.
+   */
+  async failQueued(
+    envId: string,
+    submittedBefore: number,
+    f: { status: number; error: string; error_type: string },
+  ): Promise<RequestRecord[]> {
+    const r = await this.db.query<RequestRecord>(
+      WITH_WEBHOOK(
+        `UPDATE requests SET status='COMPLETED', result_status=$3, result_body=$4::jsonb,
+           result_content_type='application/json', error=$5, error_type=$6, completed_at=$1
+         WHERE environment_id=$2 AND status='IN_QUEUE' AND created_at < $7`,
+        '$1::float8',
+      ),
+      [
+        this.clock(),
+        envId,
+        f.status,
+        JSON.stringify({ detail: f.error }),
+        f.error,
+        f.error_type,
+        submittedBefore,
+      ],
+    );
+    return r.rows;
+  }
+
   /** Requests a runner is serving whose caller asked to cancel them. */
   async cancelRequestedFor(runnerId: string): Promise<string[]> {
     const r = await this.db.query<{ id: string }>(

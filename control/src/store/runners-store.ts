@@ -92,17 +92,20 @@ export class RunnersStore {
   /**
    * Whether a runner may take work now, in one round trip (it runs on every pull): `drain` when it
    * was asked to drain, has ended, or serves a revision that is no longer active; `not yet` for a
-   * rolling rollout's candidate, healthy and waiting for the switch; `yes` otherwise.
+   * rolling rollout's candidate (a first deploy's too), healthy and waiting for the switch; `yes`
+   * otherwise.
    */
   async pullGate(runnerId: string): Promise<'yes' | 'not yet' | 'drain'> {
     const r = await this.db.query<{
       drain_requested: boolean;
       ended: boolean;
       serves_active: boolean;
+      of_active: boolean | null;
       candidate: string | null;
     }>(
       `SELECT r.drain_requested, r.ended_at IS NOT NULL AS ended,
               (e.active_revision_id IS NULL OR e.active_revision_id = r.revision_id) AS serves_active,
+              e.active_revision_id = r.revision_id AS of_active,
               (SELECT o.candidate_runner_id FROM rollouts o
                 WHERE o.environment_id = e.id AND o.state = 'in_progress'
                 ORDER BY o.created_at DESC LIMIT 1) AS candidate
@@ -111,8 +114,43 @@ export class RunnersStore {
     );
     const row = r.rows[0];
     if (!row || row.drain_requested || row.ended) return 'drain';
+    // A first deploy's candidate (no active revision yet) is held too: the deploy gate proves a
+    // revision before it serves, scaled to zero or not.
+    if (row.candidate === runnerId && row.of_active !== true) return 'not yet';
     if (row.serves_active) return 'yes';
     return row.candidate === runnerId ? 'not yet' : 'drain';
+  }
+
+  /**
+   * Whether a revision's runners are crash-looping in an environment: its last `streak` runners to
+   * end all crashed (ended CRASH_BACKOFF) and none of its runners is ready now. Derived from the
+   * records, so every control process sees the same. `since`: when the oldest crash of the streak
+   * ended; `detail`: the newest crash's reason (the app's last lines).
+   */
+  async crashLoop(
+    envId: string,
+    revisionId: string,
+    streak: number,
+  ): Promise<{ crashes: number; since: number; detail: string } | undefined> {
+    const ended = await this.db.query<{ state: string; detail: string | null; ended_at: number }>(
+      `SELECT state, detail, ended_at FROM runners
+        WHERE environment_id=$1 AND revision_id=$2 AND ended_at IS NOT NULL
+        ORDER BY ended_at DESC LIMIT $3`,
+      [envId, revisionId, streak],
+    );
+    const rows = ended.rows;
+    if (rows.length < streak || rows.some((r) => r.state !== 'CRASH_BACKOFF')) return undefined;
+    const ready = await this.db.query(
+      `SELECT 1 FROM runners WHERE environment_id=$1 AND revision_id=$2 AND ended_at IS NULL
+          AND state IN ('IDLE','RUNNING') LIMIT 1`,
+      [envId, revisionId],
+    );
+    if (ready.rows.length > 0) return undefined;
+    return {
+      crashes: rows.length,
+      since: Number(rows[rows.length - 1]!.ended_at),
+      detail: rows[0]!.detail ?? 'its runners exit before they are ready',
+    };
   }
 
   async requestDrain(id: string): Promise<void> {
