@@ -28278,6 +28278,26 @@ var ERRORS = {
     message: "A valid key is required: send `Authorization: Key <key>`."
   },
   GANTRY_ERR_FORBIDDEN: { status: 403, fault: "client", message: "This key may not do that." },
+  GANTRY_ERR_KEY_EXPIRED: {
+    status: 401,
+    fault: "client",
+    message: "This key has expired: create a new one with `gantry keys create`."
+  },
+  GANTRY_ERR_KEY_SCOPE: {
+    status: 403,
+    fault: "client",
+    message: "This key is limited to other apps, environments or owners: use a key whose scope covers this call."
+  },
+  GANTRY_ERR_KEY_PROTECTED: {
+    status: 409,
+    fault: "client",
+    message: "The admin key comes from GANTRY_ADMIN_KEY or <data dir>/admin.key; change it there."
+  },
+  GANTRY_ERR_REPOSITORY_NOT_ALLOWED: {
+    status: 403,
+    fault: "client",
+    message: "This repository may not register builds: add it or its owner to GANTRY_BUILD_REPOSITORIES on control."
+  },
   GANTRY_ERR_CSRF: {
     status: 403,
     fault: "client",
@@ -28375,11 +28395,22 @@ var ERRORS = {
     fault: "server",
     message: "The request did not complete in time for a synchronous answer; it is still queued."
   },
+  GANTRY_ERR_IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    fault: "client",
+    message: "This Idempotency-Key was used for a different submit."
+  },
   GANTRY_ERR_QUEUE_FULL: {
     // The caller's limit was fine; the queue is long now and may be short later.
     status: 429,
     fault: "server",
     message: "The queue is longer than this request allows (fal_max_queue_length): try again later."
+  },
+  GANTRY_ERR_RATE_LIMITED: {
+    // The key was fine; it sent too many requests this minute and may send again shortly.
+    status: 429,
+    fault: "server",
+    message: "This key sent more requests than its rate limit allows: try again after `retry-after` seconds."
   },
   GANTRY_ERR_BAD_WEBHOOK_URL: {
     status: 400,
@@ -28390,6 +28421,46 @@ var ERRORS = {
     status: 503,
     fault: "server",
     message: "The queue service did not take the request: try again shortly."
+  },
+  GANTRY_ERR_FILE_TOO_LARGE: {
+    status: 413,
+    fault: "client",
+    message: "The file is larger than the upload limit (GANTRY_FILES_MAX_BYTES)."
+  },
+  GANTRY_ERR_FILE_URL_INVALID: {
+    status: 403,
+    fault: "client",
+    message: "The file URL is not one control signed, or it was changed: use the URL exactly as given."
+  },
+  GANTRY_ERR_FILE_URL_EXPIRED: {
+    status: 403,
+    fault: "client",
+    message: "The upload URL has run out: initiate the upload again for a fresh one."
+  },
+  GANTRY_ERR_FILE_EXPIRED: {
+    status: 410,
+    fault: "client",
+    message: "The file was removed when its retention (GANTRY_RETENTION) ran out."
+  },
+  GANTRY_ERR_FILE_NOT_FOUND: {
+    status: 404,
+    fault: "client",
+    message: "No file was uploaded to this URL (yet): PUT the bytes to its upload_url first."
+  },
+  GANTRY_ERR_BAD_UPLOAD_PARTS: {
+    status: 400,
+    fault: "client",
+    message: "The parts named to complete the upload are not the parts uploaded: send each part's etag as answered."
+  },
+  GANTRY_ERR_FILE_OTHER_ENVIRONMENT: {
+    status: 400,
+    fault: "client",
+    message: "The input names a file of another environment: pass files of this environment, or upload it again."
+  },
+  GANTRY_ERR_REQUEST_EXPIRED: {
+    status: 410,
+    fault: "client",
+    message: "The request's input and result were removed when its retention (GANTRY_RETENTION) ran out."
   },
   GANTRY_ERR_INTERNAL: {
     status: 500,
@@ -28522,6 +28593,7 @@ __export(typebox_exports, {
 
 // contract/src/management-api.ts
 var NAME = "^(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
+var APP_ID = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
 var Name = (description) => typebox_exports.String({ pattern: NAME, description });
 var AuthModeSchema = typebox_exports.Union([typebox_exports.Literal("private"), typebox_exports.Literal("public"), typebox_exports.Literal("shared")]);
 var KeyScopeSchema = typebox_exports.Union([typebox_exports.Literal("ADMIN"), typebox_exports.Literal("API")]);
@@ -28606,16 +28678,25 @@ var CreateRevision = typebox_exports.Object(
     command: typebox_exports.Optional(
       typebox_exports.Array(typebox_exports.String(), { minItems: 1, description: "argv of the app process" })
     ),
-    cwd: typebox_exports.Optional(typebox_exports.String()),
+    cwd: typebox_exports.Optional(
+      typebox_exports.String({
+        description: "absolute folder on control\u2019s machine the command runs in; required with `command`"
+      })
+    ),
     image: typebox_exports.Optional(typebox_exports.String({ description: "image by digest, for container compute" })),
     settings: typebox_exports.Optional(typebox_exports.Record(typebox_exports.String(), typebox_exports.Unknown())),
     commit_sha: typebox_exports.Optional(typebox_exports.String()),
     message: typebox_exports.Optional(typebox_exports.String()),
     annotations: typebox_exports.Optional(typebox_exports.Record(typebox_exports.String(), typebox_exports.Unknown())),
-    activate: typebox_exports.Optional(typebox_exports.Boolean({ default: true, description: "make it the active revision now" })),
+    activate: typebox_exports.Optional(
+      typebox_exports.Boolean({
+        default: false,
+        description: "roll it out now (through the deploy gate unless `strategy` is recreate); unset or false: only record it"
+      })
+    ),
     strategy: typebox_exports.Optional(
       typebox_exports.Union([typebox_exports.Literal("rolling"), typebox_exports.Literal("recreate")], {
-        description: "rolling: switch once a runner of it is healthy (the default while runners are live); recreate: switch now"
+        description: "rolling (the default): the deploy gate, switch once a runner of it is healthy; recreate: switch now, unproven"
       })
     )
   },
@@ -28810,7 +28891,13 @@ var KeyView = typebox_exports.Object({
   scope: typebox_exports.String(),
   owner: Nullable(typebox_exports.String()),
   description: typebox_exports.String(),
-  created_at: typebox_exports.String()
+  created_at: typebox_exports.String(),
+  apps: Nullable(typebox_exports.Array(typebox_exports.String(), { description: "API keys: the apps it may call; null: any" })),
+  environments: Nullable(
+    typebox_exports.Array(typebox_exports.String(), { description: "API keys: the environments it may call; null: any" })
+  ),
+  expires_at: Nullable(typebox_exports.String({ description: "when the key stops working; null: never" })),
+  rate_limit: Nullable(typebox_exports.Integer({ description: "submissions a minute; null: no limit" }))
 });
 var CreatedKey = typebox_exports.Intersect([KeyView, typebox_exports.Object({ key: typebox_exports.String() })]);
 var KeyListView = typebox_exports.Intersect([
@@ -28823,11 +28910,64 @@ var CreateKey = typebox_exports.Object(
     scope: typebox_exports.Union(KeyScopeSchema.anyOf, {
       description: "ADMIN (management, and calling any app) or API (calling apps)"
     }),
-    owner: typebox_exports.Optional(Name("Owner whose private apps an API key may call")),
-    description: typebox_exports.Optional(typebox_exports.String({ maxLength: 200 }))
+    owner: typebox_exports.Optional(
+      Name(
+        "API keys: owner whose private apps the key may call. ADMIN keys: the one owner whose apps the key may manage (unset: all)"
+      )
+    ),
+    description: typebox_exports.Optional(typebox_exports.String({ maxLength: 200 })),
+    apps: typebox_exports.Optional(
+      typebox_exports.Array(typebox_exports.String({ pattern: APP_ID }), {
+        minItems: 1,
+        maxItems: 100,
+        description: "API keys only: the apps (`owner/name`) the key may call"
+      })
+    ),
+    environments: typebox_exports.Optional(
+      typebox_exports.Array(Name("Environment"), {
+        minItems: 1,
+        maxItems: 100,
+        description: "API keys only: the environments the key may call"
+      })
+    ),
+    expires_at: typebox_exports.Optional(
+      typebox_exports.String({
+        format: "date-time",
+        description: "when the key stops working (ISO 8601, in the future)"
+      })
+    ),
+    rate_limit: typebox_exports.Optional(
+      typebox_exports.Integer({ minimum: 1, maximum: 1e6, description: "submissions a minute the key may make" })
+    )
   },
   { additionalProperties: false }
 );
+var AuditEntry = typebox_exports.Object({
+  seq: typebox_exports.Integer(),
+  at: typebox_exports.String(),
+  actor: typebox_exports.String({ description: "the key that made the call: `admin`, `key_\u2026`, `github-app`, \u2026" }),
+  on_behalf_of: Nullable(typebox_exports.String({ description: "who the caller acted for, e.g. `github:<login>`" })),
+  action: typebox_exports.String({ description: "`key.create`, `secret.set`, `scaling.update`, `app.delete`, \u2026" }),
+  target: typebox_exports.String(),
+  app: Nullable(typebox_exports.String()),
+  environment: Nullable(typebox_exports.String()),
+  status: typebox_exports.Integer({ description: "the HTTP status the call ended with" }),
+  ip: Nullable(typebox_exports.String()),
+  detail: typebox_exports.Record(typebox_exports.String(), typebox_exports.Unknown())
+});
+var AuditList = typebox_exports.Object({
+  entries: typebox_exports.Array(AuditEntry),
+  next_before: Nullable(
+    typebox_exports.Integer({ description: "pass as `before` for the next (older) page; null: no more" })
+  )
+});
+var AuditQuery = typebox_exports.Object({
+  app: typebox_exports.Optional(typebox_exports.String({ pattern: APP_ID, description: "`owner/name`" })),
+  actor: typebox_exports.Optional(typebox_exports.String({ maxLength: 200, description: "a key id or `github:<login>`" })),
+  since: typebox_exports.Optional(typebox_exports.String({ format: "date-time", description: "entries at or after (ISO 8601)" })),
+  before: typebox_exports.Optional(typebox_exports.Integer({ minimum: 1, description: "entries older than this `seq`" })),
+  limit: typebox_exports.Optional(typebox_exports.Integer({ minimum: 1, maximum: 1e3, default: 100 }))
+});
 var REPOSITORY = "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$";
 var COMMIT = "^[0-9a-f]{7,64}$";
 var DIGEST = "^sha256:[0-9a-f]{64}$";
@@ -29131,6 +29271,11 @@ var ControlApiClient = class _ControlApiClient {
   }
   async revokeKey(id) {
     await this.call(void 0, "DELETE", `/v1/keys/${seg(id)}`);
+  }
+  // ---- audit log ----
+  /** One page of the audit log, newest first; pass `next_before` as `before` for the next. */
+  async listAudit(query = {}) {
+    return this.get(AuditList, "/v1/audit", { query });
   }
   // ---- builds ----
   /** Registers a build; `created` is false when control already held it (a re-run). */
