@@ -65,6 +65,13 @@ export const RUNTIME_SETTINGS = {
     integer: false,
     doc: 'Seconds a draining runner (a deploy, a scale-down) lets its requests finish before it gives them back.',
   },
+  retention: {
+    min: 0,
+    max: 315_360_000,
+    default: 0,
+    integer: false,
+    doc: "Seconds a completed request's input, result, logs and output files are kept; 0: control's GANTRY_RETENTION.",
+  },
 } as const satisfies Record<string, Range>;
 
 export const CODE_SETTINGS = {

@@ -172,15 +172,30 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   });
   const files = o.files ?? (await openFiles(config, o.clock ? { clock: o.clock } : {}));
   const relays = new EventRelays();
+  // An environment's `retention` setting, else control's. Kept in memory so handing out a job costs
+  // no statement: a change through this process is seen at once (the app lookups' version moves),
+  // one through another control process within 10 s.
+  const retentionSeen = new Map<string, { seconds: number; at: number; version: number }>();
+  const envRetention = async (envId: string): Promise<number> => {
+    const version = store.apps.lookups.version;
+    const seen = retentionSeen.get(envId);
+    if (seen && seen.version === version && performance.now() - seen.at < 10_000) return seen.seconds;
+    const env = await store.apps.getEnvironmentById(envId);
+    const own = (env?.scaling as { retention?: number } | undefined)?.retention;
+    const seconds = own && own > 0 ? own : config.retention;
+    if (retentionSeen.size > 10_000) retentionSeen.clear();
+    retentionSeen.set(envId, { seconds, at: performance.now(), version });
+    return seconds;
+  };
   /** Where callers reach control: file URLs handed out must work from there. */
   const callerBase = () => config.publicUrl ?? controlUrl;
   const requests = new RequestService(store, queue, {
     leaseSeconds: config.leaseSeconds,
     // Apps reach control where their runner does; the file URLs they get back are the callers'.
-    jobFilesUrl: (envId, ttlS) =>
+    jobFilesUrl: async (envId, ttlS) =>
       files.outputUploadUrl(controlUrl, {
         scope: FilesService.envScope(envId),
-        retentionS: config.retention,
+        retentionS: await envRetention(envId),
         ttlS,
       }),
     ...(o.clock ? { clock: o.clock } : {}),

@@ -94,7 +94,7 @@ export class RequestService {
       /** A failed attempt went back on the queue, with fal's error type (metrics: retries). */
       onRetried?: (envId: string, errorType: string) => void;
       /** Where the app stores output files for a job of this environment, valid `ttlS` seconds. */
-      jobFilesUrl?: (environmentId: string, ttlS: number) => string | undefined;
+      jobFilesUrl?: (environmentId: string, ttlS: number) => Promise<string | undefined>;
     },
   ) {
     this.waiters = new RequestWaiters(store);
@@ -338,7 +338,10 @@ export class RequestService {
       this.changed(started);
       if (started.runner_hint) this.hints.served(started.environment_id, started.runner_hint, runner.id);
       const timeoutS = started.request_timeout ?? RUNTIME_SETTINGS.request_timeout.default;
-      const filesUrl = this.opts.jobFilesUrl?.(started.environment_id, timeoutS + this.opts.leaseSeconds);
+      const filesUrl = await this.opts.jobFilesUrl?.(
+        started.environment_id,
+        timeoutS + this.opts.leaseSeconds,
+      );
       return jobFor(started, receipt, { timeoutS, leaseS: this.opts.leaseSeconds, filesUrl });
     }
     // Not started. The store refuses a runner told to drain (or of a replaced revision): the

@@ -1,6 +1,7 @@
 /**
  * Retention as a caller sees it: once GANTRY_RETENTION has passed, a request's result and an
- * output file answer 410 with their codes, and the sweep has removed the request's logs.
+ * output file answer 410 with their codes, and the sweep has removed the request's logs; an
+ * environment's own retention setting outlasts control's.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestControl, type TestControl } from '../support/control.ts';
@@ -46,5 +47,25 @@ describe('retention', () => {
     expect(((await file.json()) as { code: string }).code).toBe('GANTRY_ERR_FILE_EXPIRED');
     const logs = await control.admin(`/queue/test/hello/requests/${sub.request_id}/status?logs=1`);
     expect(((await logs.json()) as { logs: unknown[] }).logs).toEqual([]);
+  });
+
+  it("an environment's own retention setting outlasts control's for the output files its app stores", async () => {
+    const patched = await control.admin('/v1/apps/test/hello/environments/production/scaling', {
+      method: 'PATCH',
+      body: { retention: 3600 },
+    });
+    expect(patched.status).toBe(200);
+    const res = await fetch(`${control.url}/run/test/hello/image`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Grace' }),
+    });
+    expect(res.status).toBe(200);
+    const { image } = (await res.json()) as { image: { url: string } };
+    // Signed for the environment's hour, not control's one second.
+    const exp = Number(new URL(image.url).searchParams.get('exp'));
+    expect(exp * 1000 - Date.now()).toBeGreaterThan(3000_000);
+    await control.service.sweepRetention();
+    expect((await fetch(image.url)).status).toBe(200);
   });
 });

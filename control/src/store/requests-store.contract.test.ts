@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { mergeRuntimeSettings } from '../../../contract/src/scaling-settings.ts';
 import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import { databaseTargets, truncateAll } from '../testing/databases.ts';
 import { appWithRevision, newRequest } from '../testing/store-fixtures.ts';
@@ -99,6 +100,36 @@ describe.each(databaseTargets())('requests store contract on $name', (target) =>
     const gone = await store.requests.get(req.id);
     expect(gone).toMatchObject({ input_raw: null, result_raw: null, result_body: null, expired_at: now });
     expect(await store.logs.forRequest(req.id)).toEqual([]);
+  });
+
+  it("keeps an environment's requests for its own retention setting, else control's", async () => {
+    const { app, env } = await appWithRevision(store);
+    await store.apps.createEnvironment(app.id, 'keep-long');
+    const long = (await store.apps.getEnvironment(app.id, 'keep-long'))!;
+    await store.apps.setScaling(long.id, mergeRuntimeSettings(long.scaling, { retention: 3600 }));
+    const finished = async (envId: string) => {
+      const r = await newRequest(store, envId);
+      await store.requests.startAttempt(r.id, 'runner-1');
+      await store.requests.complete(r.id, {
+        result_status: 200,
+        result_body: { ok: true },
+        result_content_type: 'application/json',
+        error: null,
+        error_type: null,
+        inference_ms: 1,
+      });
+      return r.id;
+    };
+    const short = await finished(env.id);
+    const kept = await finished(long.id);
+    now += 120_000;
+    // Control's default (60 s) has passed; the long environment's hour has not.
+    expect(await store.requests.expireRetained(60)).toBe(1);
+    expect((await store.requests.get(short))?.expired_at).toBe(now);
+    expect((await store.requests.get(kept))?.expired_at).toBeNull();
+    now += 3600_000;
+    expect(await store.requests.expireRetained(60)).toBe(1);
+    expect((await store.requests.get(kept))?.expired_at).toBe(now);
   });
 
   it('cancels a queued request for good, flags an in-progress one, refuses a completed one', async () => {

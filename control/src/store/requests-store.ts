@@ -220,11 +220,14 @@ export class RequestsStore {
    * than `seconds` ago, marking it expired so reads answer 410. Returns how many it emptied.
    */
   async expireRetained(seconds: number): Promise<number> {
+    // An environment's own `retention` setting wins; 0 or unset is control's (`seconds`).
     const r = await this.db.query<{ id: string }>(
       `WITH gone AS (
-         UPDATE requests SET input=NULL, input_raw=NULL, result_body=NULL, result_raw=NULL, expired_at=$1
-         WHERE status = 'COMPLETED' AND expired_at IS NULL AND completed_at < $1 - $2::float8 * 1000
-         RETURNING id),
+         UPDATE requests r SET input=NULL, input_raw=NULL, result_body=NULL, result_raw=NULL, expired_at=$1
+         FROM environments e
+         WHERE e.id = r.environment_id AND r.status = 'COMPLETED' AND r.expired_at IS NULL
+           AND r.completed_at < $1 - COALESCE(NULLIF((e.scaling->>'retention')::float8, 0), $2::float8) * 1000
+         RETURNING r.id AS id),
        logs AS (DELETE FROM request_logs WHERE request_id IN (SELECT id FROM gone))
        SELECT id FROM gone`,
       [this.clock(), seconds],
