@@ -48,6 +48,8 @@ export async function startServer(
     backoffStepMs?: number;
     drainGraceSeconds?: number;
     extensions?: BuildOptions['extensions'];
+    /** Wraps the driver the settings chose (tests: stand-ins around a real driver). */
+    wrapCompute?: (driver: ComputeDriver) => ComputeDriver;
   } = {},
 ): Promise<Started> {
   // Keys live there whatever the database; it is made private before anything is written to it.
@@ -99,7 +101,13 @@ export async function startServer(
             maxRunners: config.processMaxRunners || availableParallelism() * 4,
             ...(extra.drainGraceSeconds !== undefined ? { drainGraceSeconds: extra.drainGraceSeconds } : {}),
           });
-  const opts: BuildOptions = { config, store, queue, compute, metrics };
+  const opts: BuildOptions = {
+    config,
+    store,
+    queue,
+    compute: extra.wrapCompute ? extra.wrapCompute(compute) : compute,
+    metrics,
+  };
   if (secretsMirror) opts.secretsMirror = secretsMirror;
   if (extra.logger !== undefined) opts.logger = extra.logger;
   if (extra.backoffStepMs !== undefined) opts.backoffStepMs = extra.backoffStepMs;

@@ -23,6 +23,8 @@ describe('the GitHub App in control', () => {
       postgres: true,
       env: { APP_ID: '1', PRIVATE_KEY, WEBHOOK_SECRET, GANTRY_PUBLIC_URL: 'https://gantry.example.com' },
       githubFetch: gh.fetch,
+      // The deploy gate starts a runner of each pushed image before it serves.
+      imagesAsHello: true,
     });
     gh.setFile('.github/gantry.yml', CONFIG);
     gh.setFile('.github/gantry.yml', CONFIG, A);

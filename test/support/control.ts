@@ -10,7 +10,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { ensureAdminKey, loadConfig, type Started, startServer } from '../../control/index.ts';
+import {
+  type ComputeDriver,
+  ensureAdminKey,
+  loadConfig,
+  type RunnerSpec,
+  type Started,
+  startServer,
+} from '../../control/index.ts';
 import { gitHubAppExtension, loadMountedConfig } from '../../github-app/index.ts';
 import { PgClient } from '../../sql/src/pg-client.ts';
 
@@ -44,6 +51,11 @@ export async function startTestControl(
     drainGraceSeconds?: number;
     /** GitHub's API for a GitHub App configured through `env` (APP_ID, PRIVATE_KEY, WEBHOOK_SECRET). */
     githubFetch?: typeof fetch;
+    /**
+     * Runs image revisions as the hello example's command under the process driver, for tests of
+     * what happens around images (builds, deployments) on a machine with no container engine.
+     */
+    imagesAsHello?: boolean;
   } = {},
 ): Promise<TestControl> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gantry-test-'));
@@ -67,6 +79,7 @@ export async function startTestControl(
     ...(db ? { db } : {}),
     backoffStepMs: opts.backoffStepMs ?? 1000,
     drainGraceSeconds: opts.drainGraceSeconds ?? 10,
+    ...(opts.imagesAsHello ? { wrapCompute: imagesAsHello } : {}),
     ...(github
       ? {
           extensions: [
@@ -141,4 +154,25 @@ export async function eventually<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(100);
   }
+}
+
+/** A driver that starts an image revision as the hello example (the image it stands for). */
+function imagesAsHello(driver: ComputeDriver): ComputeDriver {
+  return new Proxy(driver, {
+    get(target, prop) {
+      if (prop === 'start') {
+        return (spec: RunnerSpec) =>
+          target.start(
+            spec.revision.image && !spec.revision.command
+              ? {
+                  ...spec,
+                  revision: { ...spec.revision, image: null, command: HELLO_COMMAND, cwd: REPO_ROOT },
+                }
+              : spec,
+          );
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
