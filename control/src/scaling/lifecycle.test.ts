@@ -161,7 +161,8 @@ describe('runner lifecycle', () => {
   it("starts no more runners than the driver has room for (free GPUs), and names the runner's app", async () => {
     compute.capacity = 1;
     await call('PATCH', `${BASE}/scaling`, { max_concurrency: 3 });
-    await deploy();
+    // Switched at once: the deploy gate (its own tests) would hold further starts until one is ready.
+    await deploy({}, 'recreate');
     await submit();
     await submit();
     await submit();
