@@ -90,7 +90,7 @@ export async function containerFigures(o: { cold: number; n: number }): Promise<
       );
       await ok(
         control.admin('/v1/apps/bench/hello/environments/production/revisions', {
-          body: { image, settings: { max_multiplexing: 16 } },
+          body: { image, settings: { max_multiplexing: 16 }, activate: true, strategy: 'recreate' },
         }),
       );
       const json = { 'content-type': 'application/json' };

@@ -3,7 +3,11 @@
  * routes): a Host header does not steer the URLs control hands out, a private app answers like a
  * missing one, and a caller that trickles its body is cut off.
  */
+
+import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgliteClient } from '../../sql/src/pglite-client.ts';
 import { buildApp, type ControlService } from './app.ts';
@@ -13,6 +17,9 @@ import { loadConfig } from './config.ts';
 import { StoreQueue } from './queue/store-queue.ts';
 import { IDEMPOTENCY_KEY_TTL_MS, IdempotencyStore } from './store/idempotency-store.ts';
 import { Store } from './store/store.ts';
+
+/** A revision's folder: the fake driver runs nothing from it, but a revision must name one. */
+const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
 
 class IdleCompute implements ComputeDriver {
   async start(): Promise<void> {}
@@ -54,7 +61,7 @@ beforeAll(async () => {
       method: 'POST',
       url: `/v1/apps/t/${name}/environments/production/revisions`,
       headers: admin,
-      payload: { command: ['app'] },
+      payload: { command: ['app'], cwd: APP_DIR, activate: true, strategy: 'recreate' },
     });
     expect(rev.statusCode).toBe(201);
   }

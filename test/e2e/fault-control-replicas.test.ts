@@ -87,7 +87,13 @@ describe('two control processes, one killed and restarted under load', () => {
     );
     await ok(
       a.admin('/v1/apps/test/ha/environments/production/revisions', {
-        body: { command: FAULTY_APP, cwd: REPO_ROOT, settings: { max_multiplexing: 4 } },
+        body: {
+          command: FAULTY_APP,
+          cwd: REPO_ROOT,
+          settings: { max_multiplexing: 4 },
+          activate: true,
+          strategy: 'recreate',
+        },
       }),
     );
   }, 240_000);

@@ -4,6 +4,9 @@
  * passes, with a message naming the cause; sent requests are untouched. Control on PGlite, the SQS
  * driver on fauxqs.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgliteClient } from '../../../sql/src/pglite-client.ts';
 import { buildApp, type ControlService } from '../app.ts';
@@ -14,6 +17,9 @@ import { UNENQUEUED_MESSAGE } from '../store/requests-store.ts';
 import { Store } from '../store/store.ts';
 import { type LocalSqs, startLocalSqs } from '../testing/fauxqs.ts';
 import { SqsQueue } from './sqs-queue.ts';
+
+/** A revision's folder: the fake driver runs nothing from it, but a revision must name one. */
+const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
 
 class IdleCompute implements ComputeDriver {
   async start(): Promise<void> {}
@@ -54,7 +60,7 @@ beforeAll(async () => {
     method: 'POST',
     url: '/v1/apps/t/app/environments/production/revisions',
     headers: admin,
-    payload: { command: ['app'] },
+    payload: { command: ['app'], cwd: APP_DIR, activate: true, strategy: 'recreate' },
   });
   expect(rev.statusCode).toBe(201);
 }, 120_000);
