@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { bundleRunner, NODE_BUNDLE } from '../runner/bundle.ts';
 
 const CONTROL_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const CONTROL_DIST = path.join(CONTROL_DIR, 'dist');
@@ -22,37 +23,15 @@ export async function bundleControl(outDir = CONTROL_DIST): Promise<string> {
   await mkdir(outDir, { recursive: true });
   const outfile = path.join(outDir, 'control.mjs');
   await build({
+    ...NODE_BUNDLE,
     entryPoints: [path.join(CONTROL_DIR, 'src', 'main.ts')],
     absWorkingDir: path.dirname(CONTROL_DIR),
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
     outfile,
-    legalComments: 'eof',
-    logLevel: 'warning',
     // pg's optional native binding is never used (and never installed).
     external: ['pg-native'],
-    // CommonJS dependencies require() Node built-ins; an ES module has no require of its own.
-    banner: {
-      js: "import { createRequire as __gantryCreateRequire } from 'node:module';\nconst require = __gantryCreateRequire(import.meta.url);",
-    },
   });
   // The runner, bundled beside control: the container driver builds its runner image from it.
-  await build({
-    entryPoints: [path.join(path.dirname(CONTROL_DIR), 'runner', 'src', 'main.ts')],
-    absWorkingDir: path.dirname(CONTROL_DIR),
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    outfile: path.join(outDir, 'runner.mjs'),
-    legalComments: 'eof',
-    logLevel: 'warning',
-    banner: {
-      js: "import { createRequire as __gantryCreateRequire } from 'node:module';\nconst require = __gantryCreateRequire(import.meta.url);",
-    },
-  });
+  await bundleRunner(outDir);
   const pgliteDist = path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
   for (const f of PGLITE_ASSETS) await copyFile(path.join(pgliteDist, f), path.join(outDir, f));
   // An empty folder the image turns into its data folder, owned by the service's user.

@@ -30,6 +30,8 @@ const LIBRARIES = new Set(['contract', 'sqs', 'sql']);
 /** The one composition point: the process entry mounts control's extensions. */
 const COMPOSITION: Record<string, readonly string[]> = {
   'control/src/main.ts': ['github-app/index.ts'],
+  // Control's bundle carries the runner's beside it (the container driver builds its image from it).
+  'control/bundle.ts': ['runner/bundle.ts'],
 };
 
 /** Test-wide folders: they may use a component's public entry and its published test support. */
