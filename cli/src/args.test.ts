@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseAppRef, parseAssignments, parseCommandLine, splitFreeOptions } from './args.ts';
+import { tailLimit } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 
@@ -71,5 +72,16 @@ describe('argument shapes', () => {
       positionals: ['acme/a'],
     });
     expect(usage(() => splitFreeOptions(['--keep-alive'], []))).toMatch(/needs a value/);
+  });
+});
+
+describe('tailLimit', () => {
+  it('takes a positive whole number up to 1000, and the default for anything else', () => {
+    expect(tailLimit('20', 50)).toBe(20);
+    expect(tailLimit('5000', 50)).toBe(1000);
+    expect(tailLimit(undefined, 50)).toBe(50);
+    expect(tailLimit('0', 100)).toBe(100);
+    expect(tailLimit('2.5', 100)).toBe(100);
+    expect(tailLimit('many', 100)).toBe(100);
   });
 });

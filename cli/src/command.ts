@@ -68,3 +68,21 @@ export const ENV_OPTION: Record<string, OptionSpec> = {
     help: 'Environment (default production; `owner/name--env` also names one).',
   },
 };
+
+/** `--follow` and `--tail N`, as the commands that print a stream of things (logs, events) take them. */
+export function followOptions(what: string, tailDefault: number): Record<string, OptionSpec> {
+  return {
+    follow: { type: 'boolean', short: 'f', help: `Keep printing new ${what} (Ctrl-C to stop).` },
+    tail: {
+      type: 'string',
+      value: 'N',
+      help: `How many recent ${what} to start with (default ${tailDefault}, at most 1000).`,
+    },
+  };
+}
+
+/** The page size `--tail` asks for: the default when it is absent or not a positive whole number. */
+export function tailLimit(value: unknown, tailDefault: number): number {
+  const n = Number(typeof value === 'string' ? value : tailDefault);
+  return Number.isInteger(n) && n > 0 ? Math.min(n, 1000) : tailDefault;
+}

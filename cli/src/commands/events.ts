@@ -6,7 +6,7 @@
 
 import type { EventView } from '../../../contract/src/management-api.ts';
 import { parseAppRef } from '../args.ts';
-import { type Command, type Context, ENV_OPTION } from '../command.ts';
+import { type Command, type Context, ENV_OPTION, followOptions, tailLimit } from '../command.ts';
 
 function print(ctx: Context, e: EventView): void {
   if (ctx.out.json) ctx.out.line(JSON.stringify(e));
@@ -23,17 +23,13 @@ export const eventsCommand: Command = {
   examples: ['gantry events acme/sdxl --follow', 'gantry events acme/sdxl --env staging --tail 20'],
   options: {
     ...ENV_OPTION,
-    follow: { type: 'boolean', short: 'f', help: 'Keep printing new events (Ctrl-C to stop).' },
-    tail: { type: 'string', value: 'N', help: 'How many recent events to start with (default 50).' },
+    ...followOptions('events', 50),
   },
   args: { min: 1, max: 1 },
   async run(ctx, a) {
     const ref = parseAppRef(a.positionals[0], a.values.env);
     const api = await ctx.api();
-    const tail = Number(typeof a.values.tail === 'string' ? a.values.tail : 50);
-    const first = await api.events(ref, {
-      limit: Number.isInteger(tail) && tail > 0 ? Math.min(tail, 1000) : 50,
-    });
+    const first = await api.events(ref, { limit: tailLimit(a.values.tail, 50) });
     for (const e of first.events) print(ctx, e);
     if (a.values.follow !== true) {
       if (first.events.length === 0 && !ctx.out.json) ctx.out.note(`Nothing has happened in ${ref.env} yet.`);

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EnvLogLine, LogLine } from '../../../contract/src/management-api.ts';
 import { parseAppRef } from '../args.ts';
-import { type Command, type Context, ENV_OPTION } from '../command.ts';
+import { type Command, type Context, ENV_OPTION, followOptions, tailLimit } from '../command.ts';
 
 const FOLLOW_WAIT_MS = 10_000;
 
@@ -31,8 +31,7 @@ export const logsCommand: Command = {
   options: {
     ...ENV_OPTION,
     request: { type: 'string', value: 'id', help: 'Only this request (with --follow: until it completes).' },
-    follow: { type: 'boolean', short: 'f', help: 'Keep printing new lines (Ctrl-C to stop).' },
-    tail: { type: 'string', value: 'N', help: 'How many recent lines to start with (default 100).' },
+    ...followOptions('lines', 100),
   },
   args: { min: 1, max: 1 },
   async run(ctx, a) {
@@ -50,10 +49,7 @@ export const logsCommand: Command = {
         await sleep(500);
       }
     }
-    const tail = Number(typeof a.values.tail === 'string' ? a.values.tail : 100);
-    const first = await api.environmentLogs(ref, {
-      limit: Number.isInteger(tail) && tail > 0 ? Math.min(tail, 1000) : 100,
-    });
+    const first = await api.environmentLogs(ref, { limit: tailLimit(a.values.tail, 100) });
     printLines(ctx, first.logs, true);
     if (!follow) {
       if (first.logs.length === 0 && !ctx.out.json) ctx.out.note(`No log lines in ${ref.env} yet.`);
