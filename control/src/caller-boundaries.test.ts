@@ -4,78 +4,35 @@
  * missing one, and a caller that trickles its body is cut off.
  */
 
-import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgliteClient } from '../../sql/src/pglite-client.ts';
-import { buildApp, type ControlService } from './app.ts';
-import { hashKey } from './auth.ts';
-import type { ComputeDriver } from './compute/compute-driver.ts';
-import { loadConfig } from './config.ts';
-import { StoreQueue } from './queue/store-queue.ts';
+import type { ControlService } from './app.ts';
 import { IDEMPOTENCY_KEY_TTL_MS, IdempotencyStore } from './store/idempotency-store.ts';
-import { Store } from './store/store.ts';
+import type { Store } from './store/store.ts';
+import { type ControlFixture, startControl } from './testing/control-fixture.ts';
 
-/** A revision's folder: the fake driver runs nothing from it, but a revision must name one. */
-const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
-
-class IdleCompute implements ComputeDriver {
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  async kill(): Promise<void> {}
-  onExit(): void {}
-  async close(): Promise<void> {}
-}
-
-const KEY = 'gk_admin_callers';
+let fx: ControlFixture;
 let svc: ControlService;
 let store: Store;
+let KEY = '';
 let otherKey = '';
 
 beforeAll(async () => {
-  const db = await PgliteClient.open(undefined);
-  store = new Store(db);
-  await store.migrate();
-  await store.keys.put('admin', hashKey(KEY), 'ADMIN', 'test');
-  svc = await buildApp({
-    config: loadConfig({ GANTRY_LOG_LEVEL: 'silent', GANTRY_REQUEST_BODY_TIMEOUT: '1' }),
-    store,
-    queue: new StoreQueue(db),
-    compute: new IdleCompute(),
-  });
-  const admin = { authorization: `Key ${KEY}` };
-  for (const [name, mode] of [
-    ['open', 'public'],
-    ['vault', 'private'],
-  ] as const) {
-    const made = await svc.app.inject({
-      method: 'POST',
-      url: '/v1/apps',
-      headers: admin,
-      payload: { owner: 't', name, auth_mode: mode },
-    });
-    expect(made.statusCode).toBe(201);
-    const rev = await svc.app.inject({
-      method: 'POST',
-      url: `/v1/apps/t/${name}/environments/production/revisions`,
-      headers: admin,
-      payload: { command: ['app'], cwd: APP_DIR, activate: true, strategy: 'recreate' },
-    });
-    expect(rev.statusCode).toBe(201);
-  }
+  fx = await startControl({ settings: { GANTRY_REQUEST_BODY_TIMEOUT: '1' } });
+  ({ svc, store, key: KEY } = fx);
+  await fx.addApp('open', 'public');
+  await fx.addApp('vault', 'private');
   const key = await svc.app.inject({
     method: 'POST',
     url: '/v1/keys',
-    headers: admin,
+    headers: fx.admin,
     payload: { scope: 'API', owner: 'someone-else', description: 'other owner' },
   });
   expect(key.statusCode).toBe(201);
   otherKey = key.json().key;
 });
 afterAll(async () => {
-  await svc?.close();
+  await fx?.close();
 });
 
 describe('URLs handed to callers', () => {
