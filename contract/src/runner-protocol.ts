@@ -292,6 +292,13 @@ export const RUNNER_ENV = {
    * the process driver): the runner uses them and leaves them, and this list, out of the app's env.
    */
   runnerOnly: 'GANTRY_RUNNER_ONLY_ENV',
+  /**
+   * The number of an inherited file descriptor (the process driver's) carrying a JSON object of
+   * variables for the runner alone (its token, control's AWS settings), read to its end at start.
+   * What comes this way is never in the runner's exec environment, which any process of the same
+   * user (its app) can read from /proc/<pid>/environ, and never reaches the app.
+   */
+  secretsFd: 'GANTRY_RUNNER_SECRETS_FD',
   /** With `appOutput=http`: the loopback port the runner takes the log router's posts on. */
   appOutputPort: 'GANTRY_APP_OUTPUT_PORT',
 } as const;
