@@ -288,8 +288,8 @@ export const RUNNER_ENV = {
    */
   appOutput: 'GANTRY_APP_OUTPUT',
   /**
-   * Comma-separated names of variables meant for the runner alone (control's AWS credentials under
-   * the process driver): the runner uses them and leaves them, and this list, out of the app's env.
+   * Comma-separated names of variables meant for the runner alone: the runner uses them and leaves
+   * them, and this list, out of the app's env. Everything that arrives on `secretsFd` counts too.
    */
   runnerOnly: 'GANTRY_RUNNER_ONLY_ENV',
   /**

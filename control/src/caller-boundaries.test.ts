@@ -231,7 +231,18 @@ describe('Idempotency-Key on a sync run', () => {
       });
     const cancels = async (job: { receipt: string }) =>
       (await fx.asRunner(spec, 'heartbeat', { receipts: [job.receipt], in_flight: 1 })).body.cancel;
-    return { pull, answer, cancels };
+    /** The one job the environment has, once it reached the runner. */
+    const take = async () => {
+      const jobs: Awaited<ReturnType<typeof pull>> = [];
+      await expect
+        .poll(async () => {
+          jobs.push(...(await pull()));
+          return jobs.length;
+        }, WAIT)
+        .toBe(1);
+      return jobs[0]!;
+    };
+    return { pull, take, answer, cancels };
   }
 
   it('answers a retry, while the first still runs and after, with the first run’s result; the work runs once', async () => {
@@ -239,21 +250,15 @@ describe('Idempotency-Key on a sync run', () => {
     const env = (await store.apps.getWithEnvironment('t', 'runs', 'production'))!.env!;
     const first = run('sync-1', { prompt: 'a cat' });
     const runner = await runnerOf(env.id);
-    const jobs: Awaited<ReturnType<typeof runner.pull>> = [];
-    await expect
-      .poll(async () => {
-        jobs.push(...(await runner.pull()));
-        return jobs.length;
-      }, WAIT)
-      .toBe(1);
+    const job = await runner.take();
     // The client lost the answer and calls again while the app is still working.
     const retry = run('sync-1', { prompt: 'a cat' });
     await expect.poll(() => requestsOf(env.id), WAIT).toBe(1);
-    expect((await runner.answer(jobs[0]!, { picture: 'cat.png' })).status).toBe(200);
+    expect((await runner.answer(job, { picture: 'cat.png' })).status).toBe(200);
     const later = await run('sync-1', { prompt: 'a cat' });
     for (const res of [await first, await retry, later]) {
       expect([res.statusCode, res.json()]).toEqual([200, { picture: 'cat.png' }]);
-      expect(res.headers['x-fal-request-id']).toBe(jobs[0]!.request_id);
+      expect(res.headers['x-fal-request-id']).toBe(job.request_id);
     }
     expect(await runner.pull()).toEqual([]);
     expect(await requestsOf(env.id)).toBe(1);
@@ -282,13 +287,7 @@ describe('Idempotency-Key on a sync run', () => {
       signal: cut.signal,
     }).catch(() => 'cut');
     const runner = await runnerOf(env.id);
-    const jobs: Awaited<ReturnType<typeof runner.pull>> = [];
-    await expect
-      .poll(async () => {
-        jobs.push(...(await runner.pull()));
-        return jobs.length;
-      }, WAIT)
-      .toBe(1);
+    const job = await runner.take();
     cut.abort();
     expect(await first).toBe('cut');
     // Control has seen the hang-up once the connection is gone.
@@ -297,8 +296,8 @@ describe('Idempotency-Key on a sync run', () => {
     const retry = run('hang-1', { n: 1 }, '/run/t/hangup');
     await expect.poll(() => requestsOf(env.id), WAIT).toBe(1);
     // A caller without a key who hangs up cancels (the runner hears it here); this one does not.
-    expect(await runner.cancels(jobs[0]!)).toEqual([]);
-    expect((await runner.answer(jobs[0]!, { done: true })).status).toBe(200);
+    expect(await runner.cancels(job)).toEqual([]);
+    expect((await runner.answer(job, { done: true })).status).toBe(200);
     const res = await retry;
     expect([res.statusCode, res.json()]).toEqual([200, { done: true }]);
     expect(await requestsOf(env.id)).toBe(1);

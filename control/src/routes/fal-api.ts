@@ -413,7 +413,7 @@ export function createFalHandlers(d: FalDeps) {
       return { status: outcome };
     },
 
-    /** fal.run: submit, wait, answer with the result itself. A caller that hangs up cancels. */
+    /** fal.run: submit, wait, answer with the result itself. A caller that hangs up cancels, unless keyed (see leave). */
     async run(call: FalCall, req: FastifyRequest, reply: FastifyReply) {
       const rec = await submitCall(call, req, true);
       const keep = idempotencyKey(call.headers) !== undefined;
