@@ -288,10 +288,17 @@ export const RUNNER_ENV = {
    */
   appOutput: 'GANTRY_APP_OUTPUT',
   /**
-   * Comma-separated names of variables meant for the runner alone (control's AWS credentials under
-   * the process driver): the runner uses them and leaves them, and this list, out of the app's env.
+   * Comma-separated names of variables meant for the runner alone: the runner uses them and leaves
+   * them, and this list, out of the app's env. Everything that arrives on `secretsFd` counts too.
    */
   runnerOnly: 'GANTRY_RUNNER_ONLY_ENV',
+  /**
+   * The number of an inherited file descriptor (the process driver's) carrying a JSON object of
+   * variables for the runner alone (its token, control's AWS settings), read to its end at start.
+   * What comes this way is never in the runner's exec environment, which any process of the same
+   * user (its app) can read from /proc/<pid>/environ, and never reaches the app.
+   */
+  secretsFd: 'GANTRY_RUNNER_SECRETS_FD',
   /** With `appOutput=http`: the loopback port the runner takes the log router's posts on. */
   appOutputPort: 'GANTRY_APP_OUTPUT_PORT',
 } as const;

@@ -100,7 +100,7 @@ const RUNNER_PREFIX = '/internal/v1/runners/';
 const UNENQUEUED_AFTER_MS = 5 * 60_000;
 /** How often events past their retention are dropped. */
 const EVENT_PRUNE_MS = 60 * 60_000;
-/** How often retention empties old requests and deletes old files (files expire by the hour). */
+/** How often retention empties old requests and deletes old files (files expire by the hour) and idempotency keys. */
 const RETENTION_SWEEP_MS = 10 * 60_000;
 
 /**
@@ -354,8 +354,12 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   const sweepRetention = async () => {
     const requestsGone = await store.requests.expireRetained(config.retention);
     const filesGone = await files.sweep();
-    if (requestsGone + filesGone > 0)
-      app.log.info({ requests: requestsGone, files: filesGone }, 'retention sweep');
+    const keysGone = await store.idempotency.pruneExpired();
+    if (requestsGone + filesGone + keysGone > 0)
+      app.log.info(
+        { requests: requestsGone, files: filesGone, idempotencyKeys: keysGone },
+        'retention sweep',
+      );
   };
   return {
     app,

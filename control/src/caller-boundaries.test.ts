@@ -4,78 +4,35 @@
  * missing one, and a caller that trickles its body is cut off.
  */
 
-import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgliteClient } from '../../sql/src/pglite-client.ts';
-import { buildApp, type ControlService } from './app.ts';
-import { hashKey } from './auth.ts';
-import type { ComputeDriver } from './compute/compute-driver.ts';
-import { loadConfig } from './config.ts';
-import { StoreQueue } from './queue/store-queue.ts';
+import type { ControlService } from './app.ts';
 import { IDEMPOTENCY_KEY_TTL_MS, IdempotencyStore } from './store/idempotency-store.ts';
-import { Store } from './store/store.ts';
+import type { Store } from './store/store.ts';
+import { type ControlFixture, startControl } from './testing/control-fixture.ts';
 
-/** A revision's folder: the fake driver runs nothing from it, but a revision must name one. */
-const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
-
-class IdleCompute implements ComputeDriver {
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  async kill(): Promise<void> {}
-  onExit(): void {}
-  async close(): Promise<void> {}
-}
-
-const KEY = 'gk_admin_callers';
+let fx: ControlFixture;
 let svc: ControlService;
 let store: Store;
+let KEY = '';
 let otherKey = '';
 
 beforeAll(async () => {
-  const db = await PgliteClient.open(undefined);
-  store = new Store(db);
-  await store.migrate();
-  await store.keys.put('admin', hashKey(KEY), 'ADMIN', 'test');
-  svc = await buildApp({
-    config: loadConfig({ GANTRY_LOG_LEVEL: 'silent', GANTRY_REQUEST_BODY_TIMEOUT: '1' }),
-    store,
-    queue: new StoreQueue(db),
-    compute: new IdleCompute(),
-  });
-  const admin = { authorization: `Key ${KEY}` };
-  for (const [name, mode] of [
-    ['open', 'public'],
-    ['vault', 'private'],
-  ] as const) {
-    const made = await svc.app.inject({
-      method: 'POST',
-      url: '/v1/apps',
-      headers: admin,
-      payload: { owner: 't', name, auth_mode: mode },
-    });
-    expect(made.statusCode).toBe(201);
-    const rev = await svc.app.inject({
-      method: 'POST',
-      url: `/v1/apps/t/${name}/environments/production/revisions`,
-      headers: admin,
-      payload: { command: ['app'], cwd: APP_DIR, activate: true, strategy: 'recreate' },
-    });
-    expect(rev.statusCode).toBe(201);
-  }
+  fx = await startControl({ settings: { GANTRY_REQUEST_BODY_TIMEOUT: '1' } });
+  ({ svc, store, key: KEY } = fx);
+  await fx.addApp('open', 'public');
+  await fx.addApp('vault', 'private');
   const key = await svc.app.inject({
     method: 'POST',
     url: '/v1/keys',
-    headers: admin,
+    headers: fx.admin,
     payload: { scope: 'API', owner: 'someone-else', description: 'other owner' },
   });
   expect(key.statusCode).toBe(201);
   otherKey = key.json().key;
 });
 afterAll(async () => {
-  await svc?.close();
+  await fx?.close();
 });
 
 describe('URLs handed to callers', () => {
@@ -213,4 +170,136 @@ describe('Idempotency-Key on submit', () => {
     await keys.remember(env.id, 'old-key', 'f2', 'req-b');
     expect(await keys.find(env.id, 'old-key')).toEqual({ requestId: 'req-b', fingerprint: 'f2' });
   });
+
+  it('are deleted by the retention sweep once expired, while live ones keep answering', async () => {
+    const env = (await store.apps.getWithEnvironment('t', 'open', 'production'))!.env!;
+    const live = await submit('sweep-live', { prompt: 'a cat' });
+    // Written by a clock a day and more behind control's: expired for the sweep.
+    await new IdempotencyStore(store.db, () => Date.now() - IDEMPOTENCY_KEY_TTL_MS - 60_000).remember(
+      env.id,
+      'sweep-stale',
+      'f',
+      'req-stale',
+    );
+    const keysLeft = async () =>
+      (
+        await store.db.query<{ key: string }>(
+          "SELECT key FROM idempotency_keys WHERE key LIKE 'sweep-%' ORDER BY key",
+        )
+      ).rows.map((r) => r.key);
+    expect(await keysLeft()).toEqual(['sweep-live', 'sweep-stale']);
+    await svc.sweepRetention();
+    expect(await keysLeft()).toEqual(['sweep-live']);
+    expect((await submit('sweep-live', { prompt: 'a cat' })).json().request_id).toBe(live.json().request_id);
+  });
+});
+
+describe('Idempotency-Key on a sync run', () => {
+  /** Generous: other tests keep this machine's cores busy. */
+  const WAIT = { timeout: 30_000, interval: 50 };
+  const run = (key: string, body: unknown, url = '/run/t/runs') =>
+    svc.app.inject({ method: 'POST', url, headers: { 'idempotency-key': key }, payload: body as object });
+  const requestsOf = async (envId: string) =>
+    Number(
+      (
+        await store.db.query<{ n: number }>(
+          'SELECT COUNT(*)::int AS n FROM requests WHERE environment_id = $1',
+          [envId],
+        )
+      ).rows[0]!.n,
+    );
+
+  /** The environment's runner, once control asked for one, made ready; then the jobs it pulls. */
+  async function runnerOf(envId: string) {
+    await expect.poll(() => fx.compute.started.some((s) => s.environmentId === envId), WAIT).toBe(true);
+    const spec = fx.compute.started.find((s) => s.environmentId === envId)!;
+    expect((await fx.asRunner(spec, 'state', { state: 'IDLE' })).status).toBe(204);
+    const pull = async () =>
+      (await fx.asRunner(spec, 'pull', { max: 10, wait_ms: 0 })).body.jobs as {
+        receipt: string;
+        request_id: string;
+      }[];
+    const answer = (job: { receipt: string; request_id: string }, body: unknown) =>
+      fx.asRunner(spec, 'results', {
+        receipt: job.receipt,
+        request_id: job.request_id,
+        outcome: 'response',
+        status_code: 200,
+        body,
+        started_at: new Date().toISOString(),
+        finished_at: new Date().toISOString(),
+      });
+    const cancels = async (job: { receipt: string }) =>
+      (await fx.asRunner(spec, 'heartbeat', { receipts: [job.receipt], in_flight: 1 })).body.cancel;
+    /** The one job the environment has, once it reached the runner. */
+    const take = async () => {
+      const jobs: Awaited<ReturnType<typeof pull>> = [];
+      await expect
+        .poll(async () => {
+          jobs.push(...(await pull()));
+          return jobs.length;
+        }, WAIT)
+        .toBe(1);
+      return jobs[0]!;
+    };
+    return { pull, take, answer, cancels };
+  }
+
+  it('answers a retry, while the first still runs and after, with the first run’s result; the work runs once', async () => {
+    await fx.addApp('runs');
+    const env = (await store.apps.getWithEnvironment('t', 'runs', 'production'))!.env!;
+    const first = run('sync-1', { prompt: 'a cat' });
+    const runner = await runnerOf(env.id);
+    const job = await runner.take();
+    // The client lost the answer and calls again while the app is still working.
+    const retry = run('sync-1', { prompt: 'a cat' });
+    await expect.poll(() => requestsOf(env.id), WAIT).toBe(1);
+    expect((await runner.answer(job, { picture: 'cat.png' })).status).toBe(200);
+    const later = await run('sync-1', { prompt: 'a cat' });
+    for (const res of [await first, await retry, later]) {
+      expect([res.statusCode, res.json()]).toEqual([200, { picture: 'cat.png' }]);
+      expect(res.headers['x-fal-request-id']).toBe(job.request_id);
+    }
+    expect(await runner.pull()).toEqual([]);
+    expect(await requestsOf(env.id)).toBe(1);
+
+    // The same key for another body, or on the queue route, is another submit: refused, nothing stored.
+    for (const res of [
+      await run('sync-1', { prompt: 'a dog' }),
+      await run('sync-1', { prompt: 'a cat' }, '/queue/t/runs'),
+    ]) {
+      expect([res.statusCode, res.json().code]).toEqual([422, 'GANTRY_ERR_IDEMPOTENCY_KEY_REUSED']);
+    }
+    expect(await requestsOf(env.id)).toBe(1);
+  }, 60_000);
+
+  it('keeps running when its caller hangs up, so the retry with the key gets its result', async () => {
+    await fx.addApp('hangup');
+    const env = (await store.apps.getWithEnvironment('t', 'hangup', 'production'))!.env!;
+    const server = svc.app.server;
+    if (!server.listening) await svc.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = server.address() as { port: number };
+    const cut = new AbortController();
+    const first = fetch(`http://127.0.0.1:${port}/run/t/hangup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'hang-1' },
+      body: '{"n":1}',
+      signal: cut.signal,
+    }).catch(() => 'cut');
+    const runner = await runnerOf(env.id);
+    const job = await runner.take();
+    cut.abort();
+    expect(await first).toBe('cut');
+    // Control has seen the hang-up once the connection is gone.
+    const connections = () => new Promise<number>((resolve) => server.getConnections((_e, n) => resolve(n)));
+    await expect.poll(connections, WAIT).toBe(0);
+    const retry = run('hang-1', { n: 1 }, '/run/t/hangup');
+    await expect.poll(() => requestsOf(env.id), WAIT).toBe(1);
+    // A caller without a key who hangs up cancels (the runner hears it here); this one does not.
+    expect(await runner.cancels(job)).toEqual([]);
+    expect((await runner.answer(job, { done: true })).status).toBe(200);
+    const res = await retry;
+    expect([res.statusCode, res.json()]).toEqual([200, { done: true }]);
+    expect(await requestsOf(env.id)).toBe(1);
+  }, 60_000);
 });

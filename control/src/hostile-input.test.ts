@@ -3,68 +3,25 @@
  * queue, the HTTP routes): nothing a caller sends gets a 5xx, and whatever an app returns, its
  * request completes once with its logs stored once.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgliteClient } from '../../sql/src/pglite-client.ts';
-import { buildApp, type ControlService } from './app.ts';
-import { hashKey } from './auth.ts';
-import type { ComputeDriver, RunnerSpec } from './compute/compute-driver.ts';
-import { loadConfig } from './config.ts';
-import { StoreQueue } from './queue/store-queue.ts';
-import { Store } from './store/store.ts';
+import type { ControlService } from './app.ts';
+import type { Store } from './store/store.ts';
+import { type ControlFixture, type RecordingCompute, startControl } from './testing/control-fixture.ts';
 
-/** A small folder for command revisions to snapshot. */
-const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
-
-class FakeCompute implements ComputeDriver {
-  readonly started: RunnerSpec[] = [];
-  async start(spec: RunnerSpec): Promise<void> {
-    this.started.push(spec);
-  }
-  async stop(): Promise<void> {}
-  async kill(): Promise<void> {}
-  onExit(): void {}
-  async close(): Promise<void> {}
-}
-
-const KEY = 'gk_admin_test';
 const ENV = '/v1/apps/t/app/environments/production';
+let fx: ControlFixture;
 let svc: ControlService;
 let store: Store;
-let compute: FakeCompute;
+let compute: RecordingCompute;
+let KEY = '';
 
 beforeAll(async () => {
-  const db = await PgliteClient.open(undefined);
-  store = new Store(db);
-  await store.migrate();
-  await store.keys.put('admin', hashKey(KEY), 'ADMIN', 'test');
-  compute = new FakeCompute();
-  svc = await buildApp({
-    config: loadConfig({ GANTRY_LOG_LEVEL: 'silent' }),
-    store,
-    queue: new StoreQueue(db),
-    compute,
-  });
-  const admin = { authorization: `Key ${KEY}` };
-  const made = await svc.app.inject({
-    method: 'POST',
-    url: '/v1/apps',
-    headers: admin,
-    payload: { owner: 't', name: 'app', auth_mode: 'public' },
-  });
-  expect(made.statusCode).toBe(201);
-  const rev = await svc.app.inject({
-    method: 'POST',
-    url: `${ENV}/revisions`,
-    headers: admin,
-    payload: { command: ['app'], cwd: APP_DIR, activate: true, strategy: 'recreate' },
-  });
-  expect(rev.statusCode).toBe(201);
+  fx = await startControl();
+  ({ svc, store, compute, key: KEY } = fx);
+  await fx.addApp('app');
 });
 afterAll(async () => {
-  await svc?.close();
+  await fx?.close();
 });
 
 function send(method: 'GET' | 'POST' | 'PATCH', url: string, body?: string, key = true) {
@@ -140,16 +97,10 @@ describe('hostile app output', () => {
     const sub = await send('POST', '/queue/t/app', '{}', false);
     const requestId = sub.json().request_id as string;
     const s = compute.started[0]!;
-    const call = (route: string, payload: unknown) =>
-      svc.app.inject({
-        method: 'POST',
-        url: `/internal/v1/runners/${s.runnerId}/${route}`,
-        headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' },
-        payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
-      });
-    expect((await call('state', { state: 'IDLE' })).statusCode).toBe(204);
+    const call = (route: string, payload: unknown) => fx.asRunner(s, route, payload);
+    expect((await call('state', { state: 'IDLE' })).status).toBe(204);
     for (let i = 0; i < 20; i++) {
-      const jobs = (await call('pull', { max: 10, wait_ms: 0 })).json().jobs as {
+      const jobs = (await call('pull', { max: 10, wait_ms: 0 })).body.jobs as {
         receipt: string;
         request_id: string;
       }[];
@@ -173,10 +124,10 @@ describe('hostile app output', () => {
       const { requestId, receipt, call } = await taken();
       const body = `{"text":"ok ${text}"}`;
       const first = await call('results', resultText(receipt, requestId, body, `line ${text}`));
-      expect([first.statusCode, first.json().decision]).toEqual([200, 'completed']);
+      expect([first.status, first.body.decision]).toEqual([200, 'completed']);
       // The runner did not hear the answer and reports again: nothing changes, nothing is stored twice.
       const again = await call('results', resultText(receipt, requestId, body, `line ${text}`));
-      expect(again.statusCode).toBe(200);
+      expect(again.status).toBe(200);
       const rec = await store.requests.get(requestId);
       expect(rec?.status).toBe('COMPLETED');
       expect(rec?.attempts).toBe(1);

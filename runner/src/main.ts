@@ -6,6 +6,7 @@ import { createSqsClient } from '../../sqs/src/sqs-client.ts';
 import { startAppOutputIntake } from './app-output-intake.ts';
 import { loadConfig, RunnerConfigError } from './config.ts';
 import { controlJobSource } from './control-job-source.ts';
+import { adoptSecrets, withInheritedSecrets } from './inherited-secrets.ts';
 import type { JobSource } from './job-source.ts';
 import { Runner } from './runner.ts';
 import { createRunnerLog } from './runner-log.ts';
@@ -17,7 +18,9 @@ const PULL_WAIT_MS = 10_000;
 async function main(): Promise<number> {
   let config: Awaited<ReturnType<typeof loadConfig>>;
   try {
-    config = await loadConfig();
+    const env = await withInheritedSecrets(process.env);
+    config = await loadConfig(env);
+    adoptSecrets(process.env, env);
   } catch (err) {
     if (!(err instanceof RunnerConfigError)) throw err;
     process.stderr.write(`[runner] ${err.message}\n`);

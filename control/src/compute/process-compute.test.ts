@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Revision } from '../domain.ts';
-import { inheritedEnv, runnerProcessEnv } from './process-compute.ts';
+import { inheritedEnv, runnerLaunch } from './process-compute.ts';
 
 describe('what a local runner inherits from control', () => {
   it("keeps what programs need and the AWS settings, drops control's secrets and settings", () => {
@@ -31,13 +31,13 @@ describe('what a local runner inherits from control', () => {
 });
 
 describe("a local runner's environment", () => {
-  it("marks control's AWS settings runner-only, so the runner keeps them from its app; the app's own stay its own", () => {
+  it("passes the token and control's AWS settings apart from the environment; the app's own stay its own", () => {
     const revision = {
       number: 1,
       command: ['node', 'app.js'],
       settings: { max_multiplexing: 1, startup_timeout: 30 },
     } as unknown as Revision;
-    const env = runnerProcessEnv(
+    const { env, secrets } = runnerLaunch(
       {
         runnerId: 'r1',
         token: 't',
@@ -54,10 +54,15 @@ describe("a local runner's environment", () => {
         AWS_PROFILE: 'control',
       },
     );
-    expect(env['AWS_SECRET_ACCESS_KEY']).toBe('control-secret'); // the runner polls SQS with it
+    // The runner polls SQS with control's settings; none is in its exec environment.
+    expect(secrets).toEqual({
+      GANTRY_RUNNER_TOKEN: 't',
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'AKIACONTROL',
+      AWS_SECRET_ACCESS_KEY: 'control-secret',
+    });
+    for (const name of Object.keys(secrets)) expect(env, name).not.toHaveProperty(name);
     expect(env['AWS_PROFILE']).toBe('the-apps-own');
-    expect(new Set(env['GANTRY_RUNNER_ONLY_ENV']!.split(','))).toEqual(
-      new Set(['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']),
-    );
+    expect(env['MODEL']).toBe('m');
   });
 });

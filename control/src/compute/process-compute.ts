@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
 import {
@@ -27,7 +28,12 @@ export interface ProcessComputeOptions {
    * many apps must not start more processes (and GPU contexts) than the host can hold.
    */
   maxRunners?: number;
+  /** The environment runners inherit from (inheritedEnv picks what): control's own by default. */
+  controlEnv?: NodeJS.ProcessEnv;
 }
+
+/** The runner's descriptor for its secrets: the first after stdin, stdout and stderr. */
+const SECRETS_FD = 3;
 
 /** The runner's own line naming its app's process group (runner/src/runner.ts); app output never reaches stderr. */
 const APP_GROUP_LINE = /^\[runner \S+\] \S+ info app started pgid=(\d+)$/;
@@ -58,14 +64,23 @@ export class ProcessCompute implements ComputeDriver {
         `this machine already runs ${this.children.size} runners, the most GANTRY_PROCESS_MAX_RUNNERS allows (${cap}); the start is retried when one ends`,
       );
     }
-    const env = runnerProcessEnv(spec, process.env, this.opts.drainGraceSeconds);
+    const { env, secrets } = runnerLaunch(
+      spec,
+      this.opts.controlEnv ?? process.env,
+      this.opts.drainGraceSeconds,
+    );
     const proc = spawn(process.execPath, ['--import', 'tsx', RUNNER_MAIN], {
       cwd: REPO_ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...env, [RUNNER_ENV.secretsFd]: String(SECRETS_FD) },
+      // Descriptor 3 carries the secrets (RUNNER_ENV.secretsFd), never the environment.
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       // Its own process group, so kill() takes the app down with the runner.
       detached: true,
     });
+    const secretsPipe = proc.stdio[SECRETS_FD] as Writable;
+    // A runner that dies before reading must not take control down with EPIPE.
+    secretsPipe.on('error', () => {});
+    secretsPipe.end(JSON.stringify(secrets));
     const child: Child = {
       proc,
       tail: [],
@@ -147,30 +162,40 @@ export class ProcessCompute implements ComputeDriver {
   }
 }
 
-/** The environment of a runner process: what it inherits from control, the app's, and its settings. */
-export function runnerProcessEnv(
+/**
+ * How a runner process starts: its environment (what it inherits from control, the app's
+ * variables, its settings) and, apart, its secrets (its token, control's AWS settings it polls SQS
+ * with), which go on a descriptor of their own: an environment is readable by the app in
+ * /proc/<ppid>/environ for the runner's whole life. The runner keeps the secrets from its app.
+ */
+export function runnerLaunch(
   spec: RunnerSpec,
   controlEnv: NodeJS.ProcessEnv,
   defaultDrainGraceS?: number,
-): Record<string, string> {
+): { env: Record<string, string>; secrets: Record<string, string> } {
   const rev = spec.revision;
   const inherited = inheritedEnv(controlEnv);
-  // Control's own AWS settings are for the runner (to poll SQS), not for the app: the runner is
-  // told to leave them out of the app's env. The revision's own variables are the app's.
-  const runnerOnly = Object.keys(inherited).filter((k) => k.startsWith('AWS_') && !(k in spec.env));
+  // The revision's own variables are the app's, even when named like AWS settings.
+  const secrets: Record<string, string> = { [RUNNER_ENV.token]: spec.token };
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(inherited)) {
+    if (k.startsWith('AWS_') && !(k in spec.env)) secrets[k] = v;
+    else env[k] = v;
+  }
   return {
-    ...inherited,
-    [RUNNER_ENV.runnerOnly]: runnerOnly.join(','),
-    ...spec.env,
-    ...spec.runnerEnv,
-    [RUNNER_ENV.controlUrl]: spec.controlUrl,
-    [RUNNER_ENV.runnerId]: spec.runnerId,
-    [RUNNER_ENV.token]: spec.token,
-    [RUNNER_ENV.appCommand]: JSON.stringify(rev.command),
-    [RUNNER_ENV.appCwd]: rev.cwd ?? REPO_ROOT,
-    [RUNNER_ENV.maxMultiplexing]: String(rev.settings.max_multiplexing),
-    [RUNNER_ENV.startupTimeoutS]: String(rev.settings.startup_timeout),
-    [RUNNER_ENV.drainGraceS]: String(spec.drainGraceSeconds ?? defaultDrainGraceS ?? 30),
+    env: {
+      ...env,
+      ...spec.env,
+      ...spec.runnerEnv,
+      [RUNNER_ENV.controlUrl]: spec.controlUrl,
+      [RUNNER_ENV.runnerId]: spec.runnerId,
+      [RUNNER_ENV.appCommand]: JSON.stringify(rev.command),
+      [RUNNER_ENV.appCwd]: rev.cwd ?? REPO_ROOT,
+      [RUNNER_ENV.maxMultiplexing]: String(rev.settings.max_multiplexing),
+      [RUNNER_ENV.startupTimeoutS]: String(rev.settings.startup_timeout),
+      [RUNNER_ENV.drainGraceS]: String(spec.drainGraceSeconds ?? defaultDrainGraceS ?? 30),
+    },
+    secrets,
   };
 }
 

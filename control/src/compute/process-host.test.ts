@@ -1,9 +1,12 @@
 /**
  * The process driver on one host, for real: processes never outlive their owner (a runner killed
  * outright, with no chance to stop its app, takes its app with it although the app runs in a
- * process group of its own), and a host-wide cap bounds how many runners it starts.
+ * process group of its own), a host-wide cap bounds how many runners it starts, and an app finds
+ * none of its runner's credentials in its runner's environment.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -73,6 +76,68 @@ describe('a runner killed outright', () => {
     const pid = appPid;
     await eventually(() => (alive(pid) ? undefined : true), 30_000, 'the app to be gone');
     expect(alive(pid)).toBe(false);
+  }, 150_000);
+});
+
+/** An app that copies its runner's environment, as the kernel shows it, and its own, to OUT_FILE. */
+const SNOOP = `
+  const fs = require('node:fs');
+  const parent = fs.readFileSync('/proc/' + process.ppid + '/environ', 'utf8');
+  fs.writeFileSync(process.env.OUT_FILE + '.tmp', JSON.stringify({ parent, own: process.env }));
+  fs.renameSync(process.env.OUT_FILE + '.tmp', process.env.OUT_FILE);
+  require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');
+`;
+
+describe("an app reading its runner's /proc/<ppid>/environ", () => {
+  const compute = new ProcessCompute({
+    drainGraceSeconds: 2,
+    controlEnv: {
+      PATH: process.env['PATH'],
+      AWS_REGION: 'eu-west-1',
+      AWS_SECRET_ACCESS_KEY: 'control-aws-secret',
+    },
+  });
+  let dir = '';
+  let control: Server | undefined;
+  afterAll(async () => {
+    await compute.close(5_000);
+    control?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('finds neither the runner token nor control’s AWS credentials, and the runner still has its token', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'gantry-environ-'));
+    const out = path.join(dir, 'seen.json');
+    // Stands in for control, to see what the runner presents.
+    const presented: string[] = [];
+    control = createServer((q, s) => {
+      presented.push(String(q.headers.authorization));
+      s.writeHead(503).end();
+    });
+    await new Promise<void>((resolve) => control!.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = control.address() as AddressInfo;
+    await compute.start({
+      runnerId: 'snooped-1',
+      token: 'runner-token-not-for-apps',
+      controlUrl: `http://127.0.0.1:${port}`,
+      environmentId: 'env-host',
+      revision: { ...appRevision(), command: [process.execPath, '-e', SNOOP] },
+      env: { OUT_FILE: out },
+    });
+    const seen = await eventually(
+      async () => (await readFile(out, 'utf8').catch(() => undefined)) || undefined,
+      90_000,
+      'the app to start',
+    );
+    const { parent, own } = JSON.parse(seen) as { parent: string; own: Record<string, string> };
+    // It did read its runner's environment: the runner's own settings are there.
+    expect(parent).toContain('GANTRY_RUNNER_ID=snooped-1');
+    for (const secret of ['runner-token-not-for-apps', 'control-aws-secret']) {
+      expect(parent, secret).not.toContain(secret);
+      expect(JSON.stringify(own), secret).not.toContain(secret);
+    }
+    await eventually(() => (presented.length > 0 ? true : undefined), 60_000, 'the runner to call control');
+    expect(presented[0]).toBe('Bearer runner-token-not-for-apps');
   }, 150_000);
 });
 

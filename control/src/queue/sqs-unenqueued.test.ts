@@ -4,68 +4,31 @@
  * passes, with a message naming the cause; sent requests are untouched. Control on PGlite, the SQS
  * driver on fauxqs.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgliteClient } from '../../../sql/src/pglite-client.ts';
-import { buildApp, type ControlService } from '../app.ts';
-import { hashKey } from '../auth.ts';
-import type { ComputeDriver } from '../compute/compute-driver.ts';
-import { loadConfig } from '../config.ts';
+import type { ControlService } from '../app.ts';
 import { UNENQUEUED_MESSAGE } from '../store/requests-store.ts';
-import { Store } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
+import { type ControlFixture, startControl } from '../testing/control-fixture.ts';
 import { type LocalSqs, startLocalSqs } from '../testing/fauxqs.ts';
 import { SqsQueue } from './sqs-queue.ts';
 
-/** A revision's folder: the fake driver runs nothing from it, but a revision must name one. */
-const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
-
-class IdleCompute implements ComputeDriver {
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  async kill(): Promise<void> {}
-  onExit(): void {}
-  async close(): Promise<void> {}
-}
-
-const KEY = 'gk_admin_sqs_crash';
 let sqs: LocalSqs;
+let fx: ControlFixture;
 let svc: ControlService;
 let store: Store;
 let now = 1_000_000_000;
 
 beforeAll(async () => {
   sqs = await startLocalSqs();
-  const db = await PgliteClient.open(undefined);
-  store = new Store(db, () => now);
-  await store.migrate();
-  await store.keys.put('admin', hashKey(KEY), 'ADMIN', 'test');
-  svc = await buildApp({
-    config: loadConfig({ GANTRY_LOG_LEVEL: 'silent' }),
-    store,
+  fx = await startControl({
     queue: new SqsQueue({ client: sqs.client(), prefix: 'gantry-unenqueued' }),
-    compute: new IdleCompute(),
     clock: () => now,
   });
-  const admin = { authorization: `Key ${KEY}` };
-  const made = await svc.app.inject({
-    method: 'POST',
-    url: '/v1/apps',
-    headers: admin,
-    payload: { owner: 't', name: 'app', auth_mode: 'public' },
-  });
-  expect(made.statusCode).toBe(201);
-  const rev = await svc.app.inject({
-    method: 'POST',
-    url: '/v1/apps/t/app/environments/production/revisions',
-    headers: admin,
-    payload: { command: ['app'], cwd: APP_DIR, activate: true, strategy: 'recreate' },
-  });
-  expect(rev.statusCode).toBe(201);
+  ({ svc, store } = fx);
+  await fx.addApp('app');
 }, 120_000);
 afterAll(async () => {
-  await svc?.close();
+  await fx?.close();
   await sqs?.stop();
 });
 

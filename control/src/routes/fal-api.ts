@@ -3,7 +3,6 @@
  * status (polled and streamed), result, cancel, and the synchronous /run. The handlers take a
  * normalised call so the client proxy route (/fal/proxy) reuses them as they are.
  */
-import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { GantryError } from '../../../contract/src/errors.ts';
@@ -15,11 +14,11 @@ import { parseCallerJson } from '../json-body.ts';
 import type { KeyRateLimiter } from '../key-rate-limit.ts';
 import type { RequestService } from '../request-service.ts';
 import { activeCrashLoop, crashLoopMessage } from '../scaling/crash-loop.ts';
-import { IdempotencyKeyTaken } from '../store/idempotency-store.ts';
 import { START_TIMEOUT_MESSAGE } from '../store/requests-store.ts';
 import type { Store } from '../store/store.ts';
 import type { EventRelays } from '../streaming/event-relay.ts';
 import { checkWebhookUrl } from '../webhooks/webhook-url.ts';
+import { type IdempotencyClaim, idempotencyKey, submitFingerprint, submitOnce } from './idempotent-submit.ts';
 
 export interface FalDeps {
   store: Store;
@@ -209,7 +208,7 @@ export function createFalHandlers(d: FalDeps) {
         `x-fal-runner-hint is longer than ${MAX_HINT_LENGTH} characters.`,
       );
     }
-    const submit = (idempotency?: { key: string; fingerprint: string }) =>
+    const submit = (idempotency?: IdempotencyClaim) =>
       d.requests.submit(env, {
         path: call.path,
         input,
@@ -219,36 +218,12 @@ export function createFalHandlers(d: FalDeps) {
         webhookUrl,
         ...(idempotency ? { idempotency } : {}),
       });
-    const key = sync ? undefined : idempotencyKey(call);
+    const key = idempotencyKey(call.headers);
     if (!key) return submit();
-    // The same key and the same submit answer with the request the first one made, so a client
-    // retrying a submit cut off by a crash or a timeout does not run the work twice.
-    const fingerprint = createHash('sha256')
-      .update(JSON.stringify([call.path, input.contentType, opts.priority, opts.noRetry, webhookUrl, hint]))
-      .update(input.bytes)
-      .digest('hex');
-    const earlier = async () => {
-      const found = await d.store.idempotency.find(env.id, key);
-      if (!found) return undefined;
-      if (found.fingerprint !== fingerprint) {
-        throw new GantryError(
-          'GANTRY_ERR_IDEMPOTENCY_KEY_REUSED',
-          `Idempotency-Key "${key}" was used within 24 hours for request ${found.requestId}, with another path, body or priority. Use a new key for a new submit.`,
-        );
-      }
-      return d.store.requests.get(found.requestId);
-    };
-    const before = await earlier();
-    if (before) return before;
-    try {
-      return await submit({ key, fingerprint });
-    } catch (err) {
-      // Another submit with this key committed first: answer with its request.
-      if (!(err instanceof IdempotencyKeyTaken)) throw err;
-      const winner = await earlier();
-      if (!winner) throw err;
-      return winner;
-    }
+    // A sync run and a queue submit are different submits, even with the same body.
+    const settings = [call.path, input.contentType, opts.priority, opts.noRetry, webhookUrl, hint];
+    const fingerprint = submitFingerprint(sync ? [...settings, 'run'] : settings, input.bytes);
+    return submitOnce(d.store, env.id, { key, fingerprint }, submit);
   }
 
   function sendResult(reply: FastifyReply, rec: RequestRecord) {
@@ -275,11 +250,11 @@ export function createFalHandlers(d: FalDeps) {
    * fal.stream: the app's events reach the caller as the runner relays them. An app that answers
    * without streaming gets the plain answer; a caller who hangs up cancels the request.
    */
-  async function streamRun(rec: RequestRecord, reply: FastifyReply, gone: AbortController) {
+  async function streamRun(rec: RequestRecord, reply: FastifyReply, gone: AbortController, keep: boolean) {
     const deadline = Date.now() + d.syncTimeoutSeconds * 1000;
     const completion = d.requests.waitForCompletion(rec.id, deadline, gone.signal, rec);
     const relay = await d.relays.whenOpened(rec.id, completion);
-    if (!relay) return finishSync(rec, await completion, reply, gone);
+    if (!relay) return finishSync(rec, await completion, reply, gone, keep);
     reply.hijack();
     reply.raw.writeHead(200, {
       'content-type': 'text/event-stream',
@@ -291,12 +266,7 @@ export function createFalHandlers(d: FalDeps) {
     const hungUp = new Promise<void>((resolve) => gone.signal.addEventListener('abort', () => resolve()));
     await Promise.race([relay.ended, hungUp]);
     stop();
-    if (gone.signal.aborted) {
-      // Marked cancelled first, so the attempt the app then cuts short completes as the caller's doing.
-      await d.requests.cancel(rec).catch(() => {});
-      d.relays.abandon(rec.id);
-      return;
-    }
+    if (gone.signal.aborted) return leave(rec, keep);
     // The runner reports the outcome right after its stream ends: a failed one (the app broke
     // off) cuts the connection, so the caller's client sees an error rather than a clean end.
     const done = await d.requests.waitForCompletion(rec.id, Date.now() + 30_000, gone.signal);
@@ -304,16 +274,27 @@ export function createFalHandlers(d: FalDeps) {
     else reply.raw.destroy();
   }
 
+  /**
+   * A sync caller hung up: its run is cancelled, unless the call carried an Idempotency-Key (its
+   * client means to retry, and the retry with that key waits for this same request instead).
+   */
+  async function leave(rec: RequestRecord, keep: boolean) {
+    if (keep) return;
+    // Marked cancelled first, so the attempt the app then cuts short completes as the caller's doing.
+    await d.requests.cancel(rec).catch(() => {});
+    // A stream that begins after the hang-up is cancelled as it opens.
+    d.relays.abandon(rec.id);
+  }
+
   async function finishSync(
     rec: RequestRecord,
     done: RequestRecord,
     reply: FastifyReply,
     gone: AbortController,
+    keep: boolean,
   ) {
     if (gone.signal.aborted) {
-      await d.requests.cancel(done).catch(() => {});
-      // A stream that begins after the hang-up is cancelled as it opens.
-      d.relays.abandon(done.id);
+      await leave(done, keep);
       return reply;
     }
     if (done.status !== 'COMPLETED') {
@@ -432,9 +413,10 @@ export function createFalHandlers(d: FalDeps) {
       return { status: outcome };
     },
 
-    /** fal.run: submit, wait, answer with the result itself. A caller that hangs up cancels. */
+    /** fal.run: submit, wait, answer with the result itself. A caller that hangs up cancels, unless keyed (see leave). */
     async run(call: FalCall, req: FastifyRequest, reply: FastifyReply) {
       const rec = await submitCall(call, req, true);
+      const keep = idempotencyKey(call.headers) !== undefined;
       const gone = new AbortController();
       const onClose = () => {
         if (!reply.raw.writableEnded) gone.abort();
@@ -442,11 +424,11 @@ export function createFalHandlers(d: FalDeps) {
       reply.raw.on('close', onClose);
       try {
         if ((header(call.headers, 'accept') ?? '').includes('text/event-stream')) {
-          return await streamRun(rec, reply, gone);
+          return await streamRun(rec, reply, gone, keep);
         }
         const deadline = Date.now() + d.syncTimeoutSeconds * 1000;
         const done = await d.requests.waitForCompletion(rec.id, deadline, gone.signal, rec);
-        return await finishSync(rec, done, reply, gone);
+        return await finishSync(rec, done, reply, gone, keep);
       } finally {
         reply.raw.off('close', onClose);
       }
@@ -581,18 +563,4 @@ export function registerFalRoutes(app: FastifyInstance, h: FalHandlers): void {
   };
   app.post('/run/:owner/:app', { schema: runSchema }, (req, reply) => h.run(call(req), req, reply));
   app.post('/run/:owner/:app/*', { schema: runSchema }, (req, reply) => h.run(call(req), req, reply));
-}
-
-/** The submit's `Idempotency-Key` header, checked: 1–255 printable ASCII characters. */
-function idempotencyKey(call: FalCall): string | undefined {
-  const raw = call.headers['idempotency-key'];
-  if (raw === undefined) return undefined;
-  const key = Array.isArray(raw) ? raw[0] : raw;
-  if (typeof key !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(key)) {
-    throw new GantryError(
-      'GANTRY_ERR_VALIDATION',
-      'Idempotency-Key must be 1 to 255 printable ASCII characters without spaces (a UUID, say).',
-    );
-  }
-  return key;
 }

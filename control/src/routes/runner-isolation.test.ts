@@ -4,91 +4,31 @@
  * which receipts exist; a runner that has ended takes no more work. Real control (PGlite, the
  * embedded queue, the HTTP routes); runners are played by the test through a fake compute driver.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PgliteClient } from '../../../sql/src/pglite-client.ts';
-import { buildApp, type ControlService } from '../app.ts';
-import { hashKey } from '../auth.ts';
-import type { ComputeDriver, RunnerExit, RunnerSpec } from '../compute/compute-driver.ts';
-import { loadConfig } from '../config.ts';
-import { StoreQueue } from '../queue/store-queue.ts';
-import { Store } from '../store/store.ts';
+import type { ControlService } from '../app.ts';
+import type { RunnerSpec } from '../compute/compute-driver.ts';
+import type { Store } from '../store/store.ts';
+import { type ControlFixture, type RecordingCompute, startControl } from '../testing/control-fixture.ts';
 
-/** A small folder for command revisions to snapshot. */
-const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
-
-class FakeCompute implements ComputeDriver {
-  readonly started: RunnerSpec[] = [];
-  async start(spec: RunnerSpec): Promise<void> {
-    this.started.push(spec);
-  }
-  async stop(): Promise<void> {}
-  async kill(): Promise<void> {}
-  private listener: ((e: RunnerExit) => void) | undefined;
-  onExit(listener: (e: RunnerExit) => void): void {
-    this.listener = listener;
-  }
-  exit(runnerId: string): void {
-    this.listener?.({ runnerId, code: 1, signal: null, tail: [] });
-  }
-  async close(): Promise<void> {}
-}
-
-const KEY = 'gk_admin_test';
+let fx: ControlFixture;
 let svc: ControlService;
 let store: Store;
-let compute: FakeCompute;
+let compute: RecordingCompute;
 
 beforeEach(async () => {
-  const db = await PgliteClient.open(undefined);
-  store = new Store(db);
-  await store.migrate();
-  await store.keys.put('admin', hashKey(KEY), 'ADMIN', 'test');
-  compute = new FakeCompute();
-  svc = await buildApp({
-    config: loadConfig({ GANTRY_LOG_LEVEL: 'silent' }),
-    store,
-    queue: new StoreQueue(db),
-    compute,
-  });
+  fx = await startControl();
+  ({ svc, store, compute } = fx);
 });
 afterEach(async () => {
-  await svc.close();
+  await fx.close();
 });
 
-async function admin(url: string, body: unknown) {
-  const res = await svc.app.inject({
-    method: 'POST',
-    url,
-    headers: { authorization: `Key ${KEY}` },
-    payload: body as Record<string, unknown>,
-  });
-  expect(res.statusCode, res.body).toBeLessThan(300);
-}
-
-async function runner(s: RunnerSpec, route: string, payload: Record<string, unknown>) {
-  const res = await svc.app.inject({
-    method: 'POST',
-    url: `/internal/v1/runners/${s.runnerId}/${route}`,
-    headers: { authorization: `Bearer ${s.token}` },
-    payload,
-  });
-  return { status: res.statusCode, body: res.body ? (res.json() as Record<string, unknown>) : {} };
-}
+const runner = (s: RunnerSpec, route: string, payload: Record<string, unknown>) =>
+  fx.asRunner(s, route, payload);
 
 /** Two apps, each with a runner that is ready (the first submit to each starts one). */
 async function twoTenants(): Promise<{ victim: RunnerSpec; intruder: RunnerSpec; requestId: string }> {
-  for (const name of ['victim', 'intruder']) {
-    await admin('/v1/apps', { owner: 't', name, auth_mode: 'public' });
-    await admin(`/v1/apps/t/${name}/environments/production/revisions`, {
-      command: ['app'],
-      cwd: APP_DIR,
-      activate: true,
-      strategy: 'recreate',
-    });
-  }
+  for (const name of ['victim', 'intruder']) await fx.addApp(name);
   const submit = async (name: string) => {
     const r = await svc.app.inject({ method: 'POST', url: `/queue/t/${name}`, payload: { n: 1 } });
     expect(r.statusCode).toBe(200);

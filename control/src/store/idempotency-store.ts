@@ -48,6 +48,14 @@ export class IdempotencyStore {
     if (r.rows.length === 0) throw new IdempotencyKeyTaken(key);
   }
 
+  /** Deletes keys past their time (the retention sweep); `find` already ignores them. Returns how many. */
+  async pruneExpired(): Promise<number> {
+    const r = await this.db.query('DELETE FROM idempotency_keys WHERE created_at < $1', [
+      this.clock() - IDEMPOTENCY_KEY_TTL_MS,
+    ]);
+    return r.rowCount;
+  }
+
   /** Frees the keys of requests that were failed before they ran, so a retry with the key runs. */
   async forgetRequests(requestIds: string[]): Promise<void> {
     if (requestIds.length === 0) return;
