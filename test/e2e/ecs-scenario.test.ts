@@ -282,10 +282,9 @@ describe('Gantry on ECS (stand-in), SQS (fauxqs) and the fal client', () => {
       30_000,
       'no idle instance',
     );
+    const restartNames = ['Alan', 'Edsger', 'Frances', 'John'];
     const beforeRestart = await Promise.all(
-      ['Alan', 'Edsger', 'Frances', 'John'].map((name) =>
-        submit(control.url, APP, { name, delay_ms: 3_000 }),
-      ),
+      restartNames.map((name) => submit(control.url, APP, { name, delay_ms: 3_000 })),
     );
     // Three instance slots at most (two A10G, one L4): a fourth runner's task must wait.
     const waiting = await ecs.waitForTask((t) => t.lastStatus === 'PROVISIONING', 60_000);
@@ -307,10 +306,13 @@ describe('Gantry on ECS (stand-in), SQS (fauxqs) and the fal client', () => {
       stoppedReason: 'gantry: no runner record claims this task',
     });
     // Nothing lost: every request completes, each with its own answer.
-    for (const id of beforeRestart) {
+    for (const [i, id] of beforeRestart.entries()) {
       const s = await completed(() => control.url, APP, id, 90_000);
       expect(s.error).toBeUndefined();
-      expect((await result(control.url, APP, id)).status).toBe(200);
+      expect(await result(control.url, APP, id)).toMatchObject({
+        status: 200,
+        body: { message: `Hello, ${restartNames[i]}!` },
+      });
     }
     // Nothing orphaned: every task still alive is claimed by a live runner record, and the tasks of
     // the runners from before the restart have ended.
