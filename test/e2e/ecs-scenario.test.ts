@@ -238,8 +238,8 @@ describe('Gantry on ECS (stand-in), SQS (fauxqs) and the fal client', () => {
     for (const r of afterBurst) expect(r.history.map((h) => h.state)).not.toContain('CRASH_BACKOFF');
 
     // 3. A task SIGKILLed mid-request (its instance lost): the request is given to another runner
-    //    and completes once.
-    const slow = await fal.queue.submit(`test/${APP}`, { input: { name: 'Slow', delay_ms: 5_000 } });
+    //    and completes once. (8 s of work: room to see it in progress and kill it on a busy machine.)
+    const slow = await fal.queue.submit(`test/${APP}`, { input: { name: 'Slow', delay_ms: 8_000 } });
     const victim = await eventually(
       async () => {
         const row = (await requestRows(control.admin, APP)).find((r) => r.request_id === slow.request_id);
