@@ -141,6 +141,8 @@ export interface EcsStandin {
   launched: Record<string, number>;
   /** Changes how far a pool may grow (0: it cannot). */
   setMaxInstances(provider: string, max: number): void;
+  /** Changes how long tasks started from now on may wait in PROVISIONING. */
+  setProvisioningTimeout(ms: number): void;
   /** A task's container output so far. */
   logs(taskArn: string, container: string): Promise<string>;
   /** SIGKILLs a task's containers, as an instance failure would. */
@@ -179,6 +181,8 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
   const secretCalls: EcsCall[] = [];
   let closed = false;
   const now = () => Date.now() / 1000;
+  /** Read at each RunTask, so a test can change it between steps (setProvisioningTimeout). */
+  const provisioning = { timeoutMs: o.provisioningTimeoutMs ?? 30_000 };
 
   const clusterOf = (raw: unknown): string => {
     const name = String(raw ?? 'default').replace(/^arn:.*:cluster\//, '');
@@ -477,7 +481,7 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
             'TaskFailedToStart',
             `Capacity provider ${provider}: no container instance could be provisioned for the task (insufficient capacity)`,
           );
-      }, o.provisioningTimeoutMs ?? 30_000);
+      }, provisioning.timeoutMs);
       task.provisioningTimer.unref();
       schedule();
       return { tasks: [describe(task, true)], failures: [] };
@@ -661,6 +665,9 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
     setMaxInstances(provider, max) {
       pools.get(provider)!.maxInstances = max;
       schedule();
+    },
+    setProvisioningTimeout(ms) {
+      provisioning.timeoutMs = ms;
     },
     logs: (taskArn, container) => {
       const task = tasks.find((t) => t.taskArn === taskArn);

@@ -126,3 +126,34 @@ export async function buildImageFrom(o: {
     await rm(context, { recursive: true, force: true });
   }
 }
+
+/**
+ * Builds one of this repository's own Containerfiles (examples/hello's) with the repository as the
+ * build context, as its comment says to; the root .dockerignore keeps the context small.
+ */
+export async function buildRepoImage(o: {
+  containerfile: string;
+  baseImage: string;
+  tag: string;
+  env: Record<string, string>;
+}): Promise<string> {
+  await run(
+    'buildah',
+    [
+      'bud',
+      '--quiet',
+      '--isolation',
+      'chroot',
+      '--tls-verify=false',
+      '--build-arg',
+      `BASE_IMAGE=${o.baseImage}`,
+      '-f',
+      path.join(REPO_ROOT, o.containerfile),
+      '-t',
+      o.tag,
+      REPO_ROOT,
+    ],
+    o.env,
+  );
+  return o.tag;
+}
