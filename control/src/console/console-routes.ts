@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Static, Type } from 'typebox';
+import type { Static } from 'typebox';
 import { SessionView, SignIn } from '../../../contract/src/console-api.ts';
 import { GantryError } from '../../../contract/src/errors.ts';
 import { hashKey } from '../auth.ts';

@@ -5,7 +5,7 @@
  */
 
 import type { FastifyInstance } from 'fastify';
-import { type Static, Type } from 'typebox';
+import type { Static } from 'typebox';
 import { CostQuery, CostView, SeriesQuery, SeriesView } from '../../../contract/src/console-api.ts';
 import { EnvParams } from '../../../contract/src/management-api.ts';
 import { appLoaders } from '../routes/load-app.ts';
