@@ -163,6 +163,10 @@ describe('a second SQS delivery of a request whose attempt still runs', () => {
       job = (await svc.requests.claim(r2, d.receipt, id)).job;
     }
     expect(job?.request_id).toBe(id);
-    expect(await store.requests.get(id)).toMatchObject({ status: 'IN_PROGRESS', runner_id: r2.id, attempts: 2 });
+    expect(await store.requests.get(id)).toMatchObject({
+      status: 'IN_PROGRESS',
+      runner_id: r2.id,
+      attempts: 2,
+    });
   }, 120_000);
 });
