@@ -222,12 +222,15 @@ async function main(): Promise<void> {
     return;
   }
   if (args.replicas) {
-    const f = await replicaFigures();
-    if (args.json)
-      console.log(JSON.stringify({ load_average_at_start: LOAD_AT_START, replicas: f }, null, 2));
-    else {
-      console.log(`load average at the start: ${LOAD_AT_START.join(' ')} (1, 5, 15 min)`);
-      console.log(describeReplicaFigures(f, REPLICA_MAX_CONCURRENCY));
+    if (!args.json) console.log(`load average at the start: ${LOAD_AT_START.join(' ')} (1, 5, 15 min)`);
+    const figures: ReplicaFigures[] = [];
+    for (const queue of ['embedded', 'sqs'] as const) {
+      const f = await replicaFigures(queue);
+      figures.push(f);
+      if (!args.json) console.log(describeReplicaFigures(f, REPLICA_MAX_CONCURRENCY));
+    }
+    if (args.json) {
+      console.log(JSON.stringify({ load_average_at_start: LOAD_AT_START, replicas: figures }, null, 2));
     }
     return;
   }
@@ -395,9 +398,10 @@ function printQueues(q: Record<QueueKind, { warm: QueueFigures; after_kill: Queu
 
 const REPLICA_MAX_CONCURRENCY = 3;
 
-/** The two-replica fault at the test's size, or at --n requests when given. */
-async function replicaFigures(): Promise<ReplicaFigures> {
+/** The two-replica fault on one queue, at the test's size or at --n requests when given. */
+async function replicaFigures(queue: QueueKind): Promise<ReplicaFigures> {
   const fault = await startReplicaFault({
+    queue,
     databaseUrl: process.env.DATABASE_URL!,
     calls: process.argv.some((a) => a === '--n' || a.startsWith('--n=')) ? N : 400,
     callers: 32,

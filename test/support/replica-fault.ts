@@ -13,12 +13,15 @@ import { createFalClient } from '@fal-ai/client';
 import pg from 'pg';
 import { eventually, REPO_ROOT } from './control.ts';
 import { type ControlProcess, controlProcess } from './control-process.ts';
+import { openQueue, type QueueKind } from './queues.ts';
 import { FAULTY_APP } from './requests.ts';
 import { type RoundRobinProxy, startRoundRobinProxy } from './round-robin-proxy.ts';
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
 export interface ReplicaFaultOptions {
+  /** The embedded queue in the shared database, or SQS (fauxqs on loopback, runners polling it). */
+  queue: QueueKind;
   /** The server to make the fresh database on (its database is only used to create another). */
   databaseUrl: string;
   calls: number;
@@ -37,6 +40,7 @@ export interface RunnerRow {
 
 /** What the run came to: the issue's figures, and what the test checks beyond them. */
 export interface ReplicaFigures {
+  queue: QueueKind;
   requests: number;
   completed: number;
   lost: number;
@@ -75,7 +79,9 @@ export async function startReplicaFault(o: ReplicaFaultOptions): Promise<Replica
   const upstreams: string[] = [];
   const proxy: RoundRobinProxy = await startRoundRobinProxy(upstreams);
   const adminKey = `gk_test_${randomBytes(12).toString('hex')}`;
+  const queue = await openQueue(o.queue);
   const env = {
+    ...queue.env,
     DATABASE_URL: databaseUrl,
     // Runners reach control through the proxy, as through the load balancer.
     GANTRY_CONTROL_URL: proxy.url,
@@ -95,6 +101,7 @@ export async function startReplicaFault(o: ReplicaFaultOptions): Promise<Replica
     await eventually(async () => ([...runnerPids].some(alive) ? undefined : true), 30_000).catch(() => {});
     for (const pid of runnerPids) signal(pid, 'SIGKILL');
     await proxy.close();
+    await queue.close();
     await db.end();
     await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
     await admin.end();
@@ -228,6 +235,7 @@ export async function startReplicaFault(o: ReplicaFaultOptions): Promise<Replica
     const peak = peakRunners(rows);
     const live = new Set(rows.filter((r) => r.ended_at === null).map((r) => r.id));
     return {
+      queue: o.queue,
       requests: o.calls,
       completed,
       lost,
@@ -252,7 +260,7 @@ export async function startReplicaFault(o: ReplicaFaultOptions): Promise<Replica
 /** The figures as one line: the test prints it, and so does the bench. */
 export function describeReplicaFigures(f: ReplicaFigures, maxConcurrency: number): string {
   return (
-    `two replicas, one SIGKILLed after ${f.completedAtKill} calls: requests ${f.requests}, completed ${f.completed}, ` +
+    `two replicas (${f.queue === 'sqs' ? 'SQS' : 'embedded queue'}), one SIGKILLed after ${f.completedAtKill} calls: requests ${f.requests}, completed ${f.completed}, ` +
     `lost ${f.lost}, duplicated ${f.duplicated}, extra runners ${f.extraRunners} (peak ${f.peakRunners} of max ${maxConcurrency}), ` +
     `runners ${f.runners} (${f.orphaned} orphaned by the kill, ${f.drained.length} drained), ` +
     `submits resent by the client ${f.resubmitted}, answers cut off by the kill ${f.cutOff}`
