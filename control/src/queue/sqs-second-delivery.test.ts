@@ -23,7 +23,8 @@ import { SqsQueue } from './sqs-queue.ts';
 
 const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
 const KEY = 'gk_admin_sqs_second_delivery';
-const LEASE_S = 2;
+// Long enough that a loaded machine's slow heartbeat does not let the hold (two thirds of it) lapse.
+const LEASE_S = 6;
 
 class IdleCompute implements ComputeDriver {
   async start(): Promise<void> {}
