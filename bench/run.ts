@@ -16,6 +16,9 @@
  *                right after a runner is SIGKILLed (its work retried, a replacement starting)
  *   containers   hello as an image under the container driver (bench/containers.ts): the first
  *                request with its pull, cold starts, warm overhead (--containers-only, --no-containers)
+ *   replicas     --replicas only (needs DATABASE_URL): two controls on one PostgreSQL behind a
+ *                round-robin proxy, one SIGKILLed under load (test/support/replica-fault.ts):
+ *                requests, completed, lost, duplicated, extra runners
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -26,6 +29,11 @@ import { ControlApiClient } from '../contract/src/control-client.ts';
 import { eventually, REPO_ROOT, startTestControl, type TestControl } from '../test/support/control.ts';
 import { freePort } from '../test/support/free-port.ts';
 import { openQueue, type QueueKind } from '../test/support/queues.ts';
+import {
+  describeReplicaFigures,
+  type ReplicaFigures,
+  startReplicaFault,
+} from '../test/support/replica-fault.ts';
 import { containerFigures, printContainerFigures } from './containers.ts';
 import { printStages, traceStages } from './stages.ts';
 
@@ -42,8 +50,17 @@ const { values: args } = parseArgs({
     'containers-only': { type: 'boolean', default: false },
     /** Skip the container driver's figures. */
     'no-containers': { type: 'boolean', default: false },
+    /**
+     * Only the two-replica fault (test/support/replica-fault.ts): two controls on the PostgreSQL
+     * at DATABASE_URL, one SIGKILLed under load; requests, completed, lost, duplicated, extra runners.
+     */
+    replicas: { type: 'boolean', default: false },
   },
 });
+if (args.replicas && !process.env.DATABASE_URL) {
+  console.error('bench: --replicas needs DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
+  process.exit(2);
+}
 if (args.postgres && !process.env.DATABASE_URL) {
   console.error('bench: --postgres needs DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
   process.exit(2);
@@ -202,6 +219,19 @@ async function main(): Promise<void> {
     const f = await containerFigures({ cold: COLD_RUNS, n: Math.min(N, 300) });
     if (args.json) console.log(JSON.stringify({ containers: f }, null, 2));
     else printContainerFigures(f);
+    return;
+  }
+  if (args.replicas) {
+    if (!args.json) console.log(`load average at the start: ${LOAD_AT_START.join(' ')} (1, 5, 15 min)`);
+    const figures: ReplicaFigures[] = [];
+    for (const queue of ['embedded', 'sqs'] as const) {
+      const f = await replicaFigures(queue);
+      figures.push(f);
+      if (!args.json) console.log(describeReplicaFigures(f, REPLICA_MAX_CONCURRENCY));
+    }
+    if (args.json) {
+      console.log(JSON.stringify({ load_average_at_start: LOAD_AT_START, replicas: figures }, null, 2));
+    }
     return;
   }
   if (args['queues-only']) {
@@ -364,6 +394,24 @@ function printQueues(q: Record<QueueKind, { warm: QueueFigures; after_kill: Queu
     }
   }
   console.log('');
+}
+
+const REPLICA_MAX_CONCURRENCY = 3;
+
+/** The two-replica fault on one queue, at the test's size or at --n requests when given. */
+async function replicaFigures(queue: QueueKind): Promise<ReplicaFigures> {
+  const fault = await startReplicaFault({
+    queue,
+    databaseUrl: process.env.DATABASE_URL!,
+    calls: process.argv.some((a) => a === '--n' || a.startsWith('--n=')) ? N : 400,
+    callers: 32,
+    maxConcurrency: REPLICA_MAX_CONCURRENCY,
+  });
+  try {
+    return await fault.run();
+  } finally {
+    await fault.close();
+  }
 }
 
 function mapRound(s: Stats): Stats {

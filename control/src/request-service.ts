@@ -20,7 +20,7 @@ import { controlCompletion, inferenceMs, jobFor, responseCompletion } from './at
 import type { Environment, Priority, RequestRecord, RunnerRecord } from './domain.ts';
 import type { Delivery, QueueDriver } from './queue/queue-driver.ts';
 import { RequestWaiters } from './request-waiters.ts';
-import { ERROR_TYPES, judgeAttempt } from './retry-policy.ts';
+import { ERROR_TYPES, judgeAttempt, MAX_ATTEMPTS } from './retry-policy.ts';
 import { RunnerHints } from './runner-hints.ts';
 import { sleep } from './sleep.ts';
 import { type Completion, START_TIMEOUT_MESSAGE } from './store/requests-store.ts';
@@ -248,11 +248,13 @@ export class RequestService {
               ),
             (id) => this.retiring.has(id),
           );
-          if (handed === 'handed') continue;
+          if (handed === 'handed' || handed === 'held') continue;
           const job =
             handed === 'stale'
               ? undefined
               : await this.startJob(runner, d.receipt, d.message.request_id, false);
+          // Another attempt holds it: startJob put the message off until the hold can have lapsed.
+          if (job === 'held') continue;
           if (job === 'refused') {
             // Told to drain between the gate and the start: the rest go back for another runner.
             for (const rest of deliveries.slice(i)) await this.queue.release(rest.receipt, 0);
@@ -314,17 +316,28 @@ export class RequestService {
     if (gate !== 'yes') return { message: 'release', drain: gate === 'drain' };
     const job = await this.startJob(runner, receipt, requestId, true);
     if (job === 'refused') return { message: 'release', drain: true };
+    // A second delivery of a request another attempt holds: control put it off; nothing to do.
+    if (job === 'held') return { message: 'none', drain: false };
     return job ? { job, message: 'none', drain: false } : { message: 'delete', drain: false };
   }
 
-  /** The attempt started; undefined when the request is stale; `refused` when the runner may not take work. */
+  /**
+   * The attempt started; undefined when the request is stale; `refused` when the runner may not
+   * take work; `held` when another attempt holds the request (this delivery is a second one of its
+   * message: SQS's visibility ran out while the attempt ran, or a send was repeated). A held
+   * delivery is put off for a lease, never deleted: if the holder's attempt is retried or its
+   * runner is lost, this is the message that runs the request again.
+   */
   private async startJob(
     runner: Pick<RunnerRecord, 'id' | 'environment_id'>,
     receipt: string,
     requestId: string,
     direct: boolean,
-  ): Promise<Job | 'refused' | undefined> {
-    const started = await this.store.requests.startAttempt(requestId, runner.id, runner.environment_id);
+  ): Promise<Job | 'refused' | 'held' | undefined> {
+    const started = await this.store.requests.startAttempt(requestId, runner.id, runner.environment_id, {
+      receipt,
+      ms: this.holdMs(),
+    });
     if (started) {
       this.opts.onAttemptStarted?.(started);
       // A redelivery: whatever receipt held this request before is settled (a lost runner).
@@ -355,7 +368,13 @@ export class RequestService {
     if (!req || req.status === 'COMPLETED' || req.environment_id !== runner.environment_id) return undefined;
     // The start deadline wins: past it, nothing starts again, whatever happened before.
     const expired = req.start_deadline !== null && this.now() > req.start_deadline;
-    const lost = !expired && req.status === 'IN_PROGRESS';
+    const inProgress = !expired && req.status === 'IN_PROGRESS';
+    if (inProgress && !req.no_retry && req.attempts < MAX_ATTEMPTS) {
+      // Retries were left, so a hold refused the start (held still, or lapsed a moment ago).
+      await this.queue.release(receipt, this.opts.leaseSeconds);
+      return 'held';
+    }
+    const lost = inProgress;
     if (!lost && !expired) return undefined;
     const message = lost
       ? 'The runner serving the request was lost, and no retry is left.'
@@ -399,6 +418,9 @@ export class RequestService {
       if (!ok) lost.push(receipt);
       else if (o) held.push({ receipt, requestId: o.requestId });
     }
+    // The holder is alive and at work: a second delivery of these requests starts nothing.
+    const extendable = receipts.filter((r) => !lost.includes(r));
+    await this.store.requests.extendHolds(runner.id, extendable, this.holdMs());
     // The store, not the queue, says who holds a request: SQS accepts stale receipts silently.
     const holders = new Map(
       (await this.store.requests.attemptHolders(held.map((h) => h.requestId))).map((h) => [h.id, h]),
@@ -604,6 +626,16 @@ export class RequestService {
     if (answer === 'yes') this.gateOpen.set(runnerId, performance.now() + GATE_CACHE_MS);
     else this.gateOpen.delete(runnerId);
     return answer;
+  }
+
+  /**
+   * How long an attempt stays held past its start or its holder's last heartbeat: a third of a
+   * lease short of the message's visibility, so a lost holder's message, seen again when its
+   * visibility runs out, finds the hold lapsed and is retried at once; the holder's heartbeats
+   * (a third of a lease apart) keep it.
+   */
+  private holdMs(): number {
+    return (this.opts.leaseSeconds * 1000 * 2) / 3;
   }
 
   /** Whether this runner holds this request now, as control handed it out (its event stream may come in). */

@@ -26,7 +26,7 @@ export interface WaitingPull {
 }
 
 /** What a hand-off did with a delivery. */
-export type HandOff = 'handed' | 'stale' | 'not handed';
+export type HandOff = 'handed' | 'held' | 'stale' | 'not handed';
 
 const hintKey = (environmentId: string, hint: string) => `${environmentId}\u0000${hint}`;
 
@@ -76,7 +76,7 @@ export class RunnerHints {
   async handOff(
     receiver: { id: string; environment_id: string },
     d: Delivery,
-    start: (runnerId: string) => Promise<Job | 'refused' | undefined>,
+    start: (runnerId: string) => Promise<Job | 'refused' | 'held' | undefined>,
     retiring: (runnerId: string) => boolean,
   ): Promise<HandOff> {
     const hint = d.message.hint;
@@ -89,7 +89,7 @@ export class RunnerHints {
     if (w.jobs.length + w.pending.size >= w.free) return 'not handed';
     const handing = (async () => {
       const job = await start(preferred);
-      if (job && job !== 'refused') {
+      if (job && job !== 'refused' && job !== 'held') {
         w.jobs.push(job);
         w.handedOver.abort();
       }
@@ -100,6 +100,8 @@ export class RunnerHints {
       const job = await handing;
       // Refused: the preferred runner was told to drain meanwhile; the receiver serves it.
       if (job === 'refused') return 'not handed';
+      // Held: another attempt holds the request; start put the message off itself.
+      if (job === 'held') return 'held';
       return job ? 'handed' : 'stale';
     } finally {
       w.pending.delete(handing);

@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseEnv } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type RegistrationServer, SECRET_FILE, startRegistration } from './app-registration.ts';
@@ -88,6 +90,39 @@ describe('npm run github-app before the App exists', () => {
     );
   });
 
+  it('serves the registration page when started as `npm run github-app` with no settings', async () => {
+    // The npm script's command, from its folder, with no Gantry or App setting in the environment.
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(
+        ([k]) => !k.startsWith('GANTRY_') && !['APP_ID', 'PRIVATE_KEY', 'WEBHOOK_SECRET'].includes(k),
+      ),
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      env: { ...env, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          const m = /Open (http:\/\/\S+\/) to register/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.stderr.on('data', (c: Buffer) => {
+          out += c.toString();
+        });
+        child.on('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+      });
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('<input name="control"');
+    } finally {
+      child.kill('SIGTERM');
+    }
+  }, 60_000);
+
   it("asks for control's URL when it does not know it", async () => {
     const { server } = await start();
     const res = await fetch(server.url);
@@ -108,6 +143,8 @@ describe('npm run github-app before the App exists', () => {
       active: true,
     });
     expect(manifest.redirect_url).toBe(`${server.url}setup/done`);
+    // The App's homepage is the installed control, not a placeholder.
+    expect(manifest.url).toBe('https://gantry.example.com');
     expect(manifest.default_permissions).toMatchObject({ deployments: 'write', contents: 'read' });
     expect(manifest.default_events).toContain('push');
     // The URL typed on the page wins over the one from the environment.
@@ -115,6 +152,7 @@ describe('npm run github-app before the App exists', () => {
       `${server.url}?control=${encodeURIComponent('https://other.example.com/')}`,
     );
     expect(typed.manifest.hook_attributes.url).toBe('https://other.example.com/api/github/webhooks');
+    expect(typed.manifest.url).toBe('https://other.example.com');
   });
 
   it('registers under an organisation on GitHub Enterprise Server when asked', async () => {

@@ -54,16 +54,21 @@ export interface RegistrationServer {
   close(): Promise<void>;
 }
 
-/** The manifest GitHub receives: app.yml, with control's webhook URL and our redirect. */
+/**
+ * The manifest GitHub receives: app.yml, with control's webhook URL and our redirect. The App's
+ * homepage is the control it serves: the one page every installation has and owns.
+ */
 export function appManifest(
   manifestYaml: string,
   controlUrl: string,
   redirectUrl: string,
 ): Record<string, unknown> {
   const base = YAML.parse(manifestYaml) as Record<string, unknown>;
+  const control = controlUrl.replace(/\/+$/, '');
   return {
     ...base,
-    hook_attributes: { url: `${controlUrl.replace(/\/+$/, '')}${WEBHOOK_PATH}`, active: true },
+    url: control,
+    hook_attributes: { url: `${control}${WEBHOOK_PATH}`, active: true },
     redirect_url: redirectUrl,
   };
 }

@@ -242,7 +242,8 @@ export class ControlService extends Construct {
     });
     new CfnOutput(this, 'GitHubAppSecret', {
       value: keys.githubApp.secretArn,
-      description: 'Where the GitHub App credentials go (npm run github-app -- --secret-id <this>)',
+      description:
+        'Where the GitHub App credentials go: aws secretsmanager put-secret-value --secret-id <this> --secret-string file://github-app/github-app.secret.json',
     });
     new CfnOutput(this, 'ServiceName', { value: this.service.serviceName });
 

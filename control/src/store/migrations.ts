@@ -357,6 +357,18 @@ CREATE TABLE environment_leases (
 );
 `,
   },
+  {
+    version: 14,
+    name: 'attempt holds',
+    // Which delivery started the current attempt (claim_receipt) and until when its holder is known
+    // to be working on it (held_until, pushed on by the holder's heartbeats): a second delivery of
+    // the same request (a queue's visibility ran out while the attempt ran) starts nothing while
+    // the hold lasts, so a request runs once even when a queue hands its message out twice.
+    sql: `
+ALTER TABLE requests ADD COLUMN claim_receipt text;
+ALTER TABLE requests ADD COLUMN held_until float8;
+`,
+  },
 ];
 
 /** Brings the schema up to date; safe to call at every start, from several processes at once. */

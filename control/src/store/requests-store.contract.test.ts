@@ -37,6 +37,45 @@ describe.each(databaseTargets())('requests store contract on $name', (target) =>
     expect(await t.store.requests.startAttempt(req.id, 'runner-2')).toBeUndefined();
   });
 
+  it('a held attempt refuses another delivery until its holder stops extending the hold', async () => {
+    const { env } = await appWithRevision(store);
+    const req = await store.requests.create({
+      environment_id: env.id,
+      path: '',
+      input: {},
+      priority: 'normal',
+      no_retry: false,
+      start_deadline: null,
+    });
+    const hold = (receipt: string) => ({ receipt, ms: 1_000 });
+    expect(await store.requests.startAttempt(req.id, 'r1', env.id, hold('d1'))).toMatchObject({
+      attempts: 1,
+      runner_id: 'r1',
+    });
+    // A second delivery while held: nothing starts, for any runner.
+    expect(await store.requests.startAttempt(req.id, 'r2', env.id, hold('d2'))).toBeUndefined();
+    expect(await store.requests.startAttempt(req.id, 'r1', env.id, hold('d2'))).toBeUndefined();
+    // The holder's heartbeat pushes the hold on; another runner's, or another receipt, does not.
+    now += 900;
+    await store.requests.extendHolds('r1', ['d1'], 1_000);
+    await store.requests.extendHolds('r2', ['d1'], 60_000);
+    await store.requests.extendHolds('r1', ['d9'], 60_000);
+    now += 900;
+    expect(await store.requests.startAttempt(req.id, 'r2', env.id, hold('d2'))).toBeUndefined();
+    // The holder went silent: the hold lapses and the delivery retries the request.
+    now += 200;
+    expect(await store.requests.startAttempt(req.id, 'r2', env.id, hold('d2'))).toMatchObject({
+      attempts: 2,
+      runner_id: 'r2',
+    });
+    // r1's late heartbeat no longer holds anything.
+    await store.requests.extendHolds('r1', ['d1'], 60_000);
+    now += 1_001;
+    expect(await store.requests.startAttempt(req.id, 'r3', env.id, hold('d3'))).toMatchObject({
+      attempts: 3,
+    });
+  });
+
   it('keeps input and result bytes exactly, and retention empties them (and the logs) once, when due', async () => {
     const { env } = await appWithRevision(t.store);
     const sent = Buffer.from('{"z":1,  "a":[2,1]}');

@@ -148,12 +148,23 @@ export class RequestsStore {
     runnerId: string,
     /** The runner's environment: a runner never starts another environment's request. */
     environmentId?: string,
+    /**
+     * The delivery that asks (its queue receipt) and how long the attempt is held without a
+     * heartbeat: while a hold lasts, another delivery of the request starts nothing.
+     */
+    hold?: { receipt: string; ms: number },
   ): Promise<(RequestRecord & { request_timeout: number | null }) | undefined> {
+    const now = this.clock();
     const r = await this.db.query<RequestRecord & { request_timeout: number | null }>(
-      `UPDATE requests r SET status='IN_PROGRESS', attempts=r.attempts+1, runner_id=$2, started_at=$3
+      `UPDATE requests r SET status='IN_PROGRESS', attempts=r.attempts+1, runner_id=$2, started_at=$3,
+         claim_receipt=$5, held_until=$6
        FROM environments e
        WHERE r.id=$1 AND e.id=r.environment_id AND r.status <> 'COMPLETED'
          AND ($4::text IS NULL OR r.environment_id = $4)
+         -- A second delivery of a request whose attempt is still held (the queue's visibility ran
+         -- out under a live holder, or a message was sent twice): not a lost runner, so no retry.
+         AND NOT (r.status = 'IN_PROGRESS' AND r.held_until IS NOT NULL AND r.held_until >= $3
+           AND r.claim_receipt IS DISTINCT FROM $5)
          -- fal's start timeout caps all waiting, retries included: past it, no attempt starts.
          AND (r.start_deadline IS NULL OR r.start_deadline >= $3)
          -- Redelivered while still IN_PROGRESS: its last attempt's runner was lost (a crash). That
@@ -165,9 +176,22 @@ export class RequestsStore {
            SELECT 1 FROM runners rn WHERE rn.id = $2 AND (rn.drain_requested OR rn.ended_at IS NOT NULL
              OR (e.active_revision_id IS NOT NULL AND e.active_revision_id <> rn.revision_id)))
        RETURNING r.*, (e.scaling->>'request_timeout')::float8 AS request_timeout`,
-      [id, runnerId, this.clock(), environmentId ?? null],
+      [id, runnerId, now, environmentId ?? null, hold?.receipt ?? null, hold ? now + hold.ms : null],
     );
     return r.rows[0];
+  }
+
+  /**
+   * The holder's heartbeat: its attempts started from these receipts stay held for `ms` more.
+   * A receipt it no longer holds (another delivery started a new attempt) matches nothing.
+   */
+  async extendHolds(runnerId: string, receipts: string[], ms: number): Promise<void> {
+    if (receipts.length === 0) return;
+    await this.db.query(
+      `UPDATE requests SET held_until=$3 WHERE runner_id=$1 AND status='IN_PROGRESS'
+         AND claim_receipt = ANY($2::text[])`,
+      [runnerId, receipts, this.clock() + ms],
+    );
   }
 
   /** Puts an in-progress request back in the queue state after a failed attempt. */
