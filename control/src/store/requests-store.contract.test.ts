@@ -38,8 +38,8 @@ describe.each(databaseTargets())('requests store contract on $name', (target) =>
   });
 
   it('a held attempt refuses another delivery until its holder stops extending the hold', async () => {
-    const { env } = await appWithRevision(store);
-    const req = await store.requests.create({
+    const { env } = await appWithRevision(t.store);
+    const req = await t.store.requests.create({
       environment_id: env.id,
       path: '',
       input: {},
@@ -48,30 +48,30 @@ describe.each(databaseTargets())('requests store contract on $name', (target) =>
       start_deadline: null,
     });
     const hold = (receipt: string) => ({ receipt, ms: 1_000 });
-    expect(await store.requests.startAttempt(req.id, 'r1', env.id, hold('d1'))).toMatchObject({
+    expect(await t.store.requests.startAttempt(req.id, 'r1', env.id, hold('d1'))).toMatchObject({
       attempts: 1,
       runner_id: 'r1',
     });
     // A second delivery while held: nothing starts, for any runner.
-    expect(await store.requests.startAttempt(req.id, 'r2', env.id, hold('d2'))).toBeUndefined();
-    expect(await store.requests.startAttempt(req.id, 'r1', env.id, hold('d2'))).toBeUndefined();
+    expect(await t.store.requests.startAttempt(req.id, 'r2', env.id, hold('d2'))).toBeUndefined();
+    expect(await t.store.requests.startAttempt(req.id, 'r1', env.id, hold('d2'))).toBeUndefined();
     // The holder's heartbeat pushes the hold on; another runner's, or another receipt, does not.
     now += 900;
-    await store.requests.extendHolds('r1', ['d1'], 1_000);
-    await store.requests.extendHolds('r2', ['d1'], 60_000);
-    await store.requests.extendHolds('r1', ['d9'], 60_000);
+    await t.store.requests.extendHolds('r1', ['d1'], 1_000);
+    await t.store.requests.extendHolds('r2', ['d1'], 60_000);
+    await t.store.requests.extendHolds('r1', ['d9'], 60_000);
     now += 900;
-    expect(await store.requests.startAttempt(req.id, 'r2', env.id, hold('d2'))).toBeUndefined();
+    expect(await t.store.requests.startAttempt(req.id, 'r2', env.id, hold('d2'))).toBeUndefined();
     // The holder went silent: the hold lapses and the delivery retries the request.
     now += 200;
-    expect(await store.requests.startAttempt(req.id, 'r2', env.id, hold('d2'))).toMatchObject({
+    expect(await t.store.requests.startAttempt(req.id, 'r2', env.id, hold('d2'))).toMatchObject({
       attempts: 2,
       runner_id: 'r2',
     });
     // r1's late heartbeat no longer holds anything.
-    await store.requests.extendHolds('r1', ['d1'], 60_000);
+    await t.store.requests.extendHolds('r1', ['d1'], 60_000);
     now += 1_001;
-    expect(await store.requests.startAttempt(req.id, 'r3', env.id, hold('d3'))).toMatchObject({
+    expect(await t.store.requests.startAttempt(req.id, 'r3', env.id, hold('d3'))).toMatchObject({
       attempts: 3,
     });
   });
