@@ -5,6 +5,10 @@ const jsonReport = process.env.VITEST_JSON_REPORT;
 
 export default defineConfig({
   test: {
+    // Two test files at a time on this 2-core machine (vitest's default is one fewer than the cores,
+    // so one): most files spend their time waiting on servers, containers and child processes they
+    // start, not computing. e2e files still run one at a time among themselves (below).
+    maxWorkers: 2,
     reporters: jsonReport ? ['default', 'json'] : ['default'],
     ...(jsonReport ? { outputFile: { json: jsonReport } } : {}),
     projects: [
