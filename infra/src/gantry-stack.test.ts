@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { Validations } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -368,6 +369,27 @@ describe('IAM', () => {
       expect(JSON.stringify(st.Resource)).toMatch(/:secret:gantry\/\*"\]\]\}$/);
     // The secrets use the AWS managed key: no kms rights anywhere.
     expect(JSON.stringify(iamStatements(gantry))).not.toContain('kms:');
+  });
+
+  it("the README's ECS section lists exactly the actions each role is granted", async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('**IAM.** Exactly what the code calls'));
+    const listed: Record<string, Set<string>> = { control: new Set(), execution: new Set(), task: new Set() };
+    for (const line of table.split('\n').slice(0, 40)) {
+      const [, role, actions] = line.split('|').map((c) => c.trim());
+      if (!role || !(role in listed)) continue;
+      for (const m of actions!.matchAll(/`([a-z0-9]+:[A-Za-z]+)`/g)) listed[role]!.add(m[1]!);
+    }
+    const granted = (role: string) =>
+      new Set(
+        iamStatements(gantry)
+          .filter(({ where }) => where.startsWith(role))
+          .flatMap(({ statement }) => list(statement.Action) as string[]),
+      );
+    expect([...listed.control!].sort()).toEqual([...granted('ControlTaskRole')].sort());
+    expect([...listed.execution!].sort()).toEqual([...granted('RunnersExecutionRole')].sort());
+    expect([...listed.task!]).toEqual([...granted('RunnersTaskRole')]);
+    expect(listed.control!.size).toBeGreaterThan(10);
   });
 
   it("control may list only its cluster's tasks (to find runners again after a restart)", () => {
