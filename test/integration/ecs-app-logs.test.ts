@@ -12,7 +12,10 @@ import { buildGantryImage, buildImageFrom } from '../support/gantry-images.ts';
 import { startTestRegistry, type TestRegistry } from '../support/oci-registry.ts';
 import { startTestEngine, type TestEngine } from '../support/podman.ts';
 
-/** Any HTTP server: it prints with the contract's prefix, to stdout and stderr, then answers. */
+/**
+ * Any HTTP server: it prints with the contract's prefix, to stdout and stderr, and one line without
+ * (attributed by when it was written, since the router posts in batches), then answers.
+ */
 const APP = `
 const http = require('node:http');
 console.log('plain app up on ' + process.env.PORT);
@@ -24,8 +27,11 @@ http.createServer((q, s) => {
     const tag = '[gantry:req=' + q.headers['x-fal-request-id'] + '] ';
     console.log(tag + 'plain app got ' + body + ' with ' + (process.env.API_TOKEN ? 'its token' : 'no token'));
     console.error(tag + 'plain app warns on stderr');
-    s.setHeader('content-type', 'application/json');
-    s.end(JSON.stringify({ served: true }));
+    console.log('plain app line without a prefix');
+    setTimeout(() => {
+      s.setHeader('content-type', 'application/json');
+      s.end(JSON.stringify({ served: true }));
+    }, 100);
   });
 }).listen(Number(process.env.PORT), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));
@@ -130,7 +136,9 @@ describe('app logs on ECS, through FireLens', { timeout: 300_000 }, () => {
         const res = await fetch(`${control.url}/queue/test/ecslogs/requests/${id}/status?logs=1`);
         const body = (await res.json()) as { status: string; logs?: { message: string; level: string }[] };
         const lines = body.logs ?? [];
-        return body.status === 'COMPLETED' && lines.some((l) => l.level === 'STDERR') ? lines : undefined;
+        const all =
+          lines.some((l) => l.level === 'STDERR') && lines.some((l) => l.message.includes('without'));
+        return body.status === 'COMPLETED' && all ? lines : undefined;
       },
       180_000,
       'the request completed with the app lines in its logs',
@@ -139,6 +147,7 @@ describe('app logs on ECS, through FireLens', { timeout: 300_000 }, () => {
       expect.arrayContaining([
         expect.objectContaining({ message: 'plain app got {"hello":"ecs"} with its token', level: 'STDOUT' }),
         expect.objectContaining({ message: 'plain app warns on stderr', level: 'STDERR' }),
+        expect.objectContaining({ message: 'plain app line without a prefix', level: 'STDOUT' }),
       ]),
     );
     const task = ecs.tasks.find((t) => t.lastStatus === 'RUNNING')!;

@@ -7,7 +7,8 @@
  *
  * The router's image (AWS's aws-for-fluent-bit) is never run: offline, it cannot be pulled, and
  * what matters to Gantry is what reaches the output. The container's output is followed from the
- * engine (`podman logs -f`) from its start, so no early line is missed.
+ * engine (`podman logs -f`) from its start, so no early line is missed, with the engine's time
+ * of each line as the record's `date`, as Fluent Bit's record time is when the line was written.
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -77,7 +78,8 @@ export function followToFirelens(o: {
   let buffer: Record<string, unknown>[] = [];
   let sending: Promise<void> = Promise.resolve();
 
-  const child = spawn('podman', ['logs', '--follow', o.engineName], {
+  // With the engine's time of each line: the router's records carry when the line was written.
+  const child = spawn('podman', ['logs', '--follow', '--timestamps', o.engineName], {
     env: { ...process.env, ...o.engine.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -86,9 +88,12 @@ export function followToFirelens(o: {
     [child.stdout, 'stdout'],
     [child.stderr, 'stderr'],
   ] as const) {
-    createInterface({ input: stream }).on('line', (log) => {
+    createInterface({ input: stream }).on('line', (text) => {
+      const space = text.indexOf(' ');
+      const written = space > 0 ? Date.parse(text.slice(0, space)) : Number.NaN;
+      const log = Number.isFinite(written) ? text.slice(space + 1) : text;
       buffer.push({
-        date: Date.now() / 1000,
+        date: (Number.isFinite(written) ? written : Date.now()) / 1000,
         log,
         source,
         container_id: o.engineName,
