@@ -34,14 +34,30 @@ export function decodeAppOutput(text: string): { stream: AppOutputStream; line: 
   return undefined;
 }
 
-/** The lines of one FireLens (Fluent Bit `http` output) body: JSON lines, or one JSON array. */
-export function decodeFirelensRecords(body: string): { stream: AppOutputStream; line: string }[] {
-  const out: { stream: AppOutputStream; line: string }[] = [];
+/** One line of the app's output from the log router, with when it was written (ms) when known. */
+export interface FirelensLine {
+  stream: AppOutputStream;
+  line: string;
+  at?: number;
+}
+
+/**
+ * The lines of one FireLens (Fluent Bit `http` output) body: JSON lines, or one JSON array. Each
+ * record's `date` (the output's default `json_date_key`, epoch seconds) is when the container wrote
+ * the line: the router posts in batches, so the line's time, not its arrival, says which request
+ * it belongs to.
+ */
+export function decodeFirelensRecords(body: string): FirelensLine[] {
+  const out: FirelensLine[] = [];
   const take = (v: unknown) => {
     if (typeof v !== 'object' || v === null) return;
-    const { log, source } = v as { log?: unknown; source?: unknown };
+    const { log, source, date } = v as { log?: unknown; source?: unknown; date?: unknown };
     if (typeof log !== 'string') return;
-    out.push({ stream: source === 'stderr' ? 'stderr' : 'stdout', line: log.replace(/\r?\n$/, '') });
+    out.push({
+      stream: source === 'stderr' ? 'stderr' : 'stdout',
+      line: log.replace(/\r?\n$/, ''),
+      ...(typeof date === 'number' && Number.isFinite(date) ? { at: Math.round(date * 1000) } : {}),
+    });
   };
   const trimmed = body.trim();
   if (trimmed.startsWith('[')) {

@@ -311,7 +311,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
       queue,
       scaler,
       rollouts,
-      deployments: new Deployments({ store, queue, scaler, rollouts, activity }),
+      deployments: new Deployments({ store, queue, scaler, rollouts, activity, secrets }),
       snapshots: new RevisionSnapshots({
         root: path.join(config.dataDir, 'revisions'),
         maxBytes: config.snapshotMaxMb * 1_000_000,

@@ -4,6 +4,7 @@
  * documentation; the README's settings table lists the same names (a test checks it).
  */
 import path from 'node:path';
+import { DEFAULT_LOG_ROUTER_IMAGE } from './compute/ecs-firelens.ts';
 import { parseMasterKey } from './secrets/secret-box.ts';
 
 type Parser<T> = (raw: string, name: string) => T;
@@ -246,7 +247,13 @@ export const SETTINGS = {
     'GANTRY_ECS_LOG_GROUP',
     '/gantry/runners',
     str,
-    'CloudWatch Logs group for the app and runner containers (awslogs).',
+    'CloudWatch Logs group for the runner and log router containers (awslogs).',
+  ),
+  ecsLogRouterImage: setting(
+    'GANTRY_ECS_LOG_ROUTER_IMAGE',
+    DEFAULT_LOG_ROUTER_IMAGE,
+    str,
+    "`ecs` compute: the FireLens log router's image (Fluent Bit), which takes the app's output to the runner.",
   ),
   ecsRegion: setting(
     'GANTRY_ECS_REGION',

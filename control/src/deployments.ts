@@ -1,9 +1,9 @@
 /**
  * The management use cases that touch more than one part of control: creating an environment
  * (row and queue), deploying a revision (environment, queue, revision, rollout), changing the
- * active revision, and deleting an app or environment (runners drained, queues removed, rows
- * gone). Routes call these, so every caller (the CLI, the Action, an extension in process through
- * the admin API) gets the same steps in the same order.
+ * active revision, and deleting an app or environment (runners drained, queues and mirrored
+ * secrets removed, rows gone). Routes call these, so every caller (the CLI, the Action, an
+ * extension in process through the admin API) gets the same steps in the same order.
  */
 import { GantryError } from '../../contract/src/errors.ts';
 import type { App, Environment, Revision, RevisionHealth, RolloutRecord, RolloutStrategy } from './domain.ts';
@@ -11,6 +11,7 @@ import type { Activity } from './events/activity.ts';
 import type { QueueDriver } from './queue/queue-driver.ts';
 import type { Rollouts } from './scaling/rollouts.ts';
 import type { Scaler } from './scaling/scaler.ts';
+import type { EnvironmentSecrets } from './secrets/environment-secrets.ts';
 import type { NewRevision } from './store/revisions-store.ts';
 import type { Store } from './store/store.ts';
 
@@ -29,6 +30,8 @@ export class Deployments {
       scaler: Scaler;
       rollouts: Rollouts;
       activity?: Activity;
+      /** The environment's secrets outside the database (ECS: Secrets Manager). */
+      secrets?: Pick<EnvironmentSecrets, 'removeAll'>;
     },
   ) {}
 
@@ -121,10 +124,11 @@ export class Deployments {
     await this.d.store.apps.delete(a.id);
   }
 
-  /** What lives outside the database rows: runners (drained) and the queue. */
+  /** What lives outside the database rows: runners (drained), the queue and mirrored secrets. */
   private async tearDown(env: Environment, reason: string): Promise<void> {
     for (const r of await this.d.store.runners.list(env.id)) await this.d.scaler.drain(r.id, reason);
     await this.d.queue.remove(env.id);
+    await this.d.secrets?.removeAll(env.id);
   }
 }
 

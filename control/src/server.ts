@@ -88,6 +88,7 @@ export async function startServer(
             capacityProviders: config.ecsCapacityProviders,
             runnerImage: config.ecsRunnerImage!,
             logGroup: config.ecsLogGroup,
+            logRouterImage: config.ecsLogRouterImage,
             region: config.ecsRegion!,
             executionRoleArn: config.ecsExecutionRoleArn!,
             ...(config.ecsTaskRoleArn ? { taskRoleArn: config.ecsTaskRoleArn } : {}),

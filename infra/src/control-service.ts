@@ -27,8 +27,19 @@ import {
   TASK_FAMILY_PREFIX,
 } from './names.ts';
 import type { Network } from './network.ts';
-import { queueArnPattern, type RunnerRoles } from './runner-roles.ts';
+import { appSecretArnPattern, queueArnPattern, type RunnerRoles } from './runner-roles.ts';
 import type { InfraSettings } from './settings.ts';
+
+/**
+ * What control does with its environments' secrets in Secrets Manager
+ * (control/src/secrets/secrets-manager.ts): CreateSecret with tags is also authorised as TagResource.
+ */
+export const CONTROL_SECRETS_ACTIONS = [
+  'secretsmanager:CreateSecret',
+  'secretsmanager:PutSecretValue',
+  'secretsmanager:DeleteSecret',
+  'secretsmanager:TagResource',
+];
 
 /** What control does with SQS (control/src/queue/sqs-queue.ts); batch calls need the same actions. */
 export const CONTROL_SQS_ACTIONS = [
@@ -134,6 +145,8 @@ export class ControlService extends Construct {
       GANTRY_ECS_LOG_GROUP: runnerLogGroupName(name),
       GANTRY_ECS_EXECUTION_ROLE_ARN: runners.executionRole.roleArn,
       GANTRY_ECS_TASK_ROLE_ARN: runners.taskRole.roleArn,
+      // The scope of the runners' GetSecretValue and control's secret writes (runner-roles.ts).
+      GANTRY_ECS_SECRET_PREFIX: name,
       GANTRY_OIDC_ISSUER: `https://${githubOidcIssuer(settings.gheHost)}`,
       ...db.environment,
       ...(publicUrl ? { GANTRY_PUBLIC_URL: publicUrl } : {}),
@@ -281,8 +294,8 @@ export class ControlService extends Construct {
 
   /**
    * Least privilege for control: start runner tasks only from Gantry's task definitions and only
-   * on this cluster, see and stop only this cluster's tasks, pass only the two runner roles, and
-   * touch only queues under the install's prefix.
+   * on this cluster, see, list and stop only this cluster's tasks, pass only the two runner roles,
+   * and touch only queues and secrets under the install's prefix.
    */
   private grantControl(settings: InfraSettings, cluster: ecs.Cluster, runners: RunnerRoles): void {
     const p = `arn:${Aws.PARTITION}:ecs:${Aws.REGION}:${Aws.ACCOUNT_ID}`;
@@ -301,6 +314,16 @@ export class ControlService extends Construct {
         sid: 'WatchAndStopRunnerTasks',
         actions: ['ecs:DescribeTasks', 'ecs:StopTask'],
         resources: [`${p}:task/${settings.name}/*`],
+        conditions: onCluster,
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'FindRunnerTasksAfterRestart',
+        // ListTasks is authorised on the cluster's container instances; the cluster condition is
+        // the scope AWS's own drain hook uses for it.
+        actions: ['ecs:ListTasks'],
+        resources: ['*'],
         conditions: onCluster,
       }),
     );
@@ -337,12 +360,24 @@ export class ControlService extends Construct {
         resources: [queueArnPattern(settings.name)],
       }),
     );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'MirrorEnvironmentSecrets',
+        actions: CONTROL_SECRETS_ACTIONS,
+        resources: [appSecretArnPattern(settings.name)],
+      }),
+    );
     const arn = 'arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>';
     Validations.of(role).acknowledge(
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
-          'ecs:RegisterTaskDefinition has no resource-level permission; a task definition does nothing until RunTask, which is bound to this cluster and the gantry- families',
+          'ecs:RegisterTaskDefinition has no resource-level permission (a task definition does nothing until RunTask, which is bound to this cluster and the gantry- families); ecs:ListTasks is bound to this cluster by its condition',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${settings.name}/*]`,
+        reason:
+          "Control writes one secret per environment and name at run time, under the install's name; the prefix is the narrowest name known at install time",
       },
       {
         id: `AwsSolutions-IAM5[Resource::${arn}:task-definition/${TASK_FAMILY_PREFIX}*]`,

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { Validations } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -283,6 +284,8 @@ describe('IAM', () => {
     'ecs:RegisterTaskDefinition',
     'ecs:DiscoverPollEndpoint',
   ]);
+  // Actions on `*` narrowed by the cluster condition instead (as AWS's own ECS drain hook does).
+  const CLUSTER_CONDITIONED = new Set(['ecs:ListTasks']);
   const list = (v: unknown) => (Array.isArray(v) ? v : [v]);
 
   it('no wildcard action anywhere, and `*` resources only for actions that have nothing narrower', () => {
@@ -293,7 +296,11 @@ describe('IAM', () => {
         expect(action, `${where}: ${action}`).not.toMatch(/\*/);
       }
       if (list(statement.Resource).includes('*')) {
-        const broad = (list(statement.Action) as string[]).filter((a) => !NO_RESOURCE_LEVEL.has(a));
+        const condition = statement.Condition as { ArnEquals?: Record<string, unknown> } | undefined;
+        const conditioned = condition?.ArnEquals?.['ecs:cluster'] !== undefined;
+        const broad = (list(statement.Action) as string[]).filter(
+          (a) => !NO_RESOURCE_LEVEL.has(a) && !(conditioned && CLUSTER_CONDITIONED.has(a)),
+        );
         expect(broad, `${where} grants these on *`).toEqual([]);
       }
     }
@@ -327,17 +334,69 @@ describe('IAM', () => {
     });
   });
 
-  it("SQS rights only on queues under the install's prefix: control owns them, runners only consume", () => {
+  it("SQS rights only for control, on queues under the install's prefix; runner tasks (and so apps) get none", () => {
     const sqs = iamStatements(gantry).filter(({ statement }) =>
       (list(statement.Action) as string[]).some((a) => a.startsWith('sqs:')),
     );
-    expect(sqs.map((x) => x.where.replace(/DefaultPolicy.*/, '')).sort()).toEqual([
-      'ControlTaskRole',
-      'RunnersTaskRole',
-    ]);
+    expect(sqs.map((x) => x.where.replace(/DefaultPolicy.*/, ''))).toEqual(['ControlTaskRole']);
     for (const { statement } of sqs) expect(JSON.stringify(statement.Resource)).toMatch(/:gantry-\*"\]\]\}$/);
-    const runner = sqs.find((x) => x.where.startsWith('RunnersTaskRole'))!.statement;
-    expect(runner.Action).toEqual(['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage']);
+    // Runners pull through control, so the task role the app shares needs nothing from Gantry.
+    expect(env('GANTRY_ECS_RUNNER_QUEUE')).not.toBe('direct');
+    expect(iamStatements(gantry).filter(({ where }) => where.startsWith('RunnersTaskRole'))).toEqual([]);
+  });
+
+  it("secrets: control writes only under the install's prefix, with the calls its code makes; runner tasks only read them", () => {
+    expect(env('GANTRY_ECS_SECRET_PREFIX')).toBe('gantry');
+    const onSecrets = iamStatements(gantry).filter(
+      ({ where, statement }) =>
+        (list(statement.Action) as string[]).some((a) => a.startsWith('secretsmanager:')) &&
+        // Control's and the key generator's own keys are secrets of the stack, by ARN.
+        !where.startsWith('ControlTaskExecutionRole') &&
+        !where.startsWith('KeysGeneratorRole'),
+    );
+    const by = Object.fromEntries(
+      onSecrets.map(({ where, statement }) => [where.replace(/DefaultPolicy.*/, ''), statement]),
+    );
+    expect(Object.keys(by).sort()).toEqual(['ControlTaskRole', 'RunnersExecutionRole']);
+    expect(by.ControlTaskRole!.Action).toEqual([
+      'secretsmanager:CreateSecret',
+      'secretsmanager:PutSecretValue',
+      'secretsmanager:DeleteSecret',
+      'secretsmanager:TagResource',
+    ]);
+    expect(by.RunnersExecutionRole!.Action).toBe('secretsmanager:GetSecretValue');
+    for (const st of Object.values(by))
+      expect(JSON.stringify(st.Resource)).toMatch(/:secret:gantry\/\*"\]\]\}$/);
+    // The secrets use the AWS managed key: no kms rights anywhere.
+    expect(JSON.stringify(iamStatements(gantry))).not.toContain('kms:');
+  });
+
+  it("the README's ECS section lists exactly the actions each role is granted", async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('**IAM.** Exactly what the code calls'));
+    const listed: Record<string, Set<string>> = { control: new Set(), execution: new Set(), task: new Set() };
+    for (const line of table.split('\n').slice(0, 40)) {
+      const [, role, actions] = line.split('|').map((c) => c.trim());
+      if (!role || !(role in listed)) continue;
+      for (const m of actions!.matchAll(/`([a-z0-9]+:[A-Za-z]+)`/g)) listed[role]!.add(m[1]!);
+    }
+    const granted = (role: string) =>
+      new Set(
+        iamStatements(gantry)
+          .filter(({ where }) => where.startsWith(role))
+          .flatMap(({ statement }) => list(statement.Action) as string[]),
+      );
+    expect([...listed.control!].sort()).toEqual([...granted('ControlTaskRole')].sort());
+    expect([...listed.execution!].sort()).toEqual([...granted('RunnersExecutionRole')].sort());
+    expect([...listed.task!]).toEqual([...granted('RunnersTaskRole')]);
+    expect(listed.control!.size).toBeGreaterThan(10);
+  });
+
+  it("control may list only its cluster's tasks (to find runners again after a restart)", () => {
+    const listTasks = controlStatements().find((st) => list(st.Action).includes('ecs:ListTasks'))!;
+    expect(listTasks.Condition).toEqual({
+      ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [expect.stringMatching(/^Cluster/), 'Arn'] } },
+    });
   });
 
   it('each deploy role is trusted by one repository through GitHub OIDC and pushes to its own repository only', () => {

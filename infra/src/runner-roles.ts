@@ -1,8 +1,8 @@
 /**
  * What control's ECS driver hands to every runner task it starts: the task execution role (pull
  * the runner and app images from this install's ECR repositories, write to the runners' log
- * group), the task role (receive, extend and delete messages on Gantry's queues, nothing else), the
- * security group (out to control and AWS, nothing in) and the log group.
+ * group, read the environments' secrets the task definition names by ARN), the task role (nothing
+ * from Gantry), the security group (out to control and AWS, nothing in) and the log group.
  */
 import { Aws, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -20,8 +20,12 @@ export const queueArnPattern = (name: string) =>
 export const repositoryArnPattern = (name: string) =>
   `arn:${Aws.PARTITION}:ecr:${Aws.REGION}:${Aws.ACCOUNT_ID}:repository/${name}/*`;
 
-/** What a runner does with messages (sqs/src/sqs-consumer.ts); batches need the same actions. */
-export const RUNNER_SQS_ACTIONS = ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage'];
+/**
+ * ARN pattern of the secrets control mirrors for runner tasks: `<GANTRY_ECS_SECRET_PREFIX>/<environment
+ * id>/<NAME>` (control/src/secrets/secrets-manager.ts), the prefix being the install's name.
+ */
+export const appSecretArnPattern = (name: string) =>
+  `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${name}/*`;
 
 export class RunnerRoles extends Construct {
   readonly executionRole: iam.Role;
@@ -45,7 +49,8 @@ export class RunnerRoles extends Construct {
 
     this.executionRole = new iam.Role(this, 'ExecutionRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: 'Runner tasks: pull images from this install and write their logs',
+      description:
+        "Runner tasks: pull images from this install, write their logs, read their environment's secrets",
     });
     this.executionRole.addToPolicy(
       new iam.PolicyStatement({
@@ -63,6 +68,14 @@ export class RunnerRoles extends Construct {
         resources: [this.logGroup.logGroupArn],
       }),
     );
+    this.executionRole.addToPolicy(
+      new iam.PolicyStatement({
+        // The ECS agent reads the secrets a task definition names (`secrets[].valueFrom`) with this
+        // role. They use the account's AWS managed key, so no kms:Decrypt is needed.
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [appSecretArnPattern(name)],
+      }),
+    );
     Validations.of(this.executionRole).acknowledge(
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
@@ -73,19 +86,19 @@ export class RunnerRoles extends Construct {
         reason:
           "Runner tasks pull the runner image and any app's image; app repositories are added with their GitHub repository, so the install's prefix is the narrowest scope",
       },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${name}/*]`,
+        reason:
+          "Control writes one secret per environment and name at run time, under the install's name; the prefix is the narrowest name known at install time",
+      },
     );
 
+    // Runners pull their work through control (GANTRY_ECS_RUNNER_QUEUE=control), so the task role,
+    // which the app container shares, gets nothing from Gantry: attach what apps need (a model
+    // bucket, say) to it, or give each app a role of its own (GANTRY_ECS_TASK_ROLE_ARN's {owner}).
     this.taskRole = new iam.Role(this, 'TaskRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: "Runner tasks: work their environment's queue",
-    });
-    this.taskRole.addToPolicy(
-      new iam.PolicyStatement({ actions: RUNNER_SQS_ACTIONS, resources: [queueArnPattern(name)] }),
-    );
-    Validations.of(this.taskRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:${name}-*]`,
-      reason:
-        'Control creates one queue set per environment at run time; the prefix is the narrowest name known at install time',
+      description: 'Runner tasks (the app container too): nothing from Gantry; attach what apps need',
     });
   }
 }

@@ -104,6 +104,15 @@ describe('an existing VPC, an existing OIDC provider, GitHub Enterprise Server a
       JSON.stringify(statement.Action).includes('sqs:'),
     );
     for (const { statement } of sqs) expect(JSON.stringify(statement.Resource)).toContain(':acme-gpu-*');
+    expect(controlEnv(existing, 'GANTRY_ECS_SECRET_PREFIX')).toBe('acme-gpu');
+    const environmentSecrets = iamStatements(existing.gantryTemplate).filter(
+      ({ where, statement }) =>
+        /^(ControlTaskRole|RunnersExecutionRole)/.test(where) &&
+        JSON.stringify(statement.Action).includes('secretsmanager:'),
+    );
+    expect(environmentSecrets).toHaveLength(2);
+    for (const { statement } of environmentSecrets)
+      expect(JSON.stringify(statement.Resource)).toContain(':secret:acme-gpu/*');
     expect(
       ofType(existing.registryTemplate, 'AWS::ECR::Repository')
         .map(([, r]) => r.Properties.RepositoryName)

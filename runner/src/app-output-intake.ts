@@ -11,7 +11,7 @@ const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 export function startAppOutputIntake(
   port: number,
-  onLine: (line: string, stream: AppOutputStream) => void,
+  onLine: (line: string, stream: AppOutputStream, at?: number) => void,
 ): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method !== 'POST') {
@@ -31,8 +31,8 @@ export function startAppOutputIntake(
         res.end();
         return;
       }
-      for (const { line, stream } of decodeFirelensRecords(Buffer.concat(chunks).toString('utf8'))) {
-        onLine(line, stream);
+      for (const { line, stream, at } of decodeFirelensRecords(Buffer.concat(chunks).toString('utf8'))) {
+        onLine(line, stream, at);
       }
       res.statusCode = 200;
       res.end();

@@ -64,4 +64,39 @@ describe('LogShipper', () => {
       [undefined, 'from either', 'STDOUT'],
     ]);
   });
+
+  it('a line that arrives late with its time goes to the request in flight when it was written', async () => {
+    const sent: LogLine[] = [];
+    let inFlight: string[] = [];
+    const shipper = new LogShipper({
+      send: async (logs) => {
+        sent.push(...logs);
+      },
+      inFlight: () => inFlight,
+      log: silentLog,
+      flushMs: 60_000,
+    });
+    shipper.began('a', 1_000);
+    shipper.ended('a', 2_000);
+    shipper.began('b', 3_000);
+    shipper.began('c', 3_500);
+    shipper.ended('b', 4_000);
+    inFlight = ['c'];
+    // Posted by a log router after 'a' answered: written while only 'a' was in flight.
+    shipper.push('written during a', 'stdout', 1_500);
+    // Written while both b and c were in flight: nobody's (the in-flight rule would say c).
+    shipper.push('written during b and c', 'stdout', 3_700);
+    // Written between requests: the runner's.
+    shipper.push('written between', 'stderr', 2_500);
+    // No time: the request in flight now, as before.
+    shipper.push('no time', 'stdout');
+    await shipper.close();
+    expect(sent.map((l) => [l.request_id, l.message])).toEqual([
+      ['a', 'written during a'],
+      [undefined, 'written during b and c'],
+      [undefined, 'written between'],
+      ['c', 'no time'],
+    ]);
+    expect(sent[0]!.timestamp).toBe(new Date(1_500).toISOString());
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * Ships the app's output to control in batches (every `flushMs` or `batchLines` lines) and
  * attributes each line to a request: by the `[gantry:req=<id>] ` prefix, or, unprefixed, to the only
- * request in flight when there is exactly one.
+ * request in flight when there is exactly one. A line that comes late with the time it was written
+ * (a log router batches) goes to the only request in flight at that time instead.
  */
 
 import { parseRequestLogPrefix } from '../../contract/src/app-log-prefix.ts';
@@ -20,6 +21,9 @@ export interface LogShipperOptions {
   maxBuffered?: number;
 }
 
+/** How long a request's span is kept for lines that arrive late (a log router flushes every ~1 s). */
+const SPAN_KEPT_MS = 60_000;
+
 /** The protocol's limits: lines per call and characters per message. */
 const MAX_LINES_PER_CALL = 1000;
 const MAX_MESSAGE_CHARS = 16_384;
@@ -29,6 +33,8 @@ export class LogShipper {
   private timer: NodeJS.Timeout | undefined;
   private sending: Promise<void> | undefined;
   private dropped = 0;
+  /** When each recent request was in flight (ms), for lines that arrive with their own time. */
+  private readonly spans = new Map<string, { from: number; to?: number }>();
   private readonly flushMs: number;
   private readonly batchLines: number;
   private readonly maxBuffered: number;
@@ -39,16 +45,28 @@ export class LogShipper {
     this.maxBuffered = options.maxBuffered ?? 10_000;
   }
 
-  push(line: string, stream: OutputStream): void {
+  /** A request went in flight (the runner calls this and `ended`, so late lines find their request). */
+  began(requestId: string, now = Date.now()): void {
+    this.spans.set(requestId, { from: now });
+    for (const [id, span] of this.spans)
+      if (span.to !== undefined && now - span.to > SPAN_KEPT_MS) this.spans.delete(id);
+  }
+
+  ended(requestId: string, now = Date.now()): void {
+    const span = this.spans.get(requestId);
+    if (span) span.to = now;
+  }
+
+  /** `at`: when the app wrote the line, if it arrived later than that (ms). */
+  push(line: string, stream: OutputStream, at?: number): void {
     const { requestId, message } = parseRequestLogPrefix(line);
-    const inFlight = this.options.inFlight();
-    const owner = requestId ?? (inFlight.length === 1 ? inFlight[0] : undefined);
+    const owner = requestId ?? (at === undefined ? this.onlyInFlight() : this.onlyInFlightAt(at));
     this.buffer.push({
       ...(owner === undefined ? {} : { request_id: owner }),
       message: message.length > MAX_MESSAGE_CHARS ? `${message.slice(0, MAX_MESSAGE_CHARS - 1)}…` : message,
       level: stream === 'stdout' ? 'STDOUT' : 'STDERR',
       source: 'user',
-      timestamp: new Date().toISOString(),
+      timestamp: new Date(at ?? Date.now()).toISOString(),
     });
     if (this.buffer.length > this.maxBuffered) {
       this.dropped += this.buffer.length - this.maxBuffered;
@@ -56,6 +74,16 @@ export class LogShipper {
     }
     if (this.buffer.length >= this.batchLines) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+  }
+
+  private onlyInFlight(): string | undefined {
+    const inFlight = this.options.inFlight();
+    return inFlight.length === 1 ? inFlight[0] : undefined;
+  }
+
+  private onlyInFlightAt(at: number): string | undefined {
+    const then = [...this.spans].filter(([, s]) => s.from <= at && (s.to === undefined || at <= s.to));
+    return then.length === 1 ? then[0]![0] : undefined;
   }
 
   /** Sends what is buffered; never throws (a failed batch stays buffered for the next try). */

@@ -58,8 +58,8 @@ async function main(): Promise<number> {
   }
 
   if (config.appOutputHttpPort !== undefined) {
-    const intake = await startAppOutputIntake(config.appOutputHttpPort, (line, stream) => {
-      runner.appOutput(line, stream);
+    const intake = await startAppOutputIntake(config.appOutputHttpPort, (line, stream, at) => {
+      runner.appOutput(line, stream, at);
       (stream === 'stderr' ? process.stderr : process.stdout).write(`[app] ${line}\n`);
     });
     intake.unref();

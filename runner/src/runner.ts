@@ -143,9 +143,12 @@ export class Runner {
     this.requestDrain(reason);
   }
 
-  /** A line of the app's output that reached the runner another way than its pipes (relayed on stdin). */
-  appOutput(line: string, stream: 'stdout' | 'stderr'): void {
-    this.logs.push(line, stream);
+  /**
+   * A line of the app's output that reached the runner another way than its pipes (relayed on
+   * stdin, or posted by a log router with `at`, when the app wrote it).
+   */
+  appOutput(line: string, stream: 'stdout' | 'stderr', at?: number): void {
+    this.logs.push(line, stream, at);
   }
 
   /** Kills the app at once; for when the runner process is exiting without a drain. */
@@ -301,6 +304,7 @@ export class Runner {
       lost: false,
     };
     this.active.set(job.receipt, entry);
+    this.logs.began(job.request_id);
     this.updateBusyState();
     this.scheduleHeartbeat();
     const settled = this.runJob(entry).finally(() => {
@@ -334,6 +338,7 @@ export class Runner {
     // while the request still counts as in flight, so such a line is still attributed to it.
     await setImmediate();
     entry.running = false;
+    this.logs.ended(job.request_id);
     this.updateBusyState();
     this.wakePuller();
     if (entry.lost) return;

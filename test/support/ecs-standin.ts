@@ -14,6 +14,8 @@
  *   agent does with the execution role (a value never travels in any ECS call). The same server
  *   answers Secrets Manager's JSON protocol (CreateSecret, PutSecretValue, DescribeSecret,
  *   DeleteSecret) into that table, so it is also AWS_ENDPOINT_URL_SECRETS_MANAGER;
+ * - FireLens: a container logging with `awsfirelens` has its output posted by the task's log router
+ *   (Fluent Bit's `http` output), emulated in firelens-standin.ts; the router's image is never run;
  * - awsvpc: every task has a localhost of its own. Here all tasks share the host's network, so each
  *   task gets a free port in place of each container port it declares, substituted in every
  *   environment value equal to that port (the app's PORT and whatever tells a sidecar where it is).
@@ -25,6 +27,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  checkFirelens,
+  type FirelensFollower,
+  followToFirelens,
+  isLogRouter,
+  logsThroughFirelens,
+} from './firelens-standin.ts';
 import { freePort } from './free-port.ts';
 import type { TestEngine } from './podman.ts';
 
@@ -72,6 +81,8 @@ interface ContainerDef {
   resourceRequirements?: { type: string; value: string }[];
   dependsOn?: { containerName: string; condition: string }[];
   stopTimeout?: number;
+  logConfiguration?: { logDriver?: string; options?: Record<string, string> };
+  firelensConfiguration?: { type: string };
 }
 
 interface TaskDefinition {
@@ -124,6 +135,8 @@ export interface StandinTask {
   overrides: { containerOverrides?: { name: string; environment?: { name: string; value: string }[] }[] };
   provisioningTimer?: NodeJS.Timeout;
   waiters: ChildProcess[];
+  /** FireLens: the containers whose output the emulated log router posts (firelens-standin.ts). */
+  firelens?: FirelensFollower[];
 }
 
 export interface EcsStandin {
@@ -288,7 +301,7 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
       for (const p of c.portMappings ?? []) ports.set(String(p.containerPort), String(await freePort()));
 
     task.pullStartedAt = now();
-    for (const image of new Set(td.containerDefinitions.map((c) => c.image))) {
+    for (const image of new Set(td.containerDefinitions.filter((c) => !isLogRouter(c)).map((c) => c.image))) {
       const present = await o.engine.podman(['image', 'exists', image]).then(
         () => true,
         () => false,
@@ -328,6 +341,10 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
     const stopAsked = () => (task.desiredStatus as string) === 'STOPPED';
     for (const c of order) {
       if (stopAsked()) break;
+      if (isLogRouter(c)) {
+        routerStarted(task, c);
+        continue;
+      }
       const name = engineName(task, c.name);
       const args = ['run', '-d', '--name', name, '--network', 'host', '--label', `ecs-task=${task.taskArn}`];
       for (const e of envs.get(c.name)!) args.push('-e', e);
@@ -337,6 +354,7 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
       const state = task.containers.find((x) => x.name === c.name)!;
       state.lastStatus = 'RUNNING';
       watch(task, state);
+      if (logsThroughFirelens(c)) followFirelens(task, td, c, ports);
     }
     if (stopAsked()) return stopContainers(task);
     task.lastStatus = 'RUNNING';
@@ -386,7 +404,36 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
     await Promise.all(
       task.waiters.map((w) => (w.exitCode === null ? new Promise((r) => w.once('exit', r)) : undefined)),
     );
+    // The log router stops after the other containers, once it has posted what it holds.
+    await Promise.all((task.firelens ?? []).map((f) => f.stop()));
     stopped(task, task.stopCode ?? 'UserInitiated', task.stoppedReason);
+  };
+
+  // --- FireLens (firelens-standin.ts): the log router is emulated, never run ------------------
+  const routerStarted = (task: StandinTask, c: ContainerDef) => {
+    const state = task.containers.find((x) => x.name === c.name)!;
+    state.lastStatus = 'RUNNING';
+  };
+  const followFirelens = (
+    task: StandinTask,
+    td: TaskDefinition,
+    c: ContainerDef,
+    ports: Map<string, string>,
+  ) => {
+    task.firelens ??= [];
+    task.firelens.push(
+      followToFirelens({
+        engine: o.engine,
+        engineName: engineName(task, c.name),
+        container: c,
+        ports,
+        meta: {
+          clusterArn: task.clusterArn,
+          taskArn: task.taskArn,
+          taskDefinition: `${td.family}:${td.revision}`,
+        },
+      }),
+    );
   };
 
   const findTaskDefAny = (arn: string) => {
@@ -415,6 +462,8 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
   const ops: Record<string, (b: Record<string, any>) => unknown> = {
     RegisterTaskDefinition(b) {
       const family = String(b.family);
+      const firelensProblem = checkFirelens(b.containerDefinitions ?? []);
+      if (firelensProblem) throw new EcsError('ClientException', firelensProblem);
       const revision = (revisions.get(family) ?? 0) + 1;
       revisions.set(family, revision);
       const td: TaskDefinition = {
@@ -700,6 +749,7 @@ export async function startEcsStandin(o: EcsStandinOptions): Promise<EcsStandin>
       for (const t of tasks) clearTimeout(t.provisioningTimer);
       for (const i of instances) clearTimeout(i.idleTimer);
       for (const t of tasks) for (const w of t.waiters) w.kill();
+      for (const t of tasks) for (const f of t.firelens ?? []) f.abandon();
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive connections (fetch keeps them) would hold close() open until they time out.
       server.closeAllConnections();

@@ -160,6 +160,8 @@ describe('the ECS driver on the stand-in', { timeout: 120_000 }, () => {
     expect(task.pullStartedAt).toBeDefined();
     expect(task.pullStoppedAt).toBeGreaterThanOrEqual(task.pullStartedAt!);
     await printed(task.taskArn, 'runner', 'app healthy');
+    // FireLens: the app's output reached the runner through the log router's http output.
+    await printed(task.taskArn, 'runner', '[app] tiny app listening on ');
     // The runner's AWS SDK gets its region from the task.
     const env = await engine.podman([
       'inspect',

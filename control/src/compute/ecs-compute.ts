@@ -1,7 +1,8 @@
 /**
  * The ECS compute driver (GANTRY_COMPUTE=ecs): each runner is one ECS task started with RunTask,
- * holding two containers: the app (the revision's image, by digest, with its GPUs) and the runner
- * as a sidecar that reaches the app on localhost (awsvpc networking) and control over HTTP.
+ * holding three containers: the app (the revision's image, by digest, with its GPUs), the runner
+ * as a sidecar that reaches the app on localhost (awsvpc networking) and control over HTTP, and a
+ * FireLens log router that hands the app's output to the runner (ecs-firelens.ts).
  *
  * Why RunTask and not an ECS service per environment: the autoscaler decides *which* runner goes
  * (the longest idle one, never a busy one). A service only takes a desired count and picks the
@@ -44,7 +45,14 @@ import {
   RunnerSchedulingError,
   type RunnerSpec,
 } from './compute-driver.ts';
-import { type MachineSize, RUNNER_SIDECAR, sizeOf } from './machine-types.ts';
+import {
+  appLogsThroughRouter,
+  DEFAULT_APP_OUTPUT_PORT,
+  DEFAULT_LOG_ROUTER_IMAGE,
+  LOG_ROUTER_CONTAINER,
+  logRouterContainer,
+} from './ecs-firelens.ts';
+import { LOG_ROUTER, type MachineSize, RUNNER_SIDECAR, sizeOf } from './machine-types.ts';
 
 export interface EcsComputeOptions {
   /** Built by createEcsClient (ecs-client.ts): its retry strategy is the only one; the driver calls once. */
@@ -70,6 +78,10 @@ export interface EcsComputeOptions {
   directQueueAccess?: boolean;
   /** Port the app listens on inside the task. */
   appPort?: number;
+  /** The FireLens log router's image (Fluent Bit); default AWS's aws-for-fluent-bit:stable. */
+  logRouterImage?: string;
+  /** Loopback port the runner takes the app's output on from the log router (ecs-firelens.ts). */
+  appOutputPort?: number;
   drainGraceSeconds?: number;
   /** How often task ends are looked for. */
   pollMs?: number;
@@ -253,6 +265,7 @@ export class EcsCompute implements ComputeDriver {
     const known = this.taskDefinitions.get(key);
     if (known) return known;
     const port = this.o.appPort ?? DEFAULT_APP_PORT;
+    const outputPort = this.o.appOutputPort ?? DEFAULT_APP_OUTPUT_PORT;
     const logs = (container: string) => ({
       logDriver: 'awslogs' as const,
       options: {
@@ -278,14 +291,16 @@ export class EcsCompute implements ComputeDriver {
             image: rev.image!,
             essential: true,
             cpu: size.cpu - RUNNER_SIDECAR.cpu,
-            memory: size.memoryMiB - RUNNER_SIDECAR.memoryMiB,
+            memory: size.memoryMiB - RUNNER_SIDECAR.memoryMiB - LOG_ROUTER.memoryMiB,
             ...(size.gpus > 0
               ? { resourceRequirements: [{ type: 'GPU' as const, value: String(size.gpus) }] }
               : {}),
             portMappings: [{ containerPort: port, protocol: 'tcp' }],
             environment: [{ name: 'PORT', value: String(port) }],
             secrets: Object.entries(refs.app).map(([name, valueFrom]) => ({ name, valueFrom })),
-            logConfiguration: logs(APP_CONTAINER),
+            // Through the log router to the runner, which ships it to control (ecs-firelens.ts).
+            logConfiguration: appLogsThroughRouter(outputPort),
+            dependsOn: [{ containerName: LOG_ROUTER_CONTAINER, condition: 'START' }],
             // The runner stops the app's work first; this only bounds the final shutdown.
             stopTimeout: 30,
           },
@@ -296,8 +311,12 @@ export class EcsCompute implements ComputeDriver {
             cpu: RUNNER_SIDECAR.cpu,
             memory: RUNNER_SIDECAR.memoryMiB,
             dependsOn: [{ containerName: APP_CONTAINER, condition: 'START' }],
+            // The intake listens on loopback only; the mapping says the runner holds this port.
+            portMappings: [{ containerPort: outputPort, protocol: 'tcp' }],
             environment: [
               { name: RUNNER_ENV.appPort, value: String(port) },
+              { name: RUNNER_ENV.appOutput, value: 'http' },
+              { name: RUNNER_ENV.appOutputPort, value: String(outputPort) },
               { name: RUNNER_ENV.maxMultiplexing, value: String(rev.settings.max_multiplexing) },
               { name: RUNNER_ENV.startupTimeoutS, value: String(rev.settings.startup_timeout) },
               { name: RUNNER_ENV.drainGraceS, value: String(grace) },
@@ -308,6 +327,7 @@ export class EcsCompute implements ComputeDriver {
             logConfiguration: logs(RUNNER_CONTAINER),
             stopTimeout: Math.min(120, grace + 10),
           },
+          logRouterContainer(this.o.logRouterImage ?? DEFAULT_LOG_ROUTER_IMAGE, logs(LOG_ROUTER_CONTAINER)),
         ],
         tags: [{ key: 'gantry:revision', value: String(rev.number) }],
       }),

@@ -33,6 +33,12 @@ export const MACHINE_TYPES: Record<MachineTypeName, MachineSize> & Record<string
 export const RUNNER_SIDECAR = { cpu: 256, memoryMiB: 256 } as const;
 
 /**
+ * What the FireLens log router (Fluent Bit) may use inside the task, taken from the app's share:
+ * AWS advises at least 50 MiB; the rest is room for lines buffered while the runner is not yet up.
+ */
+export const LOG_ROUTER = { memoryMiB: 128 } as const;
+
+/**
  * What one runner of a revision gets on a machine type: with num_gpus above one, that many of the
  * type's GPUs and the CPU and memory that come with them on the instance.
  */

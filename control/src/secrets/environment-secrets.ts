@@ -89,9 +89,20 @@ export class EnvironmentSecrets {
         `Environment ${envName} has no secret ${missing.join(', ')} (it has: ${[...have].join(', ') || 'none'}).`,
       );
     }
-    const removed = await this.store.secrets.delete(envId, names);
-    await this.mirror?.remove(envId, removed);
-    return removed;
+    // Secrets Manager first: should it fail, the store still lists the names and a retry finds them.
+    await this.mirror?.remove(envId, names);
+    return this.store.secrets.delete(envId, names);
+  }
+
+  /**
+   * Before an environment is deleted: its copies in Secrets Manager, the runner key included, are
+   * deleted at once (no recovery window, nothing left billed). The store's rows go with the
+   * environment's. Called before the rows are deleted, so a failure leaves a deletion to retry.
+   */
+  async removeAll(envId: string): Promise<void> {
+    if (!this.mirror) return;
+    const names = (await this.store.secrets.list(envId)).map((s) => s.name);
+    await this.mirror.remove(envId, [...names, RUNNER_KEY_SECRET]);
   }
 
   /** The decrypted variables for a runner of this environment. */

@@ -79,6 +79,53 @@ describe('EnvironmentSecrets with the Secrets Manager mirror', () => {
     expect(Object.keys((await secrets.referencesFor(env.id)).app)).toEqual(['HF_TOKEN']);
   });
 
+  it('an environment deleted: every copy of its secrets goes at once, the runner key too; others keep theirs', async () => {
+    const box = new SecretBox({ id: 'k1', key: randomBytes(32) });
+    const secrets = new EnvironmentSecrets(store, box, mirrorOf());
+    const app = await store.apps.create('acme', 'sm-gone', 'private');
+    const env = (await store.apps.getEnvironment(app.id, 'production'))!;
+    const other = await store.apps.createEnvironment(app.id, 'staging');
+    await secrets.set(env.id, { HF_TOKEN: 'hf_gone', WANDB_KEY: 'wandb_gone' });
+    await secrets.set(other.id, { HF_TOKEN: 'hf_kept' });
+    await secrets.referencesFor(env.id);
+    await secrets.referencesFor(other.id);
+    const of = (id: string) => Object.keys(sm.secretsByName()).filter((n) => n.startsWith(`gantry/${id}/`));
+    expect(of(env.id).sort()).toEqual(
+      [
+        `gantry/${env.id}/HF_TOKEN`,
+        `gantry/${env.id}/WANDB_KEY`,
+        `gantry/${env.id}/${RUNNER_KEY_SECRET}`,
+      ].sort(),
+    );
+
+    await secrets.removeAll(env.id);
+    expect(of(env.id)).toEqual([]);
+    expect(of(other.id)).toHaveLength(2);
+    // Deleted, not scheduled for deletion: a recovery window would keep them billed for days.
+    const deletes = sm.secretCalls.filter((c) => c.op === 'DeleteSecret').map((c) => JSON.parse(c.body));
+    expect(deletes.filter((d) => String(d.SecretId).startsWith(`gantry/${env.id}/`))).toHaveLength(3);
+    for (const d of deletes) expect(d.ForceDeleteWithoutRecovery).toBe(true);
+    // Again (a retried deletion): nothing left to delete is not an error.
+    await expect(secrets.removeAll(env.id)).resolves.toBeUndefined();
+  });
+
+  it('unset: when Secrets Manager refuses, the secret stays listed, so the unset can be retried', async () => {
+    const box = new SecretBox({ id: 'k1', key: randomBytes(32) });
+    const app = await store.apps.create('acme', 'sm-retry', 'private');
+    const env = (await store.apps.getEnvironment(app.id, 'production'))!;
+    await new EnvironmentSecrets(store, box, mirrorOf()).set(env.id, { HF_TOKEN: 'hf_x' });
+    const refusing = mirrorOf({
+      fetch: async () =>
+        new Response(JSON.stringify({ __type: 'AccessDeniedException', message: 'not allowed' }), {
+          status: 400,
+        }),
+    });
+    await expect(
+      new EnvironmentSecrets(store, box, refusing).unset(env.id, 'production', ['HF_TOKEN']),
+    ).rejects.toThrow(/AccessDeniedException/);
+    expect((await store.secrets.list(env.id)).map((s) => s.name)).toEqual(['HF_TOKEN']);
+  });
+
   it('after a restart (a new mirror), writes what it does not know, and creates what is missing', async () => {
     const app = await store.apps.create('acme', 'sm2', 'private');
     const env = (await store.apps.getEnvironment(app.id, 'production'))!;
