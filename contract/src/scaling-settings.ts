@@ -72,6 +72,27 @@ export const RUNTIME_SETTINGS = {
     integer: false,
     doc: "Seconds a completed request's input, result, logs and output files are kept; 0: control's GANTRY_RETENTION.",
   },
+  auto_rollback_error_rate: {
+    min: 0,
+    max: 1,
+    default: 0,
+    integer: false,
+    doc: "Share of a fresh revision's requests failing (5xx) from which control reactivates the previous revision within auto_rollback_window; 0: off.",
+  },
+  auto_rollback_window: {
+    min: 1,
+    max: 86_400,
+    default: 300,
+    integer: false,
+    doc: 'Seconds after a rollout switches during which its error rate is watched (auto_rollback_error_rate).',
+  },
+  auto_rollback_min_requests: {
+    min: 1,
+    max: 1_000_000,
+    default: 20,
+    integer: true,
+    doc: 'Requests a fresh revision must have answered before its error rate can roll it back.',
+  },
 } as const satisfies Record<string, Range>;
 
 export const CODE_SETTINGS = {
