@@ -340,6 +340,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
           ...(o.clock ? { clock: o.clock } : {}),
         }),
       buildRepositories: config.buildRepositories,
+      buildRepositoriesInstalled: extensions.mayRegisterBuilds,
       ...(o.clock ? { clock: o.clock } : {}),
     }),
     { prefix: '/v1' },
