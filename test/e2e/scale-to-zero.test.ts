@@ -2,7 +2,8 @@
  * The whole lifecycle on this machine with the process driver: a burst scales out to
  * max_concurrency and no further, every request completes once, idle runners drain to zero after
  * keep_alive, and the next request cold-starts a runner again. Then rolling deploys under a stream
- * of sync requests: none fails, each is answered once, by one revision.
+ * of sync requests: none fails, each is answered once, by one revision; each deploy names a smoke
+ * request, and the one the app answers with another status never goes live.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -146,8 +147,14 @@ describe('rolling deploys under a stream of sync requests (fault)', () => {
     };
     const callers = [0, 1, 2].map(caller);
     const deploys = 3;
+    // The last deploy's smoke request expects a status the app does not answer: it must not go live.
+    const smoke = (d: number) => ({
+      path: '/',
+      input: { name: 'smoke' },
+      expect_status: d < deploys ? 200 : 201,
+    });
     try {
-      for (let d = 0; d < deploys; d++) {
+      for (let d = 0; d <= deploys; d++) {
         const before = answers.length;
         // Traffic before each switch, so runners of the old revision are busy when it drains them.
         await eventually(async () => (answers.length >= before + 3 ? true : undefined), 60_000, 'traffic');
@@ -155,7 +162,7 @@ describe('rolling deploys under a stream of sync requests (fault)', () => {
           body: {
             command: HELLO_COMMAND,
             cwd: REPO_ROOT,
-            settings: { max_multiplexing: 1, startup_timeout: 60 },
+            settings: { max_multiplexing: 1, startup_timeout: 60, smoke: smoke(d) },
             activate: true,
           },
         });
@@ -163,14 +170,28 @@ describe('rolling deploys under a stream of sync requests (fault)', () => {
         const rollout = await eventually(
           async () => {
             const list = await control.admin(`${ENV}/rollouts`);
-            const [latest] = ((await list.json()) as { rollouts: { state: string; strategy: string }[] })
-              .rollouts;
+            const [latest] = (
+              (await list.json()) as {
+                rollouts: { state: string; strategy: string; detail: string | null }[];
+              }
+            ).rollouts;
             return latest && latest.state !== 'in_progress' ? latest : undefined;
           },
           60_000,
           `rolling deploy ${d + 1} to end`,
         );
-        expect(rollout).toMatchObject({ state: 'completed', strategy: 'rolling' });
+        if (d < deploys) expect(rollout).toMatchObject({ state: 'completed', strategy: 'rolling' });
+        else {
+          // Through the real runner: it called the app, saw 200, and exited saying so.
+          expect(rollout).toMatchObject({
+            state: 'aborted',
+            detail: expect.stringMatching(/smoke request POST \/ answered 200, expected 201/),
+          });
+          const revs = (await (await control.admin(`${ENV}/revisions`)).json()) as {
+            revisions: { number: number; active: boolean }[];
+          };
+          expect(revs.revisions.find((r) => r.active)?.number).toBe(deploys + 1);
+        }
       }
       const after = answers.length;
       await eventually(async () => (answers.length >= after + 3 ? true : undefined), 60_000, 'traffic after');
