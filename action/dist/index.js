@@ -28417,6 +28417,11 @@ var ERRORS = {
     fault: "client",
     message: "fal_webhook must be an http(s) URL that resolves to a public address."
   },
+  GANTRY_ERR_GITHUB_UNAVAILABLE: {
+    status: 503,
+    fault: "server",
+    message: "Control could not ask GitHub whether its App is installed on the repository: try again, or list the repository in GANTRY_BUILD_REPOSITORIES."
+  },
   GANTRY_ERR_QUEUE_UNAVAILABLE: {
     status: 503,
     fault: "server",
@@ -28848,7 +28853,7 @@ var EventView = typebox_exports.Object({
   seq: typebox_exports.Number({ description: "the cursor: pass it as `after` to get what came next" }),
   at: typebox_exports.String(),
   type: typebox_exports.String({
-    description: "`runner.state`, `rollout.started`, `rollout.completed`, `rollout.aborted`, `rollout.superseded`, `deploy`, `scaling.changed`, `runner.crash_loop`, `request.dead_lettered`"
+    description: "`runner.state`, `rollout.started`, `rollout.completed`, `rollout.aborted`, `rollout.superseded`, `deploy`, `scaling.changed`, `runner.crash_loop`, `rollout.auto_rollback`, `request.dead_lettered`"
   }),
   message: typebox_exports.String(),
   runner_id: Nullable(typebox_exports.String()),

@@ -174,6 +174,12 @@ export const ERRORS = {
     fault: 'client',
     message: 'fal_webhook must be an http(s) URL that resolves to a public address.',
   },
+  GANTRY_ERR_GITHUB_UNAVAILABLE: {
+    status: 503,
+    fault: 'server',
+    message:
+      'Control could not ask GitHub whether its App is installed on the repository: try again, or list the repository in GANTRY_BUILD_REPOSITORIES.',
+  },
   GANTRY_ERR_QUEUE_UNAVAILABLE: {
     status: 503,
     fault: 'server',

@@ -61,6 +61,12 @@ export interface ExtensionHost {
 export interface MountedExtension {
   /** A build was registered. Control does not wait for it; failures are the extension's to log. */
   buildRegistered?(build: RegisteredBuild): Promise<void>;
+  /**
+   * Whether a GitHub OIDC token of this repository (`owner/name`) may register builds, asked when
+   * control's GANTRY_BUILD_REPOSITORIES is unset: the GitHub App answers "where it is installed".
+   * Rejects when it cannot tell (GitHub unreachable).
+   */
+  mayRegisterBuilds?(repository: string): Promise<boolean>;
   /** Control is closing: finish in-flight work and stop timers; the SQL handle closes after this. */
   close?(): Promise<void>;
 }

@@ -338,7 +338,7 @@ export const EventView = Type.Object({
   at: Type.String(),
   type: Type.String({
     description:
-      '`runner.state`, `rollout.started`, `rollout.completed`, `rollout.aborted`, `rollout.superseded`, `deploy`, `scaling.changed`, `runner.crash_loop`, `request.dead_lettered`',
+      '`runner.state`, `rollout.started`, `rollout.completed`, `rollout.aborted`, `rollout.superseded`, `deploy`, `scaling.changed`, `runner.crash_loop`, `rollout.auto_rollback`, `request.dead_lettered`',
   }),
   message: Type.String(),
   runner_id: Nullable(Type.String()),

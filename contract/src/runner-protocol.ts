@@ -273,6 +273,11 @@ export const RUNNER_ENV = {
   /** Seconds the runner may take to finish in-flight work after SIGTERM. */
   drainGraceS: 'GANTRY_DRAIN_GRACE',
   /**
+   * JSON `{path, input, expect_status}`: given to a rollout's candidate only. The runner calls the
+   * app with it once healthy and reports ready only if the answer has that status (the deploy gate).
+   */
+  smoke: 'GANTRY_SMOKE_REQUEST',
+  /**
    * The environment's SQS queues (normal and low priority), when the queue is SQS: the runner then
    * long-polls them itself and asks control to `claim` each message. AWS settings (AWS_REGION,
    * credentials, AWS_ENDPOINT_URL_SQS) reach the runner as the SDK's own variables.

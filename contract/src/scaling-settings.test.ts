@@ -60,4 +60,32 @@ describe('scaling settings', () => {
       allowed: [...MACHINE_TYPE_NAMES],
     });
   });
+
+  it('a smoke request: path with a leading slash, input {} and status 200 by default; mistakes named', () => {
+    expect(parseCodeSettings({ smoke: { path: 'predict' } }).smoke).toEqual({
+      path: '/predict',
+      input: {},
+      expect_status: 200,
+    });
+    expect(
+      parseCodeSettings({ smoke: { path: '/p', input: { prompt: 'a cat' }, expect_status: 201 } }).smoke,
+    ).toEqual({ path: '/p', input: { prompt: 'a cat' }, expect_status: 201 });
+    expect(parseCodeSettings({}).smoke).toBeUndefined();
+    const refused = (smoke: unknown) => {
+      try {
+        parseCodeSettings({ smoke });
+      } catch (e) {
+        expect((e as GantryError).code).toBe('GANTRY_ERR_INVALID_SETTING');
+        expect((e as GantryError).extra).toMatchObject({ field: 'smoke' });
+        return (e as GantryError).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(refused('/predict')).toMatch(/must be an object/);
+    expect(refused({ input: {} })).toMatch(/needs "path"/);
+    expect(refused({ path: '/p?x=1' })).toMatch(/needs "path"/);
+    expect(refused({ path: '/p', expect_status: 700 })).toMatch(/expect_status must be an HTTP status/);
+    expect(refused({ path: '/p', status: 200 })).toMatch(/unknown key "status"/);
+    expect(refused({ path: '/p', input: { blob: 'x'.repeat(5000) } })).toMatch(/at most 4096 characters/);
+  });
 });

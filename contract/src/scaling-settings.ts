@@ -72,6 +72,27 @@ export const RUNTIME_SETTINGS = {
     integer: false,
     doc: "Seconds a completed request's input, result, logs and output files are kept; 0: control's GANTRY_RETENTION.",
   },
+  auto_rollback_error_rate: {
+    min: 0,
+    max: 1,
+    default: 0,
+    integer: false,
+    doc: "Share of a fresh revision's requests failing (5xx) from which control reactivates the previous revision within auto_rollback_window; 0: off.",
+  },
+  auto_rollback_window: {
+    min: 1,
+    max: 86_400,
+    default: 300,
+    integer: false,
+    doc: 'Seconds after a rollout switches during which its error rate is watched (auto_rollback_error_rate).',
+  },
+  auto_rollback_min_requests: {
+    min: 1,
+    max: 1_000_000,
+    default: 20,
+    integer: true,
+    doc: 'Requests a fresh revision must have answered before its error rate can roll it back.',
+  },
 } as const satisfies Record<string, Range>;
 
 export const CODE_SETTINGS = {
@@ -103,7 +124,59 @@ export type RuntimeSettings = { [K in keyof typeof RUNTIME_SETTINGS]: number };
 export type CodeSettings = { [K in Exclude<keyof typeof CODE_SETTINGS, 'num_gpus'>]: number } & {
   num_gpus?: number;
   machine_type: string[];
+  /** The deploy gate's smoke request, when the revision names one. */
+  smoke?: SmokeRequest;
 };
+
+/**
+ * A request the first runner of a new revision must answer with `expect_status` before the
+ * revision serves (the deploy gate): `POST /{path}` with `input` as JSON.
+ */
+export interface SmokeRequest {
+  path: string;
+  input: unknown;
+  expect_status: number;
+}
+
+/** The smoke request travels in the runner's start settings (ECS overrides hold 8 KB in all). */
+export const SMOKE_MAX_CHARS = 4096;
+const SMOKE_KEYS = ['path', 'input', 'expect_status'];
+
+/** Validates a revision's `smoke` setting; the path gets a leading slash. */
+export function parseSmokeRequest(v: unknown): SmokeRequest {
+  const fail = (why: string): never => {
+    throw new GantryError('GANTRY_ERR_INVALID_SETTING', `smoke ${why}`, {
+      field: 'smoke',
+      allowed: SMOKE_KEYS,
+    });
+  };
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    return fail('must be an object: { "path": "/predict", "input": {…}, "expect_status": 200 }.');
+  }
+  const o = v as Record<string, unknown>;
+  const unknown = Object.keys(o).filter((k) => !SMOKE_KEYS.includes(k));
+  if (unknown.length > 0)
+    fail(`has unknown key ${unknown.map((k) => `"${k}"`).join(', ')}; use ${SMOKE_KEYS.join(', ')}.`);
+  const path = o['path'];
+  if (typeof path !== 'string' || /[\s?#]/.test(path) || path.length > 500) {
+    fail('needs "path": the endpoint path to call, without spaces, query or fragment (e.g. "/predict").');
+  }
+  const status = o['expect_status'] ?? 200;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
+    fail(`expect_status must be an HTTP status from 100 to 599, got ${JSON.stringify(status)}.`);
+  }
+  const smoke: SmokeRequest = {
+    path: (path as string).startsWith('/') ? (path as string) : `/${path as string}`,
+    input: o['input'] ?? {},
+    expect_status: status as number,
+  };
+  if (JSON.stringify(smoke).length > SMOKE_MAX_CHARS) {
+    fail(
+      `must be at most ${SMOKE_MAX_CHARS} characters as JSON (it travels in the runner's start settings).`,
+    );
+  }
+  return smoke;
+}
 
 /** GPUs one runner of these settings gets on a machine type with `perType` GPUs (0 stays 0). */
 export function gpusOf(settings: Pick<CodeSettings, 'num_gpus'>, perType: number): number {
@@ -198,6 +271,10 @@ export function parseCodeSettings(input: Record<string, unknown> = {}): CodeSett
         );
       }
       out.machine_type = list as string[];
+      continue;
+    }
+    if (k === 'smoke') {
+      out.smoke = parseSmokeRequest(v);
       continue;
     }
     (out as unknown as Record<string, number>)[k] = check(CODE_SETTINGS, k, v);

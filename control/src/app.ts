@@ -39,6 +39,7 @@ import { createFalHandlers, keepRawJson, registerFalRoutes } from './routes/fal-
 import { registerFalProxy } from './routes/fal-proxy.ts';
 import { registerRunnerRoutes } from './routes/runner-api.ts';
 import { managementApi } from './routes/v1.ts';
+import { AutoRollback } from './scaling/auto-rollback.ts';
 import { Rollouts } from './scaling/rollouts.ts';
 import { Scaler } from './scaling/scaler.ts';
 import { EnvironmentSecrets } from './secrets/environment-secrets.ts';
@@ -84,6 +85,8 @@ export interface ControlService {
   /** Events and metrics of what happened; `settle()` waits until all of it is recorded. */
   activity: Activity;
   files: FilesService;
+  /** Automatic rollback of fresh revisions that fail requests; checked on every tick once started. */
+  autoRollback: AutoRollback;
   /** Runs the retention sweep now (it also runs on its own every few minutes once started). */
   sweepRetention(): Promise<void>;
   /** Starts the steady background work: the scaler's tick, the start-deadline reaper, webhooks. */
@@ -294,6 +297,13 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
   });
   await app.register(filesRoutes, { files, baseUrl: callerBase });
   const rollouts = new Rollouts({ store, scaler, activity });
+  const autoRollback = new AutoRollback({
+    store,
+    rollouts,
+    activity,
+    log: app.log,
+    clock: o.clock ?? Date.now,
+  });
   registerRunnerRoutes(app, { store, requests, scaler, activity, relays });
   // Registered before extensions mount: a replica revokes the extension keys of controls not alive.
   await store.controls.beat(scaler.controlId);
@@ -330,6 +340,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
           ...(o.clock ? { clock: o.clock } : {}),
         }),
       buildRepositories: config.buildRepositories,
+      buildRepositoriesInstalled: extensions.mayRegisterBuilds,
       ...(o.clock ? { clock: o.clock } : {}),
     }),
     { prefix: '/v1' },
@@ -369,6 +380,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
     metrics,
     activity,
     files,
+    autoRollback,
     sweepRetention,
     start() {
       scaler.start();
@@ -386,6 +398,7 @@ export async function buildApp(o: BuildOptions): Promise<ControlService> {
             .reapUnenqueued(UNENQUEUED_AFTER_MS)
             .catch((err: unknown) => app.log.error({ err }, 'unenqueued-request reaper failed'));
         }
+        autoRollback.check().catch((err: unknown) => app.log.error({ err }, 'automatic rollback failed'));
       }, config.tickMs);
       reaper.unref();
       eventPrune = setInterval(() => {

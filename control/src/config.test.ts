@@ -11,6 +11,16 @@ describe('loadConfig', () => {
     expect(c.databaseUrl).toBeUndefined();
   });
 
+  it('GANTRY_BUILD_REPOSITORIES: owners, repositories or *; anything else named', () => {
+    expect(loadConfig({ GANTRY_BUILD_REPOSITORIES: 'acme, other/models' }).buildRepositories).toEqual([
+      'acme',
+      'other/models',
+    ]);
+    expect(loadConfig({ GANTRY_BUILD_REPOSITORIES: '*' }).buildRepositories).toEqual(['*']);
+    expect(loadConfig({}).buildRepositories).toEqual([]);
+    expect(() => loadConfig({ GANTRY_BUILD_REPOSITORIES: 'acme/*' })).toThrow(/GANTRY_BUILD_REPOSITORIES/);
+  });
+
   it('reads settings', () => {
     const c = loadConfig({ PORT: '9000', GANTRY_DATA_DIR: '/data', GANTRY_DEPLOY_EXAMPLE: 'false' }, '/srv');
     expect(c).toMatchObject({ port: 9000, dataDir: '/data', deployExample: false });

@@ -350,13 +350,13 @@ export const SETTINGS = {
     [] as string[],
     (raw, name) => {
       const items = list(raw, name);
-      const bad = items.find((x) => !/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)?$/.test(x));
+      const bad = items.find((x) => x !== '*' && !/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)?$/.test(x));
       if (bad !== undefined) {
         throw new ConfigError(`${name} must list owners or owner/repository names, got "${bad}"`);
       }
       return items;
     },
-    'Owners (`acme`) and repositories (`acme/models`), comma-separated, whose GitHub OIDC tokens may register builds. Unset: any repository whose workflow reaches control (deploy keys are not affected).',
+    'Owners (`acme`) and repositories (`acme/models`), comma-separated, whose GitHub OIDC tokens may register builds; `*`: any. Unset: the repositories the GitHub App is installed on when it is configured, otherwise any repository whose workflow reaches control (deploy keys are not affected).',
   ),
   auditRetentionDays: setting(
     'GANTRY_AUDIT_RETENTION_DAYS',

@@ -19,6 +19,11 @@ import type { Store } from './store/store.ts';
 export interface MountedExtensions {
   /** Tells every extension of a new build; never rejects (each extension logs its own failures). */
   buildRegistered(build: RegisteredBuild): Promise<void>;
+  /**
+   * Who may register builds when GANTRY_BUILD_REPOSITORIES is unset, as the extensions that know
+   * say (the GitHub App: where it is installed); undefined when none does (then any repository).
+   */
+  mayRegisterBuilds: ((repository: string) => Promise<boolean>) | undefined;
   /** Lets every extension finish its work, before control closes the store. */
   close(): Promise<void>;
 }
@@ -60,7 +65,18 @@ export async function mountExtensions(
       { prefix: ext.prefix },
     );
   }
+  const deciders = mounted.flatMap(({ hooks }) =>
+    hooks.mayRegisterBuilds ? [hooks.mayRegisterBuilds.bind(hooks)] : [],
+  );
   return {
+    // Any extension that knows the repository lets it in.
+    mayRegisterBuilds:
+      deciders.length === 0
+        ? undefined
+        : async (repository) => {
+            for (const decide of deciders) if (await decide(repository)) return true;
+            return false;
+          },
     async buildRegistered(build) {
       await Promise.all(
         mounted.map(({ hooks, log }) =>

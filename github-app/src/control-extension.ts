@@ -11,6 +11,7 @@ import type { GitHubCredentials } from './config.ts';
 import { HttpControlClient } from './control-client.ts';
 import { DeliveryLog } from './delivery-log.ts';
 import { createGantryApp } from './index.ts';
+import { installedRepositories } from './installed-repositories.ts';
 import { migrate } from './migrations.ts';
 import { SqlLedger } from './sql-ledger.ts';
 import { registerWebhookRoute } from './webhook-route.ts';
@@ -67,7 +68,10 @@ export function gitHubAppExtension(o: GitHubAppExtensionOptions): ControlExtensi
       }, PREVIEW_SWEEP_MS);
       sweep.unref();
       const inFlight = new Set<Promise<void>>();
+      const installed = installedRepositories(() => probot.auth(), host.clock);
       return {
+        // Builds registered with a GitHub OIDC token come from repositories this App serves.
+        mayRegisterBuilds: installed,
         buildRegistered(build) {
           const work = gantry.buildRegistered(build).catch((err: unknown) => {
             log.error({ err, build: build.id }, 'rolling out a registered build failed');

@@ -192,7 +192,9 @@ export async function rollOut(
         const reason =
           outcome.state === 'in_progress'
             ? `Revision ${rev.number} did not become healthy in time; the previous revision keeps serving.`
-            : `Revision ${rev.number} did not take over (${outcome.state}${outcome.detail ? `: ${outcome.detail}` : ''}); the previous revision keeps serving.`;
+            : outcome.state === 'aborted'
+              ? `Revision ${rev.number} failed its deploy gate${outcome.detail ? `: ${outcome.detail}` : ''}; the previous revision keeps serving.`
+              : `Revision ${rev.number} did not take over (${outcome.state}${outcome.detail ? `: ${outcome.detail}` : ''}); the previous revision keeps serving.`;
         await finish('failure');
         // The console's page of the environment has the failed runner's whole output.
         await setStatus(gh, repo, record.deployment_id, 'failure', reason.slice(0, 140), {

@@ -25,6 +25,19 @@ describe('parseGantryConfig', () => {
     expect(r.ok && r.config.code).toEqual({ machine_type: ['GPU-H100'], max_multiplexing: 2 });
   });
 
+  it('takes a smoke request for the deploy gate, sent with the revision; a wrong one is reported on its line', () => {
+    const r = parseGantryConfig(
+      'app: sd\nsmoke:\n  path: /predict\n  input: { prompt: a cat }\n  expect_status: 200\n',
+    );
+    expect(r.ok && r.config.code).toEqual({
+      smoke: { path: '/predict', input: { prompt: 'a cat' }, expect_status: 200 },
+    });
+    const bad = parseGantryConfig('app: sd\nsmoke:\n  path: /predict\n  status: 200\n');
+    expect(bad.ok === false && bad.problems).toEqual([
+      { message: '`smoke` has an unknown key `status`', line: 4, endLine: 4 },
+    ]);
+  });
+
   it('reports each problem with its line', () => {
     const r = parseGantryConfig(
       'app: Bad_Name\nauth: secret\nenvironments:\n  production:\n    permission: god\n',

@@ -28,7 +28,13 @@ export interface GantryConfig {
   branches: Record<string, string>;
   previews: { enabled: boolean; expireAfterHours: number };
   /** Code-specific settings, sent with every revision. */
-  code: { machine_type?: string[]; max_multiplexing?: number; startup_timeout?: number; num_gpus?: number };
+  code: {
+    machine_type?: string[];
+    max_multiplexing?: number;
+    startup_timeout?: number;
+    num_gpus?: number;
+    smoke?: { path: string; input?: unknown; expect_status?: number };
+  };
   /** Runtime scaling settings for every environment (per-environment ones override). */
   scaling: Record<string, number>;
   environments: Record<string, EnvironmentConfig>;
@@ -64,6 +70,7 @@ interface RawConfig {
   max_multiplexing?: number;
   startup_timeout?: number;
   num_gpus?: number;
+  smoke?: { path: string; input?: unknown; expect_status?: number };
   scaling?: Record<string, number>;
   environments?: Record<string, EnvironmentConfig>;
   permissions?: Partial<Record<Command, Permission>>;
@@ -145,6 +152,7 @@ export function parseGantryConfig(text: string): ConfigResult {
   if (raw.max_multiplexing !== undefined) code.max_multiplexing = raw.max_multiplexing;
   if (raw.startup_timeout !== undefined) code.startup_timeout = raw.startup_timeout;
   if (raw.num_gpus !== undefined) code.num_gpus = raw.num_gpus;
+  if (raw.smoke !== undefined) code.smoke = raw.smoke;
   return {
     ok: true,
     config: {

@@ -108,14 +108,20 @@ describe('push to an environment branch', () => {
 
     h.control.rolloutScript = [
       { id: 'ro-2', state: 'in_progress', detail: null },
-      { id: 'ro-2', state: 'aborted', detail: 'the new revision’s first runner crashed in setup' },
+      {
+        id: 'ro-2',
+        state: 'aborted',
+        detail:
+          'the first runner ended before it was healthy: smoke request POST /predict answered 500, expected 200: CUDA out of memory',
+      },
     ];
     await h.push(B);
     await h.gantry.buildRegistered(h.control.addBuild(REPOSITORY, B));
     expect(h.gh.bodies('POST', /statuses$/).at(-1)).toMatchObject({
       state: 'failure',
+      // The cause fits GitHub's 140 characters.
       description: expect.stringMatching(
-        /^Revision 2 did not take over \(aborted: the new revision’s first runner/,
+        /^Revision 2 failed its deploy gate: the first runner ended before it was healthy: smoke request POST \/predict answered 500, expected 200/,
       ),
     });
     // Production still serves revision 1.

@@ -42,6 +42,8 @@ export class FakeGitHub {
   pullsForCommit = new Map<string, FakePull[]>();
   pulls = new Map<number, FakePull>();
   comments: { id: number; issue: number; body: string }[] = [];
+  /** Repositories (`owner/name`) the App is not installed on; it is on every other one. */
+  notInstalled = new Set<string>();
   private nextId = 100;
 
   setFile(path: string, text: string, ref = 'default'): void {
@@ -84,6 +86,10 @@ export class FakeGitHub {
         permissions: {},
         repository_selection: 'all',
       });
+    }
+    if (c.method === 'GET' && at(/^\/repos\/([^/]+\/[^/]+)\/installation$/)) {
+      if (this.notInstalled.has(decodeURIComponent(m![1]!))) return json(404, { message: 'Not Found' });
+      return json(200, { id: 1, account: { login: m![1]!.split('/')[0] } });
     }
     if (c.method === 'GET' && at(/^\/repos\/[^/]+\/[^/]+\/contents\/(.+)$/)) {
       const text = this.files.get(`${c.query['ref'] ?? 'default'}:${decodeURIComponent(m![1]!)}`);

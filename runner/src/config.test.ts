@@ -120,6 +120,12 @@ describe('loadConfig', () => {
     });
   });
 
+  it('takes the deploy gate smoke request as JSON', async () => {
+    const smoke = { path: '/predict', input: { x: 1 }, expect_status: 200 };
+    expect((await loadConfig({ ...base, GANTRY_SMOKE_REQUEST: JSON.stringify(smoke) })).smoke).toEqual(smoke);
+    expect((await loadConfig(base)).smoke).toBeUndefined();
+  });
+
   it('needs an app port when the app runs beside the runner', async () => {
     const { GANTRY_APP_COMMAND: _, ...sidecar } = base;
     await expect(loadConfig(sidecar)).rejects.toThrow(
@@ -137,6 +143,7 @@ describe('loadConfig', () => {
       GANTRY_MAX_MULTIPLEXING: '0',
       GANTRY_STARTUP_TIMEOUT: 'soon',
       GANTRY_APP_PORT: '70000',
+      GANTRY_SMOKE_REQUEST: '/predict',
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RunnerConfigError);
     const message = (err as Error).message;
@@ -148,6 +155,7 @@ describe('loadConfig', () => {
       'GANTRY_MAX_MULTIPLEXING must be an integer from 1 to 100',
       "GANTRY_STARTUP_TIMEOUT must be a number of seconds above 0 (got 'soon')",
       'GANTRY_APP_PORT must be a port number',
+      'GANTRY_SMOKE_REQUEST must be a JSON object {"path", "input", "expect_status"}',
     ]) {
       expect(message).toContain(name);
     }

@@ -5,6 +5,8 @@
 import { createServer } from 'node:net';
 import { RUNNER_ENV } from '../../contract/src/runner-protocol.ts';
 import { openRunnerToken } from '../../contract/src/runner-token-seal.ts';
+import type { SmokeRequest } from '../../contract/src/scaling-settings.ts';
+import { parseSmokeSetting } from './smoke-request.ts';
 
 /** What speaks for the runner to control; never handed on to an app it starts. */
 const TOKEN_NAMES = new Set<string>([RUNNER_ENV.token, RUNNER_ENV.sealedToken, RUNNER_ENV.runnerKey]);
@@ -26,6 +28,8 @@ export interface RunnerConfig {
   appOutputOnStdin: boolean;
   /** The app's output arrives posted by a log router on this loopback port (ECS FireLens). */
   appOutputHttpPort?: number;
+  /** The deploy gate's smoke request, for a rollout's candidate only (smoke-request.ts). */
+  smoke?: SmokeRequest;
   /** Set when the queue is SQS: the runner long-polls these itself (see sqs-job-source.ts). */
   sqs: { normal: string; low: string; leaseS: number } | undefined;
 }
@@ -143,6 +147,10 @@ export async function loadConfig(
     problems.push(`${RUNNER_ENV.appOutputPort} is required when ${RUNNER_ENV.appOutput} is http`);
   }
 
+  const rawSmoke = read(RUNNER_ENV.smoke);
+  const smoke = rawSmoke === undefined ? undefined : parseSmokeSetting(rawSmoke);
+  if (typeof smoke === 'string') problems.push(`${RUNNER_ENV.smoke} must be ${smoke}`);
+
   if (problems.length > 0) throw new RunnerConfigError(problems);
 
   const appPort = configuredPort || (await freePort());
@@ -173,6 +181,7 @@ export async function loadConfig(
     drainGraceS,
     appOutputOnStdin: appOutput === 'stdin',
     ...(appOutput === 'http' ? { appOutputHttpPort: appOutputPort } : {}),
+    ...(smoke && typeof smoke !== 'string' ? { smoke } : {}),
     sqs: sqsNormal && sqsLow ? { normal: sqsNormal, low: sqsLow, leaseS } : undefined,
   });
 }

@@ -446,4 +446,21 @@ describe('runner', () => {
       /did not become healthy within 8 s \(last health check: 503 \{"status":"SETUP"\}\)/,
     );
   });
+
+  it('a rollout candidate with a smoke request is ready only once the app answered it with the expected status', async () => {
+    const smoke = { path: '/echo', input: { probe: true }, expect_status: 200 };
+    const h = await startRunner({ env: { GANTRY_SMOKE_REQUEST: JSON.stringify(smoke) } });
+    await idle(h);
+    expect(h.states()).toEqual(['SETUP', 'IDLE']);
+  });
+
+  it('exits 3 with the answer when the app fails its smoke request, never reporting ready', async () => {
+    const smoke = { path: '/missing', input: {}, expect_status: 200 };
+    const h = await startRunner({ env: { GANTRY_SMOKE_REQUEST: JSON.stringify(smoke) } });
+    expect(await h.exit).toBe(EXIT.startupFailed);
+    expect(h.states()).toEqual(['SETUP', 'TERMINATED']);
+    expect(h.control.states.at(-1)?.detail).toMatch(
+      /^smoke request POST \/missing answered 404, expected 200: .*no endpoint \/missing/,
+    );
+  });
 });

@@ -19,6 +19,7 @@ import type { JobSource } from './job-source.ts';
 import { LogShipper } from './log-shipper.ts';
 import { exponentialBackoff, retry, sleep } from './retry.ts';
 import type { RunnerLog } from './runner-log.ts';
+import { runSmokeRequest } from './smoke-request.ts';
 
 /** Quiet time before a runner that finished its work reports IDLE. */
 const IDLE_REPORT_DELAY_MS = 250;
@@ -191,6 +192,27 @@ export class Runner {
     }
 
     log.info('app healthy', { startup_ms: Date.now() - started });
+    if (config.smoke) {
+      // Still SETUP: a candidate that fails its smoke request never reports ready, so never serves.
+      const smokeStopped = new AbortController();
+      const failure = await Promise.race([
+        runSmokeRequest({
+          baseUrl: this.app.baseUrl,
+          smoke: config.smoke,
+          runnerId: config.runnerId,
+          timeoutMs: config.startupTimeoutS * 1000,
+          signal: smokeStopped.signal,
+        }),
+        this.drainRequested.then(() => 'drain' as const),
+      ]);
+      smokeStopped.abort();
+      if (failure === 'drain') return this.terminate(EXIT.drained);
+      if (failure !== undefined) {
+        log.error('app failed its smoke request', { detail: failure });
+        return this.terminate(EXIT.startupFailed, failure);
+      }
+      log.info('smoke request answered', { path: config.smoke.path, status: config.smoke.expect_status });
+    }
     this.setState('IDLE');
     this.scheduleHeartbeat();
     const pulling = this.pullLoop();

@@ -3,6 +3,7 @@
  * whose discovery document and JWKS are served on loopback (control is configured with its URL).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ControlExtension } from '../../contract/src/extension.ts';
 import { startTestControl, type TestControl } from '../support/control.ts';
 import { startTestIssuer, type TestIssuer } from '../support/oidc-issuer.ts';
 
@@ -198,5 +199,87 @@ describe('POST /v1/builds with GANTRY_BUILD_REPOSITORIES', () => {
       body: JSON.stringify(build('mallory/app', 5)),
     });
     expect(res.status).toBe(201);
+  });
+});
+
+describe('POST /v1/builds with GANTRY_BUILD_REPOSITORIES unset and the GitHub App configured', () => {
+  let issuer: TestIssuer;
+  let control: TestControl;
+  let controlStar: TestControl;
+  let githubDown = false;
+  const asked: string[] = [];
+  // The GitHub App through control's extension port: installed on acme/app only.
+  const app: ControlExtension = {
+    name: 'github-app-standin',
+    prefix: '/api/standin',
+    async mount() {
+      return {
+        async mayRegisterBuilds(repository) {
+          asked.push(repository);
+          if (githubDown) throw new Error('GitHub answered 502');
+          return repository === 'acme/app';
+        },
+      };
+    },
+  };
+  beforeAll(async () => {
+    issuer = await startTestIssuer();
+    const env = { GANTRY_OIDC_ISSUER: issuer.url, GANTRY_OIDC_AUDIENCE: 'gantry' };
+    control = await startTestControl({ env, extensions: [app] });
+    controlStar = await startTestControl({
+      env: { ...env, GANTRY_BUILD_REPOSITORIES: '*' },
+      extensions: [app],
+    });
+  });
+  afterAll(async () => {
+    await control?.close();
+    await controlStar?.close();
+    await issuer?.close();
+  });
+
+  const build = (repository: string, n: number) => {
+    const hex = n.toString(16).padStart(2, '0');
+    return {
+      repository,
+      commit_sha: hex.repeat(20),
+      image: `reg.example.com/x@sha256:${hex.repeat(32)}`,
+      digest: `sha256:${hex.repeat(32)}`,
+    };
+  };
+  const post = (c: TestControl, body: { repository: string }) =>
+    fetch(`${c.url}/v1/builds`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${issuer.token({ repository: body.repository })}`,
+      },
+      body: JSON.stringify(body),
+    });
+
+  it('takes OIDC tokens of repositories the App is installed on only', async () => {
+    expect((await post(control, build('acme/app', 1))).status).toBe(201);
+    const res = await post(control, build('mallory/app', 2));
+    expect(res.status).toBe(403);
+    const body = (await res.json()) as { code: string; message: string };
+    expect(body.code).toBe('GANTRY_ERR_REPOSITORY_NOT_ALLOWED');
+    expect(body.message).toMatch(/GitHub App is not installed on it/);
+    expect(asked).toEqual(['acme/app', 'mallory/app']);
+  });
+
+  it('GitHub unreachable: a 503 with a stable code, nothing registered', async () => {
+    githubDown = true;
+    try {
+      const res = await post(control, build('acme/app', 3));
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ code: 'GANTRY_ERR_GITHUB_UNAVAILABLE' });
+    } finally {
+      githubDown = false;
+    }
+  });
+
+  it('GANTRY_BUILD_REPOSITORIES=* overrides the default: any repository, the App not asked', async () => {
+    const before = asked.length;
+    expect((await post(controlStar, build('mallory/app', 4))).status).toBe(201);
+    expect(asked.length).toBe(before);
   });
 });

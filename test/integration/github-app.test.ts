@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeGitHub, PRIVATE_KEY, WEBHOOK_SECRET } from '../../github-app/test/fake-github.ts';
 import { CONFIG, fixture, sha } from '../../github-app/test/setup.ts';
 import { eventually, startTestControl, type TestControl } from '../support/control.ts';
+import { startTestIssuer, type TestIssuer } from '../support/oidc-issuer.ts';
 
 const REPOSITORY = 'Codertocat/Hello-World';
 const A = sha('a1');
@@ -15,13 +16,21 @@ const B = sha('b2');
 
 describe('the GitHub App in control', () => {
   let control: TestControl;
+  let issuer: TestIssuer;
   const gh = new FakeGitHub();
   let delivery = 0;
 
   beforeAll(async () => {
+    issuer = await startTestIssuer();
     control = await startTestControl({
       postgres: true,
-      env: { APP_ID: '1', PRIVATE_KEY, WEBHOOK_SECRET, GANTRY_PUBLIC_URL: 'https://gantry.example.com' },
+      env: {
+        APP_ID: '1',
+        PRIVATE_KEY,
+        WEBHOOK_SECRET,
+        GANTRY_PUBLIC_URL: 'https://gantry.example.com',
+        GANTRY_OIDC_ISSUER: issuer.url,
+      },
       githubFetch: gh.fetch,
       // The deploy gate starts a runner of each pushed image before it serves.
       imagesAsHello: true,
@@ -33,6 +42,7 @@ describe('the GitHub App in control', () => {
   });
   afterAll(async () => {
     await control?.close();
+    await issuer?.close();
   });
 
   const deliver = (name: string, payload: unknown, signature?: string, id = `delivery-${++delivery}`) => {
@@ -196,5 +206,28 @@ describe('the GitHub App in control', () => {
       expect(res.status, JSON.stringify(payload)).toBe(400);
       expect(await res.json()).toMatchObject({ code: 'GANTRY_ERR_VALIDATION' });
     }
+  });
+
+  it('GANTRY_BUILD_REPOSITORIES unset: OIDC tokens register builds of repositories the App is installed on only', async () => {
+    gh.notInstalled.add('mallory/app');
+    const post = (repository: string, commit: string) =>
+      fetch(`${control.url}/v1/builds`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${issuer.token({ repository, claims: { sha: commit } })}`,
+        },
+        body: JSON.stringify({
+          repository,
+          commit_sha: commit,
+          image: `reg.example.com/x@sha256:${'e'.repeat(64)}`,
+          digest: `sha256:${'e'.repeat(64)}`,
+        }),
+      });
+    const refused = await post('mallory/app', sha('e5'));
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ code: 'GANTRY_ERR_REPOSITORY_NOT_ALLOWED' });
+    expect(gh.routes()).toContain('GET /repos/mallory/app/installation');
+    expect((await post(REPOSITORY, sha('e6'))).status).toBe(201);
   });
 });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import type { ControlExtension } from '../../contract/src/extension.ts';
 import {
   type ComputeDriver,
   ensureAdminKey,
@@ -56,6 +57,8 @@ export async function startTestControl(
      * what happens around images (builds, deployments) on a machine with no container engine.
      */
     imagesAsHello?: boolean;
+    /** Extensions to mount besides the GitHub App (stand-ins speaking control's extension port). */
+    extensions?: ControlExtension[];
   } = {},
 ): Promise<TestControl> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gantry-test-'));
@@ -80,13 +83,12 @@ export async function startTestControl(
     backoffStepMs: opts.backoffStepMs ?? 1000,
     drainGraceSeconds: opts.drainGraceSeconds ?? 10,
     ...(opts.imagesAsHello ? { wrapCompute: imagesAsHello } : {}),
-    ...(github
-      ? {
-          extensions: [
-            gitHubAppExtension({ github, ...(opts.githubFetch ? { githubFetch: opts.githubFetch } : {}) }),
-          ],
-        }
-      : {}),
+    extensions: [
+      ...(github
+        ? [gitHubAppExtension({ github, ...(opts.githubFetch ? { githubFetch: opts.githubFetch } : {}) })]
+        : []),
+      ...(opts.extensions ?? []),
+    ],
   });
   await ensureAdminKey(service.store, dataDir, adminKey);
   const admin = (pathname: string, init: { method?: string; body?: unknown } = {}) =>

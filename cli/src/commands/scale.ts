@@ -15,7 +15,7 @@ const SETTING_OPTIONS: Record<string, OptionSpec> = Object.fromEntries(
 );
 
 /** Settings that come with the code: changed by a deploy, never by `scale`. */
-const CODE_NAMES = new Set([...Object.keys(CODE_SETTINGS), 'machine_type']);
+const CODE_NAMES = new Set([...Object.keys(CODE_SETTINGS), 'machine_type', 'smoke']);
 
 export const scaleCommand: Command = {
   words: ['scale'],

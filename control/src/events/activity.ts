@@ -184,6 +184,19 @@ export class Activity {
     );
   }
 
+  /** A fresh revision failed too many requests: control reactivated the one before it. */
+  autoRollback(envId: string, from: number, to: number, reason: string): void {
+    this.inOrder(envId, 'auto rollback', () =>
+      this.d.events.record({
+        environment_id: envId,
+        type: 'rollout.auto_rollback',
+        message: `revision #${from} rolled back to #${to}: ${reason}`,
+        revision: to,
+        data: { from_revision: from, to_revision: to, reason },
+      }),
+    );
+  }
+
   /** Starts are held back after consecutive crashes. */
   crashLoop(envId: string, crashes: number, until: number): void {
     this.inOrder(envId, 'crash loop', () =>

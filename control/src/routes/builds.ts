@@ -34,13 +34,18 @@ export interface BuildRoutesDeps {
   oidc: OidcVerifier;
   /** Told of each newly registered build (the GitHub App rolls out pushes waiting for it). */
   onRegistered?: (build: Static<typeof BuildView>) => Promise<void>;
-  /** Owners (`acme`) and repositories (`acme/models`) whose OIDC tokens may register; empty: any. */
+  /**
+   * Owners (`acme`) and repositories (`acme/models`) whose OIDC tokens may register; `*`: any.
+   * Empty: as `installed` says, or any when nothing does.
+   */
   allowedRepositories?: readonly string[];
+  /** The default when the list is empty: the GitHub App's installations (an extension's answer). */
+  installed?: ((repository: string) => Promise<boolean>) | undefined;
 }
 
 /** Whether GANTRY_BUILD_REPOSITORIES lets `repository` register (GitHub names ignore case). */
 export function repositoryAllowed(allowed: readonly string[], repository: string): boolean {
-  if (allowed.length === 0) return true;
+  if (allowed.length === 0 || allowed.includes('*')) return true;
   const repo = repository.toLowerCase();
   const owner = repo.split('/')[0];
   return allowed.some((a) => {
@@ -92,7 +97,27 @@ async function authorizeRegistration(
           'builds of the commit it runs on.',
       );
     }
-    if (!repositoryAllowed(d.allowedRepositories ?? [], repository)) {
+    const listed = d.allowedRepositories ?? [];
+    if (listed.length === 0 && d.installed) {
+      let installed: boolean;
+      try {
+        installed = await d.installed(repository);
+      } catch (err) {
+        throw new GantryError(
+          'GANTRY_ERR_GITHUB_UNAVAILABLE',
+          `Control could not ask GitHub whether its App is installed on ${repository} (${(err as Error).message}): ` +
+            'try again, or list who may register in GANTRY_BUILD_REPOSITORIES.',
+        );
+      }
+      if (!installed) {
+        throw new GantryError(
+          'GANTRY_ERR_REPOSITORY_NOT_ALLOWED',
+          `${repository} may not register builds: control's GitHub App is not installed on it, and only ` +
+            'repositories it is installed on may (GANTRY_BUILD_REPOSITORIES unset). Install the App on the ' +
+            'repository, list it (or `*`) in GANTRY_BUILD_REPOSITORIES, or register with a deploy key.',
+        );
+      }
+    } else if (!repositoryAllowed(listed, repository)) {
       throw new GantryError(
         'GANTRY_ERR_REPOSITORY_NOT_ALLOWED',
         `${repository} may not register builds: control takes OIDC tokens of ${(d.allowedRepositories ?? []).join(', ')} ` +

@@ -82,6 +82,8 @@ export interface ManagementApiDeps {
   clock?: () => number;
   /** Owners and `owner/repo` names whose OIDC tokens may register builds; empty: any. */
   buildRepositories?: readonly string[];
+  /** The default when buildRepositories is empty (the GitHub App's installations). */
+  buildRepositoriesInstalled?: ((repository: string) => Promise<boolean>) | undefined;
 }
 
 /**
@@ -140,6 +142,7 @@ export function managementApi(d: ManagementApiDeps): FastifyPluginAsync {
       oidc: d.oidc,
       onRegistered: d.onRegistered,
       allowedRepositories: d.buildRepositories ?? [],
+      installed: d.buildRepositoriesInstalled,
     });
     await v1.register(async (scope) => {
       const admin = scope.withTypeProvider<TypeBoxTypeProvider>();

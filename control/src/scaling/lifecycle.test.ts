@@ -416,6 +416,40 @@ describe('the deploy gate', () => {
     expect(r.json()).toMatchObject({ code: 'GANTRY_ERR_NO_ACTIVE_REVISION' });
   });
 
+  it('a smoke request named by the revision goes to the candidate only; its failure aborts the rollout with the answer', async () => {
+    const smoke = { path: '/predict', input: { prompt: 'a cat' }, expect_status: 200 };
+    await deploy({ smoke });
+    expect(JSON.parse(spec(0).runnerEnv?.['GANTRY_SMOKE_REQUEST'] ?? 'null')).toEqual(smoke);
+    await report(spec(0), 'IDLE');
+    expect((await rollouts())[0]).toMatchObject({ state: 'completed' });
+    // Scaling up starts runners cold, with no smoke request.
+    await submitted();
+    await submitted();
+    await call('PATCH', `${BASE}/scaling`, { max_concurrency: 3 });
+    await svc.scaler.reconcile((await envId()).id);
+    expect(compute.started.length).toBeGreaterThan(1);
+    for (const s of compute.started.slice(1)) expect(s.runnerEnv?.['GANTRY_SMOKE_REQUEST']).toBeUndefined();
+    const candidates = compute.started.length;
+    // The next revision answers its smoke request with a 500: the runner exits 3 with the answer.
+    await deploy({ smoke });
+    const candidate = spec(candidates);
+    expect(candidate.runnerEnv?.['GANTRY_SMOKE_REQUEST']).toBeDefined();
+    // As a real runner does: it says why in its last state report, then exits 3.
+    await report(candidate, 'SETUP');
+    await report(candidate, 'TERMINATED', {
+      detail: 'smoke request POST /predict answered 500, expected 200: CUDA out of memory',
+    });
+    compute.exit(candidate.runnerId, 3, ['{"level":"info","msg":"terminated","exit_code":3}']);
+    await svc.scaler.settle();
+    expect((await rollouts())[0]).toMatchObject({
+      state: 'aborted',
+      to_revision: 2,
+      detail:
+        'the first runner ended before it was healthy: smoke request POST /predict answered 500, expected 200: CUDA out of memory',
+    });
+    expect((await envId()).active_revision_id).toBe(spec(0).revision.id);
+  });
+
   it('the wait is bounded: a candidate not healthy within startup_timeout and the margin is stopped, the old revision serves', async () => {
     await deploy();
     await report(spec(0), 'IDLE');

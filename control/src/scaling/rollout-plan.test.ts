@@ -59,7 +59,7 @@ describe('planRollout', () => {
       T0 + 5_000,
       {
         kind: 'abort',
-        detail: 'the new revision’s first runner ended before it was healthy (CRASH_BACKOFF): boom',
+        detail: 'the first runner ended before it was healthy: boom',
         stopCandidate: false,
       },
     ],
@@ -102,8 +102,7 @@ describe('planRollout', () => {
       T0 + 5_000,
       {
         kind: 'abort',
-        detail:
-          'the new revision’s first runner ended before it was healthy (CRASH_BACKOFF): runner exited with code 1: boom',
+        detail: 'the first runner ended before it was healthy: runner exited with code 1: boom',
         stopCandidate: false,
       },
     ],

@@ -55,7 +55,8 @@ export function planRollout(
     const why = candidate.detail ? `: ${candidate.detail}` : '';
     return {
       kind: 'abort',
-      detail: `the new revision’s first runner ended before it was healthy (${candidate.state})${why}`,
+      // The cause first: a GitHub deployment's description keeps 140 characters of it.
+      detail: `the first runner ended before it was healthy${why}`,
       stopCandidate: false,
     };
   }

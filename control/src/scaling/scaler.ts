@@ -11,6 +11,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
+import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
 import { RUNTIME_SETTINGS } from '../../../contract/src/scaling-settings.ts';
 import { type ComputeDriver, isSchedulingFailure, type RunnerExit } from '../compute/compute-driver.ts';
 import type { Environment, Revision, RolloutRecord, RunnerRecord } from '../domain.ts';
@@ -433,6 +434,10 @@ export class Scaler {
         drainGraceSeconds:
           env.scaling.termination_grace_period_seconds ??
           RUNTIME_SETTINGS.termination_grace_period_seconds.default,
+        // Only the deploy gate's candidate proves the revision with it: scale-ups start cold as usual.
+        ...(rolloutId && revision.settings.smoke
+          ? { runnerEnv: { [RUNNER_ENV.smoke]: JSON.stringify(revision.settings.smoke) } }
+          : {}),
       });
       return 'started';
     } catch (err) {
@@ -525,11 +530,12 @@ export class Scaler {
     const crashed = e.code !== 0 && !runner.drain_requested;
     const tail = e.tail.length ? `: ${e.tail.slice(-5).join(' | ')}` : '';
     const noCapacity = failedStart && e.schedulingFailure === true;
+    // A runner that said itself why it failed to start (its app's last lines, a failed smoke
+    // request) said it better than its own log's tail does.
+    const ownWord = runner.state === 'CRASH_BACKOFF' && runner.ready_at === null ? runner.detail : null;
     const detail = noCapacity
       ? `runner_scheduling_failure${tail}`
-      : crashed
-        ? `runner exited with ${e.signal ?? `code ${e.code}`}${tail}`
-        : null;
+      : (ownWord ?? (crashed ? `runner exited with ${e.signal ?? `code ${e.code}`}${tail}` : null));
     this.o.activity?.runnerChanged(
       await store.runners.setState(e.runnerId, failedStart && !noCapacity ? 'CRASH_BACKOFF' : 'TERMINATED', {
         detail,

@@ -107,4 +107,34 @@ export class RolloutsStore {
     if (switched && state === 'completed') this.environmentsChanged();
     return switched;
   }
+
+  /** Environments serving a revision with automatic rollback on (auto_rollback_error_rate above 0). */
+  async watchedForAutoRollback(): Promise<string[]> {
+    const r = await this.db.query<{ id: string }>(
+      `SELECT id FROM environments WHERE active_revision_id IS NOT NULL
+         AND COALESCE((scaling->>'auto_rollback_error_rate')::float8, 0) > 0`,
+    );
+    return r.rows.map((row) => row.id);
+  }
+
+  /**
+   * How a revision's requests ended since it went live: answered in all, and failed (a 5xx: the
+   * app's, a crash, a timeout). Requests no runner took count too (they failed waiting for it).
+   */
+  async outcomesSince(
+    envId: string,
+    revisionId: string,
+    since: number,
+  ): Promise<{ total: number; failed: number }> {
+    const r = await this.db.query<{ total: number; failed: number }>(
+      `SELECT COUNT(*)::int AS total, COUNT(*) FILTER (WHERE q.result_status >= 500)::int AS failed
+       FROM requests q LEFT JOIN runners u ON u.id = q.runner_id
+       WHERE q.environment_id=$1 AND q.status='COMPLETED' AND q.completed_at >= $3
+         AND (q.runner_id IS NULL OR u.revision_id = $2)
+         AND COALESCE(q.error_type, '') <> 'client_cancelled'`,
+      [envId, revisionId, since],
+    );
+    const row = r.rows[0];
+    return { total: Number(row?.total ?? 0), failed: Number(row?.failed ?? 0) };
+  }
 }
