@@ -28398,7 +28398,7 @@ var ERRORS = {
   GANTRY_ERR_IDEMPOTENCY_KEY_REUSED: {
     status: 422,
     fault: "client",
-    message: "This Idempotency-Key was used for a different submit."
+    message: "This Idempotency-Key was used for a different submit or run."
   },
   GANTRY_ERR_QUEUE_FULL: {
     // The caller's limit was fine; the queue is long now and may be short later.
