@@ -232,7 +232,13 @@ describe('the container driver', { timeout: 240_000 }, () => {
     // The adopted runner is the new driver's to stop, and its end is reported.
     const exited = new Promise<RunnerExit>((resolve) => second.onExit(resolve));
     await second.stop('runner-x4');
-    expect((await exited).runnerId).toBe('runner-x4');
+    const exit = await exited;
+    expect(exit.runnerId).toBe('runner-x4');
+    // Drained, it ended well: the app the driver stopped after it is no crash of the app's. Its
+    // record is the runner's own lines: the copies it printed of the app's are left out.
+    expect(exit.code).toBe(0);
+    expect(exit.tail.some((l) => l.includes('info'))).toBe(true);
+    expect(exit.tail.filter((l) => l.includes('tick '))).toEqual([]);
     expect(
       await engine.podman(['ps', '--all', '--quiet', '--filter', 'label=io.gantry.runner=runner-x4']),
     ).toBe('');

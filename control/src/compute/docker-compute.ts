@@ -28,7 +28,7 @@ import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { encodeAppOutput } from '../../../contract/src/app-output-relay.ts';
+import { encodeAppOutput, INTAKE_ECHO_PREFIX } from '../../../contract/src/app-output-relay.ts';
 import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
 import type { Config } from '../config.ts';
 import type { Revision } from '../domain.ts';
@@ -100,6 +100,8 @@ interface Tracked {
   runnerTail: string[];
   /** Set when the app ended while the runner still ran. */
   appExit?: number;
+  /** The runner ended first: the app's end that follows is the driver's doing, not a crash. */
+  runnerEnded?: boolean;
   relay?: Relay;
   stopping?: boolean;
   ended: Promise<void>;
@@ -308,6 +310,8 @@ export class DockerCompute implements ComputeDriver {
       .follow(
         runnerCid,
         (_stream, line) => {
+          // The runner's copies of the app's lines: the driver has them first-hand.
+          if (line.startsWith(INTAKE_ECHO_PREFIX)) return;
           keep(t.runnerTail, line);
           this.o.onLine?.(t.runnerId, line);
         },
@@ -318,7 +322,7 @@ export class DockerCompute implements ComputeDriver {
       void engine
         .wait(appId)
         .then(async (code) => {
-          if (!this.runners.has(t.runnerId)) return;
+          if (!this.runners.has(t.runnerId) || t.runnerEnded) return;
           // The app died under the runner: in-flight requests fail and are retried by fal's rules;
           // the runner goes too (it cannot serve), and the end is recorded with the app's code.
           t.appExit = code === 0 ? 1 : code;
@@ -336,6 +340,7 @@ export class DockerCompute implements ComputeDriver {
         return 1;
       })
       .then(async (code) => {
+        t.runnerEnded = true;
         if (appId) await engine.kill(appId, 'SIGKILL').catch(() => {});
         // The output streams end with their containers; their last lines make the record.
         await Promise.race([Promise.all([appOutput, runnerOutput]), sleep(2_000)]);
@@ -374,7 +379,9 @@ export class DockerCompute implements ComputeDriver {
         // The tails first, then only what comes after: nothing is relayed or printed twice.
         const [appTail, runnerTail] = await Promise.all([
           app ? this.o.engine.tail(app.Id, TAIL_LINES) : [],
-          this.o.engine.tail(runner.Id, TAIL_LINES),
+          this.o.engine
+            .tail(runner.Id, TAIL_LINES)
+            .then((lines) => lines.filter((l) => !l.startsWith(INTAKE_ECHO_PREFIX))),
         ]);
         const since = Date.now();
         const t: Tracked = {
