@@ -12,6 +12,7 @@ import { usageError } from './exit-codes.ts';
 
 export interface DeployConfig {
   app: AppRef;
+  /** Empty for an image deploy: the image says what runs. */
   command: string[];
   cwd: string;
   settings: Record<string, unknown>;
@@ -65,7 +66,15 @@ export function parseCommand(raw: string): string[] {
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-export async function loadDeployConfig(folder: string, flags: DeployFlags): Promise<DeployConfig> {
+/**
+ * `image`: an image deploy reads the folder (the current one) for its app, settings, scaling and
+ * auth mode only; what runs is the image, so no command is needed and any is ignored.
+ */
+export async function loadDeployConfig(
+  folder: string,
+  flags: DeployFlags,
+  opts: { image?: boolean } = {},
+): Promise<DeployConfig> {
   const dir = path.resolve(folder);
   const st = await stat(dir).catch(() => undefined);
   if (!st)
@@ -87,7 +96,8 @@ export async function loadDeployConfig(folder: string, flags: DeployFlags): Prom
     throw usageError(`No app to deploy to in ${dir}: pass --app owner/name or set "app" in gantry.json.`);
   }
   let command: string[] | undefined;
-  if (flags.command) command = parseCommand(flags.command);
+  if (opts.image) command = [];
+  else if (flags.command) command = parseCommand(flags.command);
   else if (
     Array.isArray(raw.command) &&
     raw.command.every((x) => typeof x === 'string') &&

@@ -12,6 +12,13 @@
 
 export type AppOutputStream = 'stdout' | 'stderr';
 
+/**
+ * What starts the runner's copy of a line that reached its intake, on its own stdout (for
+ * CloudWatch on ECS); the container driver, which relayed the line itself, leaves those copies out
+ * of the runner's record.
+ */
+export const INTAKE_ECHO_PREFIX = '[app] ';
+
 export function encodeAppOutput(stream: AppOutputStream, line: string): string {
   return `${JSON.stringify([stream, line])}\n`;
 }

@@ -55,9 +55,11 @@ From the fal client (npm i @fal-ai/client):
 Watch runners start and stop:
   curl -s ${u}/v1/apps/local/hello/environments/production/runners -H "Authorization: Key ${keyRef}"
 `
-    : `Deploy an image (by digest) as a revision:
-  curl -s -X POST ${u}/v1/apps/<owner>/<name>/environments/production/revisions \\
-    -H "Authorization: Key ${keyRef}" -H 'content-type: application/json' -d '{"image":"<repo>@sha256:<digest>"}'
+    : `Deploy an image (by digest): it creates the app, and serves once a runner of it is healthy:
+  npx gantry deploy --image <repo>@sha256:<digest> --app <owner>/<name> --auth public \\
+    --url ${u} --key "${keyRef}"
+Then:
+  curl -s -X POST ${u}/run/<owner>/<name> -H 'content-type: application/json' -d '{…}'
 `;
   console.log(`
 Gantry control is listening on ${u}

@@ -1,6 +1,6 @@
 /** The runner process: `node --import tsx runner/src/main.ts`, configured by RUNNER_ENV variables. */
 import { createInterface } from 'node:readline';
-import { decodeAppOutput } from '../../contract/src/app-output-relay.ts';
+import { decodeAppOutput, INTAKE_ECHO_PREFIX } from '../../contract/src/app-output-relay.ts';
 import { createRunnerClient } from '../../contract/src/runner-client.ts';
 import { createSqsClient } from '../../sqs/src/sqs-client.ts';
 import { startAppOutputIntake } from './app-output-intake.ts';
@@ -60,7 +60,7 @@ async function main(): Promise<number> {
   if (config.appOutputHttpPort !== undefined) {
     const intake = await startAppOutputIntake(config.appOutputHttpPort, (line, stream, at) => {
       runner.appOutput(line, stream, at);
-      (stream === 'stderr' ? process.stderr : process.stdout).write(`[app] ${line}\n`);
+      (stream === 'stderr' ? process.stderr : process.stdout).write(`${INTAKE_ECHO_PREFIX}${line}\n`);
     });
     intake.unref();
   }

@@ -360,6 +360,39 @@ describe('gantry CLI', () => {
     expect(table.stdout).toMatch(/admin\s+key\.revoke\s+admin\s+409/);
   });
 
+  it('deploys an image by digest through the same gate, and refuses a reference it cannot pin', async () => {
+    const digest = `sha256:${'0'.repeat(64)}`;
+    const tag = await gantry(['deploy', '--image', 'ghcr.io/acme/sdxl:latest', '--app', 'acme/img']);
+    expect(tag.code).toBe(2);
+    expect(tag.stderr).toMatch(/"ghcr.io\/acme\/sdxl:latest" is not pinned by digest/);
+    expect(tag.stderr).toMatch(/A revision is immutable/);
+    const malformed = await gantry(['deploy', '--image', `Acme/SDXL@${digest}`, '--app', 'acme/img']);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toMatch(/is not an image reference/);
+    const both = await gantry(['deploy', appDir, '--image', `ghcr.io/acme/sdxl@${digest}`]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/Deploy a folder or an image, not both/);
+    expect((await gantry(['apps', 'list', '--json'])).stdout).not.toContain('acme/img');
+
+    // This control runs local commands only: the deploy gate refuses the image, and the deploy says why.
+    const image = `ghcr.io/acme/sdxl@${digest}`;
+    const gated = await gantry(['deploy', '--image', image, '--app', 'acme/img', '--json']);
+    expect(gated.code, gated.stderr).toBe(1);
+    // With --json, the deploy's summary, then the error.
+    const lines = gated.stdout.trim().split('\n');
+    expect(JSON.parse(lines.slice(0, -1).join('\n'))).toMatchObject({ revision: 1, image, status: 'failed' });
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ exit_code: 1 });
+    expect(gated.stderr).toMatch(
+      /Revision 1 of acme\/img production failed to start: .*could not be started/,
+    );
+    expect(gated.stderr).toMatch(/no revision serves this environment yet/);
+    const revs = json<{ revisions: { number: number; image: string | null; active: boolean }[] }>(
+      await gantry(['revisions', 'list', 'acme/img', '--json']),
+    );
+    expect(revs.revisions).toMatchObject([{ number: 1, image, active: false }]);
+    expect((await gantry(['apps', 'delete', 'acme/img', '--yes'])).code).toBe(0);
+  });
+
   it('says so when gantry.json "scaling" is not applied to an existing app', async () => {
     const r = await gantry(['deploy', appDir, '--app', 'acme/kept', '--no-wait', '--json']);
     expect(json<{ scaling: string }>(r).scaling).toBe('applied');

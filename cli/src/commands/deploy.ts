@@ -1,7 +1,8 @@
 /**
- * `gantry deploy`: from a local folder, create the app when missing, register a revision with the
- * folder's command, roll it out, and follow the deploy gate until the revision serves (one runner
- * of it started and passed its health check) or fails (exit 1 with the app's last lines).
+ * `gantry deploy`: from a local folder (or, with `--image`, an image pinned by digest), create the
+ * app when missing, register a revision with the folder's command (or the image), roll it out, and
+ * follow the deploy gate until the revision serves (one runner of it started and passed its health
+ * check) or fails (exit 1 with the app's last lines).
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +11,7 @@ import type { AppView, AuthMode } from '../../../contract/src/management-api.ts'
 import { type Command, ENV_OPTION } from '../command.ts';
 import { loadDeployConfig } from '../deploy-config.ts';
 import { CliError, EXIT, usageError } from '../exit-codes.ts';
+import { parseImageRef } from '../image-ref.ts';
 import { createProgress } from '../progress.ts';
 import { AUTH_MODES } from './apps.ts';
 import { parseStrategy, STRATEGY_OPTION } from './revisions.ts';
@@ -49,15 +51,21 @@ async function followRunners(
 
 export const deployCommand: Command = {
   words: ['deploy'],
-  summary: 'Deploy a local folder as a new revision and follow it until live',
+  summary: 'Deploy a local folder or an image as a new revision and follow it until live',
   usage:
-    '[folder] [--app owner/name] [--env E] [--command CMD] [--auth MODE] [--message M] [--strategy S] [--no-wait]',
+    '[folder | --image REF@sha256:…] [--app owner/name] [--env E] [--command CMD] [--auth MODE] [--message M] [--strategy S] [--no-wait]',
   examples: [
     'gantry deploy ./my-app',
     'gantry deploy . --app acme/echo --command "node server.js" --env staging',
+    'gantry deploy --image ghcr.io/acme/sdxl@sha256:<digest> --app acme/sdxl',
   ],
   options: {
     app: { type: 'string', value: 'owner/name', help: 'App to deploy to (else "app" in gantry.json).' },
+    image: {
+      type: 'string',
+      value: 'ref@sha256:…',
+      help: 'Deploy this image instead of a folder (container compute), pinned by digest; gantry.json in the current folder, if any, still gives app, settings and scaling.',
+    },
     ...ENV_OPTION,
     command: {
       type: 'string',
@@ -81,12 +89,29 @@ export const deployCommand: Command = {
   },
   args: { min: 0, max: 1 },
   async run(ctx, a) {
-    const cfg = await loadDeployConfig(a.positionals[0] ?? '.', {
-      app: str(a.values.app),
-      env: str(a.values.env),
-      command: str(a.values.command),
-      auth: str(a.values.auth),
-    });
+    const rawImage = str(a.values.image);
+    if (rawImage !== undefined && a.positionals[0] !== undefined) {
+      throw usageError(
+        `Deploy a folder or an image, not both: --image runs the image, "${a.positionals[0]}" would run its folder's command. ` +
+          'Drop one (with --image, gantry.json in the current folder still gives app and settings).',
+      );
+    }
+    if (rawImage !== undefined && a.values.command !== undefined) {
+      throw usageError(
+        '--command runs a folder; an image deploy runs what the image says. Drop one of them.',
+      );
+    }
+    const image = rawImage === undefined ? undefined : parseImageRef(rawImage);
+    const cfg = await loadDeployConfig(
+      a.positionals[0] ?? '.',
+      {
+        app: str(a.values.app),
+        env: str(a.values.env),
+        command: str(a.values.command),
+        auth: str(a.values.auth),
+      },
+      { image: image !== undefined },
+    );
     if (cfg.authMode && !AUTH_MODES.includes(cfg.authMode)) {
       throw usageError(`The auth mode must be one of ${AUTH_MODES.join(', ')}, got "${cfg.authMode}".`);
     }
@@ -135,12 +160,21 @@ export const deployCommand: Command = {
       );
     }
     // Recorded first, then rolled out explicitly: registering a revision never activates it.
-    const rev = await api.createRevision(ref, {
-      command: cfg.command,
-      cwd: cfg.cwd,
-      settings: cfg.settings,
-      message: str(a.values.message) ?? `gantry deploy from ${cfg.cwd}`,
-    });
+    const rev = await api.createRevision(
+      ref,
+      image
+        ? {
+            image,
+            settings: cfg.settings,
+            message: str(a.values.message) ?? `gantry deploy --image ${image}`,
+          }
+        : {
+            command: cfg.command,
+            cwd: cfg.cwd,
+            settings: cfg.settings,
+            message: str(a.values.message) ?? `gantry deploy from ${cfg.cwd}`,
+          },
+    );
     const where = `${id} ${ref.env}`;
     const started = Date.now();
     let { rollout } = await api.setActiveRevision(ref, {
@@ -154,6 +188,7 @@ export const deployCommand: Command = {
       environment: ref.env,
       endpoint_id: ref.env === 'production' ? id : `${id}--${ref.env}`,
       revision: rev.number,
+      ...(image ? { image } : {}),
       ...(scaling ? { scaling } : {}),
     };
     progress.update(

@@ -9,17 +9,23 @@ import { pushNodeBase } from '../../../test/support/base-image.ts';
 import { buildGantryImage, buildImageFrom } from '../../../test/support/gantry-images.ts';
 import { startTestRegistry, type TestRegistry } from '../../../test/support/oci-registry.ts';
 import { startTestEngine, type TestEngine } from '../../../test/support/podman.ts';
+import { startFakeControl } from '../../../test/support/runner-control.ts';
 import type { Revision } from '../domain.ts';
 import { computeContract } from './compute.contract.ts';
 import { isSchedulingFailure, type RunnerExit } from './compute-driver.ts';
 import { DockerCompute } from './docker-compute.ts';
 import { DockerEngine, parseDockerHost } from './docker-engine.ts';
 
-/** Answers health checks on PORT, and prints a line at start (for the tail of its record). */
+/**
+ * Answers health checks on PORT, and prints a line at start (for the tail of its record); with
+ * TICK_MS, a numbered line that often, so a test can see which of its lines reach control.
+ */
 const APP = `
 console.log('tiny app listening on ' + process.env.PORT);
 require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));
+let tick = 0;
+if (process.env.TICK_MS) setInterval(() => console.log('tick ' + tick++), Number(process.env.TICK_MS));
 `;
 
 const revision = (
@@ -80,9 +86,34 @@ afterAll(async () => {
   await registry?.close();
 });
 
-const open = (o: { gpus?: number; buildRunnerImage?: boolean } = {}) =>
+/**
+ * An engine client that can be cut off, as a control process that dies is: its connections close,
+ * and whatever its driver asks afterwards never answers.
+ */
+class SeverableEngine extends DockerEngine {
+  private severed = false;
+  private readonly open_: { destroy(): void }[] = [];
+  override async open(...args: Parameters<DockerEngine['open']>) {
+    if (this.severed) return new Promise<never>(() => {});
+    const res = await super.open(...args);
+    this.open_.push(res);
+    return res;
+  }
+  override async attachStdin(id: string) {
+    if (this.severed) return new Promise<never>(() => {});
+    const socket = await super.attachStdin(id);
+    this.open_.push(socket);
+    return socket;
+  }
+  sever(): void {
+    this.severed = true;
+    for (const c of this.open_.splice(0)) c.destroy();
+  }
+}
+
+const open = (o: { gpus?: number; buildRunnerImage?: boolean; engine?: DockerEngine } = {}) =>
   DockerCompute.connect({
-    engine: new DockerEngine(parseDockerHost(engine.dockerHost)),
+    engine: o.engine ?? new DockerEngine(parseDockerHost(engine.dockerHost)),
     engineAddress: engine.dockerHost,
     ...(o.buildRunnerImage ? {} : { runnerImage }),
     gpus: o.gpus ?? 0,
@@ -146,10 +177,26 @@ describe('the container driver', { timeout: 240_000 }, () => {
     await compute.close(10_000);
   });
 
-  it('after a restart, a new driver takes over the runners still running and removes what is left of others', async () => {
-    const first = await open();
-    await first.start(spec(4, revision(14, appImage)));
+  it('after a restart, a new driver takes over the runners still running, relays their app output again, and removes what is left of others', async () => {
+    // A runner that talks to control, and an app printing numbered lines: which reach control, how often.
+    const control = await startFakeControl();
+    const ticks = () =>
+      control.logs.flatMap((l) => {
+        const m = /^tick (\d+)$/.exec(l.message);
+        return m ? [Number(m[1])] : [];
+      });
+    const cut = new SeverableEngine(parseDockerHost(engine.dockerHost));
+    const first = await open({ engine: cut });
+    await first.start({
+      ...spec(4, revision(14, appImage)),
+      controlUrl: control.url,
+      token: control.token,
+      env: { TICK_MS: '200' },
+    });
     const live = first.containers('runner-x4')!;
+    await control.waitFor(() => ticks().length >= 2, 'app lines relayed by the first driver', 120_000);
+    // The first control dies: its relay into the runner's stdin goes with it.
+    cut.sever();
     // What a control that died mid-way leaves: an app container whose runner is gone.
     await engine.podman([
       'run',
@@ -170,6 +217,14 @@ describe('the container driver', { timeout: 240_000 }, () => {
     second.onExit((e) => exits.push(e));
     expect(second.containers('runner-x4')).toEqual(live);
     expect(await running(live.app)).toBe(true);
+    // The app's lines reach control again, from the adoption on, none of them twice.
+    const before = Math.max(...ticks());
+    await control.waitFor(
+      () => ticks().filter((n) => n > before).length >= 3,
+      'app lines relayed by the driver that adopted the runner',
+      120_000,
+    );
+    expect(new Set(ticks()).size).toBe(ticks().length);
     // Nothing of the ended runner is left, app container included.
     expect(
       await engine.podman(['ps', '--all', '--quiet', '--filter', 'label=io.gantry.runner=runner-x5']),
@@ -177,11 +232,18 @@ describe('the container driver', { timeout: 240_000 }, () => {
     // The adopted runner is the new driver's to stop, and its end is reported.
     const exited = new Promise<RunnerExit>((resolve) => second.onExit(resolve));
     await second.stop('runner-x4');
-    expect((await exited).runnerId).toBe('runner-x4');
+    const exit = await exited;
+    expect(exit.runnerId).toBe('runner-x4');
+    // Drained, it ended well: the app the driver stopped after it is no crash of the app's. Its
+    // record is the runner's own lines: the copies it printed of the app's are left out.
+    expect(exit.code).toBe(0);
+    expect(exit.tail.some((l) => l.includes('info'))).toBe(true);
+    expect(exit.tail.filter((l) => l.includes('tick '))).toEqual([]);
     expect(
       await engine.podman(['ps', '--all', '--quiet', '--filter', 'label=io.gantry.runner=runner-x4']),
     ).toBe('');
     await second.close(5_000);
+    await control.close();
   });
 
   it('an app that never becomes healthy ends its runner with a failure that says so', async () => {

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Revision } from '../domain.ts';
 import { isSchedulingFailure, type RunnerExit } from './compute-driver.ts';
 import { DockerCompute } from './docker-compute.ts';
-import { DockerEngine, parseDockerHost } from './docker-engine.ts';
+import { DockerEngine, engineTime, parseDockerHost } from './docker-engine.ts';
 
 interface FakeContainer {
   name: string;
@@ -198,5 +198,13 @@ describe('a missing engine', () => {
       network: 'host',
     }).catch((e: unknown) => e)) as Error;
     expect(err.message).toContain(`no container engine answers at ${dockerHost} (DOCKER_HOST)`);
+  });
+});
+
+describe('the moment a followed log starts', () => {
+  it('is Unix seconds with nine decimals, which Docker reads as nanoseconds', () => {
+    expect(engineTime(1_700_000_000_123)).toBe('1700000000.123000000');
+    expect(engineTime(1_700_000_000_007.9)).toBe('1700000000.007000000');
+    expect(engineTime(1_700_000_001_000)).toBe('1700000001.000000000');
   });
 });

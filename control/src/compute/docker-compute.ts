@@ -13,17 +13,22 @@
  * runners are packed onto the GANTRY_DOCKER_GPUS GPUs the host has and never share one. A machine type
  * that cannot fit (more GPUs than the host has, or none free now) is a scheduling failure, as on ECS.
  *
- * Logs: the app's output is followed through the engine and relayed to the runner's stdin, so the
- * runner ships and attributes it exactly as for an app it started (contract/src/app-output-relay.ts).
+ * Logs: the app's output is followed through the engine and relayed to the runner, so the runner
+ * ships and attributes it exactly as for an app it started (contract/src/app-output-relay.ts): on the
+ * host's network, posted to the runner's output intake on a port of its own (intake-relay.ts); on a
+ * named network, which control cannot reach, written to the runner's stdin.
  *
  * Restarts: every container carries labels naming its runner; a new driver lists them, watches the
  * runners still running (control tells them to drain) and removes whatever is left of the others.
+ * It relays an adopted runner's app output again from the moment of adoption on (posting to its
+ * intake, or attaching to its stdin, which Docker keeps open but podman closes when the earlier
+ * control's session ended); what the app printed while no control ran is in the engine's logs only.
  */
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { encodeAppOutput } from '../../../contract/src/app-output-relay.ts';
+import { encodeAppOutput, INTAKE_ECHO_PREFIX } from '../../../contract/src/app-output-relay.ts';
 import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
 import type { Config } from '../config.ts';
 import type { Revision } from '../domain.ts';
@@ -34,6 +39,7 @@ import {
   type RunnerSpec,
 } from './compute-driver.ts';
 import { DockerEngine, EngineError, parseDockerHost } from './docker-engine.ts';
+import { IntakeRelay } from './intake-relay.ts';
 import { MACHINE_TYPES, sizeOf } from './machine-types.ts';
 import { RegistryAuth } from './registry-auth.ts';
 import { provideRunnerImage } from './runner-image.ts';
@@ -44,7 +50,24 @@ export const LABELS = {
   environment: 'io.gantry.environment',
   revision: 'io.gantry.revision',
   gpus: 'io.gantry.gpus',
+  /** The runner's app output intake port, on the host's network. */
+  outputPort: 'io.gantry.output-port',
 } as const;
+
+/** Where the app's output goes: the runner's intake or its stdin. */
+interface Relay {
+  write(stream: 'stdout' | 'stderr', line: string): void;
+  close(): void;
+}
+
+function stdinRelay(socket: Duplex): Relay {
+  return {
+    write: (stream, line) => {
+      if (socket.writable) socket.write(encodeAppOutput(stream, line));
+    },
+    close: () => socket.destroy(),
+  };
+}
 
 const NAMED_NETWORK_PORT = 8080;
 const TAIL_LINES = 30;
@@ -77,7 +100,9 @@ interface Tracked {
   runnerTail: string[];
   /** Set when the app ended while the runner still ran. */
   appExit?: number;
-  stdin?: Duplex;
+  /** The runner ended first: the app's end that follows is the driver's doing, not a crash. */
+  runnerEnded?: boolean;
+  relay?: Relay;
   stopping?: boolean;
   ended: Promise<void>;
 }
@@ -132,12 +157,15 @@ export class DockerCompute implements ComputeDriver {
     for (const g of gpus) this.usedGpus.add(g);
     try {
       await Promise.all([this.ensureImage(rev.image), this.ensureImage(this.runnerImage)]);
-      const port = this.o.network === 'host' ? await freePort() : NAMED_NETWORK_PORT;
+      const hostNetwork = this.o.network === 'host';
+      const port = hostNetwork ? await freePort() : NAMED_NETWORK_PORT;
+      const outputPort = hostNetwork ? await freePort(port) : undefined;
       const labels = {
         [LABELS.runner]: spec.runnerId,
         [LABELS.environment]: spec.environmentId,
         [LABELS.revision]: String(rev.number),
         [LABELS.gpus]: gpus.join(','),
+        ...(outputPort ? { [LABELS.outputPort]: String(outputPort) } : {}),
       };
       const name = containerName(spec.runnerId);
       t.appId = await this.o.engine.create(`${name}-app`, {
@@ -172,27 +200,29 @@ export class DockerCompute implements ComputeDriver {
           [RUNNER_ENV.runnerId]: spec.runnerId,
           [RUNNER_ENV.token]: spec.token,
           [RUNNER_ENV.appPort]: String(port),
-          [RUNNER_ENV.appOutput]: 'stdin',
+          ...(outputPort
+            ? { [RUNNER_ENV.appOutput]: 'http', [RUNNER_ENV.appOutputPort]: String(outputPort) }
+            : { [RUNNER_ENV.appOutput]: 'stdin' }),
           [RUNNER_ENV.maxMultiplexing]: String(rev.settings.max_multiplexing),
           [RUNNER_ENV.startupTimeoutS]: String(rev.settings.startup_timeout),
           [RUNNER_ENV.drainGraceS]: String(this.o.drainGraceSeconds ?? 30),
         }),
         Labels: { ...labels, [LABELS.role]: 'runner' },
-        OpenStdin: true,
-        StdinOnce: false,
-        AttachStdin: true,
+        ...(outputPort ? {} : { OpenStdin: true, StdinOnce: false, AttachStdin: true }),
         HostConfig: { NetworkMode: `container:${t.appId}` },
       });
-      t.stdin = await this.o.engine.attachStdin(t.runnerCid);
+      t.relay = outputPort
+        ? new IntakeRelay(outputPort)
+        : stdinRelay(await this.o.engine.attachStdin(t.runnerCid));
       await this.o.engine.start(t.runnerCid);
     } catch (err) {
       for (const g of gpus) this.usedGpus.delete(g);
-      t.stdin?.destroy();
+      t.relay?.close();
       await this.removeBoth(t.runnerCid, t.appId).catch(() => {});
       throw err;
     }
     this.runners.set(spec.runnerId, t);
-    this.watch(t, true);
+    this.watch(t);
   }
 
   room(settings: Revision['settings']): number | undefined {
@@ -251,8 +281,12 @@ export class DockerCompute implements ComputeDriver {
     return p;
   }
 
-  /** Follows both containers until the runner ends, then removes them and reports the end. */
-  private watch(t: Tracked, relay: boolean): void {
+  /**
+   * Follows both containers until the runner ends, then removes them and reports the end. With
+   * `sinceMs` (an adopted runner), only their output from then on: what came before was relayed,
+   * and printed, by the control that started them.
+   */
+  private watch(t: Tracked, sinceMs?: number): void {
     const { engine } = this.o;
     const keep = (tail: string[], line: string) => {
       tail.push(line);
@@ -262,23 +296,33 @@ export class DockerCompute implements ComputeDriver {
     const runnerCid = t.runnerCid!;
     const appOutput = appId
       ? engine
-          .follow(appId, (stream, line) => {
-            keep(t.appTail, line);
-            if (relay && t.stdin?.writable) t.stdin.write(encodeAppOutput(stream, line));
-          })
+          .follow(
+            appId,
+            (stream, line) => {
+              keep(t.appTail, line);
+              t.relay?.write(stream, line);
+            },
+            sinceMs,
+          )
           .catch(() => {})
       : Promise.resolve();
     const runnerOutput = engine
-      .follow(runnerCid, (_stream, line) => {
-        keep(t.runnerTail, line);
-        this.o.onLine?.(t.runnerId, line);
-      })
+      .follow(
+        runnerCid,
+        (_stream, line) => {
+          // The runner's copies of the app's lines: the driver has them first-hand.
+          if (line.startsWith(INTAKE_ECHO_PREFIX)) return;
+          keep(t.runnerTail, line);
+          this.o.onLine?.(t.runnerId, line);
+        },
+        sinceMs,
+      )
       .catch(() => {});
     if (appId) {
       void engine
         .wait(appId)
         .then(async (code) => {
-          if (!this.runners.has(t.runnerId)) return;
+          if (!this.runners.has(t.runnerId) || t.runnerEnded) return;
           // The app died under the runner: in-flight requests fail and are retried by fal's rules;
           // the runner goes too (it cannot serve), and the end is recorded with the app's code.
           t.appExit = code === 0 ? 1 : code;
@@ -296,10 +340,11 @@ export class DockerCompute implements ComputeDriver {
         return 1;
       })
       .then(async (code) => {
+        t.runnerEnded = true;
         if (appId) await engine.kill(appId, 'SIGKILL').catch(() => {});
         // The output streams end with their containers; their last lines make the record.
         await Promise.race([Promise.all([appOutput, runnerOutput]), sleep(2_000)]);
-        t.stdin?.destroy();
+        t.relay?.close();
         await this.removeBoth(runnerCid, appId).catch((err) =>
           this.o.log?.('removing runner containers failed', { runner: t.runnerId, error: String(err) }),
         );
@@ -331,18 +376,40 @@ export class DockerCompute implements ComputeDriver {
       if (runner?.State === 'running') {
         const gpus = (runner.Labels[LABELS.gpus] ?? '').split(',').filter(Boolean);
         for (const g of gpus) this.usedGpus.add(g);
+        // The tails first, then only what comes after: nothing is relayed or printed twice.
+        const [appTail, runnerTail] = await Promise.all([
+          app ? this.o.engine.tail(app.Id, TAIL_LINES) : [],
+          this.o.engine
+            .tail(runner.Id, TAIL_LINES)
+            .then((lines) => lines.filter((l) => !l.startsWith(INTAKE_ECHO_PREFIX))),
+        ]);
+        const since = Date.now();
         const t: Tracked = {
           runnerId,
           appId: app?.Id,
           runnerCid: runner.Id,
           gpus,
-          appTail: [],
-          runnerTail: [],
+          appTail,
+          runnerTail,
           ended: Promise.resolve(),
         };
-        // Its stdin belongs to the control that started it; the new one only watches.
+        const outputPort = Number(runner.Labels[LABELS.outputPort]);
+        if (outputPort > 0) t.relay = new IntakeRelay(outputPort);
+        else {
+          const stdin = await this.o.engine.attachStdin(runner.Id).catch((err: Error) => {
+            this.o.log?.("attaching to an adopted runner's stdin failed; its app's output is not relayed", {
+              runner: runnerId,
+              error: err.message,
+            });
+            return undefined;
+          });
+          // The earlier control may have died in the middle of a line: end it, so the runner drops
+          // that fragment alone and reads the next line whole.
+          stdin?.write('\n');
+          if (stdin) t.relay = stdinRelay(stdin);
+        }
         this.runners.set(runnerId, t);
-        this.watch(t, false);
+        this.watch(t, since);
         this.o.log?.('adopted a running runner container', { runner: runnerId });
       } else {
         await this.removeBoth(runner?.Id, app?.Id);
@@ -415,8 +482,15 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
 }
 
-/** A port nobody on the host listens on, for an app on the host's network. */
-function freePort(): Promise<number> {
+/** A port nobody on the host listens on (other than `not`), for an app or a runner on the host's network. */
+async function freePort(not?: number): Promise<number> {
+  for (;;) {
+    const port = await anyPort();
+    if (port !== not) return port;
+  }
+}
+
+function anyPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -244,9 +244,18 @@ export class DockerEngine {
     return out;
   }
 
-  /** Follows a container's output line by line until it ends; resolves then. */
-  async follow(id: string, onLine: (stream: 'stdout' | 'stderr', line: string) => void): Promise<void> {
-    const res = await this.open('GET', `/containers/${id}/logs?stdout=true&stderr=true&follow=true`);
+  /**
+   * Follows a container's output line by line until it ends; resolves then. From its first line, or
+   * with `sinceMs` from the lines printed at or after that moment (a control that takes over a
+   * running container relays only what it has not relayed before).
+   */
+  async follow(
+    id: string,
+    onLine: (stream: 'stdout' | 'stderr', line: string) => void,
+    sinceMs?: number,
+  ): Promise<void> {
+    const since = sinceMs === undefined ? '' : `&since=${engineTime(sinceMs)}`;
+    const res = await this.open('GET', `/containers/${id}/logs?stdout=true&stderr=true&follow=true${since}`);
     if ((res.statusCode ?? 500) >= 400)
       throw new EngineError(engineMessage(await readAll(res), res), res.statusCode ?? 500);
     await demux(res, onLine);
@@ -261,7 +270,11 @@ export class DockerEngine {
         path: `${API}/containers/${id}/attach?stream=true&stdin=true`,
         headers: { connection: 'Upgrade', upgrade: 'tcp' },
       });
-      req.on('upgrade', (_res, socket) => resolve(socket));
+      req.on('upgrade', (_res, socket) => {
+        // A write after the container ended fails: the relay stops there, control goes on.
+        socket.on('error', () => {});
+        resolve(socket);
+      });
       req.on('response', async (res) => {
         reject(
           new EngineError(
@@ -274,6 +287,15 @@ export class DockerEngine {
       req.end();
     });
   }
+}
+
+/**
+ * A moment as the logs API's `since` takes it: Unix seconds with nine decimals. Docker reads
+ * the decimals as nanoseconds only when there are nine of them; podman reads any number.
+ */
+export function engineTime(ms: number): string {
+  const whole = Math.floor(ms);
+  return `${Math.floor(whole / 1000)}.${String((whole % 1000) * 1_000_000).padStart(9, '0')}`;
 }
 
 /** The container is gone or already stopped: what a kill or remove wanted anyway. */
