@@ -465,11 +465,18 @@ export class RequestService {
       r.status_code !== 503 &&
       r.status_code !== 504
     ) {
-      const done = await this.store.requests.complete(r.request_id, responseCompletion(r), runner.id);
+      // The embedded queue's message goes with the completing statement when control settles it.
+      const stored = foreignReceipt || runnerSettles ? undefined : this.queue.storedMessage?.(r.receipt);
+      const done = await this.store.requests.complete(
+        r.request_id,
+        responseCompletion(r),
+        runner.id,
+        stored,
+      );
       if (done) {
         // The caller waits for the record, not for the message: it is woken first.
         this.completed(done);
-        const message = await finish();
+        const message = stored ? 'none' : await finish();
         return answer({ recorded: true, decision: 'completed' }, message);
       }
     }

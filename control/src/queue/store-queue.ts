@@ -16,13 +16,14 @@ import type {
   QueueLabels,
   QueueMessage,
   ReceiveOptions,
+  StoredMessage,
 } from './queue-driver.ts';
 
 const RANK: Record<Priority, number> = { normal: 0, low: 1 };
 /** How often a long poll looks again when nothing woke it (messages whose visibility ran out). */
 const REPOLL_MS = 200;
 
-function parseReceipt(receipt: string): { id: string; secret: string } | undefined {
+function parseReceipt(receipt: string): StoredMessage | undefined {
   const m = /^(\d{1,18})\.([0-9a-f-]{36})$/.exec(receipt);
   return m ? { id: m[1]!, secret: m[2]! } : undefined;
 }
@@ -73,6 +74,10 @@ export class StoreQueue implements QueueDriver {
       this.emptySince.delete(envId);
       this.wake.emit(envId);
     };
+  }
+
+  storedMessage(receipt: string): StoredMessage | undefined {
+    return parseReceipt(receipt);
   }
 
   async receive(envId: string, opts: ReceiveOptions): Promise<Delivery[]> {

@@ -51,12 +51,12 @@ export interface Completion {
 export const UNENQUEUED_MESSAGE =
   'Control stopped before the queue took this request, so it never ran; submit it again.';
 
-const WITH_WEBHOOK = (update: string, now: string) => `
+const WITH_WEBHOOK = (update: string, now: string, more = '') => `
   WITH done AS (${update} RETURNING *),
   hook AS (
     INSERT INTO webhook_deliveries (request_id, url, next_at, created_at)
     SELECT id, webhook_url, ${now}, ${now} FROM done WHERE webhook_url IS NOT NULL
-    ON CONFLICT (request_id) DO NOTHING)
+    ON CONFLICT (request_id) DO NOTHING)${more}
   SELECT * FROM done`;
 
 /** Normal requests are taken before low-priority ones. */
@@ -183,7 +183,16 @@ export class RequestsStore {
    * Completes a request once. Returns the completed record, or undefined if it was already complete
    * (or, with `runnerId`, if that runner no longer holds the attempt).
    */
-  async complete(id: string, c: Completion, runnerId?: string): Promise<RequestRecord | undefined> {
+  async complete(
+    id: string,
+    c: Completion,
+    runnerId?: string,
+    /**
+     * The embedded queue's message of this attempt (QueueDriver.storedMessage): deleted by the same
+     * statement, and only when the request completes here.
+     */
+    message?: { id: string; secret: string },
+  ): Promise<RequestRecord | undefined> {
     const r = await this.db.query<RequestRecord>(
       WITH_WEBHOOK(
         // The decoded body is kept only where something reads it: a webhook's payload, or a result
@@ -197,6 +206,10 @@ export class RequestsStore {
            error=$5, inference_ms=$7, completed_at=$8, dead_lettered=$10
          WHERE id=$1 AND status <> 'COMPLETED' AND ($9::text IS NULL OR runner_id = $9)`,
         '$8::float8',
+        message
+          ? `, gone AS (DELETE FROM queue_messages WHERE id=$12::bigint AND receipt_secret=$13
+               AND EXISTS (SELECT 1 FROM done))`
+          : '',
       ),
       [
         id,
@@ -210,6 +223,7 @@ export class RequestsStore {
         runnerId ?? null,
         c.dead_lettered ?? false,
         c.result_raw ?? null,
+        ...(message ? [message.id, message.secret] : []),
       ],
     );
     return r.rows[0];
