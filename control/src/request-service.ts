@@ -467,12 +467,7 @@ export class RequestService {
     ) {
       // The embedded queue's message goes with the completing statement when control settles it.
       const stored = foreignReceipt || runnerSettles ? undefined : this.queue.storedMessage?.(r.receipt);
-      const done = await this.store.requests.complete(
-        r.request_id,
-        responseCompletion(r),
-        runner.id,
-        stored,
-      );
+      const done = await this.store.requests.complete(r.request_id, responseCompletion(r), runner.id, stored);
       if (done) {
         // The caller waits for the record, not for the message: it is woken first.
         this.completed(done);
