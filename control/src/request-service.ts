@@ -135,6 +135,14 @@ export class RequestService {
     };
     const message = (id: string) =>
       o.runnerHint ? { request_id: id, hint: o.runnerHint } : { request_id: id };
+    // The embedded queue, with nothing else to write: the request and its message in one statement.
+    const stored = o.idempotency ? undefined : this.queue.storedSend?.(env.id, o.priority);
+    if (stored) {
+      const req = await this.store.requests.create(row, stored.row);
+      stored.sent();
+      this.opts.onSubmitted?.(env.id);
+      return req;
+    }
     const sendInTransaction = this.queue.sendInTransaction?.bind(this.queue);
     if (sendInTransaction) {
       // The embedded queue: the request and its message are one commit, so a crash at any instant

@@ -93,4 +93,40 @@ describe('the store queue beyond the contract', () => {
       await store.close();
     }
   });
+
+  it('takes a request and its message in one statement: delivered with its id and runner hint, by priority', async () => {
+    const db = await databaseTargets()[0]!.open();
+    const store = new Store(db);
+    await store.migrate();
+    const q = new StoreQueue(db);
+    try {
+      const { env } = await appWithRevision(store);
+      const make = (priority: 'normal' | 'low', hint: string | null) => {
+        const send = q.storedSend(env.id, priority);
+        const req = store.requests.create(
+          {
+            environment_id: env.id,
+            path: '',
+            input: {},
+            priority,
+            no_retry: false,
+            start_deadline: null,
+            runner_hint: hint,
+          },
+          send.row,
+        );
+        return req.then((r) => (send.sent(), r));
+      };
+      const low = await make('low', null);
+      const hinted = await make('normal', 'gpu-7');
+      const got = await q.receive(env.id, { max: 5, visibilitySeconds: 30, waitMs: 0 });
+      expect(got.map((d) => [d.message, d.priority])).toEqual([
+        [{ request_id: hinted.id, hint: 'gpu-7' }, 'normal'],
+        [{ request_id: low.id }, 'low'],
+      ]);
+    } finally {
+      await q.close();
+      await store.close();
+    }
+  });
 });

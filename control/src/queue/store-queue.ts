@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import type { Priority } from '../domain.ts';
+import type { StoredSend } from '../store/requests-store.ts';
 import type {
   Delivery,
   QueueDepth,
@@ -70,14 +71,24 @@ export class StoreQueue implements QueueDriver {
       [envId, RANK[priority], JSON.stringify(message), now],
     );
     // Long polls are woken only after the commit: before it, they could not see the row.
-    return () => {
-      this.emptySince.delete(envId);
-      this.wake.emit(envId);
-    };
+    return () => this.sent(envId);
+  }
+
+  /** A message of this queue was committed: long polls here look at once. */
+  private sent(envId: string): void {
+    this.emptySince.delete(envId);
+    this.wake.emit(envId);
   }
 
   storedMessage(receipt: string): StoredMessage | undefined {
     return parseReceipt(receipt);
+  }
+
+  storedSend(envId: string, priority: Priority): { row: StoredSend; sent: () => void } {
+    return {
+      row: { queue: envId, priority: RANK[priority], visibleAt: this.clock() },
+      sent: () => this.sent(envId),
+    };
   }
 
   async receive(envId: string, opts: ReceiveOptions): Promise<Delivery[]> {
