@@ -18,16 +18,18 @@
  *                request with its pull, cold starts, warm overhead (--containers-only, --no-containers)
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { ControlApiClient } from '../contract/src/control-client.ts';
-import { eventually, REPO_ROOT, startTestControl, type TestControl } from '../test/support/control.ts';
-import { freePort } from '../test/support/free-port.ts';
+import { eventually, startTestControl, type TestControl } from '../test/support/control.ts';
 import { openQueue, type QueueKind } from '../test/support/queues.ts';
+import { busyFigures, printBusy } from './busy-machine.ts';
 import { containerFigures, printContainerFigures } from './containers.ts';
+import { startDirectApp } from './fleet.ts';
+import { printSoak, soakFigures } from './soak.ts';
 import { printStages, traceStages } from './stages.ts';
+import { printThroughput, throughputFigures } from './throughput.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -42,6 +44,14 @@ const { values: args } = parseArgs({
     'containers-only': { type: 'boolean', default: false },
     /** Skip the container driver's figures. */
     'no-containers': { type: 'boolean', default: false },
+    /** Only the throughput table (PGlite, and PostgreSQL with --postgres; embedded and SQS). */
+    'throughput-only': { type: 'boolean', default: false },
+    /** Throughput with 10,000 requests too, beside 1,000. */
+    '10k': { type: 'boolean', default: false },
+    /** Requests in flight at once in the throughput table. */
+    'in-flight': { type: 'string', default: '32' },
+    /** Control's RSS over a steady load at half the peak rate for this many minutes (0: none). */
+    soak: { type: 'string', default: '0' },
   },
 });
 if (args.postgres && !process.env.DATABASE_URL) {
@@ -50,6 +60,9 @@ if (args.postgres && !process.env.DATABASE_URL) {
 }
 const N = Number(args.n);
 const COLD_RUNS = Number(args.cold);
+const IN_FLIGHT = Number(args['in-flight']);
+const SOAK_MINUTES = Number(args.soak);
+const COUNTS = args['10k'] ? [1000, 10_000] : [1000];
 
 interface Stats {
   p50_ms: number;
@@ -78,7 +91,6 @@ async function timed(call: () => Promise<Response>): Promise<number> {
 const body = JSON.stringify({ name: 'Ada' });
 const json = { 'content-type': 'application/json' };
 
-/** Starts hello as Gantry's process driver would and times spawn → healthy (the app's own start). */
 /** Milliseconds from sending a streaming call to its first event's bytes; the rest is drained. */
 async function firstEvent(url: string): Promise<number> {
   const t = performance.now();
@@ -94,24 +106,6 @@ async function firstEvent(url: string): Promise<number> {
   if (first.done) throw new Error('the stream ended before its first event');
   while (!(await reader.read()).done) {}
   return ms;
-}
-
-async function startDirectApp(): Promise<{ url: string; proc: ChildProcess; startMs: number }> {
-  const port = await freePort();
-  const t = performance.now();
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'examples/hello/app.ts'], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, PORT: String(port) },
-    stdio: 'ignore',
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    const r = await fetch(`${url}/health`).catch(() => undefined);
-    if (r?.status === 200) break;
-    if (i >= 1_500) throw new Error('examples/hello did not become healthy within 30 s');
-    await sleep(20);
-  }
-  return { url, proc, startMs: performance.now() - t };
 }
 
 const HELLO = { owner: 'bench', name: 'hello', env: 'production' };
@@ -202,6 +196,13 @@ async function main(): Promise<void> {
     const f = await containerFigures({ cold: COLD_RUNS, n: Math.min(N, 300) });
     if (args.json) console.log(JSON.stringify({ containers: f }, null, 2));
     else printContainerFigures(f);
+    return;
+  }
+  if (args['throughput-only']) {
+    if (!args.json) console.log(`load average at the start: ${LOAD_AT_START.join(' ')} (1, 5, 15 min)`);
+    const rows = await throughputFigures({ postgres: args.postgres, counts: COUNTS, inFlight: IN_FLIGHT });
+    if (args.json) console.log(JSON.stringify({ throughput: rows }, null, 2));
+    else printThroughput(rows, IN_FLIGHT);
     return;
   }
   if (args['queues-only']) {
@@ -306,11 +307,25 @@ async function main(): Promise<void> {
     await control.close();
     direct.proc.kill('SIGTERM');
     const queues = { embedded: await queueFigures('embedded'), sqs: await queueFigures('sqs') };
+    const throughput = await throughputFigures({
+      postgres: args.postgres,
+      counts: COUNTS,
+      inFlight: IN_FLIGHT,
+    });
+    const busy = await busyFigures(Math.min(N, 300));
+    const soak = SOAK_MINUTES > 0 ? await soakFigures(SOAK_MINUTES) : undefined;
     const containers = args['no-containers']
       ? undefined
       : await containerFigures({ cold: COLD_RUNS, n: Math.min(N, 300) });
     if (args.json) {
-      console.log(JSON.stringify({ ...rows, queues, ...(containers ? { containers } : {}) }, null, 2));
+      const more = {
+        queues,
+        throughput,
+        busy,
+        ...(soak ? { soak } : {}),
+        ...(containers ? { containers } : {}),
+      };
+      console.log(JSON.stringify({ ...rows, ...more }, null, 2));
     } else {
       const line = (name: string, s: Stats & { rps?: number }) =>
         `  ${name.padEnd(26)} p50 ${s.p50_ms.toFixed(2).padStart(8)} ms   p99 ${s.p99_ms.toFixed(2).padStart(8)} ms${
@@ -340,6 +355,9 @@ async function main(): Promise<void> {
       console.log(line('through Gantry (POST /run)', rows.concurrent.gantry));
       console.log(line('direct to the app', rows.concurrent.direct));
       printQueues(queues);
+      printThroughput(throughput, IN_FLIGHT);
+      printBusy(busy);
+      if (soak) printSoak(soak);
       if (containers) printContainerFigures(containers);
     }
   } finally {
