@@ -88,6 +88,21 @@ async function timed(call: () => Promise<Response>): Promise<number> {
   return performance.now() - t;
 }
 
+/** Requests that failed, by phase: reported, not fatal (a run on a loaded machine still says something). */
+const FAILED: Record<string, { count: number; first: string }> = {};
+/** timed(), but a failure is counted under `phase` and tried again, up to 3 times. */
+async function timedOrCount(phase: string, call: () => Promise<Response>): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await timed(call);
+    } catch (err) {
+      const f = (FAILED[phase] ??= { count: 0, first: err instanceof Error ? err.message : String(err) });
+      f.count++;
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
 const body = JSON.stringify({ name: 'Ada' });
 const json = { 'content-type': 'application/json' };
 
@@ -232,13 +247,13 @@ async function main(): Promise<void> {
         30_000,
         'scale to zero',
       );
-      cold.push(await timed(run));
+      cold.push(await timedOrCount('cold start', run));
     }
 
     // Warm: keep the runner alive through the measurements.
     await adminClient(control).patchScaling(HELLO, { keep_alive: 300, min_concurrency: 1 });
     for (let i = 0; i < 50; i++) {
-      await timed(run);
+      await timedOrCount('warm-up', run);
       await timed(app);
     }
     const seqGantry: number[] = [];
@@ -249,7 +264,7 @@ async function main(): Promise<void> {
       const sent = performance.timeOrigin + performance.now();
       let id: string | null = null;
       seqGantry.push(
-        await timed(async () => {
+        await timedOrCount('sequential', async () => {
           const res = await run();
           id = res.headers.get('x-fal-request-id');
           return res;
@@ -355,6 +370,9 @@ async function main(): Promise<void> {
       console.log(line('through Gantry (POST /run)', rows.concurrent.gantry));
       console.log(line('direct to the app', rows.concurrent.direct));
       printQueues(queues);
+      for (const [phase, f] of Object.entries(FAILED)) {
+        console.log(`failed and tried again (${phase}): ${f.count}; the first: ${f.first}`);
+      }
       printThroughput(throughput, IN_FLIGHT);
       printBusy(busy);
       if (soak) printSoak(soak);
