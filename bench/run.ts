@@ -96,8 +96,8 @@ async function timedOrCount(phase: string, call: () => Promise<Response>): Promi
     try {
       return await timed(call);
     } catch (err) {
-      const f = (FAILED[phase] ??= { count: 0, first: err instanceof Error ? err.message : String(err) });
-      f.count++;
+      FAILED[phase] ??= { count: 0, first: err instanceof Error ? err.message : String(err) };
+      FAILED[phase].count++;
       if (attempt >= 3) throw err;
     }
   }

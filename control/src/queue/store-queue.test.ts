@@ -101,9 +101,9 @@ describe('the store queue beyond the contract', () => {
     const q = new StoreQueue(db);
     try {
       const { env } = await appWithRevision(store);
-      const make = (priority: 'normal' | 'low', hint: string | null) => {
+      const make = async (priority: 'normal' | 'low', hint: string | null) => {
         const send = q.storedSend(env.id, priority);
-        const req = store.requests.create(
+        const req = await store.requests.create(
           {
             environment_id: env.id,
             path: '',
@@ -115,7 +115,8 @@ describe('the store queue beyond the contract', () => {
           },
           send.row,
         );
-        return req.then((r) => (send.sent(), r));
+        send.sent();
+        return req;
       };
       const low = await make('low', null);
       const hinted = await make('normal', 'gpu-7');
