@@ -21,21 +21,23 @@
  *                requests, completed, lost, duplicated, extra runners
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { ControlApiClient } from '../contract/src/control-client.ts';
-import { eventually, REPO_ROOT, startTestControl, type TestControl } from '../test/support/control.ts';
-import { freePort } from '../test/support/free-port.ts';
+import { eventually, startTestControl, type TestControl } from '../test/support/control.ts';
 import { openQueue, type QueueKind } from '../test/support/queues.ts';
 import {
   describeReplicaFigures,
   type ReplicaFigures,
   startReplicaFault,
 } from '../test/support/replica-fault.ts';
+import { busyFigures, printBusy } from './busy-machine.ts';
 import { containerFigures, printContainerFigures } from './containers.ts';
+import { startDirectApp } from './fleet.ts';
+import { printSoak, soakFigures } from './soak.ts';
 import { printStages, traceStages } from './stages.ts';
+import { printThroughput, throughputFigures } from './throughput.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -55,6 +57,14 @@ const { values: args } = parseArgs({
      * at DATABASE_URL, one SIGKILLed under load; requests, completed, lost, duplicated, extra runners.
      */
     replicas: { type: 'boolean', default: false },
+    /** Only the throughput table (PGlite, and PostgreSQL with --postgres; embedded and SQS). */
+    'throughput-only': { type: 'boolean', default: false },
+    /** Throughput with 10,000 requests too, beside 1,000. */
+    '10k': { type: 'boolean', default: false },
+    /** Requests in flight at once in the throughput table. */
+    'in-flight': { type: 'string', default: '32' },
+    /** Control's RSS over a steady load at half the peak rate for this many minutes (0: none). */
+    soak: { type: 'string', default: '0' },
   },
 });
 if (args.replicas && !process.env.DATABASE_URL) {
@@ -67,6 +77,9 @@ if (args.postgres && !process.env.DATABASE_URL) {
 }
 const N = Number(args.n);
 const COLD_RUNS = Number(args.cold);
+const IN_FLIGHT = Number(args['in-flight']);
+const SOAK_MINUTES = Number(args.soak);
+const COUNTS = args['10k'] ? [1000, 10_000] : [1000];
 
 interface Stats {
   p50_ms: number;
@@ -92,10 +105,24 @@ async function timed(call: () => Promise<Response>): Promise<number> {
   return performance.now() - t;
 }
 
+/** Requests that failed, by phase: reported, not fatal (a run on a loaded machine still says something). */
+const FAILED: Record<string, { count: number; first: string }> = {};
+/** timed(), but a failure is counted under `phase` and tried again, up to 3 times. */
+async function timedOrCount(phase: string, call: () => Promise<Response>): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await timed(call);
+    } catch (err) {
+      FAILED[phase] ??= { count: 0, first: err instanceof Error ? err.message : String(err) };
+      FAILED[phase].count++;
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
 const body = JSON.stringify({ name: 'Ada' });
 const json = { 'content-type': 'application/json' };
 
-/** Starts hello as Gantry's process driver would and times spawn → healthy (the app's own start). */
 /** Milliseconds from sending a streaming call to its first event's bytes; the rest is drained. */
 async function firstEvent(url: string): Promise<number> {
   const t = performance.now();
@@ -111,24 +138,6 @@ async function firstEvent(url: string): Promise<number> {
   if (first.done) throw new Error('the stream ended before its first event');
   while (!(await reader.read()).done) {}
   return ms;
-}
-
-async function startDirectApp(): Promise<{ url: string; proc: ChildProcess; startMs: number }> {
-  const port = await freePort();
-  const t = performance.now();
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'examples/hello/app.ts'], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, PORT: String(port) },
-    stdio: 'ignore',
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    const r = await fetch(`${url}/health`).catch(() => undefined);
-    if (r?.status === 200) break;
-    if (i >= 1_500) throw new Error('examples/hello did not become healthy within 30 s');
-    await sleep(20);
-  }
-  return { url, proc, startMs: performance.now() - t };
 }
 
 const HELLO = { owner: 'bench', name: 'hello', env: 'production' };
@@ -234,6 +243,13 @@ async function main(): Promise<void> {
     }
     return;
   }
+  if (args['throughput-only']) {
+    if (!args.json) console.log(`load average at the start: ${LOAD_AT_START.join(' ')} (1, 5, 15 min)`);
+    const rows = await throughputFigures({ postgres: args.postgres, counts: COUNTS, inFlight: IN_FLIGHT });
+    if (args.json) console.log(JSON.stringify({ throughput: rows }, null, 2));
+    else printThroughput(rows, IN_FLIGHT);
+    return;
+  }
   if (args['queues-only']) {
     if (!args.json) console.log(`load average at the start: ${LOAD_AT_START.join(' ')} (1, 5, 15 min)`);
     const rows = { embedded: await queueFigures('embedded'), sqs: await queueFigures('sqs') };
@@ -261,13 +277,13 @@ async function main(): Promise<void> {
         30_000,
         'scale to zero',
       );
-      cold.push(await timed(run));
+      cold.push(await timedOrCount('cold start', run));
     }
 
     // Warm: keep the runner alive through the measurements.
     await adminClient(control).patchScaling(HELLO, { keep_alive: 300, min_concurrency: 1 });
     for (let i = 0; i < 50; i++) {
-      await timed(run);
+      await timedOrCount('warm-up', run);
       await timed(app);
     }
     const seqGantry: number[] = [];
@@ -278,7 +294,7 @@ async function main(): Promise<void> {
       const sent = performance.timeOrigin + performance.now();
       let id: string | null = null;
       seqGantry.push(
-        await timed(async () => {
+        await timedOrCount('sequential', async () => {
           const res = await run();
           id = res.headers.get('x-fal-request-id');
           return res;
@@ -336,11 +352,25 @@ async function main(): Promise<void> {
     await control.close();
     direct.proc.kill('SIGTERM');
     const queues = { embedded: await queueFigures('embedded'), sqs: await queueFigures('sqs') };
+    const throughput = await throughputFigures({
+      postgres: args.postgres,
+      counts: COUNTS,
+      inFlight: IN_FLIGHT,
+    });
+    const busy = await busyFigures(Math.min(N, 300));
+    const soak = SOAK_MINUTES > 0 ? await soakFigures(SOAK_MINUTES) : undefined;
     const containers = args['no-containers']
       ? undefined
       : await containerFigures({ cold: COLD_RUNS, n: Math.min(N, 300) });
     if (args.json) {
-      console.log(JSON.stringify({ ...rows, queues, ...(containers ? { containers } : {}) }, null, 2));
+      const more = {
+        queues,
+        throughput,
+        busy,
+        ...(soak ? { soak } : {}),
+        ...(containers ? { containers } : {}),
+      };
+      console.log(JSON.stringify({ ...rows, ...more }, null, 2));
     } else {
       const line = (name: string, s: Stats & { rps?: number }) =>
         `  ${name.padEnd(26)} p50 ${s.p50_ms.toFixed(2).padStart(8)} ms   p99 ${s.p99_ms.toFixed(2).padStart(8)} ms${
@@ -370,6 +400,12 @@ async function main(): Promise<void> {
       console.log(line('through Gantry (POST /run)', rows.concurrent.gantry));
       console.log(line('direct to the app', rows.concurrent.direct));
       printQueues(queues);
+      for (const [phase, f] of Object.entries(FAILED)) {
+        console.log(`failed and tried again (${phase}): ${f.count}; the first: ${f.first}`);
+      }
+      printThroughput(throughput, IN_FLIGHT);
+      printBusy(busy);
+      if (soak) printSoak(soak);
       if (containers) printContainerFigures(containers);
     }
   } finally {

@@ -135,6 +135,14 @@ export class RequestService {
     };
     const message = (id: string) =>
       o.runnerHint ? { request_id: id, hint: o.runnerHint } : { request_id: id };
+    // The embedded queue, with nothing else to write: the request and its message in one statement.
+    const stored = o.idempotency ? undefined : this.queue.storedSend?.(env.id, o.priority);
+    if (stored) {
+      const req = await this.store.requests.create(row, stored.row);
+      stored.sent();
+      this.opts.onSubmitted?.(env.id);
+      return req;
+    }
     const sendInTransaction = this.queue.sendInTransaction?.bind(this.queue);
     if (sendInTransaction) {
       // The embedded queue: the request and its message are one commit, so a crash at any instant
@@ -487,11 +495,13 @@ export class RequestService {
       r.status_code !== 503 &&
       r.status_code !== 504
     ) {
-      const done = await this.store.requests.complete(r.request_id, responseCompletion(r), runner.id);
+      // The embedded queue's message goes with the completing statement when control settles it.
+      const stored = foreignReceipt || runnerSettles ? undefined : this.queue.storedMessage?.(r.receipt);
+      const done = await this.store.requests.complete(r.request_id, responseCompletion(r), runner.id, stored);
       if (done) {
         // The caller waits for the record, not for the message: it is woken first.
         this.completed(done);
-        const message = await finish();
+        const message = stored ? 'none' : await finish();
         return answer({ recorded: true, decision: 'completed' }, message);
       }
     }

@@ -10,6 +10,7 @@
  */
 import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import type { Priority } from '../domain.ts';
+import type { StoredSend } from '../store/requests-store.ts';
 
 export interface QueueMessage {
   request_id: string;
@@ -24,6 +25,12 @@ export interface Delivery {
   /** 1 on the first delivery. */
   receiveCount: number;
   priority: Priority;
+}
+
+/** A message row of the embedded queue, as a receipt names it (see QueueDriver.storedMessage). */
+export interface StoredMessage {
+  id: string;
+  secret: string;
 }
 
 export interface ReceiveOptions {
@@ -66,6 +73,19 @@ export interface QueueDriver {
     message: QueueMessage,
     priority: Priority,
   ): Promise<() => void>;
+  /**
+   * Only a queue kept in the store's own database: the message row to insert with the request
+   * (RequestsStore.create inserts both in one statement), and what to run once it is committed
+   * (waking long polls). The message is `{request_id, hint?}`, written by that statement.
+   */
+  storedSend?(envId: string, priority: Priority): { row: StoredSend; sent: () => void };
+  /**
+   * Only a queue kept in the store's own database: the message row a receipt names (undefined when
+   * it names none), so the statement that completes its request deletes it too. One statement
+   * fewer per request, and one commit: no instant in which a completed request still has a
+   * message to redeliver.
+   */
+  storedMessage?(receipt: string): StoredMessage | undefined;
   /** Normal-priority messages are delivered before low-priority ones. */
   receive(envId: string, opts: ReceiveOptions): Promise<Delivery[]>;
   /** Extends a delivery's visibility; false when the receipt is no longer valid. */

@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import type { SqlClient } from '../../../sql/src/sql-client.ts';
 import type { Priority } from '../domain.ts';
+import type { StoredSend } from '../store/requests-store.ts';
 import type {
   Delivery,
   QueueDepth,
@@ -16,13 +17,14 @@ import type {
   QueueLabels,
   QueueMessage,
   ReceiveOptions,
+  StoredMessage,
 } from './queue-driver.ts';
 
 const RANK: Record<Priority, number> = { normal: 0, low: 1 };
 /** How often a long poll looks again when nothing woke it (messages whose visibility ran out). */
 const REPOLL_MS = 200;
 
-function parseReceipt(receipt: string): { id: string; secret: string } | undefined {
+function parseReceipt(receipt: string): StoredMessage | undefined {
   const m = /^(\d{1,18})\.([0-9a-f-]{36})$/.exec(receipt);
   return m ? { id: m[1]!, secret: m[2]! } : undefined;
 }
@@ -69,9 +71,23 @@ export class StoreQueue implements QueueDriver {
       [envId, RANK[priority], JSON.stringify(message), now],
     );
     // Long polls are woken only after the commit: before it, they could not see the row.
-    return () => {
-      this.emptySince.delete(envId);
-      this.wake.emit(envId);
+    return () => this.sent(envId);
+  }
+
+  /** A message of this queue was committed: long polls here look at once. */
+  private sent(envId: string): void {
+    this.emptySince.delete(envId);
+    this.wake.emit(envId);
+  }
+
+  storedMessage(receipt: string): StoredMessage | undefined {
+    return parseReceipt(receipt);
+  }
+
+  storedSend(envId: string, priority: Priority): { row: StoredSend; sent: () => void } {
+    return {
+      row: { queue: envId, priority: RANK[priority], visibleAt: this.clock() },
+      sent: () => this.sent(envId),
     };
   }
 

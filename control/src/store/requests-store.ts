@@ -29,6 +29,14 @@ export interface NewRequest {
   webhook_url?: string | null;
 }
 
+/** Where the embedded queue keeps a request's message (see QueueDriver.storedSend). */
+export interface StoredSend {
+  queue: string;
+  /** The queue's rank: 0 normal, 1 low. */
+  priority: number;
+  visibleAt: number;
+}
+
 export interface Completion {
   result_status: number;
   /** The result as JSON, when control composes it (errors), or for the webhook of an app's answer. */
@@ -51,12 +59,12 @@ export interface Completion {
 export const UNENQUEUED_MESSAGE =
   'Control stopped before the queue took this request, so it never ran; submit it again.';
 
-const WITH_WEBHOOK = (update: string, now: string) => `
+const WITH_WEBHOOK = (update: string, now: string, more = '') => `
   WITH done AS (${update} RETURNING *),
   hook AS (
     INSERT INTO webhook_deliveries (request_id, url, next_at, created_at)
     SELECT id, webhook_url, ${now}, ${now} FROM done WHERE webhook_url IS NOT NULL
-    ON CONFLICT (request_id) DO NOTHING)
+    ON CONFLICT (request_id) DO NOTHING)${more}
   SELECT * FROM done`;
 
 /** Normal requests are taken before low-priority ones. */
@@ -72,11 +80,23 @@ export class RequestsStore {
     private readonly clock: () => number,
   ) {}
 
-  async create(req: NewRequest): Promise<RequestRecord> {
-    const r = await this.db.query<RequestRecord>(
-      `INSERT INTO requests (id, environment_id, path, input, status, priority, no_retry, start_deadline, created_at,
+  /**
+   * `message`: the embedded queue's row for it (QueueDriver.storedSend), inserted by the same
+   * statement, so the request and its message exist together or not at all without a transaction.
+   */
+  async create(req: NewRequest, message?: StoredSend): Promise<RequestRecord> {
+    const insert = `INSERT INTO requests (id, environment_id, path, input, status, priority, no_retry, start_deadline, created_at,
          key_id, webhook_url, input_raw, input_content_type, runner_hint)
-       VALUES ($1,$2,$3,$4::jsonb,'IN_QUEUE',$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING *`,
+       VALUES ($1,$2,$3,$4::jsonb,'IN_QUEUE',$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING *`;
+    const r = await this.db.query<RequestRecord>(
+      message
+        ? // The message body is the queue's: the request id, and the runner hint when there is one.
+          `WITH r AS (${insert}),
+           m AS (INSERT INTO queue_messages (queue, priority, body, visible_at, created_at)
+             SELECT $14, $15, jsonb_build_object('request_id', id) || CASE WHEN runner_hint <> ''
+               THEN jsonb_build_object('hint', runner_hint) ELSE '{}'::jsonb END, $16::float8, $16::float8 FROM r)
+           SELECT * FROM r`
+        : insert,
       [
         randomUUID(),
         req.environment_id,
@@ -91,6 +111,7 @@ export class RequestsStore {
         req.input_raw ?? null,
         req.input_raw ? (req.input_content_type ?? 'application/json') : null,
         req.runner_hint ?? null,
+        ...(message ? [message.queue, message.priority, message.visibleAt] : []),
       ],
     );
     return r.rows[0]!;
@@ -207,7 +228,16 @@ export class RequestsStore {
    * Completes a request once. Returns the completed record, or undefined if it was already complete
    * (or, with `runnerId`, if that runner no longer holds the attempt).
    */
-  async complete(id: string, c: Completion, runnerId?: string): Promise<RequestRecord | undefined> {
+  async complete(
+    id: string,
+    c: Completion,
+    runnerId?: string,
+    /**
+     * The embedded queue's message of this attempt (QueueDriver.storedMessage): deleted by the same
+     * statement, and only when the request completes here.
+     */
+    message?: { id: string; secret: string },
+  ): Promise<RequestRecord | undefined> {
     const r = await this.db.query<RequestRecord>(
       WITH_WEBHOOK(
         // The decoded body is kept only where something reads it: a webhook's payload, or a result
@@ -221,6 +251,10 @@ export class RequestsStore {
            error=$5, inference_ms=$7, completed_at=$8, dead_lettered=$10
          WHERE id=$1 AND status <> 'COMPLETED' AND ($9::text IS NULL OR runner_id = $9)`,
         '$8::float8',
+        message
+          ? `, gone AS (DELETE FROM queue_messages WHERE id=$12::bigint AND receipt_secret=$13
+               AND EXISTS (SELECT 1 FROM done))`
+          : '',
       ),
       [
         id,
@@ -234,6 +268,7 @@ export class RequestsStore {
         runnerId ?? null,
         c.dead_lettered ?? false,
         c.result_raw ?? null,
+        ...(message ? [message.id, message.secret] : []),
       ],
     );
     return r.rows[0];
