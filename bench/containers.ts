@@ -8,15 +8,11 @@
  *                   container called directly; the difference is the driver's overhead, to compare
  *                   with the process driver's
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { pushNodeBase } from '../test/support/base-image.ts';
-import { eventually, REPO_ROOT, startTestControl } from '../test/support/control.ts';
-import { buildGantryImage, pushImage } from '../test/support/gantry-images.ts';
+import { eventually, startTestControl } from '../test/support/control.ts';
+import { buildGantryImage, buildRepoImage, pushImage } from '../test/support/gantry-images.ts';
 import { startTestRegistry } from '../test/support/oci-registry.ts';
 import { startTestEngine } from '../test/support/podman.ts';
-
-const exec = promisify(execFile);
 
 export interface ContainerFigures {
   first_request_with_pull_ms: number;
@@ -48,24 +44,12 @@ export async function containerFigures(o: { cold: number; n: number }): Promise<
     });
     // hello, built apart from the engine's storage so the first request really pulls it.
     const tag = `${registry.host}/bench/hello:1`;
-    await exec(
-      'buildah',
-      [
-        'bud',
-        '--quiet',
-        '--isolation',
-        'chroot',
-        '--tls-verify=false',
-        '--build-arg',
-        `BASE_IMAGE=${base}`,
-        '-f',
-        'examples/hello/Containerfile',
-        '-t',
-        tag,
-        '.',
-      ],
-      { cwd: REPO_ROOT, env: { ...process.env, ...engine.env } },
-    );
+    await buildRepoImage({
+      containerfile: 'examples/hello/Containerfile',
+      baseImage: base,
+      tag,
+      env: engine.env,
+    });
     const image = await pushImage(tag, engine.env);
     await engine.podman(['rmi', '--force', tag]);
 

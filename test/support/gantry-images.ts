@@ -47,24 +47,13 @@ export async function buildGantryImage(o: {
     for (const f of ['Containerfile', '.dockerignore']) {
       await cp(path.join(REPO_ROOT, o.component, f), path.join(context, f));
     }
-    await run(
-      'buildah',
-      [
-        'bud',
-        '--quiet',
-        '--isolation',
-        'chroot',
-        '--tls-verify=false',
-        '--build-arg',
-        `BASE_IMAGE=${o.baseImage}`,
-        '-f',
-        path.join(context, 'Containerfile'),
-        '-t',
-        o.tag,
-        context,
-      ],
-      o.env,
-    );
+    await buildahBud({
+      containerfile: path.join(context, 'Containerfile'),
+      context,
+      tag: o.tag,
+      baseImage: o.baseImage,
+      env: o.env,
+    });
     return { tag: o.tag };
   } finally {
     await rm(context, { recursive: true, force: true });
@@ -105,22 +94,7 @@ export async function buildImageFrom(o: {
   try {
     await writeFile(path.join(context, 'Containerfile'), o.containerfile);
     for (const [name, text] of Object.entries(o.files)) await writeFile(path.join(context, name), text);
-    await run(
-      'buildah',
-      [
-        'bud',
-        '--quiet',
-        '--isolation',
-        'chroot',
-        '--tls-verify=false',
-        '-f',
-        path.join(context, 'Containerfile'),
-        '-t',
-        o.tag,
-        context,
-      ],
-      o.env,
-    );
+    await buildahBud({ containerfile: path.join(context, 'Containerfile'), context, tag: o.tag, env: o.env });
     return o.tag;
   } finally {
     await rm(context, { recursive: true, force: true });
@@ -137,6 +111,24 @@ export async function buildRepoImage(o: {
   tag: string;
   env: Record<string, string>;
 }): Promise<string> {
+  await buildahBud({
+    containerfile: path.join(REPO_ROOT, o.containerfile),
+    context: REPO_ROOT,
+    tag: o.tag,
+    baseImage: o.baseImage,
+    env: o.env,
+  });
+  return o.tag;
+}
+
+/** `buildah bud` of one Containerfile into the storage `env` names, with BASE_IMAGE when given. */
+async function buildahBud(o: {
+  containerfile: string;
+  context: string;
+  tag: string;
+  baseImage?: string;
+  env: Record<string, string>;
+}): Promise<void> {
   await run(
     'buildah',
     [
@@ -145,15 +137,13 @@ export async function buildRepoImage(o: {
       '--isolation',
       'chroot',
       '--tls-verify=false',
-      '--build-arg',
-      `BASE_IMAGE=${o.baseImage}`,
+      ...(o.baseImage ? ['--build-arg', `BASE_IMAGE=${o.baseImage}`] : []),
       '-f',
-      path.join(REPO_ROOT, o.containerfile),
+      o.containerfile,
       '-t',
       o.tag,
-      REPO_ROOT,
+      o.context,
     ],
     o.env,
   );
-  return o.tag;
 }

@@ -1,22 +1,12 @@
 /**
  * Automatic rollback through the real control service (PGlite, the embedded queue, the runner
- * protocol) with a fake compute driver and the test's clock, so the watch window is exact.
+ * protocol) with the recording compute driver of control/src/testing and the test's clock, so the watch window is exact.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PgliteClient } from '../../../sql/src/pglite-client.ts';
-import { buildApp, type ControlService } from '../app.ts';
-import { hashKey } from '../auth.ts';
-import type { ComputeDriver, RunnerSpec } from '../compute/compute-driver.ts';
-import { loadConfig } from '../config.ts';
-import { StoreQueue } from '../queue/store-queue.ts';
-import { Store } from '../store/store.ts';
+import type { RunnerSpec } from '../compute/compute-driver.ts';
+import { type ControlFixture, startControl } from '../testing/control-fixture.ts';
 import { AUTO_ROLLBACK_BY, rollbackReason } from './auto-rollback.ts';
 
-const APP_DIR = mkdtempSync(path.join(tmpdir(), 'gantry-app-'));
-const KEY = 'gk_admin_test';
 const BASE = '/v1/apps/t/app/environments/production';
 
 const WATCH = { auto_rollback_error_rate: 0.5, auto_rollback_window: 60, auto_rollback_min_requests: 4 };
@@ -39,48 +29,28 @@ describe('rollbackReason', () => {
   });
 });
 
-class FakeCompute implements ComputeDriver {
-  readonly started: RunnerSpec[] = [];
-  async start(spec: RunnerSpec): Promise<void> {
-    this.started.push(spec);
-  }
-  async stop(): Promise<void> {}
-  async kill(): Promise<void> {}
-  onExit(): void {}
-  async close(): Promise<void> {}
-}
-
 describe('automatic rollback', () => {
   let now = 1_000_000;
-  let svc: ControlService;
-  let store: Store;
-  let compute: FakeCompute;
+  let control: ControlFixture;
+  let svc: ControlFixture['svc'];
+  let store: ControlFixture['store'];
+  let compute: ControlFixture['compute'];
 
   beforeEach(async () => {
     now = 1_000_000;
-    const db = await PgliteClient.open(undefined);
-    store = new Store(db, () => now);
-    await store.migrate();
-    await store.keys.put('admin', hashKey(KEY), 'ADMIN', 'test');
-    compute = new FakeCompute();
-    svc = await buildApp({
-      config: loadConfig({ GANTRY_LOG_LEVEL: 'silent' }),
-      store,
-      queue: new StoreQueue(db, () => now),
-      compute,
-      clock: () => now,
-    });
+    control = await startControl({ clock: () => now });
+    ({ svc, store, compute } = control);
     await call('POST', '/v1/apps', { owner: 't', name: 'app', auth_mode: 'public' });
   });
   afterEach(async () => {
-    await svc.close();
+    await control.close();
   });
 
   async function call(method: 'GET' | 'POST' | 'PATCH', url: string, body?: unknown) {
     const res = await svc.app.inject({
       method,
       url,
-      headers: { authorization: `Key ${KEY}` },
+      headers: control.admin,
       ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
     });
     return { status: res.statusCode, body: res.json() as Record<string, unknown> };
@@ -98,7 +68,11 @@ describe('automatic rollback', () => {
   }
   /** Rolls out a new revision through the deploy gate; its candidate is the newest runner. */
   async function deployAndPass(): Promise<RunnerSpec> {
-    const r = await call('POST', `${BASE}/revisions`, { command: ['app'], cwd: APP_DIR, activate: true });
+    const r = await call('POST', `${BASE}/revisions`, {
+      command: ['app'],
+      cwd: control.appDir,
+      activate: true,
+    });
     expect(r.status).toBe(201);
     const candidate = compute.started.at(-1)!;
     await ready(candidate);

@@ -43,6 +43,8 @@ export interface ControlFixtureOptions {
 
 export interface ControlFixture {
   svc: ControlService;
+  /** A folder a command revision may name (the recording driver runs nothing from it). */
+  appDir: string;
   store: Store;
   compute: RecordingCompute;
   /** An admin key, and the headers that present it. */
@@ -73,7 +75,7 @@ export async function startControl(o: ControlFixtureOptions = {}): Promise<Contr
   const svc = await buildApp({
     config: loadConfig({ GANTRY_LOG_LEVEL: 'silent', ...o.settings }),
     store,
-    queue: o.queue ?? new StoreQueue(db),
+    queue: o.queue ?? new StoreQueue(db, o.clock),
     compute,
     ...(o.clock ? { clock: o.clock } : {}),
   });
@@ -84,6 +86,7 @@ export async function startControl(o: ControlFixtureOptions = {}): Promise<Contr
   };
   return {
     svc,
+    appDir,
     store,
     compute,
     key,
