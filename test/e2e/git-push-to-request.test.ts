@@ -7,7 +7,9 @@
  * driver against podman's Docker API service, pulls the image by digest, starts it beside the runner
  * image and serves the official fal client. A second push rolls out (rolling) while requests keep
  * coming, and none fails; a `/gantry rollback` comment brings the first image back without a build.
+ * Last, `gantry deploy --image` puts the first image, by its digest, behind a second app.
  */
+import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -269,5 +271,45 @@ describe('git push → a served request, on real images', { timeout: 600_000 }, 
       120_000,
       'the first image answering again',
     );
+  });
+
+  it('`gantry deploy --image REF@sha256:…` puts a pushed image live behind a new app', async () => {
+    // The CLI as a user runs it, from a folder with no gantry.json: everything comes from the flags.
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env))
+      if (v !== undefined && !k.startsWith('GANTRY_')) env[k] = v;
+    Object.assign(env, {
+      GANTRY_URL: control.url,
+      GANTRY_KEY: control.adminKey,
+      XDG_CONFIG_HOME: path.join(scratch, 'cli-config'),
+    });
+    const app = 'codertocat/from-cli';
+    const args = ['deploy', '--image', images[A]!, '--app', app, '--auth', 'public', '--timeout', '240'];
+    const ran = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+      (resolve, reject) => {
+        const p = spawn(process.execPath, [path.join(REPO_ROOT, 'cli/bin/gantry.mjs'), ...args], {
+          cwd: scratch,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        p.stdout.on('data', (c) => (stdout += c));
+        p.stderr.on('data', (c) => (stderr += c));
+        p.on('error', reject);
+        p.on('close', (code) => resolve({ code, stdout, stderr }));
+      },
+    );
+    expect(ran.code, ran.stderr).toBe(0);
+    // The default strategy (rolling) reports live only once a runner of the image passed its health check.
+    expect(ran.stdout).toMatch(
+      /Deployed revision 1 to codertocat\/from-cli production: live, proven healthy/,
+    );
+    const res = await control.admin(`/v1/apps/${app}/environments/production/revisions`);
+    expect(((await res.json()) as { revisions: Rev[] }).revisions).toMatchObject([
+      { number: 1, active: true, image: images[A] },
+    ]);
+    const result = await fal.subscribe(app, { input: { name: 'Grace' }, pollInterval: 100 });
+    expect(result.data).toEqual({ message: 'Hello, Grace!' });
   });
 });
