@@ -10,13 +10,11 @@
  * named network, the app listens on 8080 and GANTRY_CONTROL_URL must name an address runners reach.
  *
  * GPUs: a machine type's GPU count becomes an NVIDIA device request for that many GPUs, by index, so
- * runners are packed onto the GANTRY_DOCKER_GPUS GPUs the host has and never share one. A machine type
- * that cannot fit (more GPUs than the host has, or none free now) is a scheduling failure, as on ECS.
+ * runners are packed onto the GANTRY_DOCKER_GPUS GPUs the host has and never share one (gpu-pool.ts).
+ * What each container is created with, and its labels: container-specs.ts.
  *
  * Logs: the app's output is followed through the engine and relayed to the runner, so the runner
- * ships and attributes it exactly as for an app it started (contract/src/app-output-relay.ts): on the
- * host's network, posted to the runner's output intake on a port of its own (intake-relay.ts); on a
- * named network, which control cannot reach, written to the runner's stdin.
+ * ships and attributes it exactly as for an app it started (container-output.ts).
  *
  * Restarts: every container carries labels naming its runner; a new driver lists them, watches the
  * runners still running (control tells them to drain) and removes whatever is left of the others.
@@ -24,12 +22,8 @@
  * intake, or attaching to its stdin, which Docker keeps open but podman closes when the earlier
  * control's session ended); what the app printed while no control ran is in the engine's logs only.
  */
-import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import type { Duplex } from 'node:stream';
-import { encodeAppOutput, INTAKE_ECHO_PREFIX } from '../../../contract/src/app-output-relay.ts';
-import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
 import type { Config } from '../config.ts';
 import type { Revision } from '../domain.ts';
 import {
@@ -38,39 +32,13 @@ import {
   RunnerSchedulingError,
   type RunnerSpec,
 } from './compute-driver.ts';
+import { followOutputs, type Outputs, openRelay, reopenRelay, tails } from './container-output.ts';
+import { appContainer, containerName, LABELS, placePorts, runnerContainer } from './container-specs.ts';
 import { DockerEngine, EngineError, parseDockerHost } from './docker-engine.ts';
-import { IntakeRelay } from './intake-relay.ts';
-import { MACHINE_TYPES, sizeOf } from './machine-types.ts';
+import { GpuPool } from './gpu-pool.ts';
 import { RegistryAuth } from './registry-auth.ts';
 import { provideRunnerImage } from './runner-image.ts';
 
-export const LABELS = {
-  runner: 'io.gantry.runner',
-  role: 'io.gantry.role',
-  environment: 'io.gantry.environment',
-  revision: 'io.gantry.revision',
-  gpus: 'io.gantry.gpus',
-  /** The runner's app output intake port, on the host's network. */
-  outputPort: 'io.gantry.output-port',
-} as const;
-
-/** Where the app's output goes: the runner's intake or its stdin. */
-interface Relay {
-  write(stream: 'stdout' | 'stderr', line: string): void;
-  close(): void;
-}
-
-function stdinRelay(socket: Duplex): Relay {
-  return {
-    write: (stream, line) => {
-      if (socket.writable) socket.write(encodeAppOutput(stream, line));
-    },
-    close: () => socket.destroy(),
-  };
-}
-
-const NAMED_NETWORK_PORT = 8080;
-const TAIL_LINES = 30;
 /** Seconds past the drain grace a drained runner gets to report before the engine kills it. */
 const STOP_MARGIN_S = 15;
 
@@ -91,18 +59,12 @@ export interface DockerComputeOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
-interface Tracked {
-  runnerId: string;
-  appId: string | undefined;
-  runnerCid: string | undefined;
+interface Tracked extends Outputs {
   gpus: string[];
-  appTail: string[];
-  runnerTail: string[];
   /** Set when the app ended while the runner still ran. */
   appExit?: number;
   /** The runner ended first: the app's end that follows is the driver's doing, not a crash. */
   runnerEnded?: boolean;
-  relay?: Relay;
   stopping?: boolean;
   ended: Promise<void>;
 }
@@ -111,12 +73,14 @@ export class DockerCompute implements ComputeDriver {
   private readonly runners = new Map<string, Tracked>();
   private readonly listeners: ((e: RunnerExit) => void)[] = [];
   private readonly pulls = new Map<string, Promise<void>>();
-  private readonly usedGpus = new Set<string>();
+  private readonly gpus: GpuPool;
 
   private constructor(
     private readonly o: DockerComputeOptions,
     private readonly runnerImage: string,
-  ) {}
+  ) {
+    this.gpus = new GpuPool(o.gpus);
+  }
 
   /**
    * Connects to the engine (an error naming DOCKER_HOST when nothing answers) and takes over the
@@ -144,7 +108,7 @@ export class DockerCompute implements ComputeDriver {
         `revision ${rev.number} has no image; the docker driver runs container images only (deploy an image, or use GANTRY_COMPUTE=process for local commands)`,
       );
     }
-    const gpus = this.place(rev.settings);
+    const gpus = this.gpus.place(rev.settings);
     const t: Tracked = {
       runnerId: spec.runnerId,
       appId: undefined,
@@ -154,31 +118,11 @@ export class DockerCompute implements ComputeDriver {
       runnerTail: [],
       ended: Promise.resolve(),
     };
-    for (const g of gpus) this.usedGpus.add(g);
     try {
       await Promise.all([this.ensureImage(rev.image), this.ensureImage(this.runnerImage)]);
-      const hostNetwork = this.o.network === 'host';
-      const port = hostNetwork ? await freePort() : NAMED_NETWORK_PORT;
-      const outputPort = hostNetwork ? await freePort(port) : undefined;
-      const labels = {
-        [LABELS.runner]: spec.runnerId,
-        [LABELS.environment]: spec.environmentId,
-        [LABELS.revision]: String(rev.number),
-        [LABELS.gpus]: gpus.join(','),
-        ...(outputPort ? { [LABELS.outputPort]: String(outputPort) } : {}),
-      };
+      const placement = { spec, network: this.o.network, gpus, ...(await placePorts(this.o.network)) };
       const name = containerName(spec.runnerId);
-      t.appId = await this.o.engine.create(`${name}-app`, {
-        Image: rev.image,
-        Env: envList({ ...spec.env, PORT: String(port) }),
-        Labels: { ...labels, [LABELS.role]: 'app' },
-        HostConfig: {
-          NetworkMode: this.o.network,
-          ...(gpus.length > 0
-            ? { DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: gpus, Capabilities: [['gpu']] }] }
-            : {}),
-        },
-      });
+      t.appId = await this.o.engine.create(`${name}-app`, appContainer(placement, rev.image));
       // Started before the runner exists: the runner joins its network namespace, which must be up.
       try {
         await this.o.engine.start(t.appId);
@@ -192,31 +136,18 @@ export class DockerCompute implements ComputeDriver {
         }
         throw err;
       }
-      t.runnerCid = await this.o.engine.create(`${name}-runner`, {
-        Image: this.runnerImage,
-        Env: envList({
-          ...spec.runnerEnv,
-          [RUNNER_ENV.controlUrl]: spec.controlUrl,
-          [RUNNER_ENV.runnerId]: spec.runnerId,
-          [RUNNER_ENV.token]: spec.token,
-          [RUNNER_ENV.appPort]: String(port),
-          ...(outputPort
-            ? { [RUNNER_ENV.appOutput]: 'http', [RUNNER_ENV.appOutputPort]: String(outputPort) }
-            : { [RUNNER_ENV.appOutput]: 'stdin' }),
-          [RUNNER_ENV.maxMultiplexing]: String(rev.settings.max_multiplexing),
-          [RUNNER_ENV.startupTimeoutS]: String(rev.settings.startup_timeout),
-          [RUNNER_ENV.drainGraceS]: String(this.o.drainGraceSeconds ?? 30),
+      t.runnerCid = await this.o.engine.create(
+        `${name}-runner`,
+        runnerContainer(placement, {
+          image: this.runnerImage,
+          appId: t.appId,
+          drainGraceSeconds: this.o.drainGraceSeconds ?? 30,
         }),
-        Labels: { ...labels, [LABELS.role]: 'runner' },
-        ...(outputPort ? {} : { OpenStdin: true, StdinOnce: false, AttachStdin: true }),
-        HostConfig: { NetworkMode: `container:${t.appId}` },
-      });
-      t.relay = outputPort
-        ? new IntakeRelay(outputPort)
-        : stdinRelay(await this.o.engine.attachStdin(t.runnerCid));
+      );
+      t.relay = await openRelay(this.o.engine, t.runnerCid, placement.outputPort);
       await this.o.engine.start(t.runnerCid);
     } catch (err) {
-      for (const g of gpus) this.usedGpus.delete(g);
+      this.gpus.release(gpus);
       t.relay?.close();
       await this.removeBoth(t.runnerCid, t.appId).catch(() => {});
       throw err;
@@ -226,42 +157,7 @@ export class DockerCompute implements ComputeDriver {
   }
 
   room(settings: Revision['settings']): number | undefined {
-    const free = this.o.gpus - this.usedGpus.size;
-    let most: number | undefined;
-    for (const type of settings.machine_type) {
-      const size = sizeOf(type, settings);
-      if (!size || size.gpus > this.o.gpus) continue;
-      const fits = size.gpus === 0 ? Number.POSITIVE_INFINITY : Math.floor(free / size.gpus);
-      most = Math.max(most ?? 0, fits);
-    }
-    return most;
-  }
-
-  /** Picks the first machine type this host can run now and the GPUs it gets. */
-  private place(settings: Revision['settings']): string[] {
-    const reasons: string[] = [];
-    for (const type of settings.machine_type) {
-      const size = sizeOf(type, settings);
-      if (!size) {
-        reasons.push(`${type} is not a machine type Gantry knows (${Object.keys(MACHINE_TYPES).join(', ')})`);
-        continue;
-      }
-      if (size.gpus > this.o.gpus) {
-        reasons.push(
-          `${type} needs ${size.gpus} GPU(s) and this host has ${this.o.gpus} (GANTRY_DOCKER_GPUS)`,
-        );
-        continue;
-      }
-      const free = Array.from({ length: this.o.gpus }, (_, i) => String(i)).filter(
-        (g) => !this.usedGpus.has(g),
-      );
-      if (free.length < size.gpus) {
-        reasons.push(`${type} needs ${size.gpus} GPU(s) and ${free.length} of ${this.o.gpus} are free`);
-        continue;
-      }
-      return free.slice(0, size.gpus);
-    }
-    throw new RunnerSchedulingError(`no machine type fits this host: ${reasons.join('; ')}`);
+    return this.gpus.room(settings);
   }
 
   /** Pulls an image unless the engine has it; one pull per image at a time. */
@@ -288,36 +184,9 @@ export class DockerCompute implements ComputeDriver {
    */
   private watch(t: Tracked, sinceMs?: number): void {
     const { engine } = this.o;
-    const keep = (tail: string[], line: string) => {
-      tail.push(line);
-      if (tail.length > TAIL_LINES) tail.shift();
-    };
     const appId = t.appId;
     const runnerCid = t.runnerCid!;
-    const appOutput = appId
-      ? engine
-          .follow(
-            appId,
-            (stream, line) => {
-              keep(t.appTail, line);
-              t.relay?.write(stream, line);
-            },
-            sinceMs,
-          )
-          .catch(() => {})
-      : Promise.resolve();
-    const runnerOutput = engine
-      .follow(
-        runnerCid,
-        (_stream, line) => {
-          // The runner's copies of the app's lines: the driver has them first-hand.
-          if (line.startsWith(INTAKE_ECHO_PREFIX)) return;
-          keep(t.runnerTail, line);
-          this.o.onLine?.(t.runnerId, line);
-        },
-        sinceMs,
-      )
-      .catch(() => {});
+    const outputs = followOutputs(engine, t, this.o.onLine, sinceMs);
     if (appId) {
       void engine
         .wait(appId)
@@ -343,12 +212,12 @@ export class DockerCompute implements ComputeDriver {
         t.runnerEnded = true;
         if (appId) await engine.kill(appId, 'SIGKILL').catch(() => {});
         // The output streams end with their containers; their last lines make the record.
-        await Promise.race([Promise.all([appOutput, runnerOutput]), sleep(2_000)]);
+        await Promise.race([outputs, sleep(2_000)]);
         t.relay?.close();
         await this.removeBoth(runnerCid, appId).catch((err) =>
           this.o.log?.('removing runner containers failed', { runner: t.runnerId, error: String(err) }),
         );
-        for (const g of t.gpus) this.usedGpus.delete(g);
+        this.gpus.release(t.gpus);
         this.runners.delete(t.runnerId);
         const exit: RunnerExit = {
           runnerId: t.runnerId,
@@ -375,14 +244,9 @@ export class DockerCompute implements ComputeDriver {
     for (const [runnerId, { app, runner }] of byRunner) {
       if (runner?.State === 'running') {
         const gpus = (runner.Labels[LABELS.gpus] ?? '').split(',').filter(Boolean);
-        for (const g of gpus) this.usedGpus.add(g);
+        this.gpus.take(gpus);
         // The tails first, then only what comes after: nothing is relayed or printed twice.
-        const [appTail, runnerTail] = await Promise.all([
-          app ? this.o.engine.tail(app.Id, TAIL_LINES) : [],
-          this.o.engine
-            .tail(runner.Id, TAIL_LINES)
-            .then((lines) => lines.filter((l) => !l.startsWith(INTAKE_ECHO_PREFIX))),
-        ]);
+        const { appTail, runnerTail } = await tails(this.o.engine, app?.Id, runner.Id);
         const since = Date.now();
         const t: Tracked = {
           runnerId,
@@ -393,21 +257,14 @@ export class DockerCompute implements ComputeDriver {
           runnerTail,
           ended: Promise.resolve(),
         };
-        const outputPort = Number(runner.Labels[LABELS.outputPort]);
-        if (outputPort > 0) t.relay = new IntakeRelay(outputPort);
-        else {
-          const stdin = await this.o.engine.attachStdin(runner.Id).catch((err: Error) => {
-            this.o.log?.("attaching to an adopted runner's stdin failed; its app's output is not relayed", {
-              runner: runnerId,
-              error: err.message,
-            });
-            return undefined;
-          });
-          // The earlier control may have died in the middle of a line: end it, so the runner drops
-          // that fragment alone and reads the next line whole.
-          stdin?.write('\n');
-          if (stdin) t.relay = stdinRelay(stdin);
-        }
+        const relay = await reopenRelay(
+          this.o.engine,
+          runnerId,
+          runner.Id,
+          Number(runner.Labels[LABELS.outputPort]),
+          this.o.log,
+        );
+        if (relay) t.relay = relay;
         this.runners.set(runnerId, t);
         this.watch(t, since);
         this.o.log?.('adopted a running runner container', { runner: runnerId });
@@ -469,37 +326,8 @@ export class DockerCompute implements ComputeDriver {
   }
 }
 
-/** Engine container names allow letters, digits, `_`, `.` and `-`. */
-function containerName(runnerId: string): string {
-  return `gantry-${runnerId.replace(/[^A-Za-z0-9_.-]/g, '-')}`;
-}
-
-function envList(env: Record<string, string>): string[] {
-  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
-}
-
-/** A port nobody on the host listens on (other than `not`), for an app or a runner on the host's network. */
-async function freePort(not?: number): Promise<number> {
-  for (;;) {
-    const port = await anyPort();
-    if (port !== not) return port;
-  }
-}
-
-function anyPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The driver as control's configuration describes it. */
