@@ -205,8 +205,12 @@ export async function forwardJob(options: ForwardOptions): Promise<AttemptResult
   });
 }
 
-/** Tells the app a caller cancelled this request (fal's convention: `POST /<path>/cancel`). */
-export function cancelJob(port: number, agent: Agent, job: Job): Promise<number> {
+/**
+ * Tells the app a caller cancelled this request (fal's convention: `POST /<path>/cancel`). On a new
+ * connection: a cancel is rare, and one lost to an idle connection the app is closing would leave
+ * the app working on a request nobody waits for.
+ */
+export function cancelJob(port: number, job: Job): Promise<number> {
   const path = job.path.replace(/^\/+|\/+$/g, '');
   return new Promise((resolve, reject) => {
     const req = request(
@@ -215,7 +219,7 @@ export function cancelJob(port: number, agent: Agent, job: Job): Promise<number>
         port,
         method: 'POST',
         path: path === '' ? '/cancel' : `/${path}/cancel`,
-        agent,
+        agent: FRESH_CONNECTION,
         headers: { 'x-fal-request-id': job.request_id, 'content-length': 0 },
         timeout: 10_000,
       },
