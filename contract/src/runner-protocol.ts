@@ -90,6 +90,12 @@ export const Job = Type.Object({
   timeout_s: Type.Number({ exclusiveMinimum: 0 }),
   /** Seconds the lease lasts unless the runner heartbeats. */
   lease_s: Type.Number({ exclusiveMinimum: 0 }),
+  /**
+   * Control would retry this attempt if it ended without an answer: the runner may then resend it
+   * once itself when a reused connection to the app broke before any answer. Absent (older
+   * controls, `x-fal-no-retry`, last attempt): never resent.
+   */
+  retryable: Type.Optional(Type.Boolean()),
 });
 export type Job = Static<typeof Job>;
 

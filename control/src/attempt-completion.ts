@@ -6,6 +6,7 @@
 import type { Job, ResultBody } from '../../contract/src/runner-protocol.ts';
 import type { RequestRecord } from './domain.ts';
 import { decodeBody } from './kept-bodies.ts';
+import { judgeAttempt } from './retry-policy.ts';
 import type { Completion } from './store/requests-store.ts';
 
 /** How long the app took, from the runner's timestamps. */
@@ -61,6 +62,15 @@ export function jobFor(
     attempt: started.attempts,
     timeout_s: o.timeoutS,
     lease_s: o.leaseS,
+    // Lets the runner resend a job a closing keep-alive connection lost (the app never answered):
+    // only when losing the connection would have this attempt retried anyway.
+    ...(judgeAttempt({
+      outcome: 'connection_error',
+      attempts: started.attempts,
+      noRetry: started.no_retry || started.cancel_requested,
+    }).retry
+      ? { retryable: true }
+      : {}),
   };
 }
 

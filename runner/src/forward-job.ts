@@ -3,7 +3,7 @@
  * reports it to control. node:http rather than fetch because fetch gives up on its own after 300 s
  * without headers, and jobs may legitimately run longer than that.
  */
-import { Agent, type IncomingMessage, request } from 'node:http';
+import { Agent, type ClientRequest, type IncomingMessage, request } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import {
   FILES_URL_HEADER,
@@ -35,11 +35,34 @@ export interface ForwardOptions {
 }
 
 /**
- * A fresh connection per call: reusing an idle keep-alive socket the app is just closing would turn
- * into a spurious connection_error, and connecting over loopback costs next to nothing.
+ * Keep-alive to the app: a fresh loopback connection per job costs about a millisecond of the fast
+ * path. A connection idle for longer than APP_IDLE_MS is closed by the runner, below the idle
+ * timeouts app servers commonly use (uvicorn and Node 5 s, gunicorn 2 s), so the app rarely closes
+ * one just as a job is sent on it; when that race still happens, see `mayResend`.
  */
+export const APP_IDLE_MS = 1_000;
+
 export function createAppAgent(): Agent {
-  return new Agent({ keepAlive: false });
+  return new Agent({ keepAlive: true, timeout: APP_IDLE_MS });
+}
+
+/** The one resend after a reused connection broke goes on a new connection, never another idle one. */
+const FRESH_CONNECTION = new Agent({ keepAlive: false });
+
+/**
+ * Whether a failed send may go out again, once, on a new connection. What the runner can know: the
+ * connection had served an earlier job, it broke (reset, or closed under the write) and no byte of
+ * an answer came. That is what an app closing an idle connection as the job arrives looks like,
+ * and then the app never read the job. It is also what an app that read the job and dropped the
+ * connection without answering looks like, which the runner cannot tell apart: so only a job
+ * control marked `retryable` (it would retry this attempt anyway) is resent; any other is reported
+ * `connection_error` as it always was.
+ */
+function mayResend(job: Job, req: ClientRequest, answered: boolean, err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return (
+    job.retryable === true && req.reusedSocket && !answered && (code === 'ECONNRESET' || code === 'EPIPE')
+  );
 }
 
 export async function forwardJob(options: ForwardOptions): Promise<AttemptResult> {
@@ -76,42 +99,51 @@ export async function forwardJob(options: ForwardOptions): Promise<AttemptResult
       );
     };
 
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: options.port,
-        method: 'POST',
-        path: `/${job.path.replace(/^\/+/, '')}`,
-        agent: options.agent,
-        headers: {
-          'content-type': payloadType,
-          'content-length': payload.length,
-          'x-fal-request-id': job.request_id,
-          ...(job.files_url ? { [FILES_URL_HEADER]: job.files_url } : {}),
+    /** Whether the app's answer began on the current request (then it is never resent). */
+    let answered = false;
+    let resent = false;
+    const send = (agent: Agent): ClientRequest => {
+      const sent = request(
+        {
+          host: '127.0.0.1',
+          port: options.port,
+          method: 'POST',
+          path: `/${job.path.replace(/^\/+/, '')}`,
+          agent,
+          headers: {
+            'content-type': payloadType,
+            'content-length': payload.length,
+            'x-fal-request-id': job.request_id,
+            ...(job.files_url ? { [FILES_URL_HEADER]: job.files_url } : {}),
+          },
         },
-      },
-      (res) => {
-        const contentType = res.headers['content-type'];
-        const status = res.statusCode ?? 0;
-        res.on('error', onError);
-        // An app's socket closing before the body ended is a break, not an answer.
-        res.on('aborted', () => onError(new Error('the app closed the connection mid-answer')));
-        if (options.relayEvents && status === 200 && isEventStream(contentType)) {
-          return relayStream(res);
-        }
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          if (!res.complete) return;
-          finish({
-            outcome: 'response',
-            status_code: status,
-            body_base64: Buffer.concat(chunks).toString('base64'),
-            ...(contentType === undefined ? {} : { content_type: contentType }),
+        (res) => {
+          answered = true;
+          const contentType = res.headers['content-type'];
+          const status = res.statusCode ?? 0;
+          res.on('error', onError);
+          // An app's socket closing before the body ended is a break, not an answer.
+          res.on('aborted', () => onError(new Error('the app closed the connection mid-answer')));
+          if (options.relayEvents && status === 200 && isEventStream(contentType)) {
+            return relayStream(res);
+          }
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            if (!res.complete) return;
+            finish({
+              outcome: 'response',
+              status_code: status,
+              body_base64: Buffer.concat(chunks).toString('base64'),
+              ...(contentType === undefined ? {} : { content_type: contentType }),
+            });
           });
-        });
-      },
-    );
+        },
+      );
+      sent.on('error', (err) => onError(err, sent));
+      return sent;
+    };
+    let req = send(options.agent);
 
     /** Events go to control as they come; the last one's data is the request's result. */
     function relayStream(res: IncomingMessage) {
@@ -150,8 +182,16 @@ export async function forwardJob(options: ForwardOptions): Promise<AttemptResult
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
 
-    function onError(err: Error) {
-      if (settled) return;
+    /** `from`: the request that failed, when it was the request itself (not its answer). */
+    function onError(err: Error, from?: ClientRequest) {
+      // A late error of a request already replaced by its resend says nothing about the job.
+      if (settled || (from !== undefined && from !== req)) return;
+      if (from !== undefined && !resent && mayResend(job, from, answered, err)) {
+        resent = true;
+        req = send(FRESH_CONNECTION);
+        req.end(payload);
+        return;
+      }
       options.appExit().then((exit) => {
         if (exit) {
           finish({ outcome: 'crash', error: `the app ${describeExit(exit)} during the request` });
@@ -161,13 +201,16 @@ export async function forwardJob(options: ForwardOptions): Promise<AttemptResult
         }
       });
     }
-    req.on('error', onError);
     req.end(payload);
   });
 }
 
-/** Tells the app a caller cancelled this request (fal's convention: `POST /<path>/cancel`). */
-export function cancelJob(port: number, agent: Agent, job: Job): Promise<number> {
+/**
+ * Tells the app a caller cancelled this request (fal's convention: `POST /<path>/cancel`). On a new
+ * connection: a cancel is rare, and one lost to an idle connection the app is closing would leave
+ * the app working on a request nobody waits for.
+ */
+export function cancelJob(port: number, job: Job): Promise<number> {
   const path = job.path.replace(/^\/+|\/+$/g, '');
   return new Promise((resolve, reject) => {
     const req = request(
@@ -176,7 +219,7 @@ export function cancelJob(port: number, agent: Agent, job: Job): Promise<number>
         port,
         method: 'POST',
         path: path === '' ? '/cancel' : `/${path}/cancel`,
-        agent,
+        agent: FRESH_CONNECTION,
         headers: { 'x-fal-request-id': job.request_id, 'content-length': 0 },
         timeout: 10_000,
       },

@@ -485,7 +485,7 @@ export class Runner {
       if (entry.job.request_id !== requestId || !entry.running || entry.cancelSent) continue;
       entry.cancelSent = true;
       this.deps.log.info('cancelling request', { request_id: requestId });
-      cancelJob(this.deps.config.appPort, this.agent, entry.job).catch((err: unknown) =>
+      cancelJob(this.deps.config.appPort, entry.job).catch((err: unknown) =>
         this.deps.log.warn('could not pass a cancel to the app', {
           request_id: requestId,
           error: errorMessage(err),
