@@ -57,6 +57,23 @@ describe('AppProcess', () => {
     expect(lines).toContain('ignoring SIGTERM');
   });
 
+  it('reports the last answer, not the timeout of a check the deadline cut short', async () => {
+    let calls = 0;
+    // Answers 503 once, then never: every later check is cut short by the deadline and times out.
+    const fetch = ((_url: string, init?: RequestInit) => {
+      calls += 1;
+      if (calls === 1) return Promise.resolve(new Response('{"status":"SETUP"}', { status: 503 }));
+      return new Promise((_resolve, reject) => {
+        init?.signal?.addEventListener('abort', () => reject(init.signal?.reason));
+      });
+    }) as typeof globalThis.fetch;
+    const app = new AppProcess({ ...base, command: undefined, port: 1, startupTimeoutMs: 300, fetch });
+    await expect(app.start()).rejects.toThrow(
+      /did not become healthy within 0\.3 s \(last health check: 503 \{"status":"SETUP"\}\)/,
+    );
+    expect(calls).toBeGreaterThan(1);
+  });
+
   it('says so when the command cannot be started', async () => {
     const app = new AppProcess({ ...base, command: ['/no/such/binary'], port: 1, startupTimeoutMs: 1_000 });
     await expect(app.start()).rejects.toThrow(/could not be started \(spawn \/no\/such\/binary ENOENT\)/);

@@ -71,6 +71,9 @@ export class AppProcess {
             `(last health check: ${lastHealth})`,
         );
       }
+      // The last check before the deadline gets only the time left: if that cuts it short, its
+      // timeout says nothing about the app, and the answer before it is the one worth reporting.
+      const cutShort = remaining < 2_000;
       try {
         const response = await this.fetchImpl(`${this.baseUrl}/health`, {
           signal: AbortSignal.timeout(Math.min(remaining, 2_000)),
@@ -79,7 +82,8 @@ export class AppProcess {
         if (response.status === 200) return;
         lastHealth = `${response.status} ${body.slice(0, 200)}`;
       } catch (err) {
-        lastHealth = describeFetchError(err);
+        const timedOut = err instanceof Error && err.name === 'TimeoutError';
+        if (!(cutShort && timedOut && lastHealth !== 'no answer yet')) lastHealth = describeFetchError(err);
       }
       await Promise.race([sleep(Math.min(interval, Math.max(0, deadline - Date.now()))), this.exited]);
     }
