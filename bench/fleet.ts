@@ -27,15 +27,22 @@ export async function post(url: string): Promise<void> {
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
 }
 
-export async function startFleet(o: { postgres: boolean; queue: QueueKind }): Promise<Fleet> {
+export async function startFleet(o: {
+  postgres: boolean;
+  queue: QueueKind;
+  /** Control's settings beside the queue's. */
+  env?: Record<string, string>;
+  /** Room for a replacement runner beside the two kept warm (2: none). */
+  maxConcurrency?: number;
+}): Promise<Fleet> {
   const queue = await openQueue(o.queue);
-  const control = await startTestControl({ postgres: o.postgres, env: queue.env });
+  const control = await startTestControl({ postgres: o.postgres, env: { ...queue.env, ...o.env } });
   try {
     await control.deploy({
       owner: 'bench',
       name: 'hello',
       settings: { max_multiplexing: 16 },
-      scaling: { min_concurrency: 2, max_concurrency: 2, keep_alive: 300 },
+      scaling: { min_concurrency: 2, max_concurrency: o.maxConcurrency ?? 2, keep_alive: 300 },
     });
     const admin = new ControlApiClient({ url: control.url, key: control.adminKey });
     await eventually(

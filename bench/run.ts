@@ -26,7 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { ControlApiClient } from '../contract/src/control-client.ts';
 import { eventually, startTestControl, type TestControl } from '../test/support/control.ts';
-import { openQueue, type QueueKind } from '../test/support/queues.ts';
+import type { QueueKind } from '../test/support/queues.ts';
 import {
   describeReplicaFigures,
   type ReplicaFigures,
@@ -34,7 +34,7 @@ import {
 } from '../test/support/replica-fault.ts';
 import { busyFigures, printBusy } from './busy-machine.ts';
 import { containerFigures, printContainerFigures } from './containers.ts';
-import { startDirectApp } from './fleet.ts';
+import { startDirectApp, startFleet } from './fleet.ts';
 import { printSoak, soakFigures } from './soak.ts';
 import { printStages, traceStages } from './stages.ts';
 import { printThroughput, throughputFigures } from './throughput.ts';
@@ -175,23 +175,14 @@ async function viaQueue(url: string): Promise<void> {
 
 /** One queue driver: warm, then measured; a runner killed; measured again while it is replaced. */
 async function queueFigures(kind: QueueKind): Promise<{ warm: QueueFigures; after_kill: QueueFigures }> {
-  const queue = await openQueue(kind);
-  const control = await startTestControl({
+  const fleet = await startFleet({
     postgres: args.postgres,
-    env: { ...queue.env, GANTRY_LEASE_SECONDS: '10' },
+    queue: kind,
+    env: { GANTRY_LEASE_SECONDS: '10' },
+    maxConcurrency: 3,
   });
+  const { control } = fleet;
   try {
-    await control.deploy({
-      owner: 'bench',
-      name: 'hello',
-      settings: { max_multiplexing: 16 },
-      scaling: { min_concurrency: 2, max_concurrency: 3, keep_alive: 300 },
-    });
-    await eventually(
-      async () => ((await liveRunners(control)) >= 2 ? true : undefined),
-      30_000,
-      'two runners',
-    );
     const run = () => fetch(`${control.url}/run/bench/hello`, { method: 'POST', body, headers: json });
     const measure = async (): Promise<QueueFigures> => {
       const seq: number[] = [];
@@ -201,7 +192,6 @@ async function queueFigures(kind: QueueKind): Promise<{ warm: QueueFigures; afte
       const rps = Math.round(N / ((performance.now() - t) / 1000));
       return { sequential: mapRound(stats(seq)), concurrent: { ...mapRound(stats(times)), rps } };
     };
-    for (let i = 0; i < 50; i++) await timed(run);
     const warm = await measure();
     // Kill a runner with work in flight: a burst keeps both busy, then one dies mid-burst.
     const runners = await adminClient(control).listRunners(HELLO);
@@ -215,8 +205,7 @@ async function queueFigures(kind: QueueKind): Promise<{ warm: QueueFigures; afte
     const afterKill = await measure();
     return { warm, after_kill: afterKill };
   } finally {
-    await control.close();
-    await queue.close();
+    await fleet.close();
   }
 }
 

@@ -2,7 +2,7 @@
  * The runner's settings, parsed once at start from the variables compute drivers set (RUNNER_ENV).
  * Nothing else in the runner reads process.env.
  */
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from '../../contract/src/free-port.ts';
 import { RUNNER_ENV } from '../../contract/src/runner-protocol.ts';
 import { openRunnerToken } from '../../contract/src/runner-token-seal.ts';
 import type { SmokeRequest } from '../../contract/src/scaling-settings.ts';
@@ -153,7 +153,7 @@ export async function loadConfig(
 
   if (problems.length > 0) throw new RunnerConfigError(problems);
 
-  const appPort = configuredPort || (await freePort());
+  const appPort = configuredPort || (await freeLoopbackPort());
   // The token (plain or sealed, and the key that opens it) speaks for this runner to control, and
   // the runner-only variables (control's AWS credentials) poll its queues: user code has no
   // business holding any of them.
@@ -214,17 +214,4 @@ function isHttpUrl(raw: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Asks the OS for a port nobody listens on; the app binds it moments later. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }

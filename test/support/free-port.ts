@@ -1,14 +1,2 @@
-import { createServer } from 'node:net';
-
-/** Asks the OS for a port nobody listens on, for a server the test starts moments later. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** Tests ask for a free port the way control and the runner do. */
+export { freeLoopbackPort as freePort } from '../../contract/src/free-port.ts';

@@ -4,7 +4,7 @@
  * joins the app's network namespace and reaches it on localhost; and the labels by which a control
  * started later finds both again.
  */
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from '../../../contract/src/free-port.ts';
 import { RUNNER_ENV } from '../../../contract/src/runner-protocol.ts';
 import type { RunnerSpec } from './compute-driver.ts';
 import type { CreateContainer } from './docker-engine.ts';
@@ -109,19 +109,7 @@ function envList(env: Record<string, string>): string[] {
 /** A port nobody on the host listens on (other than `not`). */
 async function freePort(not?: number): Promise<number> {
   for (;;) {
-    const port = await anyPort();
+    const port = await freeLoopbackPort();
     if (port !== not) return port;
   }
-}
-
-function anyPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
